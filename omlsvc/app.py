@@ -1,0 +1,176 @@
+"""The composition root: ``create_app(settings)`` wires services into a Falcon app.
+
+This module also holds the one mapping from domain errors to HTTP: every non-2xx answer, whether
+raised by our code or by Falcon itself (unknown route, wrong method, wrong media type), leaves as
+``{"code": "...", "message": "..."}`` with a stable upper-case code.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+import falcon
+from sqlalchemy import Engine
+
+from omlsvc.auth.middleware import AuthMiddleware
+from omlsvc.auth.resources import Token, TokenRevocation
+from omlsvc.auth.service import AuthService
+from omlsvc.auth.tokens import TokenCodec
+from omlsvc.config import Settings
+from omlsvc.db.engine import make_engine
+from omlsvc.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    OmlError,
+    PayloadTooLarge,
+    ScoringFailed,
+    Unauthorized,
+    Unavailable,
+)
+from omlsvc.meta.resources import Liveness, Readiness, Version, VersionCollection
+from omlsvc.meta.service import HealthService
+from omlsvc.web import json_handler
+
+log = logging.getLogger("omlsvc")
+
+#: The one table from domain error to HTTP status; the most specific class wins.
+STATUS_BY_ERROR: tuple[tuple[type[OmlError], int], ...] = (
+    (PayloadTooLarge, 413),
+    (InvalidInput, 400),
+    (ScoringFailed, 400),
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (Unavailable, 503),
+)
+
+#: Codes for errors Falcon raises itself, keyed by status.
+CODE_BY_STATUS = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    411: "LENGTH_REQUIRED",
+    413: "PAYLOAD_TOO_LARGE",
+    414: "URI_TOO_LONG",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "UNPROCESSABLE_ENTITY",
+    431: "HEADERS_TOO_LARGE",
+    500: "INTERNAL_ERROR",
+    503: "UNAVAILABLE",
+}
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything a resource may call; built once per worker by :func:`build_services`."""
+
+    settings: Settings
+    engine: Engine
+    auth: AuthService
+    health: HealthService
+
+
+def build_services(settings: Settings, *, engine: Engine | None = None, clock: Callable[[], float] | None = None) -> Services:
+    engine = engine or make_engine(settings.database_url)
+    auth_args: dict[str, Any] = {"clock": clock} if clock else {}
+    return Services(
+        settings=settings,
+        engine=engine,
+        auth=AuthService(engine, TokenCodec.from_settings(settings), settings, **auth_args),
+        health=HealthService(engine),
+    )
+
+
+def create_app(settings: Settings, *, services: Services | None = None) -> falcon.App:
+    services = services or build_services(settings)
+    app = falcon.App(middleware=[RequestContext(), AuthMiddleware(services.auth)], cors_enable=False)
+    handler = json_handler()
+    app.req_options.media_handlers.update({falcon.MEDIA_JSON: handler})
+    app.resp_options.media_handlers.update({falcon.MEDIA_JSON: handler})
+    app.req_options.strip_url_path_trailing_slash = False
+
+    app.add_route("/omlusers/api/oauth2/v1/token", Token(services.auth))
+    app.add_route("/omlusers/api/oauth2/v1/token/revoke", TokenRevocation(services.auth))
+    app.add_route("/omlmod/", VersionCollection())
+    app.add_route("/omlmod/v1", Version())
+    app.add_route("/health/live", Liveness())
+    app.add_route("/health/ready", Readiness(services.health))
+
+    app.add_error_handler(Exception, _unexpected_error)
+    app.add_error_handler(OmlError, _domain_error)
+    app.set_error_serializer(_serialize_http_error)
+    return app
+
+
+class RequestContext:
+    """Gives every request an id (kept from ``X-Request-ID`` when sane) that logs and errors share."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        given = req.get_header("X-Request-ID")
+        req.context.request_id = given if given and len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+        req.context.principal = None
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object, ok: bool) -> None:
+        request_id = getattr(req.context, "request_id", None)
+        if request_id:
+            resp.set_header("X-Request-ID", request_id)
+
+
+def status_of(error: OmlError) -> int:
+    for cls in type(error).__mro__:
+        for error_class, status in STATUS_BY_ERROR:
+            if cls is error_class:
+                return status
+    return 500
+
+
+def _domain_error(req: falcon.Request, resp: falcon.Response, error: OmlError, params: dict[str, Any]) -> None:
+    status = status_of(error)
+    resp.status = status
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    if error.details:
+        body["details"] = list(error.details)
+    if status == 401:
+        resp.set_header("WWW-Authenticate", 'Bearer realm="omlsvc"')
+    if status == 503:
+        resp.set_header("Retry-After", "1")
+    if status == 413:
+        # The rest of an oversized body is never read: close rather than leave it in the socket.
+        resp.set_header("Connection", "close")
+    resp.media = body
+
+
+def _unexpected_error(req: falcon.Request, resp: falcon.Response, error: Exception, params: dict[str, Any]) -> None:
+    request_id = getattr(req.context, "request_id", "-")
+    log.exception("unexpected error in %s %s (request %s)", req.method, req.path, request_id)
+    resp.status = 500
+    resp.media = {"code": "INTERNAL_ERROR", "message": f"An unexpected error occurred (request id {request_id})."}
+
+
+def _default_message(req: falcon.Request, error: falcon.HTTPError) -> str:
+    if error.status_code == 404:
+        return f"No resource at {req.path}."
+    if error.status_code == 405:
+        allowed = (error.headers or {}).get("Allow", "")
+        return f"{req.method} is not allowed on {req.path}; allowed: {allowed}."
+    return error.title or HTTPStatus(error.status_code).phrase
+
+
+def _serialize_http_error(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
+    status = error.status_code
+    message = error.description or _default_message(req, error)
+    resp.content_type = falcon.MEDIA_JSON
+    resp.text = json_handler().serialize(
+        {"code": CODE_BY_STATUS.get(status, HTTPStatus(status).name), "message": message}, falcon.MEDIA_JSON
+    ).decode("utf-8")

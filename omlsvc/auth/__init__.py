@@ -1,0 +1,1 @@
+"""Users, passwords and OML-style bearer tokens."""

@@ -1,0 +1,61 @@
+"""``/omlusers/api/oauth2/v1/token`` and ``.../token/revoke`` (spec section 2)."""
+
+from __future__ import annotations
+
+import falcon
+
+from omlsvc.auth.middleware import bearer_token
+from omlsvc.auth.service import AuthService, IssuedToken
+from omlsvc.errors import InvalidInput
+from omlsvc.web import read_form_or_json
+
+TOKEN_BODY_LIMIT = 64 * 1024
+
+#: Oracle's token service sends these; clients and proxies must never cache a token.
+NO_STORE_HEADERS = {
+    "Cache-Control": "no-cache, no-store, must-revalidate",
+    "Pragma": "no-cache",
+    "X-Frame-Options": "SAMEORIGIN",
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+}
+
+
+class Token:
+    def __init__(self, auth: AuthService) -> None:
+        self._auth = auth
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_form_or_json(req, TOKEN_BODY_LIMIT)
+        grant_type = body.get("grant_type")
+        if grant_type == "password":
+            issued = self._auth.login(_text(body, "username"), _text(body, "password"))
+        elif grant_type == "refresh_token":
+            token = body.get("refresh_token")
+            issued = self._auth.refresh(token if isinstance(token, str) and token else bearer_token(req))
+        else:
+            raise InvalidInput("grant_type must be 'password' or 'refresh_token'.")
+        resp.set_headers(NO_STORE_HEADERS)
+        resp.media = _token_media(issued)
+
+
+class TokenRevocation:
+    def __init__(self, auth: AuthService) -> None:
+        self._auth = auth
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._auth.revoke(bearer_token(req))
+        resp.set_headers(NO_STORE_HEADERS)
+        resp.media = {"status": "ok"}
+
+
+def _text(body: dict[str, object], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise InvalidInput(f"{name} is required and must be a string.")
+    return value
+
+
+def _token_media(issued: IssuedToken) -> dict[str, object]:
+    return {"accessToken": issued.access_token, "expiresIn": issued.expires_in, "tokenType": issued.token_type}

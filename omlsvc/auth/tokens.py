@@ -1,0 +1,123 @@
+"""Signing and verifying the JWT access tokens.
+
+Only the one configured algorithm is accepted when verifying (HS256 with a secret, or RS256 with a
+key pair), which rules out ``alg: none`` and HS/RS key confusion by construction. Every failure is
+an :class:`omlsvc.errors.Unauthorized`, with :class:`omlsvc.errors.TokenExpired` for expiry so the
+client is told to log in again.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from omlsvc.config import Settings
+from omlsvc.errors import TokenExpired, Unauthorized
+
+ISSUER = "omlsvc"
+SECRET_FILE = "jwt_secret"
+REQUIRED_CLAIMS = ("sub", "roles", "iat", "exp", "auth_time", "jti")
+
+
+@dataclass(frozen=True)
+class Claims:
+    subject: str
+    roles: tuple[str, ...]
+    issued_at: int
+    expires_at: int
+    auth_time: int
+    jti: str
+
+
+class TokenCodec:
+    def __init__(self, algorithm: str, signing_key: Any, verifying_key: Any) -> None:
+        self.algorithm = algorithm
+        self._signing_key = signing_key
+        self._verifying_key = verifying_key
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TokenCodec:
+        if settings.jwt_private_key_file is not None and settings.jwt_public_key_file is not None:
+            return cls(
+                "RS256",
+                settings.jwt_private_key_file.read_bytes(),
+                settings.jwt_public_key_file.read_bytes(),
+            )
+        secret = settings.jwt_secret or load_or_create_secret(settings.data_dir / SECRET_FILE)
+        return cls("HS256", secret, secret)
+
+    def encode(self, *, subject: str, roles: tuple[str, ...], now: int, expires_at: int, auth_time: int) -> str:
+        payload = {
+            "iss": ISSUER,
+            "sub": subject,
+            "roles": list(roles),
+            "iat": now,
+            "exp": expires_at,
+            "auth_time": auth_time,
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(payload, self._signing_key, algorithm=self.algorithm)
+
+    def decode(self, token: str, *, now: int, verify_exp: bool = True) -> Claims:
+        try:
+            payload = jwt.decode(
+                token,
+                self._verifying_key,
+                algorithms=[self.algorithm],
+                issuer=ISSUER,
+                options={"require": list(REQUIRED_CLAIMS), "verify_exp": False, "verify_iat": False},
+            )
+        except jwt.InvalidTokenError:
+            raise Unauthorized("The access token is invalid.") from None
+        claims = _claims(payload)
+        if verify_exp and claims.expires_at <= now:
+            raise TokenExpired("The access token has expired; obtain a new one.")
+        return claims
+
+
+def _claims(payload: dict[str, Any]) -> Claims:
+    roles = payload["roles"]
+    try:
+        if not isinstance(payload["sub"], str) or not isinstance(roles, list):
+            raise TypeError
+        return Claims(
+            subject=payload["sub"],
+            roles=tuple(str(r) for r in roles),
+            issued_at=int(payload["iat"]),
+            expires_at=int(payload["exp"]),
+            auth_time=int(payload["auth_time"]),
+            jti=str(payload["jti"]),
+        )
+    except (TypeError, ValueError):
+        raise Unauthorized("The access token is invalid.") from None
+
+
+def load_or_create_secret(path: Path) -> str:
+    """The HS256 secret kept in the data directory with 0600 permissions, created on first use.
+
+    Several workers may start at once: the secret is written to a private temporary file and
+    linked into place, which fails for all but the first, and the others read the winner's secret.
+    """
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".jwt_secret.")
+    try:
+        os.write(fd, secrets.token_urlsafe(48).encode("ascii"))
+        os.fsync(fd)
+        os.close(fd)
+        os.chmod(temporary, 0o600)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(temporary)
+    return path.read_text().strip()

@@ -1,0 +1,210 @@
+"""Settings: every ``OMLSVC_*`` variable, read once, typed, validated, secrets masked.
+
+``Settings.from_env(environ)`` is the only place the environment is read. The object is frozen and
+passed down to whatever needs a value, so tests build one with ``Settings.for_tests`` or
+``dataclasses.replace`` instead of patching the process environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+PREFIX = "OMLSVC_"
+DEFAULT_BIND = "127.0.0.1:8080"
+DEFAULT_TOKEN_LIFETIME_S = 3600
+DEFAULT_REFRESH_WINDOW_S = 8 * 3600
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """A variable has an invalid value; the message names the variable and is one line."""
+
+
+def default_data_dir(environ: Mapping[str, str]) -> Path:
+    base = environ.get("XDG_DATA_HOME") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "omlsvc"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole configuration of one omlsvc process (and its gunicorn workers)."""
+
+    data_dir: Path
+    database_url: str = field(repr=False)
+    bind: str = DEFAULT_BIND
+    workers: int = 2
+    threads: int = 4
+    log_level: str = "INFO"
+    jwt_secret: str | None = field(default=None, repr=False)
+    jwt_private_key_file: Path | None = None
+    jwt_public_key_file: Path | None = None
+    token_lifetime_s: int = DEFAULT_TOKEN_LIFETIME_S
+    token_refresh_window_s: int = DEFAULT_REFRESH_WINDOW_S
+    max_request_bytes: int = 64 * 1024 * 1024
+    max_upload_bytes: int = 2 * 1024 * 1024 * 1024
+    max_uncompressed_bytes: int = 4 * 1024 * 1024 * 1024
+    max_zip_entries: int = 1000
+    max_zip_ratio: int = 200
+    max_score_rows: int = 10_000
+    max_image_pixels: int = 50_000_000
+    session_cache_size: int = 16
+    intra_op_threads: int = 0
+    warm_up: bool = True
+    admin_password: str | None = field(default=None, repr=False)
+    chunk_bytes: int = 4 * 1024 * 1024
+    graceful_timeout_s: int = 30
+    request_timeout_s: int = 120
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def database_url_masked(self) -> str:
+        return make_url(self.database_url).render_as_string(hide_password=True)
+
+    @property
+    def uses_rs256(self) -> bool:
+        return self.jwt_private_key_file is not None
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self) if f.repr
+        )
+        return f"Settings({shown}, database_url={self.database_url_masked!r}, jwt_secret=***)"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Build settings from ``OMLSVC_*`` variables; raise :class:`SettingsError` on a bad value."""
+        env = _Env(environ)
+        data_dir = env.get("DATA_DIR", Path, default_data_dir(environ))
+        database_url = env.get("DATABASE_URL", _database_url, f"sqlite:///{data_dir / 'omlsvc.db'}")
+        private_key = env.get("JWT_PRIVATE_KEY_FILE", _existing_file, None)
+        public_key = env.get("JWT_PUBLIC_KEY_FILE", _existing_file, None)
+        if (private_key is None) != (public_key is None):
+            raise SettingsError(
+                "OMLSVC_JWT_PRIVATE_KEY_FILE and OMLSVC_JWT_PUBLIC_KEY_FILE must be set together"
+            )
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            bind=env.get("BIND", _bind, DEFAULT_BIND),
+            workers=env.get("WORKERS", _positive_int, max(1, os.cpu_count() or 1)),
+            threads=env.get("THREADS", _positive_int, 4),
+            log_level=env.get("LOG_LEVEL", _log_level, "INFO"),
+            jwt_secret=env.get("JWT_SECRET", _secret, None),
+            jwt_private_key_file=private_key,
+            jwt_public_key_file=public_key,
+            token_lifetime_s=env.get("TOKEN_LIFETIME", _positive_int, DEFAULT_TOKEN_LIFETIME_S),
+            token_refresh_window_s=env.get("TOKEN_REFRESH_WINDOW", _positive_int, DEFAULT_REFRESH_WINDOW_S),
+            max_request_bytes=env.get("MAX_REQUEST_BYTES", _positive_int, cls.max_request_bytes),
+            max_upload_bytes=env.get("MAX_UPLOAD_BYTES", _positive_int, cls.max_upload_bytes),
+            max_uncompressed_bytes=env.get("MAX_UNCOMPRESSED_BYTES", _positive_int, cls.max_uncompressed_bytes),
+            max_zip_entries=env.get("MAX_ZIP_ENTRIES", _positive_int, cls.max_zip_entries),
+            max_zip_ratio=env.get("MAX_ZIP_RATIO", _positive_int, cls.max_zip_ratio),
+            max_score_rows=env.get("MAX_SCORE_ROWS", _positive_int, cls.max_score_rows),
+            max_image_pixels=env.get("MAX_IMAGE_PIXELS", _positive_int, cls.max_image_pixels),
+            session_cache_size=env.get("SESSION_CACHE_SIZE", _positive_int, cls.session_cache_size),
+            intra_op_threads=env.get("INTRA_OP_THREADS", _non_negative_int, 0),
+            warm_up=env.get("WARM_UP", _boolean, True),
+            admin_password=env.get("ADMIN_PASSWORD", _secret, None),
+            chunk_bytes=env.get("CHUNK_BYTES", _positive_int, cls.chunk_bytes),
+            graceful_timeout_s=env.get("GRACEFUL_TIMEOUT", _positive_int, cls.graceful_timeout_s),
+            request_timeout_s=env.get("REQUEST_TIMEOUT", _positive_int, cls.request_timeout_s),
+        )
+
+    @classmethod
+    def for_tests(cls, data_dir: Path, database_url: str | None = None, **overrides: Any) -> Settings:
+        """Settings for a test: a private data directory, a fixed secret, no warm-up."""
+        values: dict[str, Any] = {
+            "data_dir": data_dir,
+            "database_url": database_url or f"sqlite:///{data_dir / 'omlsvc.db'}",
+            "jwt_secret": "test-secret-" + "x" * 40,
+            "workers": 1,
+            "warm_up": False,
+        }
+        values.update(overrides)
+        return cls(**values)
+
+
+class _Env:
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def get(self, name: str, parse: Callable[[str], T], default: T) -> T:
+        key = PREFIX + name
+        raw = self._environ.get(key)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            return parse(raw.strip())
+        except (ValueError, ArgumentError) as exc:
+            shown = "***" if parse is _secret else repr(raw)
+            raise SettingsError(f"{key}={shown}: {exc}") from None
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be zero or a positive integer")
+    return value
+
+
+def _boolean(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def _bind(raw: str) -> str:
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("must be HOST:PORT")
+    return raw
+
+
+def _database_url(raw: str) -> str:
+    url = make_url(raw)
+    if url.get_backend_name() not in ("sqlite", "postgresql", "oracle"):
+        raise ValueError("must be a sqlite://, postgresql+psycopg:// or oracle+oracledb:// URL")
+    return raw
+
+
+def _existing_file(raw: str) -> Path:
+    path = Path(raw)
+    if not path.is_file():
+        raise ValueError("no such file")
+    return path
+
+
+def _secret(raw: str) -> str:
+    if len(raw) < 8:
+        raise ValueError("must be at least 8 characters")
+    return raw

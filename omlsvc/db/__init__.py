@@ -1,0 +1,1 @@
+"""Database access: engines per dialect, the schema, and the unit of work."""

@@ -1,0 +1,101 @@
+"""The schema, as SQLAlchemy Core tables.
+
+Identifiers stay within 30 characters and types are portable, so the same metadata creates the
+schema on SQLite, PostgreSQL and Oracle; ``sql/<dialect>/schema.sql`` holds the same DDL for DBAs
+who create schemas by hand, and tests keep the two in step. Timestamps are naive UTC.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+#: Bumped whenever the tables change; ``omlsvc db init`` records it in ``schema_info``.
+SCHEMA_VERSION = 1
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s",
+    "pk": "pk_%(table_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING)
+
+schema_info = Table(
+    "schema_info",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("roles", String(255), nullable=False),
+    Column("disabled", Boolean(create_constraint=False), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+revoked_tokens = Table(
+    "revoked_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("expires_at", DateTime, nullable=False, index=True),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(50), nullable=False),
+    Column("version", String(8), nullable=False),
+    Column("model_type", String(16), nullable=False),
+    Column("namespace", String(50)),
+    Column("description", String(4000)),
+    Column("shared", Boolean(create_constraint=False), nullable=False),
+    Column("owner", String(128), ForeignKey("users.name"), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("chunk_count", Integer, nullable=False),
+    Column("function", String(32), nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("model_metadata", Text, nullable=False),
+    UniqueConstraint("owner", "name", "version"),
+    Index("ix_models_name", "name"),
+)
+
+model_chunks = Table(
+    "model_chunks",
+    metadata,
+    Column("model_id", String(36), ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("uri", String(200), primary_key=True),
+    Column("model_id", String(36), ForeignKey("models.id"), nullable=False, unique=True),
+    Column("owner", String(128), ForeignKey("users.name"), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)

@@ -1,0 +1,44 @@
+"""Creating and upgrading the schema (``omlsvc db init`` / ``omlsvc db upgrade``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, select
+
+from omlsvc.db.schema import SCHEMA_VERSION, metadata, schema_info
+from omlsvc.errors import Conflict
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def init_schema(engine: Engine, clock: Callable[[], datetime] = utcnow) -> int:
+    """Create whatever is missing and record the schema version; safe to run any number of times.
+
+    Returns the recorded version. A database written by a newer omlsvc is refused rather than
+    silently used with a schema this code does not know.
+    """
+    metadata.create_all(engine, checkfirst=True)
+    with engine.begin() as connection:
+        current = connection.execute(select(schema_info.c.version).where(schema_info.c.id == 1)).scalar()
+        if current is None:
+            connection.execute(schema_info.insert().values(id=1, version=SCHEMA_VERSION, updated_at=clock()))
+        elif current > SCHEMA_VERSION:
+            raise Conflict(
+                f"The database schema is version {current}, newer than this omlsvc ({SCHEMA_VERSION}); upgrade omlsvc."
+            )
+        elif current < SCHEMA_VERSION:
+            connection.execute(
+                schema_info.update().where(schema_info.c.id == 1).values(version=SCHEMA_VERSION, updated_at=clock())
+            )
+    return SCHEMA_VERSION
+
+
+def schema_version(engine: Engine) -> int | None:
+    with engine.connect() as connection:
+        if not engine.dialect.has_table(connection, schema_info.name):
+            return None
+        return connection.execute(select(schema_info.c.version).where(schema_info.c.id == 1)).scalar()

@@ -1,0 +1,86 @@
+"""The one error hierarchy of omlsvc.
+
+Domain errors know nothing of HTTP: each carries a stable upper-case ``code`` and a message built
+from structured fields. ``omlsvc.app`` maps each class to a status in one table, so a new error
+class needs exactly one line there. Driver and library exceptions are translated into these where
+they arise (IntegrityError -> Conflict, BadZipFile -> InvalidModel, onnxruntime -> ScoringFailed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class OmlError(Exception):
+    """Root of every error omlsvc reports to a client."""
+
+    code = "ERROR"
+
+    def __init__(self, message: str, *, details: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = tuple(details)
+
+
+class InvalidInput(OmlError):
+    """The request is malformed or breaks a documented rule."""
+
+    code = "INVALID_INPUT"
+
+
+class InvalidModel(InvalidInput):
+    """An uploaded model package breaks the ONNX metadata specification; ``details`` lists every problem."""
+
+    code = "INVALID_MODEL"
+
+
+class InvalidImage(InvalidInput):
+    """Image data that cannot be decoded, or that is too large to decode safely."""
+
+    code = "INVALID_IMAGE"
+
+
+class PayloadTooLarge(InvalidInput):
+    """A body, upload or record batch is over its configured limit."""
+
+    code = "PAYLOAD_TOO_LARGE"
+
+
+class Unauthorized(OmlError):
+    """Missing, malformed, expired, revoked or wrongly signed credentials."""
+
+    code = "UNAUTHORIZED"
+
+
+class TokenExpired(Unauthorized):
+    code = "TOKEN_EXPIRED"
+
+
+class Forbidden(OmlError):
+    """The caller may see the resource but may not change it."""
+
+    code = "FORBIDDEN"
+
+
+class NotFound(OmlError):
+    """Absent, or invisible to the caller (the two are deliberately indistinguishable)."""
+
+    code = "NOT_FOUND"
+
+
+class Conflict(OmlError):
+    """The request clashes with the current state (duplicate name, model still deployed, ...)."""
+
+    code = "CONFLICT"
+
+
+class ScoringFailed(OmlError):
+    """onnxruntime refused inputs that passed our own checks."""
+
+    code = "SCORING_FAILED"
+
+
+class Unavailable(OmlError):
+    """A dependency (the database) cannot be reached; retrying later may succeed."""
+
+    code = "UNAVAILABLE"

@@ -1,0 +1,46 @@
+"""gunicorn settings for ``omlsvc serve`` (the repository's ``gunicorn.conf.py`` re-exports these).
+
+Each worker gets a stable index in ``OMLSVC_WORKER_INDEX`` (the lowest free one, so a replaced
+worker takes over its predecessor's GPU), which the scoring layer turns into a CUDA device id.
+Nothing here creates sessions, engines or CUDA contexts: those are made in each worker after fork.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from omlsvc.config import Settings, SettingsError
+
+WORKER_INDEX_ENV = "OMLSVC_WORKER_INDEX"
+
+try:
+    _settings = Settings.from_env(os.environ)
+except SettingsError as _error:
+    sys.exit(f"omlsvc: {_error}")
+
+bind = [_settings.bind]
+workers = _settings.workers
+threads = _settings.threads
+worker_class = "gthread"
+preload_app = False
+timeout = _settings.request_timeout_s
+graceful_timeout = _settings.graceful_timeout_s
+keepalive = 5
+accesslog = "-"
+errorlog = "-"
+loglevel = _settings.log_level.lower()
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%({x-request-id}o)s"'
+limit_request_line = 8190
+forwarded_allow_ips = "127.0.0.1,::1"
+
+
+def pre_fork(server: Any, worker: Any) -> None:
+    taken = {getattr(w, "omlsvc_index", None) for w in server.WORKERS.values()}
+    worker.omlsvc_index = next(i for i in range(len(taken) + 1) if i not in taken)
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    os.environ[WORKER_INDEX_ENV] = str(getattr(worker, "omlsvc_index", 0))
+    os.environ.setdefault("OMLSVC_WORKER_COUNT", str(server.num_workers))

@@ -1,0 +1,1 @@
+"""Service-level documents: API versions, the service's OpenAPI document, health probes."""

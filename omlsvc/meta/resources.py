@@ -1,0 +1,44 @@
+"""``GET /omlmod/``, ``GET /omlmod/v1`` (spec section 3) and the health probes."""
+
+from __future__ import annotations
+
+import falcon
+
+from omlsvc import __version__
+from omlsvc.meta.service import HealthService
+from omlsvc.web import link
+
+API_VERSION = "v1"
+
+
+def _version_media(req: falcon.Request) -> dict[str, object]:
+    return {
+        "version": API_VERSION,
+        "isLatest": True,
+        "lifecycle": "active",
+        "links": [link(req, f"/omlmod/{API_VERSION}"), link(req, f"/omlmod/{API_VERSION}/api", "describedby")],
+    }
+
+
+class VersionCollection:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"items": [_version_media(req)], "links": [link(req, "/omlmod/")]}
+
+
+class Version:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = _version_media(req)
+
+
+class Liveness:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"status": "ok", "version": __version__}
+
+
+class Readiness:
+    def __init__(self, health: HealthService) -> None:
+        self._health = health
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._health.check_database()
+        resp.media = {"status": "ok", "database": "ok"}

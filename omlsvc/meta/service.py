@@ -1,0 +1,17 @@
+"""Readiness: the service is ready when its database answers."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, text
+
+from omlsvc.db.uow import UnitOfWork
+
+
+class HealthService:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def check_database(self) -> None:
+        """Raise :class:`omlsvc.errors.Unavailable` unless a trivial query succeeds."""
+        with UnitOfWork(self._engine) as uow:
+            uow.connection.execute(text("SELECT 1" + (" FROM DUAL" if self._engine.dialect.name == "oracle" else "")))

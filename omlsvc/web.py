@@ -1,0 +1,139 @@
+"""Helpers every Falcon resource shares: strict JSON bodies, links, pagination, response media.
+
+Request bodies are parsed here rather than by Falcon's media handler: orjson rejects ``NaN`` and
+``Infinity`` literals and never raises RecursionError, and the size limit is enforced before a byte
+is read, so no body can crash or stall a worker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import falcon
+import falcon.media
+import orjson
+
+from omlsvc.errors import InvalidInput, PayloadTooLarge
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+
+
+def json_handler() -> falcon.media.JSONHandler:
+    return falcon.media.JSONHandler(
+        dumps=lambda obj: orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY).decode("utf-8"),
+        loads=orjson.loads,
+    )
+
+
+def read_body(req: falcon.Request, limit: int) -> bytes:
+    """The raw body, refusing (413) anything over ``limit`` before and while reading it."""
+    length = req.content_length
+    if length is not None and length > limit:
+        raise PayloadTooLarge(f"The request body of {length} bytes is over the limit of {limit} bytes.")
+    data = req.bounded_stream.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"The request body is over the limit of {limit} bytes.")
+    return data
+
+
+def read_json(req: falcon.Request, limit: int, *, required: bool = True) -> Any:
+    """Parse a JSON request body strictly; ``{}`` for an absent body when not ``required``."""
+    _require_media_type(req, (JSON,))
+    data = read_body(req, limit)
+    if not data.strip():
+        if required:
+            raise InvalidInput("The request needs a JSON body.")
+        return {}
+    return parse_json(data)
+
+
+def parse_json(data: bytes) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"The request body is not valid JSON: {exc}.") from None
+
+
+def read_json_object(req: falcon.Request, limit: int, *, required: bool = True) -> dict[str, Any]:
+    body = read_json(req, limit, required=required)
+    if not isinstance(body, dict):
+        raise InvalidInput("The request body must be a JSON object.")
+    return body
+
+
+def read_form_or_json(req: falcon.Request, limit: int) -> dict[str, Any]:
+    """The token endpoint takes JSON (Oracle's curl) and classic OAuth form posts alike."""
+    if _media_type(req) == FORM:
+        data = read_body(req, limit)
+        try:
+            return dict(parse_qsl(data.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
+        except UnicodeDecodeError:
+            raise InvalidInput("The form body is not UTF-8.") from None
+    return read_json_object(req, limit)
+
+
+def _media_type(req: falcon.Request) -> str | None:
+    if not req.content_type:
+        return None
+    return req.content_type.split(";", 1)[0].strip().lower()
+
+
+def _require_media_type(req: falcon.Request, allowed: tuple[str, ...]) -> None:
+    media_type = _media_type(req)
+    # A body without a Content-Type is read as JSON: curl's -d with -H 'Content-Type: ...' forgotten.
+    if media_type is not None and media_type not in allowed and not media_type.endswith("+json"):
+        raise falcon.HTTPUnsupportedMediaType(description=f"Expected {' or '.join(allowed)}, got {media_type}.")
+
+
+def base_url(req: falcon.Request) -> str:
+    """The scheme and host the client used, honouring a proxy's X-Forwarded-* headers."""
+    scheme = req.get_header("X-Forwarded-Proto") or req.scheme
+    host = req.get_header("X-Forwarded-Host") or req.netloc
+    return f"{scheme}://{host}"
+
+
+def link(req: falcon.Request, path: str, rel: str = "self") -> dict[str, str]:
+    return {"rel": rel, "href": base_url(req) + path}
+
+
+def collection_links(req: falcon.Request, path: str, *, offset: int, limit: int | None, more: bool) -> list[dict[str, str]]:
+    """``self`` plus ``next``/``prev`` links (our paging extension) that keep the other filters."""
+    links = [{"rel": "self", "href": base_url(req) + req.relative_uri}]
+    if limit is None:
+        return links
+    params = {k: v for k, v in req.params.items() if k not in ("offset", "limit")}
+    if more:
+        links.append(link(req, f"{path}?{urlencode({**params, 'offset': offset + limit, 'limit': limit}, doseq=True)}", "next"))
+    if offset > 0:
+        previous = max(0, offset - limit)
+        links.append(link(req, f"{path}?{urlencode({**params, 'offset': previous, 'limit': limit}, doseq=True)}", "prev"))
+    return links
+
+
+def paging(req: falcon.Request, max_limit: int = 1000) -> tuple[int, int | None]:
+    offset = _int_param(req, "offset", 0)
+    limit = _int_param(req, "limit", None)
+    if offset < 0:
+        raise InvalidInput("offset must be zero or more.")
+    if limit is not None and not 1 <= limit <= max_limit:
+        raise InvalidInput(f"limit must be between 1 and {max_limit}.")
+    return offset, limit
+
+
+def _int_param(req: falcon.Request, name: str, default: Any) -> Any:
+    raw = req.get_param(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidInput(f"Query parameter {name} must be an integer, got {raw!r}.") from None
+
+
+def text_param(req: falcon.Request, name: str, max_length: int = 4000) -> str | None:
+    value = req.get_param(name)
+    if value is not None and len(value) > max_length:
+        raise InvalidInput(f"Query parameter {name} is longer than {max_length} characters.")
+    return value

@@ -1,0 +1,78 @@
+"""An omlsvc app per test, driven through Falcon's TestClient, with users ready to log in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import falcon.testing
+import pytest
+from sqlalchemy import Engine
+
+from omlsvc.app import Services, build_services, create_app
+from omlsvc.config import Settings
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def services(settings: Settings, database: tuple[str, Engine]) -> Services:
+    services = build_services(settings, engine=database[1])
+    services.auth.add_user("admin", PASSWORD, "admin")
+    services.auth.add_user("alice", PASSWORD)
+    services.auth.add_user("bob", PASSWORD)
+    return services
+
+
+@pytest.fixture
+def client(settings: Settings, services: Services) -> falcon.testing.TestClient:
+    return falcon.testing.TestClient(create_app(settings, services=services))
+
+
+@dataclass
+class Caller:
+    """A logged-in user: ``alice.get("/omlmod/v1/models")`` sends her bearer token."""
+
+    client: falcon.testing.TestClient
+    name: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def get(self, path: str, **kwargs: object) -> falcon.testing.Result:
+        return self.client.simulate_get(path, headers=self._headers(kwargs), **kwargs)
+
+    def post(self, path: str, **kwargs: object) -> falcon.testing.Result:
+        return self.client.simulate_post(path, headers=self._headers(kwargs), **kwargs)
+
+    def delete(self, path: str, **kwargs: object) -> falcon.testing.Result:
+        return self.client.simulate_delete(path, headers=self._headers(kwargs), **kwargs)
+
+    def _headers(self, kwargs: dict[str, object]) -> dict[str, str]:
+        extra = kwargs.pop("headers", None) or {}
+        assert isinstance(extra, dict)
+        return {**self.headers, **extra}
+
+
+def login(client: falcon.testing.TestClient, name: str, password: str = PASSWORD) -> Caller:
+    result = client.simulate_post(
+        "/omlusers/api/oauth2/v1/token", json={"grant_type": "password", "username": name, "password": password}
+    )
+    assert result.status_code == 200, result.text
+    return Caller(client, name, result.json["accessToken"])
+
+
+@pytest.fixture
+def alice(client: falcon.testing.TestClient) -> Caller:
+    return login(client, "alice")
+
+
+@pytest.fixture
+def bob(client: falcon.testing.TestClient) -> Caller:
+    return login(client, "bob")
+
+
+@pytest.fixture
+def admin(client: falcon.testing.TestClient) -> Caller:
+    return login(client, "admin")

@@ -1,0 +1,83 @@
+"""Fixtures shared by the whole suite: databases, settings, the app and an HTTP client.
+
+Every test that asks for ``database_url`` runs twice: on a fresh SQLite file and on the real
+PostgreSQL server named by ``OMLSVC_TEST_DATABASE_URL`` (in a schema private to the pytest worker,
+emptied between tests). When that variable is set the server must answer: an unreachable server
+fails the run instead of silently skipping half of it.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from omlsvc.config import Settings
+from omlsvc.db.engine import make_engine
+from omlsvc.db.schema import metadata
+from omlsvc.db.setup import init_schema
+
+POSTGRES_ENV = "OMLSVC_TEST_DATABASE_URL"
+
+
+def postgres_url() -> str | None:
+    return os.environ.get(POSTGRES_ENV) or None
+
+
+@pytest.fixture(scope="session")
+def postgres_schema_url() -> Iterator[str]:
+    """A private schema on the test server for this pytest worker, dropped at the end."""
+    url = postgres_url()
+    if url is None:
+        pytest.skip(f"{POSTGRES_ENV} is not set")
+    schema = f"omlsvc_test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(url)
+    try:
+        with admin.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as error:  # an unreachable server must fail the run, not skip it
+        pytest.fail(f"PostgreSQL at {make_url(url).render_as_string(hide_password=True)} is unreachable: {error}")
+    scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+    yield scoped.render_as_string(hide_password=False)
+    with admin.begin() as connection:
+        connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_engine(postgres_schema_url: str) -> Iterator[Engine]:
+    engine = make_engine(postgres_schema_url)
+    init_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+def empty_postgres(engine: Engine) -> None:
+    names = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables if table.name != "schema_info")
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {names} CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Engine]]:
+    """(url, engine) of an initialised, empty database of each supported kind."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'omlsvc.db'}"
+        engine = make_engine(url)
+        init_schema(engine)
+        yield url, engine
+        engine.dispose()
+    else:
+        engine = request.getfixturevalue("postgres_engine")
+        empty_postgres(engine)
+        yield request.getfixturevalue("postgres_schema_url"), engine
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database: tuple[str, Engine]) -> Settings:
+    return Settings.for_tests(tmp_path / "data", database_url=database[0])
