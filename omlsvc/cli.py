@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="create or upgrade the schema").add_subparsers(metavar="ACTION")
     db.add_parser("init", help="create missing tables and record the schema version").set_defaults(handler=_db_init)
     db.add_parser("upgrade", help="bring the schema to this version").set_defaults(handler=_db_init)
+    ddl = db.add_parser("ddl", help="print the schema's DDL for a dialect (what sql/<dialect>/schema.sql holds)")
+    ddl.add_argument("--dialect", choices=("sqlite", "postgresql", "oracle"), required=True)
+    ddl.set_defaults(handler=_db_ddl)
 
     users = commands.add_parser("users", help="manage users").add_subparsers(metavar="ACTION")
     add = users.add_parser("add", help="add a user")
@@ -111,6 +114,13 @@ def _db_init(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         engine.dispose()
     print(f"schema version {version} ready at {settings.database_url_masked}")
+    return 0
+
+
+def _db_ddl(args: argparse.Namespace, settings: Settings) -> int:
+    from omlsvc.db.ddl import render_ddl
+
+    sys.stdout.write(render_ddl(args.dialect))
     return 0
 
 

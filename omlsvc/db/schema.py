@@ -22,6 +22,10 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects import oracle
+
+#: Oracle's DATE has no fractional seconds; API timestamps carry milliseconds.
+Timestamp = DateTime().with_variant(oracle.TIMESTAMP(), "oracle")
 
 #: Bumped whenever the tables change; ``omlsvc db init`` records it in ``schema_info``.
 SCHEMA_VERSION = 1
@@ -41,7 +45,7 @@ schema_info = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("version", Integer, nullable=False),
-    Column("updated_at", DateTime, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
 )
 
 users = Table(
@@ -51,14 +55,14 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("roles", String(255), nullable=False),
     Column("disabled", Boolean(create_constraint=False), nullable=False),
-    Column("created_at", DateTime, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
 )
 
 revoked_tokens = Table(
     "revoked_tokens",
     metadata,
     Column("jti", String(64), primary_key=True),
-    Column("expires_at", DateTime, nullable=False, index=True),
+    Column("expires_at", Timestamp, nullable=False, index=True),
 )
 
 models = Table(
@@ -72,11 +76,11 @@ models = Table(
     Column("description", String(4000)),
     Column("shared", Boolean(create_constraint=False), nullable=False),
     Column("owner", String(128), ForeignKey("users.name"), nullable=False),
-    Column("created_at", DateTime, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("size_bytes", BigInteger, nullable=False),
     Column("chunk_count", Integer, nullable=False),
-    Column("function", String(32), nullable=False),
+    Column("mining_function", String(32), nullable=False),
     Column("spec", Text, nullable=False),
     Column("model_metadata", Text, nullable=False),
     UniqueConstraint("owner", "name", "version"),
@@ -97,5 +101,5 @@ deployments = Table(
     Column("uri", String(200), primary_key=True),
     Column("model_id", String(36), ForeignKey("models.id"), nullable=False, unique=True),
     Column("owner", String(128), ForeignKey("users.name"), nullable=False),
-    Column("created_at", DateTime, nullable=False),
+    Column("created_at", Timestamp, nullable=False),
 )

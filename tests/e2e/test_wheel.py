@@ -1,0 +1,31 @@
+"""omlsvc builds as a wheel and an sdist, and the wheel installs and runs in a fresh environment."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_the_wheel_installs_into_a_fresh_environment_and_runs(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(dist), str(ROOT)], check=True, capture_output=True, timeout=300
+    )
+    wheels = list(dist.glob("omlsvc-*.whl"))
+    assert len(wheels) == 1
+    assert len(list(dist.glob("omlsvc-*.tar.gz"))) == 1
+    environment = tmp_path / "venv"
+    venv.create(environment, with_pip=True)
+    python = environment / "bin" / "python"
+    subprocess.run([python, "-m", "pip", "install", "--quiet", str(wheels[0])], check=True, timeout=600)
+    version = subprocess.run(
+        [environment / "bin" / "omlsvc", "--version"], check=True, capture_output=True, text=True, timeout=60
+    )
+    assert version.stdout.strip().startswith("omlsvc ")

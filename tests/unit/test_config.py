@@ -1,0 +1,80 @@
+"""Settings come from OMLSVC_* variables once; a bad value stops start-up naming the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from omlsvc.config import Settings, SettingsError
+
+
+def test_no_variables_give_the_embedded_sqlite_default(tmp_path: Path) -> None:
+    settings = Settings.from_env({"HOME": str(tmp_path)})
+    assert settings.data_dir == tmp_path / ".local" / "share" / "omlsvc"
+    assert settings.database_url == f"sqlite:///{settings.data_dir / 'omlsvc.db'}"
+    assert settings.bind == "127.0.0.1:8080"
+    assert settings.token_lifetime_s == 3600
+
+
+def test_every_variable_is_read_and_typed(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "OMLSVC_DATA_DIR": str(tmp_path),
+            "OMLSVC_DATABASE_URL": "postgresql+psycopg://omlsvc:pw@db:5432/omlsvc",
+            "OMLSVC_BIND": "0.0.0.0:9000",
+            "OMLSVC_WORKERS": "3",
+            "OMLSVC_LOG_LEVEL": "debug",
+            "OMLSVC_MAX_UPLOAD_BYTES": "1000",
+            "OMLSVC_WARM_UP": "off",
+        }
+    )
+    assert (settings.workers, settings.bind, settings.log_level) == (3, "0.0.0.0:9000", "DEBUG")
+    assert settings.max_upload_bytes == 1000
+    assert settings.warm_up is False
+    assert settings.cache_dir == tmp_path / "cache"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OMLSVC_WORKERS", "many"),
+        ("OMLSVC_WORKERS", "0"),
+        ("OMLSVC_BIND", "8080"),
+        ("OMLSVC_LOG_LEVEL", "LOUD"),
+        ("OMLSVC_DATABASE_URL", "mysql://x@y/z"),
+        ("OMLSVC_DATABASE_URL", "not a url"),
+        ("OMLSVC_WARM_UP", "maybe"),
+        ("OMLSVC_JWT_PRIVATE_KEY_FILE", "/no/such/key.pem"),
+    ],
+)
+def test_an_invalid_value_is_one_line_that_names_the_variable(tmp_path: Path, name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"OMLSVC_DATA_DIR": str(tmp_path), name: value})
+    message = str(raised.value)
+    assert message.startswith(name)
+    assert "\n" not in message
+
+
+def test_secrets_never_appear_in_reprs_or_errors(tmp_path: Path) -> None:
+    settings = Settings.from_env(
+        {
+            "OMLSVC_DATA_DIR": str(tmp_path),
+            "OMLSVC_DATABASE_URL": "postgresql+psycopg://omlsvc:db-password-123@db/omlsvc",
+            "OMLSVC_JWT_SECRET": "jwt-secret-456-long-enough",
+            "OMLSVC_ADMIN_PASSWORD": "admin-password-789",
+        }
+    )
+    shown = repr(settings) + str(settings)
+    for secret in ("db-password-123", "jwt-secret-456", "admin-password-789"):
+        assert secret not in shown
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"OMLSVC_JWT_SECRET": "short"})
+    assert "short" not in str(raised.value)
+
+
+def test_key_files_must_come_in_pairs(tmp_path: Path) -> None:
+    key = tmp_path / "key.pem"
+    key.write_text("x")
+    with pytest.raises(SettingsError, match="together"):
+        Settings.from_env({"OMLSVC_JWT_PRIVATE_KEY_FILE": str(key)})
