@@ -23,6 +23,8 @@ from omlsvc.auth.service import AuthService
 from omlsvc.auth.tokens import TokenCodec
 from omlsvc.config import Settings
 from omlsvc.db.engine import make_engine
+from omlsvc.deployment.resources import Deployment, DeploymentApi, DeploymentCollection
+from omlsvc.deployment.service import DeploymentService
 from omlsvc.errors import (
     Conflict,
     Forbidden,
@@ -34,9 +36,11 @@ from omlsvc.errors import (
     Unauthorized,
     Unavailable,
 )
-from omlsvc.meta.resources import Liveness, Readiness, Version, VersionCollection
+from omlsvc.meta.resources import Liveness, Readiness, ServiceApi, Version, VersionCollection
 from omlsvc.meta.service import HealthService
-from omlsvc.web import json_handler
+from omlsvc.repository.resources import Model, ModelCollection, ModelContent, ModelMetadata
+from omlsvc.repository.service import ModelService
+from omlsvc.web import json_handler, multipart_handler
 
 log = logging.getLogger("omlsvc")
 
@@ -79,6 +83,8 @@ class Services:
     engine: Engine
     auth: AuthService
     health: HealthService
+    models: ModelService
+    deployments: DeploymentService
 
 
 def build_services(settings: Settings, *, engine: Engine | None = None, clock: Callable[[], float] | None = None) -> Services:
@@ -89,6 +95,8 @@ def build_services(settings: Settings, *, engine: Engine | None = None, clock: C
         engine=engine,
         auth=AuthService(engine, TokenCodec.from_settings(settings), settings, **auth_args),
         health=HealthService(engine),
+        models=ModelService(engine, settings),
+        deployments=DeploymentService(engine),
     )
 
 
@@ -96,7 +104,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
     services = services or build_services(settings)
     app = falcon.App(middleware=[RequestContext(), AuthMiddleware(services.auth)], cors_enable=False)
     handler = json_handler()
-    app.req_options.media_handlers.update({falcon.MEDIA_JSON: handler})
+    app.req_options.media_handlers.update({falcon.MEDIA_JSON: handler, falcon.MEDIA_MULTIPART: multipart_handler()})
     app.resp_options.media_handlers.update({falcon.MEDIA_JSON: handler})
     app.req_options.strip_url_path_trailing_slash = False
 
@@ -104,6 +112,14 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
     app.add_route("/omlusers/api/oauth2/v1/token/revoke", TokenRevocation(services.auth))
     app.add_route("/omlmod/", VersionCollection())
     app.add_route("/omlmod/v1", Version())
+    app.add_route("/omlmod/v1/api", ServiceApi())
+    app.add_route("/omlmod/v1/models", ModelCollection(services.models))
+    app.add_route("/omlmod/v1/models/{model_id}", Model(services.models))
+    app.add_route("/omlmod/v1/models/{model_id}/metadata", ModelMetadata(services.models))
+    app.add_route("/omlmod/v1/models/{model_id}/content", ModelContent(services.models))
+    app.add_route("/omlmod/v1/deployment", DeploymentCollection(services.deployments))
+    app.add_route("/omlmod/v1/deployment/{uri}", Deployment(services.deployments))
+    app.add_route("/omlmod/v1/deployment/{uri}/api", DeploymentApi(services.deployments))
     app.add_route("/health/live", Liveness())
     app.add_route("/health/ready", Readiness(services.health))
 

@@ -27,6 +27,14 @@ def json_handler() -> falcon.media.JSONHandler:
     )
 
 
+def multipart_handler() -> falcon.media.MultipartFormHandler:
+    """Multipart forms with few parts; files are read from ``part.stream``, never buffered whole."""
+    handler = falcon.media.MultipartFormHandler()
+    handler.parse_options.max_body_part_count = 32
+    handler.parse_options.max_body_part_buffer_size = 64 * 1024
+    return handler
+
+
 def read_body(req: falcon.Request, limit: int) -> bytes:
     """The raw body, refusing (413) anything over ``limit`` before and while reading it."""
     length = req.content_length

@@ -6,7 +6,8 @@ import falcon
 
 from omlsvc import __version__
 from omlsvc.meta.service import HealthService
-from omlsvc.web import link
+from omlsvc.meta.openapi import service_document
+from omlsvc.web import base_url, link
 
 API_VERSION = "v1"
 
@@ -28,6 +29,20 @@ class VersionCollection:
 class Version:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = _version_media(req)
+
+
+#: The OML service sends these with its API document so browser tools can load it.
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, DELETE, PUT",
+    "Access-Control-Allow-Headers": "X-Requested-With, Content-Type",
+}
+
+
+class ServiceApi:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.set_headers(CORS_HEADERS)
+        resp.media = service_document(base_url(req))
 
 
 class Liveness:

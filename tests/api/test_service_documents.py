@@ -90,3 +90,33 @@ def test_every_response_carries_a_request_id(client: falcon.testing.TestClient) 
     given = client.simulate_get("/health/live", headers={"X-Request-ID": "abc-123"})
     assert given.headers["X-Request-ID"] == "abc-123"
     assert len(client.simulate_get("/nowhere").headers["X-Request-ID"]) == 32
+
+
+def _routes(app: object) -> set[tuple[str, str]]:
+    """(path template, method) of every route the app answers, read from Falcon's router."""
+    found: set[tuple[str, str]] = set()
+
+    def walk(nodes: list) -> None:
+        for node in nodes:
+            if node.resource is not None:
+                for method, responder in node.method_map.items():
+                    if getattr(responder, "__name__", "") != "method_not_allowed" and method != "OPTIONS":
+                        found.add((node.uri_template, method.lower()))
+            walk(node.children)
+
+    walk(app._router._roots)  # type: ignore[attr-defined]
+    return found
+
+
+def test_the_service_document_is_valid_openapi_and_lists_every_route(alice: Caller) -> None:
+    from openapi_spec_validator import validate
+
+    result = alice.get("/omlmod/v1/api")
+    assert result.status_code == 200
+    assert result.headers["Access-Control-Allow-Origin"] == "*"
+    document = result.json
+    validate(document)
+    documented = {(path, method) for path, item in document["paths"].items() for method in item if method != "parameters"}
+    routes = {(template.replace("{model_id}", "{modelId}"), method) for template, method in _routes(alice.client.app)}
+    assert routes - documented == set()
+    assert documented - routes == set()

@@ -1,0 +1,538 @@
+"""The per-deployment OpenAPI document (``GET /omlmod/v1/deployment/{uri}/api``, spec section 5.5).
+
+Oracle generates, for every endpoint, an OpenAPI document with one operation,
+``POST /omlmod/v1/deployment/<uri>/score``, whose request schema ``<NAME>_INPUT_TYPE`` and response
+schema ``<NAME>_OUTPUT_TYPE`` describe that one model. We build the same layout from the
+:class:`~omlsvc.signature.ScoringSpec` recorded when the model was stored, as tightly as the spec
+allows, so that client generators get precise types and tests can check real traffic against it:
+
+* every ONNX input is a required property of each input record; a non-image input is a 2-D array
+  (rows x features, feature count fixed when the graph fixes it), an image input is a base64 image
+  file or a 4-D array shaped like the graph input;
+* every result item lists exactly the keys the service sends (``additionalProperties: false``),
+  with class and cluster names as enums when they are known before scoring.
+
+The document is OpenAPI 3.0.3, returned as a JSON-ready dict of fresh objects (no tuples, nothing
+shared with other calls), and depends only on its arguments.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from omlsvc.deployment.schemas import URI_PATTERN, component_schemas, schema_ref
+from omlsvc.signature import Function, LabelSource, ModelType, ScoringSpec, TensorInfo
+
+OPENAPI_VERSION = "3.0.3"
+SCORE_PATH_TEMPLATE = "/omlmod/v1/deployment/{uri}/score"
+SECURITY_SCHEME = "bearerAuth"
+
+#: Strings the scoring service coerces into floating-point tensors: decimal and exponent notation,
+#: NaN and infinities (any case, optional sign and surrounding blanks), as Oracle's examples send
+#: ``"5"`` and ``"NaN"`` for numeric columns.
+NUMERIC_STRING_PATTERN = (
+    "^\\s*[+-]?(\\d+\\.?\\d*([eE][+-]?\\d+)?|\\.\\d+([eE][+-]?\\d+)?"
+    "|[Nn][Aa][Nn]|[Ii][Nn][Ff]([Ii][Nn][Ii][Tt][Yy])?)\\s*$"
+)
+
+#: A 1x1 grey PNG: the image example is a real file the service can decode.
+EXAMPLE_IMAGE_BASE64 = (
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR42mNoaGgAAAMEAYF1LgG8AAAAAElFTkSuQmCC"
+)
+
+_FLOAT_FORMATS: dict[str, str | None] = {
+    "FLOAT": "float",
+    "DOUBLE": "double",
+    "FLOAT16": None,
+    "BFLOAT16": None,
+}
+_INT_RANGES: dict[str, tuple[int, int]] = {
+    "INT8": (-(2**7), 2**7 - 1),
+    "INT16": (-(2**15), 2**15 - 1),
+    "INT32": (-(2**31), 2**31 - 1),
+    "INT64": (-(2**63), 2**63 - 1),
+    "UINT8": (0, 2**8 - 1),
+    "UINT16": (0, 2**16 - 1),
+    "UINT32": (0, 2**32 - 1),
+    "UINT64": (0, 2**64 - 1),
+}
+_INT_FORMATS = {"INT32": "int32", "INT64": "int64"}
+
+#: Error responses of the score call: (status, component name, description).
+_ERROR_RESPONSES: tuple[tuple[str, str, str], ...] = (
+    (
+        "400",
+        "BadRequest",
+        "Malformed body, or inputs that do not fit the model (missing or unknown input, wrong rank or "
+        "feature count, value of the wrong type, undecodable image).",
+    ),
+    ("401", "Unauthorized", "Missing, invalid, expired or revoked access token."),
+    ("404", "NotFound", "No endpoint with this URI is visible to the caller (shared or own)."),
+    ("413", "PayloadTooLarge", "Body, image or record batch over the service's configured limit."),
+    ("415", "UnsupportedMediaType", "Content-Type not accepted by this endpoint."),
+    ("500", "InternalError", "Scoring failed inside the model runtime, or another unexpected error."),
+)
+
+_COMPONENT_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def component_prefix(model_name: str) -> str:
+    """The model name made safe for OpenAPI component keys (``[A-Za-z0-9._-]+``).
+
+    Model names may hold ``#`` and ``$`` (spec section 4.1); each character outside the allowed set
+    becomes ``_``. Collisions do not matter: a document describes a single model.
+    """
+    return _COMPONENT_NAME_UNSAFE.sub("_", model_name) or "MODEL"
+
+
+def deployment_document(
+    spec: ScoringSpec,
+    *,
+    model_name: str,
+    model_id: str,
+    uri: str,
+    server_url: str,
+    version: str,
+    description: str | None = None,
+) -> dict[str, Any]:
+    """The OpenAPI 3.0.3 document for scoring the model ``spec`` describes at endpoint ``uri``.
+
+    ``server_url`` is the service root the score path is appended to (a trailing ``/`` is dropped);
+    ``version`` is the model version. Raises ``ValueError`` for a ``uri`` that is not a valid endpoint
+    URI (it is written into the path literally) or a clustering spec without a known measure.
+    """
+    if not re.fullmatch(URI_PATTERN, uri):
+        raise ValueError(f"not a valid endpoint uri: {uri!r}")
+    prefix = component_prefix(model_name)
+    names = _ComponentNames(prefix)
+    image = spec.model_type is ModelType.ONNX_IMG
+
+    schemas: dict[str, Any] = {
+        names.input_type: _input_type_schema(spec, names),
+        names.input_record: _input_record_schema(spec),
+        names.output_type: {
+            "type": "object",
+            "description": "One scoring result per scored row, in request order.",
+            "required": ["scoringResults"],
+            "additionalProperties": False,
+            "properties": {
+                "scoringResults": {"type": "array", "minItems": 1, "items": schema_ref(names.result)}
+            },
+        },
+        names.result: _result_schema(spec),
+    }
+    content: dict[str, Any] = {
+        "application/json": {"schema": schema_ref(names.input_type), "example": _example_request(spec)}
+    }
+    if image:
+        schemas[names.input_form] = _input_form_schema(spec)
+        content["multipart/form-data"] = {
+            "schema": schema_ref(names.input_form),
+            "encoding": {"imageData": {"contentType": "image/*, application/octet-stream"}},
+        }
+    schemas.update(component_schemas("Error"))
+
+    operation: dict[str, Any] = {
+        "operationId": "score",
+        "summary": f"Score with model {model_name} version {version}",
+        "description": _operation_description(spec),
+        "requestBody": {"required": True, "content": content},
+        "responses": {
+            "200": {
+                "description": "Scoring results, one per scored row.",
+                "content": {
+                    "application/json": {
+                        "schema": schema_ref(names.output_type),
+                        "example": _example_response(spec),
+                    }
+                },
+            },
+            **{status: {"$ref": f"#/components/responses/{name}"} for status, name, _ in _ERROR_RESPONSES},
+        },
+    }
+    if image:
+        operation["parameters"] = [
+            {
+                "name": "topN",
+                "in": "query",
+                "required": False,
+                "description": "With a multipart/form-data upload: same meaning as the topN form field.",
+                "schema": _top_n_schema(spec),
+            }
+        ]
+
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": f"{model_name} scoring",
+            "version": version,
+            "description": _info_description(
+                spec,
+                model_name=model_name,
+                model_id=model_id,
+                uri=uri,
+                version=version,
+                description=description,
+            ),
+        },
+        "servers": [{"url": server_url.rstrip("/") or "/"}],
+        "security": [{SECURITY_SCHEME: []}],
+        "paths": {SCORE_PATH_TEMPLATE.format(uri=uri): {"post": operation}},
+        "components": {
+            "schemas": schemas,
+            "responses": {
+                name: {"description": text, "content": {"application/json": {"schema": schema_ref("Error")}}}
+                for _, name, text in _ERROR_RESPONSES
+            },
+            "securitySchemes": {
+                SECURITY_SCHEME: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "Access token from POST /omlusers/api/oauth2/v1/token.",
+                }
+            },
+        },
+    }
+
+
+class _ComponentNames:
+    """The component keys of one document, all derived from the sanitised model name."""
+
+    def __init__(self, prefix: str) -> None:
+        self.input_type = f"{prefix}_INPUT_TYPE"
+        self.input_record = f"{prefix}_INPUT_RECORD"
+        self.input_form = f"{prefix}_INPUT_FORM"
+        self.output_type = f"{prefix}_OUTPUT_TYPE"
+        self.result = f"{prefix}_SCORING_RESULT"
+
+
+# --- request -------------------------------------------------------------------------------------
+
+
+def _input_type_schema(spec: ScoringSpec, names: _ComponentNames) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "Records to score. Each record gives every model input; each row yields one result.",
+        "required": ["inputRecords"],
+        "additionalProperties": False,
+        "properties": {
+            "inputRecords": {"type": "array", "minItems": 1, "items": schema_ref(names.input_record)},
+            "topN": _top_n_schema(spec),
+            "topNdetails": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "Prediction details are not supported for ONNX models: accepted and ignored.",
+            },
+        },
+    }
+
+
+def _top_n_schema(spec: ScoringSpec) -> dict[str, Any]:
+    if spec.function is Function.CLASSIFICATION:
+        text = "Return only the N most probable classes per row, best first."
+    elif spec.function is Function.CLUSTERING and spec.cluster_measure == "distance":
+        text = "Return only the N nearest clusters per row, nearest first."
+    elif spec.function is Function.CLUSTERING:
+        text = "Return only the N most probable clusters per row, best first."
+    else:
+        text = "Only meaningful for classification and clustering models."
+    return {"type": "integer", "minimum": 1, "description": text}
+
+
+def _input_record_schema(spec: ScoringSpec) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "One value per ONNX graph input, keyed by the input's name.",
+        "required": [t.name for t in spec.inputs],
+        "additionalProperties": False,
+        "properties": {t.name: _input_value_schema(spec, t) for t in spec.inputs},
+    }
+
+
+def _is_image_input(spec: ScoringSpec, tensor: TensorInfo) -> bool:
+    return (
+        spec.model_type is ModelType.ONNX_IMG
+        and spec.image is not None
+        and spec.image.input_name == tensor.name
+    )
+
+
+def _input_value_schema(spec: ScoringSpec, tensor: TensorInfo) -> dict[str, Any]:
+    shape = _value_shape(spec, tensor)
+    if not _is_image_input(spec, tensor):
+        value = _nested_array(shape, _element_schema(tensor.element_type, numeric_strings=True))
+        value["description"] = (
+            f"{tensor.element_type} tensor of shape {_shape_text(tensor.shape)}: a list of rows, "
+            f"each a list of {_row_text(shape)}; wrap even a single row, as in [[...]]."
+        )
+        return value
+    assert spec.image is not None
+    return {
+        "description": (
+            f"Image input ({tensor.element_type} tensor of shape {_shape_text(tensor.shape)}, axes "
+            f"{', '.join(spec.image.dim_names)}): a base64-encoded image file, resized to "
+            f"{spec.image.width}x{spec.image.height} and normalised by the service, or an already "
+            "processed 4-D array of pixel values shaped like the model input, used as is."
+        ),
+        "oneOf": [
+            {
+                "type": "string",
+                "format": "byte",
+                "description": "Base64 of an image file (PNG, JPEG, BMP, TIFF, ...).",
+            },
+            _nested_array(shape, _element_schema(tensor.element_type, numeric_strings=False)),
+        ],
+    }
+
+
+def _value_shape(spec: ScoringSpec, tensor: TensorInfo) -> tuple[int, ...]:
+    """The JSON nesting for an input: the graph shape, or all-dynamic at the rank the spec requires
+    (4 for an image input, 2 otherwise) when the graph does not say."""
+    if tensor.shape:
+        return tensor.shape
+    return (-1, -1, -1, -1) if _is_image_input(spec, tensor) else (-1, -1)
+
+
+def _nested_array(shape: Sequence[int], leaf: dict[str, Any]) -> dict[str, Any]:
+    """Nested arrays for a tensor: the outer level holds rows (at least one, however many the
+    model's batch dimension allows); inner levels are fixed in length where the graph fixes them."""
+    schema = leaf
+    for dim in reversed(shape[1:]):
+        schema = {"type": "array", "items": schema}
+        if dim > 0:
+            schema["minItems"] = dim
+            schema["maxItems"] = dim
+    return {"type": "array", "minItems": 1, "items": schema}
+
+
+def _element_schema(element_type: str, *, numeric_strings: bool) -> dict[str, Any]:
+    """The JSON value for one tensor element. Floating-point inputs also take the numeric strings the
+    service coerces (``"5"``, ``"NaN"``) when ``numeric_strings``; other types take their JSON type."""
+    if element_type in _FLOAT_FORMATS:
+        number: dict[str, Any] = {"type": "number"}
+        if fmt := _FLOAT_FORMATS[element_type]:
+            number["format"] = fmt
+        if not numeric_strings:
+            return number
+        text = {
+            "type": "string",
+            "pattern": NUMERIC_STRING_PATTERN,
+            "description": "A number or NaN, as text.",
+        }
+        return {"oneOf": [number, text]}
+    if element_type in _INT_RANGES:
+        low, high = _INT_RANGES[element_type]
+        integer: dict[str, Any] = {"type": "integer", "minimum": low, "maximum": high}
+        if element_type in _INT_FORMATS:
+            integer["format"] = _INT_FORMATS[element_type]
+        return integer
+    if element_type == "BOOL":
+        return {"type": "boolean"}
+    if element_type == "STRING":
+        return {"type": "string"}
+    return {"description": f"Element type {element_type}: any JSON value the model runtime accepts."}
+
+
+def _input_form_schema(spec: ScoringSpec) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "One image file to score (for several images, send base64 strings in JSON).",
+        "required": ["imageData"],
+        "properties": {
+            "imageData": {"type": "string", "format": "binary", "description": "The image file."},
+            "topN": _top_n_schema(spec),
+        },
+    }
+
+
+def _shape_text(shape: tuple[int, ...] | None) -> str:
+    if shape is None:
+        return "unknown"
+    return "[" + ", ".join("N" if d < 0 else str(d) for d in shape) + "]"
+
+
+def _row_text(shape: Sequence[int]) -> str:
+    if len(shape) != 2:
+        return f"nested lists of shape {_shape_text(tuple(shape[1:]))}"
+    return f"{shape[1]} values" if shape[1] > 0 else "values"
+
+
+# --- response ------------------------------------------------------------------------------------
+
+
+def _closed_object(properties: dict[str, Any], description: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "type": "object",
+        "required": list(properties),
+        "additionalProperties": False,
+        "properties": properties,
+    }
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def _double(description: str) -> dict[str, Any]:
+    return {"type": "number", "format": "double", "description": description}
+
+
+def _result_schema(spec: ScoringSpec) -> dict[str, Any]:
+    count = _class_count(spec)
+    if spec.function is Function.REGRESSION:
+        return _closed_object({"regression": _double("Predicted value.")}, "Regression result for one row.")
+    if spec.function is Function.CLASSIFICATION:
+        entry = _closed_object(
+            {"label": _name_schema(spec, "Class label."), "probability": _double("Class probability.")}
+        )
+        return _closed_object(
+            {
+                "classifications": _bounded_array(
+                    entry, count, "Classes in label order; with topN, best first."
+                )
+            },
+            "Classification result for one row.",
+        )
+    if spec.function is Function.CLUSTERING:
+        measure = _cluster_measure(spec)
+        order = "nearest first" if measure == "distance" else "most probable first"
+        entry = _closed_object(
+            {
+                "clusterId": _name_schema(spec, "Cluster name, or the cluster's column index."),
+                measure: _double(f"Cluster {measure}."),
+            }
+        )
+        return _closed_object(
+            {"clusters": _bounded_array(entry, count, f"Clusters, {order}.")},
+            "Clustering result for one row.",
+        )
+    weights: dict[str, Any] = {
+        "type": "array",
+        "items": {"type": "number", "format": "double"},
+        "description": "The model's feature vector for the row, flattened.",
+        "minItems": spec.width or 1,
+    }
+    if spec.width:
+        weights["maxItems"] = spec.width
+    return _closed_object({"doubleWeights": weights}, "Feature extraction result for one row.")
+
+
+def _bounded_array(item: dict[str, Any], count: int | None, description: str) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "array", "items": item, "minItems": 1, "description": description}
+    if count:
+        schema["maxItems"] = count
+    return schema
+
+
+def _cluster_measure(spec: ScoringSpec) -> str:
+    if spec.cluster_measure not in ("probability", "distance"):
+        raise ValueError(f"clustering spec without a known cluster measure: {spec.cluster_measure!r}")
+    return spec.cluster_measure
+
+
+def _class_count(spec: ScoringSpec) -> int | None:
+    """Number of classes or clusters when known before scoring."""
+    if spec.labels:
+        return len(spec.labels)
+    return spec.width or None
+
+
+def _known_names(spec: ScoringSpec) -> list[str] | None:
+    """Every class or cluster name the service can send, when known before scoring: the static labels,
+    else the column indexes (clustering, or classification by index) when the width is fixed."""
+    if spec.labels:
+        return list(dict.fromkeys(spec.labels))
+    index_named = spec.function is Function.CLUSTERING or spec.label_source is LabelSource.INDEX
+    if index_named and spec.width:
+        return [str(i) for i in range(spec.width)]
+    return None
+
+
+def _name_schema(spec: ScoringSpec, description: str) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "description": description}
+    if (names := _known_names(spec)) is not None:
+        schema["enum"] = names
+    return schema
+
+
+# --- descriptions and examples -------------------------------------------------------------------
+
+
+def _operation_description(spec: ScoringSpec) -> str:
+    inputs = ", ".join(f"{t.name} ({t.element_type} {_shape_text(t.shape)})" for t in spec.inputs)
+    text = (
+        f"Scores rows with this {spec.function.value.lower().replace('_', ' ')} model. "
+        f"Model inputs: {inputs}. Send JSON with one record per row (or several rows per record); "
+    )
+    if spec.model_type is ModelType.ONNX_IMG:
+        text += (
+            "images go as base64 strings, or upload one image file as multipart/form-data field imageData."
+        )
+    else:
+        text += "numbers may also be sent as numeric strings where the model takes floating-point inputs."
+    return text
+
+
+def _info_description(
+    spec: ScoringSpec, *, model_name: str, model_id: str, uri: str, version: str, description: str | None
+) -> str:
+    text = (
+        f"Scoring endpoint '{uri}' for model {model_name} version {version} (modelId {model_id}): "
+        f"function {spec.function.value}, model type {spec.model_type.value}."
+    )
+    if description:
+        text += "\n\n" + description
+    return text
+
+
+def _example_request(spec: ScoringSpec) -> dict[str, Any]:
+    """One record with one row, valid for the request schema (the image example is a real PNG)."""
+    record: dict[str, Any] = {}
+    for tensor in spec.inputs:
+        if _is_image_input(spec, tensor):
+            record[tensor.name] = EXAMPLE_IMAGE_BASE64
+        else:
+            record[tensor.name] = [_example_array(_value_shape(spec, tensor)[1:], tensor.element_type)]
+    body: dict[str, Any] = {"inputRecords": [record]}
+    if spec.function in (Function.CLASSIFICATION, Function.CLUSTERING):
+        body["topN"] = 1
+    return body
+
+
+def _example_array(shape: Sequence[int], element_type: str) -> Any:
+    """Nested lists of one example element: one row, every other dimension its fixed size or 1."""
+    if not shape:
+        return _example_element(element_type)
+    size = shape[0] if shape[0] > 0 else 1
+    return [_example_array(shape[1:], element_type) for _ in range(size)]
+
+
+def _example_element(element_type: str) -> Any:
+    if element_type in _FLOAT_FORMATS:
+        return 0.5
+    if element_type in _INT_RANGES:
+        return 1
+    if element_type == "BOOL":
+        return True
+    if element_type == "STRING":
+        return "a"
+    return 0
+
+
+def _example_response(spec: ScoringSpec) -> dict[str, Any]:
+    """The response to :func:`_example_request` (topN 1), valid for the response schema."""
+    names = _known_names(spec)
+    name = names[0] if names else "A"
+    item: dict[str, Any]
+    if spec.function is Function.REGRESSION:
+        item = {"regression": 41.73}
+    elif spec.function is Function.CLASSIFICATION:
+        item = {"classifications": [{"label": name, "probability": 0.9}]}
+    elif spec.function is Function.CLUSTERING:
+        measure = _cluster_measure(spec)
+        item = {"clusters": [{"clusterId": name, measure: 0.9 if measure == "probability" else 1.5}]}
+    else:
+        item = {"doubleWeights": [0.25] * (spec.width or 3)}
+    return {"scoringResults": [item]}

@@ -1,0 +1,78 @@
+"""``/omlmod/v1/deployment`` (spec sections 5.1-5.5): HTTP in and out, nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from omlsvc.deployment.service import DeploymentService
+from omlsvc.deployment.store import DeploymentRecord
+from omlsvc.repository.store import ModelFilter
+from omlsvc.repository.views import iso_timestamp, metadata_view, model_view
+from omlsvc.signature import ScoringSpec
+from omlsvc.web import base_url, collection_links, link, paging, read_json_object, text_param
+
+DEPLOYMENTS = "/omlmod/v1/deployment"
+BODY_LIMIT = 64 * 1024
+
+
+def _endpoint_view(req: falcon.Request, record: DeploymentRecord) -> dict[str, Any]:
+    model = model_view(record.model)
+    model.pop("storedOn")
+    return {
+        **model,
+        "uri": record.uri,
+        "deployedOn": iso_timestamp(record.created_at),
+        "links": [link(req, f"{DEPLOYMENTS}/{record.uri}")],
+    }
+
+
+class DeploymentCollection:
+    def __init__(self, deployments: DeploymentService) -> None:
+        self._deployments = deployments
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json_object(req, BODY_LIMIT)
+        record = self._deployments.deploy(req.context.principal, body.get("modelId"), body.get("uri"))
+        resp.status = falcon.HTTP_201
+        resp.location = f"{DEPLOYMENTS}/{record.uri}"
+        resp.media = {
+            "modelId": record.model.id,
+            "uri": record.uri,
+            "deployedOn": iso_timestamp(record.created_at),
+            "links": [link(req, f"{DEPLOYMENTS}/{record.uri}")],
+        }
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        offset, limit = paging(req)
+        where = ModelFilter(
+            name=text_param(req, "modelName"), version=text_param(req, "version"), namespace=text_param(req, "namespace")
+        )
+        records, more = self._deployments.list_deployments(req.context.principal, where, offset, limit)
+        resp.media = {
+            "items": [_endpoint_view(req, r) for r in records],
+            "links": collection_links(req, DEPLOYMENTS, offset=offset, limit=limit, more=more),
+        }
+
+
+class Deployment:
+    def __init__(self, deployments: DeploymentService) -> None:
+        self._deployments = deployments
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, uri: str) -> None:
+        record = self._deployments.get_deployment(req.context.principal, uri)
+        spec = ScoringSpec.from_json(record.model.spec_json)
+        resp.media = {**_endpoint_view(req, record), "metadata": metadata_view(record.model.name, spec)}
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, uri: str) -> None:
+        self._deployments.undeploy(req.context.principal, uri)
+        resp.status = falcon.HTTP_204
+
+
+class DeploymentApi:
+    def __init__(self, deployments: DeploymentService) -> None:
+        self._deployments = deployments
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, uri: str) -> None:
+        resp.media = self._deployments.document(req.context.principal, uri, base_url(req))

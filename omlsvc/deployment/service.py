@@ -1,0 +1,109 @@
+"""Use cases of deployments (spec sections 5.1-5.5): deploy, list, describe, undeploy, document.
+
+A deployment is visible exactly when its model is; only the model's owner (or an admin) deploys
+and undeploys; one deployment per model; URIs are unique across the service.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from omlsvc.auth.service import Principal
+from omlsvc.db.setup import utcnow
+from omlsvc.db.uow import UnitOfWork
+from omlsvc.deployment.openapi import deployment_document
+from omlsvc.deployment.store import DeploymentRecord, DeploymentStore
+from omlsvc.errors import Conflict, Forbidden, InvalidInput, NotFound
+from omlsvc.repository.store import ModelFilter, ModelRecord, ModelStore
+from omlsvc.signature import ScoringSpec
+
+URI = re.compile(r"^[A-Za-z0-9_]{1,200}$")
+
+
+def _can_see(model: ModelRecord, principal: Principal) -> bool:
+    return model.shared or model.owner == principal.name or principal.is_admin
+
+
+def _can_manage(model: ModelRecord, principal: Principal) -> bool:
+    return model.owner == principal.name or principal.is_admin
+
+
+class DeploymentService:
+    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    def deploy(self, principal: Principal, model_id: object, uri: object) -> DeploymentRecord:
+        problems = []
+        if not isinstance(model_id, str) or not model_id:
+            problems.append("modelId is required and must be a string.")
+        if not isinstance(uri, str) or not URI.match(uri):
+            problems.append("uri is required: 1 to 200 letters, digits or '_'.")
+        if problems:
+            raise InvalidInput(" ".join(problems), details=problems)
+        assert isinstance(model_id, str) and isinstance(uri, str)
+        with UnitOfWork(self._engine, write=True) as uow:
+            model = ModelStore(uow.connection).get(model_id)
+            if model is None or not _can_see(model, principal):
+                raise NotFound(f"Model {model_id} does not exist.")
+            if not _can_manage(model, principal):
+                raise Forbidden(f"Only the creator of model {model_id} ({model.owner}) may deploy it.")
+            store = DeploymentStore(uow.connection)
+            existing = store.uri_of_model(model_id)
+            if existing is not None:
+                raise Conflict(f"Model {model_id} is already deployed at {existing!r}; a model has one deployment.")
+            if store.uri_taken(uri):
+                raise Conflict(f"The URI {uri!r} is already in use.")
+            created_at = self._clock()
+            store.add(uri, model_id, principal.name, created_at)
+            uow.commit()
+        return DeploymentRecord(uri=uri, created_at=created_at, model=model)
+
+    def list_deployments(
+        self, principal: Principal, where: ModelFilter, offset: int = 0, limit: int | None = None
+    ) -> tuple[list[DeploymentRecord], bool]:
+        with UnitOfWork(self._engine) as uow:
+            page = DeploymentStore(uow.connection).list_visible(
+                principal.name, principal.is_admin, where, offset, None if limit is None else limit + 1
+            )
+        if limit is not None and len(page) > limit:
+            return page[:limit], True
+        return page, False
+
+    def get_deployment(self, principal: Principal, uri: str) -> DeploymentRecord:
+        """The deployment at ``uri`` if the caller may see it: one indexed lookup, run per score."""
+        with UnitOfWork(self._engine) as uow:
+            record = DeploymentStore(uow.connection).get(uri)
+        if record is None or not _can_see(record.model, principal):
+            raise NotFound(f"No deployment at {uri!r}.")
+        return record
+
+    def undeploy(self, principal: Principal, uri: str) -> None:
+        with UnitOfWork(self._engine, write=True) as uow:
+            store = DeploymentStore(uow.connection)
+            record = store.get(uri)
+            if record is None or not _can_see(record.model, principal):
+                raise NotFound(f"No deployment at {uri!r}.")
+            if not _can_manage(record.model, principal):
+                raise Forbidden(f"Only the creator of model {record.model.id} ({record.model.owner}) may undeploy it.")
+            store.delete(uri)
+            uow.commit()
+
+    def document(self, principal: Principal, uri: str, server_url: str) -> dict[str, Any]:
+        """The deployment's own OpenAPI document, describing its score call for its model."""
+        record = self.get_deployment(principal, uri)
+        model = record.model
+        return deployment_document(
+            ScoringSpec.from_json(model.spec_json),
+            model_name=model.name,
+            model_id=model.id,
+            uri=record.uri,
+            server_url=server_url,
+            version=model.version,
+            description=model.description,
+        )

@@ -1,0 +1,109 @@
+"""``/omlmod/v1/models`` (spec section 4): HTTP in and out, nothing else."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+import falcon
+
+from omlsvc.errors import InvalidInput, PayloadTooLarge
+from omlsvc.repository.service import ModelService, Upload, parse_model_form
+from omlsvc.repository.store import ModelFilter
+from omlsvc.repository.views import metadata_view, model_view
+from omlsvc.web import collection_links, link, paging, read_json_object, text_param
+
+MODELS = "/omlmod/v1/models"
+FORM_FIELDS = frozenset({"modelName", "modelType", "version", "description", "namespace", "shared"})
+#: Room for the text fields and multipart framing on top of the file itself.
+FORM_OVERHEAD_BYTES = 1024 * 1024
+UPDATE_BODY_LIMIT = 64 * 1024
+
+
+def _model_links(req: falcon.Request, model_id: str) -> list[dict[str, str]]:
+    return [link(req, f"{MODELS}/{model_id}")]
+
+
+class ModelCollection:
+    def __init__(self, models: ModelService) -> None:
+        self._models = models
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Store a model from Oracle's multipart form; the file is spooled, never held in memory."""
+        if not (req.content_type or "").lower().startswith("multipart/form-data"):
+            raise falcon.HTTPUnsupportedMediaType(description="Upload models as multipart/form-data.")
+        limit = self._models.archive_limits.max_archive_bytes
+        if req.content_length is not None and req.content_length > limit + FORM_OVERHEAD_BYTES:
+            raise PayloadTooLarge(f"The upload of {req.content_length} bytes is over the limit of {limit} bytes.")
+        fields: dict[str, str | None] = {}
+        upload: Upload | None = None
+        with ExitStack() as cleanup:
+            for part in req.get_media():
+                if part.name == "modelData":
+                    if upload is not None:
+                        raise InvalidInput("Send exactly one modelData file.")
+                    upload = self._models.receive_upload(part.stream, limit)
+                    cleanup.callback(self._models.discard_upload, upload)
+                elif part.name in FORM_FIELDS:
+                    fields[part.name] = part.get_text()
+                else:
+                    part.stream.pipe()  # unknown parts are read past, not refused
+            if upload is None:
+                raise InvalidInput("modelData (the zipped ONNX model) is required.")
+            record = self._models.store_model(req.context.principal, parse_model_form(fields), upload)
+        resp.status = falcon.HTTP_201
+        resp.location = f"{MODELS}/{record.id}"
+        resp.media = {"modelId": record.id, "links": _model_links(req, record.id)}
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        offset, limit = paging(req)
+        where = ModelFilter(
+            name=text_param(req, "modelName"), version=text_param(req, "version"), namespace=text_param(req, "namespace")
+        )
+        records, more = self._models.list_models(req.context.principal, where, offset, limit)
+        resp.media = {
+            "items": [{**model_view(r), "links": _model_links(req, r.id)} for r in records],
+            "links": collection_links(req, MODELS, offset=offset, limit=limit, more=more),
+        }
+
+
+class Model:
+    def __init__(self, models: ModelService) -> None:
+        self._models = models
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, model_id: str) -> None:
+        record = self._models.get_model(req.context.principal, model_id)
+        resp.media = {**model_view(record), "links": _model_links(req, record.id)}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, model_id: str) -> None:
+        changes = read_json_object(req, UPDATE_BODY_LIMIT)
+        self._models.update_model(req.context.principal, model_id, changes)
+        resp.status = falcon.HTTP_204
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, model_id: str) -> None:
+        self._models.delete_model(req.context.principal, model_id)
+        resp.status = falcon.HTTP_204
+
+
+class ModelMetadata:
+    def __init__(self, models: ModelService) -> None:
+        self._models = models
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, model_id: str) -> None:
+        record = self._models.get_model(req.context.principal, model_id)
+        resp.media = metadata_view(record.name, self._models.spec(record))
+
+
+class ModelContent:
+    def __init__(self, models: ModelService) -> None:
+        self._models = models
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, model_id: str) -> None:
+        record, chunks = self._models.read_content(req.context.principal, model_id)
+        resp.etag = record.sha256
+        if req.if_none_match and any(tag == record.sha256 for tag in req.if_none_match):
+            resp.status = falcon.HTTP_304
+            return
+        resp.content_type = "application/octet-stream"
+        resp.downloadable_as = f"{record.name}-{record.version}.zip"
+        resp.content_length = record.size_bytes
+        resp.stream = chunks

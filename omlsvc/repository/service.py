@@ -1,0 +1,277 @@
+"""Use cases of the model repository: store, list, read, change, delete (spec section 4).
+
+Ownership rules live here and nowhere else: a user sees their own and shared models; another
+user's private model does not exist for them (404, so nothing leaks); changing what one may see
+but does not own is 403; the ``admin`` role may do everything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import Engine
+
+from omlsvc.auth.service import Principal
+from omlsvc.config import Settings
+from omlsvc.db.setup import utcnow
+from omlsvc.db.uow import UnitOfWork
+from omlsvc.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
+from omlsvc.repository.archive import ArchiveLimits
+from omlsvc.repository.store import ModelFilter, ModelRecord, ModelStore
+from omlsvc.repository.validation import ValidatedPackage, validate_package
+from omlsvc.signature import ModelType, ScoringSpec
+
+MODEL_NAME = re.compile(r"^[A-Za-z0-9_#$]{1,50}$")
+VERSION = re.compile(r"^[1-9]?[0-9](\.[0-9][0-9]?)?$")
+NAMESPACE = re.compile(r"^[A-Za-z0-9_]{0,50}$")
+MAX_DESCRIPTION = 4000
+SPOOL_BLOCK_BYTES = 1024 * 1024
+#: ``OML`` models live inside Oracle Database; this service stores ONNX packages only.
+MODEL_TYPES = tuple(t.value for t in ModelType)
+
+Validator = Callable[[Path, ModelType, ArchiveLimits, Path], ValidatedPackage]
+
+
+@dataclass(frozen=True)
+class ModelForm:
+    """The validated text fields of a model upload."""
+
+    name: str
+    version: str
+    model_type: ModelType
+    namespace: str | None
+    description: str | None
+    shared: bool
+
+
+@dataclass(frozen=True)
+class Upload:
+    """The ``modelData`` file as received: where it lies, its size and digest."""
+
+    path: Path
+    size_bytes: int
+    sha256: str
+
+
+def parse_shared(value: str | None) -> bool:
+    """OML's documented rule: false when missing or "false" (any case), true otherwise."""
+    return value is not None and value.strip().lower() != "false"
+
+
+def parse_model_form(fields: Mapping[str, str | None]) -> ModelForm:
+    """Check every field of section 4.1 and report all problems in one error."""
+    problems: list[str] = []
+    name = fields.get("modelName")
+    version = fields.get("version")
+    model_type = fields.get("modelType")
+    namespace = fields.get("namespace") or None
+    description = fields.get("description") or None
+    if not name:
+        problems.append("modelName is required.")
+    elif not MODEL_NAME.match(name):
+        problems.append(f"modelName {name!r} must be 1 to 50 letters, digits, '_', '#' or '$'.")
+    if not version:
+        problems.append("version is required.")
+    elif not VERSION.match(version):
+        problems.append(f"version {version!r} must look like 1, 1.0 or 10.25 (at most two digits on each side).")
+    if not model_type:
+        problems.append(f"modelType is required ({' or '.join(MODEL_TYPES)}).")
+    elif model_type.upper() not in MODEL_TYPES:
+        problems.append(f"modelType {model_type!r} is not supported here; use {' or '.join(MODEL_TYPES)}.")
+    if namespace is not None and not NAMESPACE.match(namespace):
+        problems.append(f"namespace {namespace!r} must be up to 50 letters, digits or '_'.")
+    if description is not None and len(description) > MAX_DESCRIPTION:
+        problems.append(f"description is longer than {MAX_DESCRIPTION} characters.")
+    if problems:
+        raise InvalidInput("The model form is invalid: " + " ".join(problems), details=problems)
+    assert name and version and model_type
+    return ModelForm(
+        name=name,
+        version=version,
+        model_type=ModelType(model_type.upper()),
+        namespace=namespace,
+        description=description,
+        shared=parse_shared(fields.get("shared")),
+    )
+
+
+class ModelService:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        validate: Validator = validate_package,
+    ) -> None:
+        self._engine = engine
+        self._chunk_bytes = settings.chunk_bytes
+        self._scratch = settings.data_dir / "tmp"
+        self._limits = ArchiveLimits(
+            max_archive_bytes=settings.max_upload_bytes,
+            max_uncompressed_bytes=settings.max_uncompressed_bytes,
+            max_ratio=settings.max_zip_ratio,
+            max_entries=settings.max_zip_entries,
+        )
+        self._clock = clock
+        self._new_id = new_id
+        self._validate = validate
+
+    @property
+    def scratch_dir(self) -> Path:
+        """Where uploads are spooled: inside the data directory, never elsewhere on the host."""
+        self._scratch.mkdir(parents=True, exist_ok=True)
+        return self._scratch
+
+    @property
+    def archive_limits(self) -> ArchiveLimits:
+        return self._limits
+
+    def receive_upload(self, stream: BinaryIO, limit: int | None = None) -> Upload:
+        """Spool an uploaded file to the scratch directory, hashing it on the way, within the limit.
+
+        The caller owns the returned file and removes it with :meth:`discard_upload`, whatever happens.
+        """
+        limit = self._limits.max_archive_bytes if limit is None else limit
+        digest = hashlib.sha256()
+        size = 0
+        handle = tempfile.NamedTemporaryFile(prefix="upload-", suffix=".zip", dir=self.scratch_dir, delete=False)
+        path = Path(handle.name)
+        try:
+            with handle:
+                while block := stream.read(SPOOL_BLOCK_BYTES):
+                    size += len(block)
+                    if size > limit:
+                        raise PayloadTooLarge(f"modelData is over the upload limit of {limit} bytes.")
+                    digest.update(block)
+                    handle.write(block)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return Upload(path=path, size_bytes=size, sha256=digest.hexdigest())
+
+    @staticmethod
+    def discard_upload(upload: Upload | None) -> None:
+        if upload is not None:
+            upload.path.unlink(missing_ok=True)
+
+    def store_model(self, principal: Principal, form: ModelForm, upload: Upload) -> ModelRecord:
+        """Validate the package and store row and content in one transaction."""
+        with UnitOfWork(self._engine) as uow:
+            if ModelStore(uow.connection).exists(principal.name, form.name, form.version):
+                raise _duplicate(principal, form)
+        workdir = Path(tempfile.mkdtemp(prefix="validate-", dir=self.scratch_dir))
+        try:
+            package = self._validate(upload.path, form.model_type, self._limits, workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        record = ModelRecord(
+            id=self._new_id(),
+            name=form.name,
+            version=form.version,
+            model_type=form.model_type.value,
+            namespace=form.namespace,
+            description=form.description,
+            shared=form.shared,
+            owner=principal.name,
+            created_at=self._clock(),
+            sha256=upload.sha256,
+            size_bytes=upload.size_bytes,
+            chunk_count=max(1, math.ceil(upload.size_bytes / self._chunk_bytes)),
+            function=package.spec.function.value,
+            spec_json=package.spec.to_json(),
+            metadata_json=json.dumps(package.metadata, sort_keys=True),
+        )
+        with UnitOfWork(self._engine, write=True) as uow, upload.path.open("rb") as content:
+            ModelStore(uow.connection).add(record, content, self._chunk_bytes)
+            uow.commit()
+        return record
+
+    def list_models(
+        self, principal: Principal, where: ModelFilter, offset: int = 0, limit: int | None = None
+    ) -> tuple[list[ModelRecord], bool]:
+        """Visible models in storage order, and whether more follow the page."""
+        with UnitOfWork(self._engine) as uow:
+            page = ModelStore(uow.connection).list_visible(
+                principal.name, principal.is_admin, where, offset, None if limit is None else limit + 1
+            )
+        if limit is not None and len(page) > limit:
+            return page[:limit], True
+        return page, False
+
+    def get_model(self, principal: Principal, model_id: str) -> ModelRecord:
+        with UnitOfWork(self._engine) as uow:
+            return _visible(ModelStore(uow.connection).get(model_id), principal, model_id)
+
+    def update_model(self, principal: Principal, model_id: str, changes: Mapping[str, Any]) -> None:
+        """Change ``namespace`` (the OML update) and ``description`` (our extension)."""
+        values: dict[str, object] = {}
+        if "namespace" in changes:
+            namespace = changes["namespace"]
+            if namespace is not None and (not isinstance(namespace, str) or not NAMESPACE.match(namespace)):
+                raise InvalidInput("namespace must be up to 50 letters, digits or '_' (or null).")
+            values["namespace"] = namespace or None
+        if "description" in changes:
+            description = changes["description"]
+            if description is not None and (not isinstance(description, str) or len(description) > MAX_DESCRIPTION):
+                raise InvalidInput(f"description must be a string of at most {MAX_DESCRIPTION} characters (or null).")
+            values["description"] = description or None
+        if not values:
+            raise InvalidInput("Nothing to change: send namespace (and/or description).")
+        with UnitOfWork(self._engine, write=True) as uow:
+            store = ModelStore(uow.connection)
+            _owned(store.get(model_id), principal, model_id)
+            store.update(model_id, **values)
+            uow.commit()
+
+    def delete_model(self, principal: Principal, model_id: str) -> None:
+        with UnitOfWork(self._engine, write=True) as uow:
+            store = ModelStore(uow.connection)
+            _owned(store.get(model_id), principal, model_id)
+            store.delete(model_id)
+            uow.commit()
+
+    def read_content(self, principal: Principal, model_id: str) -> tuple[ModelRecord, Iterator[bytes]]:
+        """The record and an iterator over the stored bytes, one chunk in memory at a time."""
+        record = self.get_model(principal, model_id)
+        return record, self.iter_content(record)
+
+    def iter_content(self, record: ModelRecord) -> Iterator[bytes]:
+        for seq in range(record.chunk_count):
+            with UnitOfWork(self._engine) as uow:
+                data = ModelStore(uow.connection).read_chunk(record.id, seq)
+            if data is None:
+                return  # deleted while being read: the client sees a short body, never wrong bytes
+            yield data
+
+    def spec(self, record: ModelRecord) -> ScoringSpec:
+        return ScoringSpec.from_json(record.spec_json)
+
+
+def _duplicate(principal: Principal, form: ModelForm) -> Conflict:
+    return Conflict(f"Model already exists: {principal.name} already stored {form.name} version {form.version}.")
+
+
+def _visible(record: ModelRecord | None, principal: Principal, model_id: str) -> ModelRecord:
+    if record is None or not (record.shared or record.owner == principal.name or principal.is_admin):
+        raise NotFound(f"Model {model_id} does not exist.")
+    return record
+
+
+def _owned(record: ModelRecord | None, principal: Principal, model_id: str) -> ModelRecord:
+    record = _visible(record, principal, model_id)
+    if record.owner != principal.name and not principal.is_admin:
+        raise Forbidden(f"Only the creator of model {model_id} ({record.owner}) may change or delete it.")
+    return record
