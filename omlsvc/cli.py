@@ -7,14 +7,21 @@ service method; errors are printed as one line and turned into a non-zero exit s
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import TextIO
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from omlsvc import __version__
 from omlsvc.config import Settings, SettingsError
-from omlsvc.errors import OmlError
+from omlsvc.errors import NotFound, OmlError
+
+if TYPE_CHECKING:
+    from omlsvc.app import Services
+    from omlsvc.auth.service import Principal
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -70,6 +77,40 @@ def _parser() -> argparse.ArgumentParser:
     enable = users.add_parser("enable", help="enable a disabled user")
     enable.add_argument("name")
     enable.set_defaults(handler=_users_enable)
+
+    models = commands.add_parser("models", help="the model repository").add_subparsers(metavar="ACTION")
+    push = models.add_parser("push", help="store a zipped ONNX model (validated like an upload)")
+    push.add_argument("zip", type=Path)
+    push.add_argument("--name", required=True)
+    push.add_argument("--version", required=True)
+    push.add_argument("--type", dest="model_type", default="ONNX", choices=("ONNX", "ONNX_IMG"))
+    push.add_argument("--namespace")
+    push.add_argument("--description")
+    push.add_argument("--shared", action="store_true")
+    push.set_defaults(handler=_models_push)
+    listing = models.add_parser("list", help="list models")
+    listing.add_argument("--name")
+    listing.add_argument("--namespace")
+    listing.set_defaults(handler=_models_list)
+    show = models.add_parser("show", help="show a model and its metadata")
+    show.add_argument("model_id")
+    show.set_defaults(handler=_models_show)
+    remove = models.add_parser("rm", help="delete a model")
+    remove.add_argument("model_id")
+    remove.set_defaults(handler=_models_rm)
+
+    deploy = commands.add_parser("deploy", help="deploy a model under a URI")
+    deploy.add_argument("model_id")
+    deploy.add_argument("uri")
+    deploy.set_defaults(handler=_deploy)
+    undeploy = commands.add_parser("undeploy", help="remove a deployment")
+    undeploy.add_argument("uri")
+    undeploy.set_defaults(handler=_undeploy)
+    deployments = commands.add_parser("deployments", help="deployments").add_subparsers(metavar="ACTION")
+    deployments.add_parser("list", help="list deployments").set_defaults(handler=_deployments_list)
+
+    for sub in (push, listing, show, remove, deploy, undeploy):
+        sub.add_argument("--user", default="admin", help="act as this user (default: admin)")
     return parser
 
 
@@ -132,6 +173,131 @@ def _with_auth(settings: Settings, action: Callable[..., object]) -> object:
         return action(services.auth)
     finally:
         services.engine.dispose()
+
+
+class _Progress:
+    """Wraps a binary file and draws a progress bar on stderr as it is read."""
+
+    def __init__(self, handle: BinaryIO, total: int, out: TextIO = sys.stderr, width: int = 40) -> None:
+        self._handle = handle
+        self._total = max(total, 1)
+        self._done = 0
+        self._out = out
+        self._width = width
+        self._shown = -1
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._handle.read(size)
+        self._done += len(data)
+        percent = min(100, self._done * 100 // self._total)
+        if percent != self._shown and self._out.isatty():
+            filled = self._width * percent // 100
+            self._out.write(f"\r[{'#' * filled}{'.' * (self._width - filled)}] {percent:3d}%")
+            if percent == 100:
+                self._out.write("\n")
+            self._out.flush()
+            self._shown = percent
+        return data
+
+
+@contextmanager
+def _services(settings: Settings) -> Iterator[Services]:
+    from omlsvc.app import build_services
+
+    services = build_services(settings)
+    try:
+        yield services
+    finally:
+        services.engine.dispose()
+
+
+def _principal(services: Services, name: str) -> Principal:
+    """Act as a user from the command line: the machine's operator speaks for them."""
+    from omlsvc.auth.service import Principal
+
+    user = services.auth.find_user(name)
+    if user is None or user.disabled:
+        raise NotFound(f"User {name!r} does not exist or is disabled.")
+    return Principal(user.name, user.roles)
+
+
+def _models_push(args: argparse.Namespace, settings: Settings) -> int:
+    from omlsvc.repository.service import parse_model_form
+
+    form = parse_model_form(
+        {
+            "modelName": args.name,
+            "version": args.version,
+            "modelType": args.model_type,
+            "namespace": args.namespace,
+            "description": args.description,
+            "shared": "true" if args.shared else "false",
+        }
+    )
+    with _services(settings) as services, args.zip.open("rb") as handle:
+        principal = _principal(services, args.user)
+        upload = services.models.receive_upload(_Progress(handle, args.zip.stat().st_size))  # type: ignore[arg-type]
+        try:
+            record = services.models.store_model(principal, form, upload)
+        finally:
+            services.models.discard_upload(upload)
+    print(record.id)
+    return 0
+
+
+def _models_list(args: argparse.Namespace, settings: Settings) -> int:
+    from omlsvc.repository.store import ModelFilter
+
+    with _services(settings) as services:
+        records, _ = services.models.list_models(
+            _principal(services, args.user), ModelFilter(name=args.name, namespace=args.namespace)
+        )
+    for r in records:
+        shared = "shared" if r.shared else "private"
+        print(f"{r.id}\t{r.name}\t{r.version}\t{r.model_type}\t{r.function}\t{r.owner}\t{shared}\t{r.namespace or ''}")
+    return 0
+
+
+def _models_show(args: argparse.Namespace, settings: Settings) -> int:
+    from omlsvc.repository.views import metadata_view, model_view
+
+    with _services(settings) as services:
+        record = services.models.get_model(_principal(services, args.user), args.model_id)
+        view = {**model_view(record), "metadata": metadata_view(record.name, services.models.spec(record))}
+    print(json.dumps(view, indent=2))
+    return 0
+
+
+def _models_rm(args: argparse.Namespace, settings: Settings) -> int:
+    with _services(settings) as services:
+        services.models.delete_model(_principal(services, args.user), args.model_id)
+    print(f"deleted {args.model_id}")
+    return 0
+
+
+def _deploy(args: argparse.Namespace, settings: Settings) -> int:
+    with _services(settings) as services:
+        record = services.deployments.deploy(_principal(services, args.user), args.model_id, args.uri)
+    print(f"deployed {record.model.id} at /omlmod/v1/deployment/{record.uri}")
+    return 0
+
+
+def _undeploy(args: argparse.Namespace, settings: Settings) -> int:
+    with _services(settings) as services:
+        services.deployments.undeploy(_principal(services, args.user), args.uri)
+    print(f"undeployed {args.uri}")
+    return 0
+
+
+def _deployments_list(args: argparse.Namespace, settings: Settings) -> int:
+    from omlsvc.auth.service import Principal
+    from omlsvc.repository.store import ModelFilter
+
+    with _services(settings) as services:
+        records, _ = services.deployments.list_deployments(Principal("admin", ("admin",)), ModelFilter())
+    for r in records:
+        print(f"{r.uri}\t{r.model.id}\t{r.model.name}\t{r.model.version}\t{r.model.owner}")
+    return 0
 
 
 def _read_password() -> str:

@@ -138,6 +138,10 @@ class AuthService:
             UserStore(uow.connection).set_disabled(name, disabled)
             uow.commit()
 
+    def find_user(self, name: str) -> User | None:
+        with UnitOfWork(self._engine) as uow:
+            return UserStore(uow.connection).get(name)
+
     def list_users(self) -> list[User]:
         with UnitOfWork(self._engine) as uow:
             return UserStore(uow.connection).list()

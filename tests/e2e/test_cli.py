@@ -76,3 +76,39 @@ def test_a_bad_setting_stops_the_command_naming_the_variable(tmp_path: Path) -> 
 def test_ddl_is_printed_for_each_dialect(tmp_path: Path) -> None:
     result = omlsvc(tmp_path, "db", "ddl", "--dialect", "oracle")
     assert "data BLOB NOT NULL" in result.stdout
+
+
+def test_models_are_pushed_listed_shown_deployed_and_removed(tmp_path: Path) -> None:
+    from tests import modelzoo
+
+    zoo = modelzoo.make_zipmap_classifier_zip(tmp_path)
+    assert omlsvc(tmp_path, "db", "init").returncode == 0
+    assert omlsvc(tmp_path, "users", "add", "ANALYST1", "--password-stdin", stdin="s3cret-pass\n").returncode == 0
+    pushed = omlsvc(
+        tmp_path, "models", "push", str(zoo.zip_path), "--name", "iris", "--version", "1.0",
+        "--namespace", "DEMO", "--user", "ANALYST1",
+    )
+    assert pushed.returncode == 0, pushed.stderr
+    model_id = pushed.stdout.strip()
+    listed = omlsvc(tmp_path, "models", "list", "--user", "ANALYST1").stdout.split("\t")
+    assert listed[:6] == [model_id, "iris", "1.0", "ONNX", "CLASSIFICATION", "ANALYST1"]
+    shown = omlsvc(tmp_path, "models", "show", model_id, "--user", "ANALYST1")
+    assert '"miningFunction": "CLASSIFICATION"' in shown.stdout
+    assert omlsvc(tmp_path, "deploy", model_id, "iris", "--user", "ANALYST1").returncode == 0
+    assert omlsvc(tmp_path, "deployments", "list").stdout.startswith(f"iris\t{model_id}")
+    blocked = omlsvc(tmp_path, "models", "rm", model_id, "--user", "ANALYST1")
+    assert blocked.returncode == 1 and "undeploy" in blocked.stderr
+    assert omlsvc(tmp_path, "undeploy", "iris", "--user", "ANALYST1").returncode == 0
+    assert omlsvc(tmp_path, "models", "rm", model_id, "--user", "ANALYST1").returncode == 0
+
+
+def test_a_broken_package_is_reported_with_every_problem(tmp_path: Path) -> None:
+    from tests import modelzoo
+
+    broken = modelzoo.write_zip(tmp_path / "broken.zip", {"metadata.json": b"{}"})
+    assert omlsvc(tmp_path, "db", "init").returncode == 0
+    assert omlsvc(tmp_path, "users", "add", "admin", "--role", "admin", "--password-stdin", stdin="s3cret-pass\n").returncode == 0
+    result = omlsvc(tmp_path, "models", "push", str(broken), "--name", "m", "--version", "1")
+    assert result.returncode == 1
+    assert "invalid" in result.stderr
+    assert "  - " in result.stderr
