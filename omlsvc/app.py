@@ -38,6 +38,7 @@ from omlsvc.errors import (
 )
 from omlsvc.meta.resources import Liveness, Readiness, ServiceApi, Version, VersionCollection
 from omlsvc.meta.service import HealthService
+from omlsvc.repository.isolation import IsolatedValidator
 from omlsvc.repository.resources import Model, ModelCollection, ModelContent, ModelMetadata
 from omlsvc.repository.service import ModelService
 from omlsvc.web import json_handler, multipart_handler
@@ -95,7 +96,7 @@ def build_services(settings: Settings, *, engine: Engine | None = None, clock: C
         engine=engine,
         auth=AuthService(engine, TokenCodec.from_settings(settings), settings, **auth_args),
         health=HealthService(engine),
-        models=ModelService(engine, settings),
+        models=ModelService(engine, settings, validate=IsolatedValidator()),
         deployments=DeploymentService(engine),
     )
 

@@ -21,6 +21,14 @@ class OmlError(Exception):
         self.message = message
         self.details = tuple(details)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keep ``details`` when an error crosses a process boundary (validation runs in a child).
+        return (_rebuild, (type(self), self.message, self.details))
+
+
+def _rebuild(cls: type[OmlError], message: str, details: tuple[str, ...]) -> OmlError:
+    return cls(message, details=details)
+
 
 class InvalidInput(OmlError):
     """The request is malformed or breaks a documented rule."""
