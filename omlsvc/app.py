@@ -15,6 +15,7 @@ from http import HTTPStatus
 from typing import Any
 
 import falcon
+import onnxruntime
 from sqlalchemy import Engine
 
 from omlsvc.auth.middleware import AuthMiddleware
@@ -41,6 +42,12 @@ from omlsvc.meta.service import HealthService
 from omlsvc.repository.isolation import IsolatedValidator
 from omlsvc.repository.resources import Model, ModelCollection, ModelContent, ModelMetadata
 from omlsvc.repository.service import ModelService
+from omlsvc.scoring.files import ModelFiles
+from omlsvc.scoring.images import ImageOptions
+from omlsvc.scoring.inputs import InputLimits
+from omlsvc.scoring.resources import Score
+from omlsvc.scoring.service import ScoringService
+from omlsvc.scoring.sessions import SessionCache, choose_providers, detect_gpu_count, make_session_options
 from omlsvc.web import json_handler, multipart_handler
 
 log = logging.getLogger("omlsvc")
@@ -86,18 +93,51 @@ class Services:
     health: HealthService
     models: ModelService
     deployments: DeploymentService
+    scoring: ScoringService
 
 
-def build_services(settings: Settings, *, engine: Engine | None = None, clock: Callable[[], float] | None = None) -> Services:
+def build_services(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    clock: Callable[[], float] | None = None,
+    worker_index: int = 0,
+    gpu_count: int | None = None,
+) -> Services:
+    """Everything one worker needs. ``worker_index`` (gunicorn's, see ``gunicorn_conf``) picks the
+    GPU; ``gpu_count`` defaults to what the machine has."""
     engine = engine or make_engine(settings.database_url)
     auth_args: dict[str, Any] = {"clock": clock} if clock else {}
+    models = ModelService(engine, settings, validate=IsolatedValidator())
+    deployments = DeploymentService(engine)
+    files = ModelFiles(settings.cache_dir, models.archive_limits)
     return Services(
         settings=settings,
         engine=engine,
         auth=AuthService(engine, TokenCodec.from_settings(settings), settings, **auth_args),
         health=HealthService(engine),
-        models=ModelService(engine, settings, validate=IsolatedValidator()),
-        deployments=DeploymentService(engine),
+        models=models,
+        deployments=deployments,
+        scoring=ScoringService(
+            deployments,
+            models,
+            files,
+            _session_cache(settings, files, worker_index, detect_gpu_count() if gpu_count is None else gpu_count),
+        ),
+    )
+
+
+def _session_cache(settings: Settings, files: ModelFiles, worker_index: int, gpu_count: int) -> SessionCache:
+    """The worker's LRU of onnxruntime sessions, on its GPU when onnxruntime offers CUDA."""
+    threads = settings.intra_op_threads or None
+    return SessionCache(
+        settings.session_cache_size,
+        files.path,
+        lambda: make_session_options(threads, workers=settings.workers),
+        choose_providers(onnxruntime.get_available_providers(), worker_index, gpu_count),
+        limits=InputLimits(max_rows=settings.max_score_rows),
+        image_options=ImageOptions(max_pixels=settings.max_image_pixels),
+        warm_up=settings.warm_up,
     )
 
 
@@ -121,6 +161,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
     app.add_route("/omlmod/v1/deployment", DeploymentCollection(services.deployments))
     app.add_route("/omlmod/v1/deployment/{uri}", Deployment(services.deployments))
     app.add_route("/omlmod/v1/deployment/{uri}/api", DeploymentApi(services.deployments))
+    app.add_route("/omlmod/v1/deployment/{uri}/score", Score(services.scoring, settings.max_request_bytes))
     app.add_route("/health/live", Liveness())
     app.add_route("/health/ready", Readiness(services.health))
 

@@ -18,6 +18,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 PREFIX = "OMLSVC_"
+#: Set by gunicorn's ``post_fork`` hook in each worker: its stable index, which picks its GPU.
+WORKER_INDEX_ENV = "OMLSVC_WORKER_INDEX"
 DEFAULT_BIND = "127.0.0.1:8080"
 DEFAULT_TOKEN_LIFETIME_S = 3600
 DEFAULT_REFRESH_WINDOW_S = 8 * 3600

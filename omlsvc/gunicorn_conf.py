@@ -11,9 +11,8 @@ import os
 import sys
 from typing import Any
 
-from omlsvc.config import Settings, SettingsError
+from omlsvc.config import WORKER_INDEX_ENV, Settings, SettingsError
 
-WORKER_INDEX_ENV = "OMLSVC_WORKER_INDEX"
 
 try:
     _settings = Settings.from_env(os.environ)

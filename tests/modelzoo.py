@@ -4,7 +4,8 @@ Every ``make_*_zip`` builds a real model (trained with scikit-learn and converte
 written with ``onnx.helper``), packs it with its metadata.json (and label.txt where the model needs
 one) into ``directory`` and returns a :class:`ZooModel`: the zip path plus what a test compares
 against. Metadata and labels can be overridden to build broken variants of a good package.
-Training and conversion are cached per process, so a model costs milliseconds after its first use.
+Training and conversion are cached per process, so a model costs milliseconds after its first use;
+scikit-learn and skl2onnx are imported only when a model needs them (about a second, paid once).
 
 ``write_zip`` packs arbitrary bytes for hand-made broken packages; ``make_tabular_model`` and
 ``make_image_model`` build graphs with exactly the outputs a rule needs (see their docstrings).
@@ -15,6 +16,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -251,7 +253,12 @@ def make_image_classifier_zip(
     when ``fixed_size`` is False, and the metadata then gives them). Output ``probabilities``
     [None, 4]; label.txt names the classes. The metadata uses ImageNet-like mean and scale.
     """
-    model = make_image_model(layout=layout, fixed_size=fixed_size, outputs={"probabilities": "probabilities"})
+    model = make_image_model(
+        layout=layout,
+        fixed_size=fixed_size,
+        outputs={"probabilities": "probabilities"},
+        channel_order=channel_order,
+    )
     default: dict[str, Any] = {
         "function": "classification",
         "classificationProbOutput": "probabilities",
@@ -337,9 +344,9 @@ def make_tabular_model(
     """
     weights = np.random.default_rng(7).normal(size=(FEATURES, len(classes))).astype(np.float32)
     nodes = [
-        helper.make_node("Flatten", ["float_input"], ["flat"], axis=1),
-        helper.make_node("MatMul", ["flat", "weights"], ["raw_scores"]),
-        helper.make_node("Softmax", ["raw_scores"], ["softmax"], axis=1),
+        helper.make_node("Flatten", ["float_input"], ["flat_out"], axis=1),
+        helper.make_node("MatMul", ["flat_out", "weights"], ["scores_out"]),
+        helper.make_node("Softmax", ["scores_out"], ["softmax_out"], axis=1),
     ]
     initializers = [numpy_helper.from_array(weights, "weights")]
     graph_outputs = []
@@ -369,11 +376,14 @@ def make_image_model(
     channels: int = 3,
     outputs: Mapping[str, str],
     n_classes: int = len(IMAGE_CLASSES),
+    channel_order: str = "RGB",
 ) -> onnx.ModelProto:
     """A loadable image model over one 4-D float input ``image`` with the ``outputs`` asked for.
 
     Kinds: ``probabilities`` (float [N, n_classes]), ``features`` (float [N, 4]), ``feature_maps``
     (float [N, 4, 8, 8]), ``predicted`` (int64 [N]). Layout ``NHWC`` transposes to NCHW first.
+    Every variant is the same network: a ``BGR`` model has its first layer's input channels
+    reversed, so it computes for a BGR image what the RGB model computes for the RGB image.
     """
     rng = np.random.default_rng(11)
     side: int | None = IMAGE_SIZE if fixed_size else None
@@ -381,33 +391,36 @@ def make_image_model(
     nodes = []
     source = "image"
     if layout == "NHWC":
-        nodes.append(helper.make_node("Transpose", ["image"], ["nchw"], perm=[0, 3, 1, 2]))
-        source = "nchw"
+        nodes.append(helper.make_node("Transpose", ["image"], ["nchw_out"], perm=[0, 3, 1, 2]))
+        source = "nchw_out"
     nodes += [
         helper.make_node(
-            "Conv", [source, "conv_w", "conv_b"], ["conv"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]
+            "Conv", [source, "conv_w", "conv_b"], ["conv_out"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]
         ),
-        helper.make_node("Relu", ["conv"], ["relu"]),
-        helper.make_node("GlobalAveragePool", ["relu"], ["pooled"]),
-        helper.make_node("Flatten", ["pooled"], ["embedding"], axis=1),
-        helper.make_node("Gemm", ["embedding", "dense_w", "dense_b"], ["logits"]),
-        helper.make_node("Softmax", ["logits"], ["softmax"], axis=1),
+        helper.make_node("Relu", ["conv_out"], ["relu_out"]),
+        helper.make_node("GlobalAveragePool", ["relu_out"], ["pooled_out"]),
+        helper.make_node("Flatten", ["pooled_out"], ["embedding_out"], axis=1),
+        helper.make_node("Gemm", ["embedding_out", "dense_w", "dense_b"], ["logits_out"]),
+        helper.make_node("Softmax", ["logits_out"], ["softmax_out"], axis=1),
     ]
+    conv_w = rng.normal(size=(4, channels, 3, 3)).astype(np.float32)
+    if channel_order == "BGR":
+        conv_w = np.ascontiguousarray(conv_w[:, ::-1])
     initializers = [
-        numpy_helper.from_array(rng.normal(size=(4, channels, 3, 3)).astype(np.float32), "conv_w"),
+        numpy_helper.from_array(conv_w, "conv_w"),
         numpy_helper.from_array(rng.normal(size=4).astype(np.float32), "conv_b"),
         numpy_helper.from_array(rng.normal(size=(4, n_classes)).astype(np.float32), "dense_w"),
         numpy_helper.from_array(rng.normal(size=n_classes).astype(np.float32), "dense_b"),
     ]
     sources = {
-        "probabilities": ("softmax", TensorProto.FLOAT, [None, n_classes]),
-        "features": ("embedding", TensorProto.FLOAT, [None, 4]),
-        "feature_maps": ("relu", TensorProto.FLOAT, [None, 4, side, side]),
+        "probabilities": ("softmax_out", TensorProto.FLOAT, [None, n_classes]),
+        "features": ("embedding_out", TensorProto.FLOAT, [None, 4]),
+        "feature_maps": ("relu_out", TensorProto.FLOAT, [None, 4, side, side]),
     }
     graph_outputs = []
     for name, kind in outputs.items():
         if kind == "predicted":
-            nodes.append(helper.make_node("ArgMax", ["softmax"], [name], axis=1, keepdims=0))
+            nodes.append(helper.make_node("ArgMax", ["softmax_out"], [name], axis=1, keepdims=0))
             graph_outputs.append(helper.make_tensor_value_info(name, TensorProto.INT64, [None]))
             continue
         value, element_type, out_shape = sources[kind]
@@ -507,8 +520,6 @@ def _pipeline_onnx() -> bytes:
 @functools.cache
 def _external_data_model() -> tuple[bytes, bytes]:
     """(model bytes referring to weights.bin, weights.bin), made by onnx's own external-data writer."""
-    import tempfile
-
     rng = np.random.default_rng(5)
     graph = helper.make_graph(
         [
@@ -567,26 +578,26 @@ def _tabular_output(name: str, kind: str, classes: Sequence[str]) -> tuple[list[
     k = len(classes)
     float_matrix = helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, k])
     if kind == "probabilities":
-        return [helper.make_node("Identity", ["softmax"], [name])], float_matrix
+        return [helper.make_node("Identity", ["softmax_out"], [name])], float_matrix
     if kind == "scores":
-        return [helper.make_node("Identity", ["raw_scores"], [name])], float_matrix
+        return [helper.make_node("Identity", ["scores_out"], [name])], float_matrix
     if kind == "values":
-        node = helper.make_node("MatMul", ["softmax", "column_weights"], [name])
+        node = helper.make_node("MatMul", ["softmax_out", "column_weights"], [name])
         return [node], helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, 1])
     if kind == "row_values":
-        node = helper.make_node("MatMul", ["softmax", "column_vector"], [name])
+        node = helper.make_node("MatMul", ["softmax_out", "column_vector"], [name])
         return [node], helper.make_tensor_value_info(name, TensorProto.FLOAT, [None])
     if kind == "double_probabilities":
-        node = helper.make_node("Cast", ["softmax"], [name], to=TensorProto.DOUBLE)
+        node = helper.make_node("Cast", ["softmax_out"], [name], to=TensorProto.DOUBLE)
         return [node], helper.make_tensor_value_info(name, TensorProto.DOUBLE, [None, k])
     if kind == "int_scores":
-        node = helper.make_node("Cast", ["raw_scores"], [name], to=TensorProto.INT64)
+        node = helper.make_node("Cast", ["scores_out"], [name], to=TensorProto.INT64)
         return [node], helper.make_tensor_value_info(name, TensorProto.INT64, [None, k])
     if kind == "predicted":
-        node = helper.make_node("ArgMax", ["softmax"], [name], axis=1, keepdims=0)
+        node = helper.make_node("ArgMax", ["softmax_out"], [name], axis=1, keepdims=0)
         return [node], helper.make_tensor_value_info(name, TensorProto.INT64, [None])
     if kind == "predicted_column":
-        node = helper.make_node("ArgMax", ["softmax"], [name], axis=1, keepdims=1)
+        node = helper.make_node("ArgMax", ["softmax_out"], [name], axis=1, keepdims=1)
         return [node], helper.make_tensor_value_info(name, TensorProto.INT64, [None, 1])
     if kind in ("class_names", "class_names_row", "too_few_class_names"):
         names = list(classes)[:-1] if kind == "too_few_class_names" else list(classes)
@@ -594,17 +605,18 @@ def _tabular_output(name: str, kind: str, classes: Sequence[str]) -> tuple[list[
         values = np.array(names, dtype=object).reshape(shape)
         return [_constant(name, values)], helper.make_tensor_value_info(name, TensorProto.STRING, shape)
     if kind in ("prob_maps", "int_prob_maps"):
+        node = helper.make_node("ZipMap", ["softmax_out"], [name], domain="ai.onnx.ml")
         if kind == "prob_maps":
-            key_type, labels = TensorProto.STRING, {"classlabels_strings": list(classes)}
+            key_type, labels = TensorProto.STRING, helper.make_attribute("classlabels_strings", list(classes))
         else:
-            key_type, labels = TensorProto.INT64, {"classlabels_int64s": list(range(k))}
-        node = helper.make_node("ZipMap", ["softmax"], [name], domain="ai.onnx.ml", **labels)
+            key_type, labels = TensorProto.INT64, helper.make_attribute("classlabels_int64s", list(range(k)))
+        node.attribute.append(labels)
         value_type = helper.make_tensor_type_proto(TensorProto.FLOAT, None)
         map_type = helper.make_map_type_proto(key_type, value_type)
         maps = helper.make_value_info(name, helper.make_sequence_type_proto(map_type))
         return [node], maps
     if kind == "unknown_rank":
-        return [helper.make_node("Identity", ["softmax"], [name])], helper.make_tensor_value_info(
+        return [helper.make_node("Identity", ["softmax_out"], [name])], helper.make_tensor_value_info(
             name, TensorProto.FLOAT, None
         )
     raise ValueError(f"unknown output kind {kind!r}")

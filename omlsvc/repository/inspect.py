@@ -36,6 +36,8 @@ _STRING_LABELS = "classlabels_strings"
 _INT_LABELS = frozenset({"classlabels_ints", "classlabels_int64s"})
 _MAX_MESSAGE = 600
 _ORT_HEADER = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
+#: onnxruntime names the file it loaded: a server path that clients must not see.
+_ORT_LOAD_PREFIX = re.compile(r"^Load model from .*? failed:\s*")
 _SOURCE_LOCATION = re.compile(r"^\S+\.(?:h|cc|cpp):\d+ ")
 
 
@@ -69,6 +71,8 @@ def inspect_model(
         problems += _session_problems(onnx_path)
     inputs, outputs = signature(model)
     problems += input_problems(inputs, model_type)
+    if not outputs:
+        problems.append("the model has no outputs")
     info = ModelInfo(
         inputs=inputs,
         outputs=outputs,
@@ -191,7 +195,7 @@ def _session_problems(onnx_path: Path) -> list[str]:
     try:
         onnxruntime.InferenceSession(str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime's pybind errors (Fail, InvalidGraph, ...) share no useful base
-        return [f"onnxruntime cannot load the model: {_ort_message(str(exc))}"]
+        return [f"onnxruntime cannot load the model: {onnxruntime_message(str(exc))}"]
     return []
 
 
@@ -270,9 +274,10 @@ def _domain(domain: str) -> str:
     return ONNX_DOMAIN if domain in ("", "ai.onnx") else domain
 
 
-def _ort_message(text: str) -> str:
-    """onnxruntime's message without its error-code header and C++ source location and signature."""
-    text = _ORT_HEADER.sub("", text.strip())
+def onnxruntime_message(text: str) -> str:
+    """onnxruntime's exception text for a client: without the error-code header, C++ source location
+    and function signature that onnxruntime puts in front of what actually went wrong."""
+    text = _ORT_LOAD_PREFIX.sub("", _ORT_HEADER.sub("", text.strip()))
     location = _SOURCE_LOCATION.match(text)
     if location:
         text = text[location.end() :]

@@ -99,8 +99,11 @@ def validate_package(
         metadata = _read_metadata(document, model_type, problems)
         labels = _read_labels(package, limits, problems)
         info = _inspect(package, model_type, workdir, problems)
+    # An unreadable label.txt (over its limit, corrupt) already has its problem; the function rules
+    # would only add a misleading "label.txt is required".
+    unreadable_labels = labels is None and LABELS_NAME in package.files
     spec = None
-    if metadata is not None and info is not None:
+    if metadata is not None and info is not None and not unreadable_labels:
         spec = build_spec(metadata, info, labels, model_type, problems)
     if problems or spec is None or document is None or package.onnx_name is None:
         count = len(problems)
@@ -143,16 +146,13 @@ def build_spec(
     model_type: ModelType,
     problems: list[str],
 ) -> ScoringSpec | None:
-    """Apply the function rules of spec 8.2-8.7 to a graph; None (with problems added) if they fail."""
-    rules: dict[
-        Function, Callable[[Metadata, ModelInfo, tuple[str, ...] | None, list[str]], _Choice | None]
-    ] = {
-        Function.REGRESSION: _regression,
-        Function.CLASSIFICATION: _classification,
-        Function.CLUSTERING: _clustering,
-        Function.FEATURE_EXTRACTION: _feature_extraction,
-    }
-    choice = rules[metadata.function](metadata, info, labels, problems)
+    """Apply the function rules of spec 8.2-8.7 to a graph; None (with problems added) if they fail.
+
+    A graph without outputs (already reported by ``inspect_model``) gets no further rules.
+    """
+    if not info.outputs:
+        return None
+    choice = _FUNCTION_RULES[metadata.function](metadata, info, labels, problems)
     image = None
     if model_type is ModelType.ONNX_IMG:
         image = _image_spec(metadata.image or ImageFields(), info.inputs, problems)
@@ -511,6 +511,15 @@ def _feature_extraction(
     features = output.shape[1:]
     width = math.prod(features) if min(features) >= 0 else None
     return _Choice(output=output.name, width=width)
+
+
+_FunctionRule = Callable[[Metadata, ModelInfo, tuple[str, ...] | None, list[str]], _Choice | None]
+_FUNCTION_RULES: dict[Function, _FunctionRule] = {
+    Function.REGRESSION: _regression,
+    Function.CLASSIFICATION: _classification,
+    Function.CLUSTERING: _clustering,
+    Function.FEATURE_EXTRACTION: _feature_extraction,
+}
 
 
 # --- image input ---------------------------------------------------------------------------------

@@ -1,0 +1,38 @@
+"""Scoring: request records or image files -> onnxruntime -> ``scoringResults``.
+
+Pure: numpy, onnxruntime and Pillow only; no SQL, no HTTP. The service layer gets a
+:class:`~omlsvc.scoring.sessions.LoadedModel` from the worker's
+:class:`~omlsvc.scoring.sessions.SessionCache` and calls its ``model.score_records`` or
+``model.score_images``.
+"""
+
+from __future__ import annotations
+
+from omlsvc.scoring.images import ImageOptions, ImagePreprocessor
+from omlsvc.scoring.inputs import Feeds, InputConverter, InputLimits
+from omlsvc.scoring.outputs import OutputFormatter
+from omlsvc.scoring.scorer import PreparedModel
+from omlsvc.scoring.sessions import (
+    LoadedModel,
+    SessionCache,
+    choose_providers,
+    default_intra_op_threads,
+    detect_gpu_count,
+    make_session_options,
+)
+
+__all__ = [
+    "Feeds",
+    "ImageOptions",
+    "ImagePreprocessor",
+    "InputConverter",
+    "InputLimits",
+    "LoadedModel",
+    "OutputFormatter",
+    "PreparedModel",
+    "SessionCache",
+    "choose_providers",
+    "default_intra_op_threads",
+    "detect_gpu_count",
+    "make_session_options",
+]

@@ -1,0 +1,56 @@
+"""``POST /omlmod/v1/deployment/{uri}/score`` (spec section 5.6): JSON records or one uploaded image."""
+
+from __future__ import annotations
+
+import falcon
+
+from omlsvc.errors import InvalidInput, PayloadTooLarge
+from omlsvc.scoring.service import ScoringService, parse_top_n
+from omlsvc.web import read_json_object
+
+IMAGE_FIELD = "imageData"
+BLOCK_BYTES = 1024 * 1024
+
+
+class Score:
+    def __init__(self, scoring: ScoringService, max_request_bytes: int) -> None:
+        self._scoring = scoring
+        self._limit = max_request_bytes
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, uri: str) -> None:
+        principal = req.context.principal
+        if (req.content_type or "").lower().startswith("multipart/form-data"):
+            images, top_n = self._read_image_form(req)
+            results = self._scoring.score_images(principal, uri, images, top_n)
+        else:
+            results = self._scoring.score_records(principal, uri, read_json_object(req, self._limit))
+        resp.media = {"scoringResults": results}
+
+    def _read_image_form(self, req: falcon.Request) -> tuple[list[bytes], int | None]:
+        if req.content_length is not None and req.content_length > self._limit:
+            raise PayloadTooLarge(f"The request body of {req.content_length} bytes is over the limit of {self._limit} bytes.")
+        image: bytes | None = None
+        top_n = parse_top_n(req.get_param("topN"))
+        for part in req.get_media():
+            if part.name == IMAGE_FIELD:
+                if image is not None:
+                    raise InvalidInput("Send one image per multipart request; use JSON base64 records for batches.")
+                image = _read_limited(part.stream, self._limit)
+            elif part.name == "topN":
+                top_n = parse_top_n(part.get_text())
+            else:
+                part.stream.pipe()
+        if image is None:
+            raise InvalidInput(f"The multipart form needs the image file in {IMAGE_FIELD!r}.")
+        return [image], top_n
+
+
+def _read_limited(stream: object, limit: int) -> bytes:
+    blocks: list[bytes] = []
+    size = 0
+    while block := stream.read(BLOCK_BYTES):  # type: ignore[attr-defined]
+        size += len(block)
+        if size > limit:
+            raise PayloadTooLarge(f"imageData is over the limit of {limit} bytes.")
+        blocks.append(block)
+    return b"".join(blocks)
