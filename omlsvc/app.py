@@ -89,6 +89,7 @@ class Services:
 
     settings: Settings
     engine: Engine
+    worker_index: int
     auth: AuthService
     health: HealthService
     models: ModelService
@@ -114,6 +115,7 @@ def build_services(
     return Services(
         settings=settings,
         engine=engine,
+        worker_index=worker_index,
         auth=AuthService(engine, TokenCodec.from_settings(settings), settings, **auth_args),
         health=HealthService(engine),
         models=models,
@@ -143,7 +145,9 @@ def _session_cache(settings: Settings, files: ModelFiles, worker_index: int, gpu
 
 def create_app(settings: Settings, *, services: Services | None = None) -> falcon.App:
     services = services or build_services(settings)
-    app = falcon.App(middleware=[RequestContext(), AuthMiddleware(services.auth)], cors_enable=False)
+    app = falcon.App(
+        middleware=[RequestContext(services.worker_index), AuthMiddleware(services.auth)], cors_enable=False
+    )
     handler = json_handler()
     app.req_options.media_handlers.update({falcon.MEDIA_JSON: handler, falcon.MEDIA_MULTIPART: multipart_handler()})
     app.resp_options.media_handlers.update({falcon.MEDIA_JSON: handler})
@@ -172,7 +176,12 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
 
 
 class RequestContext:
-    """Gives every request an id (kept from ``X-Request-ID`` when sane) that logs and errors share."""
+    """Gives every request an id (kept from ``X-Request-ID`` when sane) that logs and errors share,
+    and names the worker that answered (``X-Omlsvc-Worker``: its index, not its pid), which makes
+    per-worker behaviour such as caches observable from outside."""
+
+    def __init__(self, worker_index: int = 0) -> None:
+        self._worker = str(worker_index)
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         given = req.get_header("X-Request-ID")
@@ -183,6 +192,7 @@ class RequestContext:
         request_id = getattr(req.context, "request_id", None)
         if request_id:
             resp.set_header("X-Request-ID", request_id)
+        resp.set_header("X-Omlsvc-Worker", self._worker)
 
 
 def status_of(error: OmlError) -> int:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from omlsvc import __version__
 from omlsvc.config import Settings, SettingsError
-from omlsvc.errors import NotFound, OmlError
+from omlsvc.errors import InvalidInput, NotFound, OmlError
 
 if TYPE_CHECKING:
     from omlsvc.app import Services
@@ -109,7 +109,15 @@ def _parser() -> argparse.ArgumentParser:
     deployments = commands.add_parser("deployments", help="deployments").add_subparsers(metavar="ACTION")
     deployments.add_parser("list", help="list deployments").set_defaults(handler=_deployments_list)
 
-    for sub in (push, listing, show, remove, deploy, undeploy):
+    score = commands.add_parser("score", help="score records or an image with a deployment")
+    score.add_argument("uri")
+    given = score.add_mutually_exclusive_group(required=True)
+    given.add_argument("--json", type=Path, help="a JSON file holding {\"inputRecords\": [...], \"topN\": N}")
+    given.add_argument("--image", type=Path, help="an image file, for image models")
+    score.add_argument("--top-n", type=int, help="the best N classes or clusters")
+    score.set_defaults(handler=_score)
+
+    for sub in (push, listing, show, remove, deploy, undeploy, score):
         sub.add_argument("--user", default="admin", help="act as this user (default: admin)")
     return parser
 
@@ -297,6 +305,24 @@ def _deployments_list(args: argparse.Namespace, settings: Settings) -> int:
         records, _ = services.deployments.list_deployments(Principal("admin", ("admin",)), ModelFilter())
     for r in records:
         print(f"{r.uri}\t{r.model.id}\t{r.model.name}\t{r.model.version}\t{r.model.owner}")
+    return 0
+
+
+def _score(args: argparse.Namespace, settings: Settings) -> int:
+    from omlsvc.web import parse_json
+
+    with _services(settings) as services:
+        principal = _principal(services, args.user)
+        if args.image is not None:
+            results = services.scoring.score_images(principal, args.uri, [args.image.read_bytes()], args.top_n)
+        else:
+            body = parse_json(args.json.read_bytes())
+            if not isinstance(body, dict):
+                raise InvalidInput("The JSON file must hold an object with inputRecords.")
+            if args.top_n is not None:
+                body["topN"] = args.top_n
+            results = services.scoring.score_records(principal, args.uri, body)
+    print(json.dumps({"scoringResults": results}, indent=2))
     return 0
 
 

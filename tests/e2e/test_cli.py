@@ -78,6 +78,7 @@ def test_ddl_is_printed_for_each_dialect(tmp_path: Path) -> None:
     assert "data BLOB NOT NULL" in result.stdout
 
 
+@pytest.mark.slow
 def test_models_are_pushed_listed_shown_deployed_and_removed(tmp_path: Path) -> None:
     from tests import modelzoo
 
@@ -112,3 +113,40 @@ def test_a_broken_package_is_reported_with_every_problem(tmp_path: Path) -> None
     assert result.returncode == 1
     assert "invalid" in result.stderr
     assert "  - " in result.stderr
+
+
+@pytest.mark.slow
+def test_score_reads_records_from_a_json_file_or_an_image(tmp_path: Path) -> None:
+    import io
+    import json
+
+    from PIL import Image
+
+    from tests import modelzoo
+
+    assert omlsvc(tmp_path, "db", "init").returncode == 0
+    assert omlsvc(tmp_path, "users", "add", "admin", "--role", "admin", "--password-stdin", stdin="s3cret-pass\n").returncode == 0
+    regressor = modelzoo.make_regressor_zip(tmp_path)
+    image_model = modelzoo.make_image_classifier_zip(tmp_path)
+    for name, zoo, kind in (("house", regressor, "ONNX"), ("pets", image_model, "ONNX_IMG")):
+        pushed = omlsvc(tmp_path, "models", "push", str(zoo.zip_path), "--name", name, "--version", "1", "--type", kind)
+        assert omlsvc(tmp_path, "deploy", pushed.stdout.strip(), name).returncode == 0
+
+    records = tmp_path / "records.json"
+    records.write_text(json.dumps({"inputRecords": [{"float_input": regressor.sample["float_input"].tolist()}]}))
+    scored = omlsvc(tmp_path, "score", "house", "--json", str(records))
+    assert scored.returncode == 0, scored.stderr
+    assert [set(r) for r in json.loads(scored.stdout)["scoringResults"]] == [{"regression"}, {"regression"}]
+
+    picture = tmp_path / "cat.png"
+    buffer = io.BytesIO()
+    Image.new("RGB", (20, 20), (200, 40, 40)).save(buffer, format="PNG")
+    picture.write_bytes(buffer.getvalue())
+    classified = omlsvc(tmp_path, "score", "pets", "--image", str(picture), "--top-n", "2")
+    assert classified.returncode == 0, classified.stderr
+    (result,) = json.loads(classified.stdout)["scoringResults"]
+    assert len(result["classifications"]) == 2
+
+    wrong = omlsvc(tmp_path, "score", "house", "--image", str(picture))
+    assert wrong.returncode == 1
+    assert "not an image model" in wrong.stderr

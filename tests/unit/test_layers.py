@@ -1,0 +1,62 @@
+"""Dependencies point one way: resources -> services -> stores / scoring -> db.
+
+Read from the source (``ast``), so a violation fails here rather than in review.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "omlsvc"
+HTTP_MODULES = {"app.py", "web.py", "resources.py", "middleware.py"}
+
+
+def imports_of(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+MODULES = sorted(p for p in PACKAGE.rglob("*.py"))
+
+
+def _id(path: Path) -> str:
+    return str(path.relative_to(PACKAGE))
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if p.name not in HTTP_MODULES], ids=_id)
+def test_only_resources_middleware_and_the_app_import_falcon(path: Path) -> None:
+    assert not {m for m in imports_of(path) if m == "falcon" or m.startswith("falcon.")}
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if p.name == "store.py"], ids=_id)
+def test_stores_import_no_services_or_resources(path: Path) -> None:
+    upward = {m for m in imports_of(path) if m.endswith((".service", ".resources")) or m == "omlsvc.app"}
+    assert not upward
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if p.name == "service.py"], ids=_id)
+def test_services_import_no_resources(path: Path) -> None:
+    assert not {m for m in imports_of(path) if m.endswith(".resources") or m in ("omlsvc.app", "omlsvc.web")}
+
+
+SCORING_CORE = [p for p in (PACKAGE / "scoring").glob("*.py") if p.name not in ("service.py", "resources.py")]
+
+
+@pytest.mark.parametrize("path", SCORING_CORE, ids=_id)
+def test_the_scoring_core_knows_nothing_of_sql_or_http(path: Path) -> None:
+    forbidden = ("sqlalchemy", "falcon", "omlsvc.db", "omlsvc.auth", "omlsvc.deployment")
+    assert not {m for m in imports_of(path) if m.startswith(forbidden)}
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if p.name in ("signature.py", "errors.py", "config.py")], ids=_id)
+def test_shared_vocabulary_imports_nothing_of_ours_but_itself(path: Path) -> None:
+    ours = {m for m in imports_of(path) if m.startswith("omlsvc")}
+    assert ours <= {"omlsvc"}
