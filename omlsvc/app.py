@@ -145,9 +145,8 @@ def _session_cache(settings: Settings, files: ModelFiles, worker_index: int, gpu
 
 def create_app(settings: Settings, *, services: Services | None = None) -> falcon.App:
     services = services or build_services(settings)
-    app = falcon.App(
-        middleware=[RequestContext(services.worker_index), AuthMiddleware(services.auth)], cors_enable=False
-    )
+    middleware: list[Any] = [RequestContext(services.worker_index), AuthMiddleware(services.auth)]
+    app = falcon.App(middleware=middleware, cors_enable=False)
     handler = json_handler()
     app.req_options.media_handlers.update({falcon.MEDIA_JSON: handler, falcon.MEDIA_MULTIPART: multipart_handler()})
     app.resp_options.media_handlers.update({falcon.MEDIA_JSON: handler})
@@ -230,7 +229,7 @@ def _default_message(req: falcon.Request, error: falcon.HTTPError) -> str:
     if error.status_code == 404:
         return f"No resource at {req.path}."
     if error.status_code == 405:
-        allowed = (error.headers or {}).get("Allow", "")
+        allowed = dict(error.headers or {}).get("Allow", "")
         return f"{req.method} is not allowed on {req.path}; allowed: {allowed}."
     return error.title or HTTPStatus(error.status_code).phrase
 

@@ -129,7 +129,7 @@ def _serve(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdou
     _prepare(settings, out)
     out.flush()
     command = [sys.executable, "-m", "gunicorn", "-c", "python:omlsvc.gunicorn_conf", "omlsvc.wsgi:app"]
-    os.execv(sys.executable, command)  # replaces this process: gunicorn's master owns the terminal
+    os.execv(sys.executable, command)  # noqa: S606 - replaces this process: gunicorn's master owns the terminal
 
 
 def _prepare(settings: Settings, out: TextIO) -> None:

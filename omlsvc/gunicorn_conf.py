@@ -13,7 +13,6 @@ from typing import Any
 
 from omlsvc.config import WORKER_INDEX_ENV, Settings, SettingsError
 
-
 try:
     _settings = Settings.from_env(os.environ)
 except SettingsError as _error:

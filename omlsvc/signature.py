@@ -15,19 +15,19 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
-class ModelType(str, enum.Enum):
+class ModelType(enum.StrEnum):
     ONNX = "ONNX"
     ONNX_IMG = "ONNX_IMG"
 
 
-class Function(str, enum.Enum):
+class Function(enum.StrEnum):
     CLASSIFICATION = "CLASSIFICATION"
     REGRESSION = "REGRESSION"
     CLUSTERING = "CLUSTERING"
     FEATURE_EXTRACTION = "FEATURE_EXTRACTION"
 
 
-class ValueKind(str, enum.Enum):
+class ValueKind(enum.StrEnum):
     TENSOR = "tensor"
     #: skl2onnx's ZipMap output: a sequence (one per row) of maps label -> probability.
     SEQUENCE_OF_MAPS = "sequence_of_maps"
@@ -35,7 +35,7 @@ class ValueKind(str, enum.Enum):
     OTHER = "other"
 
 
-class LabelSource(str, enum.Enum):
+class LabelSource(enum.StrEnum):
     #: ``labels`` holds the class (or cluster) names in column order: from label.txt, or read from
     #: the graph (ZipMap / ai.onnx.ml classifier ``classlabels_*`` attributes).
     STATIC = "static"

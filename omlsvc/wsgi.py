@@ -8,7 +8,6 @@ import os
 from omlsvc.app import build_services, create_app
 from omlsvc.config import WORKER_INDEX_ENV, Settings
 
-
 settings = Settings.from_env(os.environ)
 logging.basicConfig(
     level=settings.log_level, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"

@@ -39,7 +39,7 @@ class Principal:
 class IssuedToken:
     access_token: str
     expires_in: int
-    token_type: str = "Bearer"
+    token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
 
 
 class AuthService:

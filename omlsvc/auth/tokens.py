@@ -8,6 +8,7 @@ client is told to log in again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import tempfile
@@ -22,7 +23,7 @@ from omlsvc.config import Settings
 from omlsvc.errors import TokenExpired, Unauthorized
 
 ISSUER = "omlsvc"
-SECRET_FILE = "jwt_secret"
+SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name
 REQUIRED_CLAIMS = ("sub", "roles", "iat", "exp", "auth_time", "jti")
 
 
@@ -114,10 +115,8 @@ def load_or_create_secret(path: Path) -> str:
         os.fsync(fd)
         os.close(fd)
         os.chmod(temporary, 0o600)
-        try:
+        with contextlib.suppress(FileExistsError):  # another worker won the race: use its secret
             os.link(temporary, path)
-        except FileExistsError:
-            pass
     finally:
         os.unlink(temporary)
     return path.read_text().strip()

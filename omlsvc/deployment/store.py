@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, exists, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -34,9 +36,8 @@ _JOINED = select(deployments.c.uri, deployments.c.created_at, *model_columns()).
 _BY_URI = _JOINED.where(deployments.c.uri == bindparam("uri"))
 
 
-def _record(row: object) -> DeploymentRecord:
-    uri, created_at, *model = row  # type: ignore[misc]
-    return DeploymentRecord(uri=uri, created_at=created_at, model=model_record(model))
+def _record(row: Sequence[Any]) -> DeploymentRecord:
+    return DeploymentRecord(uri=row[0], created_at=row[1], model=model_record(row[2:]))
 
 
 class DeploymentStore:

@@ -144,8 +144,9 @@ _COMMON = ("401", "500", "503")
 
 
 def _paths() -> dict[str, Any]:
-    token_body = {"required": True, "content": _json("TokenRequest")}
-    token_body["content"]["application/x-www-form-urlencoded"] = {"schema": schema_ref("TokenRequest")}
+    token_content = _json("TokenRequest")
+    token_content["application/x-www-form-urlencoded"] = {"schema": schema_ref("TokenRequest")}
+    token_body = {"required": True, "content": token_content}
     return {
         "/omlusers/api/oauth2/v1/token": {
             "post": _operation(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import falcon
 
 from omlsvc import __version__
-from omlsvc.meta.service import HealthService
 from omlsvc.meta.openapi import service_document
+from omlsvc.meta.service import HealthService
 from omlsvc.web import base_url, link
 
 API_VERSION = "v1"

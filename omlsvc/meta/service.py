@@ -14,4 +14,5 @@ class HealthService:
     def check_database(self) -> None:
         """Raise :class:`omlsvc.errors.Unavailable` unless a trivial query succeeds."""
         with UnitOfWork(self._engine) as uow:
-            uow.connection.execute(text("SELECT 1" + (" FROM DUAL" if self._engine.dialect.name == "oracle" else "")))
+            probe = "SELECT 1 FROM DUAL" if self._engine.dialect.name == "oracle" else "SELECT 1"
+            uow.connection.execute(text(probe))

@@ -147,19 +147,19 @@ class ModelService:
         limit = self._limits.max_archive_bytes if limit is None else limit
         digest = hashlib.sha256()
         size = 0
-        handle = tempfile.NamedTemporaryFile(prefix="upload-", suffix=".zip", dir=self.scratch_dir, delete=False)
-        path = Path(handle.name)
-        try:
-            with handle:
+        with tempfile.NamedTemporaryFile(prefix="upload-", suffix=".zip", dir=self.scratch_dir, delete=False) as handle:
+            path = Path(handle.name)
+            try:
                 while block := stream.read(SPOOL_BLOCK_BYTES):
                     size += len(block)
                     if size > limit:
                         raise PayloadTooLarge(f"modelData is over the upload limit of {limit} bytes.")
                     digest.update(block)
                     handle.write(block)
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
+            except BaseException:
+                handle.close()
+                path.unlink(missing_ok=True)
+                raise
         return Upload(path=path, size_bytes=size, sha256=digest.hexdigest())
 
     @staticmethod

@@ -7,8 +7,8 @@ transaction: they become visible together or not at all.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, BinaryIO
 
@@ -84,9 +84,9 @@ _READ_CHUNK = (
 )
 
 
-def model_columns() -> tuple[ColumnElement[object], ...]:
+def model_columns() -> tuple[ColumnElement[Any], ...]:
     """The columns of a :class:`ModelRecord`, in field order (for joins in other stores)."""
-    return _COLUMNS  # type: ignore[return-value]
+    return _COLUMNS
 
 
 def model_record(row: Sequence[object]) -> ModelRecord:

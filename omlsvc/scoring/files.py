@@ -9,6 +9,7 @@ serving, the next load simply fetches again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import tempfile
@@ -51,10 +52,8 @@ class ModelFiles:
             onnx_path = extract_package(archive, staging / "model", self._limits)
             archive.unlink()
             (staging / MARKER).write_text(str(onnx_path.relative_to(staging)))
-            try:
+            with contextlib.suppress(OSError):  # another worker published it first: theirs is identical
                 staging.rename(self._root / sha256)
-            except OSError:
-                pass  # another worker published the same model first: theirs is identical
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return self.path(sha256)

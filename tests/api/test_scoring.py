@@ -259,7 +259,7 @@ def test_feature_extraction_returns_the_feature_vector(alice: Caller, tmp_path: 
 
 
 def test_top_n_may_come_with_an_image_upload_as_a_field_or_query(alice: Caller, tmp_path: Path) -> None:
-    model = Deployed(alice, modelzoo.make_image_classifier_zip(tmp_path), "pets", "ONNX_IMG")
+    Deployed(alice, modelzoo.make_image_classifier_zip(tmp_path), "pets", "ONNX_IMG")
     body, content_type = multipart({"topN": "2"}, {"imageData": ("p.png", photo())})
     as_field = alice.post(f"{DEPLOYMENTS}/pets/score", body=body, headers={"Content-Type": content_type})
     assert len(as_field.json["scoringResults"][0]["classifications"]) == 2

@@ -46,7 +46,7 @@ def test_a_token_is_obtained_with_oracles_json_body(client: falcon.testing.TestC
     result = client.simulate_post(
         TOKEN,
         headers={"Content-Type": "application/json", "Accept": "application/json"},
-        body='{"grant_type":"password","username":"alice","password":"%s"}' % PASSWORD,
+        body='{"grant_type":"password","username":"alice","password":"' + PASSWORD + '"}',
     )
     assert result.status_code == 200
     assert result.json["expiresIn"] == 3600

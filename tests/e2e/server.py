@@ -41,7 +41,7 @@ class RunningService:
         request = urllib.request.Request(
             self.url + "/omlusers/api/oauth2/v1/token", data=body, headers={"Content-Type": "application/json"}
         )
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(request, timeout=30) as response:
             return str(json.load(response)["accessToken"])
 
     def log(self) -> str:
@@ -91,7 +91,7 @@ def _wait_ready(service: RunningService, workers: int, timeout_s: float = 60) ->
         if service.process.poll() is not None:
             raise RuntimeError(f"omlsvc exited with {service.process.returncode}:\n{service.log()}")
         try:
-            with urllib.request.urlopen(service.url + "/health/ready", timeout=2):  # noqa: S310
+            with urllib.request.urlopen(service.url + "/health/ready", timeout=2):
                 if len(service.worker_pids()) >= workers:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):

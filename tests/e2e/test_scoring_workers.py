@@ -24,7 +24,7 @@ def call(service: RunningService, token: str, method: str, path: str, body: byte
         headers={"Authorization": f"Bearer {token}", "Content-Type": content_type, "Connection": "close"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=30) as response:
             raw = response.read()
             return response.status, response.headers["X-Omlsvc-Worker"], json.loads(raw) if raw else {}
     except urllib.error.HTTPError as error:
