@@ -23,6 +23,7 @@ from omlsvc.auth.resources import Token, TokenRevocation
 from omlsvc.auth.service import AuthService
 from omlsvc.auth.tokens import TokenCodec
 from omlsvc.config import Settings
+from omlsvc.db.changes import ChangeFeed
 from omlsvc.db.engine import make_engine
 from omlsvc.deployment.resources import Deployment, DeploymentApi, DeploymentCollection
 from omlsvc.deployment.service import DeploymentService
@@ -37,6 +38,8 @@ from omlsvc.errors import (
     Unauthorized,
     Unavailable,
 )
+from omlsvc.jobs.resources import Job, JobAction, JobCheck, JobCollection, JobRuns
+from omlsvc.jobs.service import JobService
 from omlsvc.meta.resources import Liveness, Readiness, ServiceApi, Version, VersionCollection
 from omlsvc.meta.service import HealthService
 from omlsvc.repository.isolation import IsolatedValidator
@@ -95,6 +98,7 @@ class Services:
     models: ModelService
     deployments: DeploymentService
     scoring: ScoringService
+    jobs: JobService
 
 
 def build_services(
@@ -109,17 +113,19 @@ def build_services(
     GPU; ``gpu_count`` defaults to what the machine has."""
     engine = engine or make_engine(settings.database_url)
     auth_args: dict[str, Any] = {"clock": clock} if clock else {}
-    models = ModelService(engine, settings, validate=IsolatedValidator())
-    deployments = DeploymentService(engine)
+    changes = ChangeFeed(engine)  # one per worker: a change made here reaches every cache here at once
+    models = ModelService(engine, settings, validate=IsolatedValidator(), changes=changes)
+    deployments = DeploymentService(engine, changes=changes)
     files = ModelFiles(settings.cache_dir, models.archive_limits)
     return Services(
         settings=settings,
         engine=engine,
         worker_index=worker_index,
-        auth=AuthService(engine, TokenCodec.from_settings(settings), settings, **auth_args),
+        auth=AuthService(engine, TokenCodec.from_settings(settings), settings, changes=changes, **auth_args),
         health=HealthService(engine),
         models=models,
         deployments=deployments,
+        jobs=JobService(engine),
         scoring=ScoringService(
             deployments,
             models,
@@ -161,10 +167,17 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
     app.add_route("/omlmod/v1/models/{model_id}", Model(services.models))
     app.add_route("/omlmod/v1/models/{model_id}/metadata", ModelMetadata(services.models))
     app.add_route("/omlmod/v1/models/{model_id}/content", ModelContent(services.models))
-    app.add_route("/omlmod/v1/deployment", DeploymentCollection(services.deployments))
+    app.add_route(
+        "/omlmod/v1/deployment", DeploymentCollection(services.deployments, services.scoring.prepare_deployed)
+    )
     app.add_route("/omlmod/v1/deployment/{uri}", Deployment(services.deployments))
     app.add_route("/omlmod/v1/deployment/{uri}/api", DeploymentApi(services.deployments))
     app.add_route("/omlmod/v1/deployment/{uri}/score", Score(services.scoring, settings.max_request_bytes))
+    app.add_route("/omlmod/v1/jobs", JobCollection(services.jobs))
+    app.add_route("/omlmod/v1/jobs/{jobId}", Job(services.jobs))
+    app.add_route("/omlmod/v1/jobs/{jobId}/action", JobAction(services.jobs))
+    app.add_route("/omlmod/v1/jobs/{jobId}/runs", JobRuns(services.jobs))
+    app.add_route("/omlmod/v1/jobs/{jobId}/check", JobCheck(services.jobs))
     app.add_route("/health/live", Liveness())
     app.add_route("/health/ready", Readiness(services.health))
 

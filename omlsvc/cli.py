@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 from omlsvc import __version__
 from omlsvc.config import Settings, SettingsError
 from omlsvc.errors import InvalidInput, NotFound, OmlError
+from omlsvc.jobs.cli import add_job_commands
 
 if TYPE_CHECKING:
     from omlsvc.app import Services
@@ -116,6 +117,8 @@ def _parser() -> argparse.ArgumentParser:
     given.add_argument("--image", type=Path, help="an image file, for image models")
     score.add_argument("--top-n", type=int, help="the best N classes or clusters")
     score.set_defaults(handler=_score)
+
+    add_job_commands(commands, _services, _principal)
 
     for sub in (push, listing, show, remove, deploy, undeploy, score):
         sub.add_argument("--user", default="admin", help="act as this user (default: admin)")

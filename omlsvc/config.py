@@ -66,6 +66,11 @@ class Settings:
     chunk_bytes: int = 4 * 1024 * 1024
     graceful_timeout_s: int = 30
     request_timeout_s: int = 120
+    #: the in-process batch job runner of ``omlsvc serve``; None: on for SQLite, off otherwise.
+    job_runner: bool | None = None
+    job_chunk_rows: int = 10_000
+    job_lease_s: int = 120
+    job_poll_s: float = 2.0
 
     @property
     def cache_dir(self) -> Path:
@@ -123,6 +128,10 @@ class Settings:
             chunk_bytes=env.get("CHUNK_BYTES", _positive_int, cls.chunk_bytes),
             graceful_timeout_s=env.get("GRACEFUL_TIMEOUT", _positive_int, cls.graceful_timeout_s),
             request_timeout_s=env.get("REQUEST_TIMEOUT", _positive_int, cls.request_timeout_s),
+            job_runner=env.get("JOB_RUNNER", _boolean, None),
+            job_chunk_rows=env.get("JOB_CHUNK_ROWS", _positive_int, cls.job_chunk_rows),
+            job_lease_s=env.get("JOB_LEASE", _positive_int, cls.job_lease_s),
+            job_poll_s=env.get("JOB_POLL", _positive_float, cls.job_poll_s),
         )
 
     @classmethod
@@ -159,6 +168,13 @@ def _positive_int(raw: str) -> int:
     value = int(raw)
     if value < 1:
         raise ValueError("must be a positive integer")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0 or value == float("inf"):
+        raise ValueError("must be a positive number")
     return value
 
 

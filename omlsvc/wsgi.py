@@ -7,11 +7,12 @@ import os
 
 from omlsvc.app import build_services, create_app
 from omlsvc.config import WORKER_INDEX_ENV, Settings
+from omlsvc.jobs.runner import start_job_runner
 
 settings = Settings.from_env(os.environ)
 logging.basicConfig(
     level=settings.log_level, format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 )
-app = create_app(
-    settings, services=build_services(settings, worker_index=int(os.environ.get(WORKER_INDEX_ENV, "0")))
-)
+services = build_services(settings, worker_index=int(os.environ.get(WORKER_INDEX_ENV, "0")))
+app = create_app(settings, services=services)
+start_job_runner(settings, services.engine, services.scoring)  # when OMLSVC_JOB_RUNNER says so

@@ -28,7 +28,7 @@ from sqlalchemy.dialects import oracle
 Timestamp = DateTime().with_variant(oracle.TIMESTAMP(), "oracle")
 
 #: Bumped whenever the tables change; ``omlsvc db init`` records it in ``schema_info``.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -102,4 +102,75 @@ deployments = Table(
     Column("model_id", String(36), ForeignKey("models.id"), nullable=False, unique=True),
     Column("owner", String(128), ForeignKey("users.name"), nullable=False),
     Column("created_at", Timestamp, nullable=False),
+)
+
+# The change counter (schema version 2): bumped with every revocation, disabled user, undeploy, model
+# update or delete; workers poll it to keep their caches within a second (omlsvc/db/changes.py).
+changes = Table(
+    "changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("counter", BigInteger, nullable=False),
+)
+
+# -- batch scoring jobs (schema version 2) -------------------------------------------------------------
+# A job is a schedule plus the scoring request; a run is one execution (made by our scheduler, the RUN
+# action, or the database's scheduler through sql/<dialect>/jobs.sql). While a run is in progress its
+# input is split into key ranges, one ``job_chunks`` row per range being scored: the row is the lease
+# (who, until when) and deleting it in the transaction that writes the range's output rows is the
+# checkpoint. ``model_id`` has no foreign key on purpose: deleting a model leaves its jobs, flagged.
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("job_type", String(32), nullable=False),
+    Column("owner", String(128), ForeignKey("users.name"), nullable=False, index=True),
+    Column("model_id", String(36), nullable=False, index=True),
+    Column("service_level", String(8)),
+    Column("properties", Text, nullable=False),
+    Column("job_status", String(16), nullable=False),
+    Column("enabled", Boolean(create_constraint=False), nullable=False),
+    Column("start_at", Timestamp),
+    Column("end_at", Timestamp),
+    Column("max_runs", Integer),
+    Column("repeat_interval", String(4000)),
+    Column("next_run_at", Timestamp, index=True),
+    Column("run_count", Integer, nullable=False),
+    Column("scheduled_runs", Integer, nullable=False),
+    Column("submitted_at", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
+)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("job_id", String(40), ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("run_type", String(16), nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("requested_at", Timestamp, nullable=False),
+    Column("started_at", Timestamp),
+    Column("finished_at", Timestamp),
+    Column("claimed_by", String(128)),
+    Column("lease_until", Timestamp),
+    Column("stop_requested", Boolean(create_constraint=False), nullable=False),
+    Column("exhausted", Boolean(create_constraint=False), nullable=False),
+    Column("last_key", Text),
+    Column("rows_done", BigInteger, nullable=False),
+    Column("chunk_seq", Integer, nullable=False),
+    Column("error_message", String(4000)),
+)
+
+job_chunks = Table(
+    "job_chunks",
+    metadata,
+    Column("run_id", String(36), ForeignKey("job_runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("lo_key", Text),
+    Column("hi_key", Text, nullable=False),
+    Column("claimed_by", String(128), nullable=False),
+    Column("lease_until", Timestamp, nullable=False, index=True),
+    Column("attempts", Integer, nullable=False),
 )

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from omlsvc import __version__
-from omlsvc.deployment.schemas import component_schemas, schema_ref
+from omlsvc.deployment.schemas import MAX_OFFSET, MAX_PAGE_SIZE, component_schemas, schema_ref
+from omlsvc.jobs.openapi import job_paths, job_schemas
 
 OPENAPI_VERSION = "3.0.3"
 
@@ -135,8 +136,12 @@ _FILTERS = [
     _query("modelName", "Exact model name."),
     _query("version", "Exact model version."),
     _query("namespace", "Exact namespace (case-sensitive)."),
-    _query("offset", "Our extension: items to skip.", {"type": "integer", "minimum": 0}),
-    _query("limit", "Our extension: page size; next/prev links follow.", {"type": "integer", "minimum": 1}),
+    _query("offset", "Our extension: items to skip.", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}),
+    _query(
+        "limit",
+        "Our extension: page size; next/prev links follow.",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+    ),
 ]
 _MODEL_ID = [_path("modelId", "The model's id.")]
 _URI = [_path("uri", "The deployment's URI.")]
@@ -287,6 +292,7 @@ def _paths() -> dict[str, Any]:
 def service_document(server_url: str) -> dict[str, Any]:
     schemas = component_schemas()
     schemas.update({name: dict(schema) for name, schema in _SCORE_SCHEMAS.items()})
+    schemas.update(job_schemas())
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -296,7 +302,7 @@ def service_document(server_url: str) -> dict[str, Any]:
         },
         "servers": [{"url": server_url.rstrip("/")}],
         "security": [{"bearerAuth": []}],
-        "paths": _paths(),
+        "paths": {**_paths(), **job_paths()},
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
             "schemas": schemas,

@@ -1,12 +1,15 @@
 """The score use case: find the deployment, get the worker's prepared model, score.
 
-Per request this costs one indexed lookup (deployment joined with its model, which also checks
-visibility, so an undeploy on any host is seen at once) and, for a model this worker has not
-loaded yet, one fetch of its BLOB into the host's disk cache and one session build.
+Per request this costs no database round trip: the deployment (joined with its model) comes from
+the worker's cache, which the change counter keeps within a second of the database (an undeploy is
+seen at once by the worker that made it, within a second by every other one; see
+``omlsvc.db.changes``); visibility is checked per caller. A model this worker has not loaded yet
+costs one fetch of its BLOB into the host's disk cache and one session build.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,11 +17,14 @@ from omlsvc.auth.service import Principal
 from omlsvc.deployment.service import DeploymentService
 from omlsvc.errors import InvalidInput
 from omlsvc.repository.service import ModelService
+from omlsvc.repository.store import ModelRecord
 from omlsvc.scoring.files import ModelFiles
 from omlsvc.scoring.outputs import Result
 from omlsvc.scoring.scorer import PreparedModel
 from omlsvc.scoring.sessions import SessionCache
 from omlsvc.signature import ModelType, ScoringSpec
+
+log = logging.getLogger(__name__)
 
 
 def parse_top_n(value: object, name: str = "topN") -> int | None:
@@ -64,17 +70,34 @@ class ScoringService:
             )
         return model.score_images(images, top_n)
 
+    def prepare_deployed(self, record: ModelRecord) -> None:
+        """Make a just-deployed model ready in this worker: its files in the host's disk cache and its
+        session built (and warmed up when the settings say so), so that the first score after a deploy
+        does not pay for the fetch; other workers of the host then only build a session. Never raises:
+        the deployment stands, and a model that cannot load fails its score requests with the reason."""
+        try:
+            self.prepared_for_model(record)
+        except Exception as exc:
+            log.warning("could not prepare model %s after its deployment: %s", record.id, exc)
+
     def _prepared(self, principal: Principal, uri: str) -> PreparedModel:
-        record = self._deployments.get_deployment(principal, uri).model
+        # built for a waiting request, a session is not warmed up: the request's own run does that.
+        record = self._deployments.lookup_deployment(principal, uri).model
+        return self.prepared_for_model(record, warm_up=False)
+
+    def prepared_for_model(self, record: ModelRecord, *, warm_up: bool | None = None) -> PreparedModel:
+        """The worker's prepared model for a stored model (batch jobs score through this too, so a
+        table row and a REST record are scored by the same code). The caller checks visibility.
+        ``warm_up`` overrides the cache's setting for a session built by this call."""
         loaded = self._cache.peek(record.sha256)
         if loaded is not None:
             return loaded.model
         spec = ScoringSpec.from_json(record.spec_json)
-        for attempt in (1, 2):
-            self._files.ensure(record.sha256, self._models.iter_content(record))
+        for attempt in (1, 2, 3):
             try:
-                return self._cache.get(record.sha256, spec).model
+                self._files.ensure(record.sha256, self._models.iter_content(record))
+                return self._cache.get(record.sha256, spec, warm_up=warm_up).model
             except FileNotFoundError:
-                if attempt == 2:  # the disk cache vanished twice in a row: give up on this request
+                if attempt == 3:  # the disk cache vanished three times in a row: give up on this request
                     raise
         raise AssertionError("unreachable")

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from omlsvc.db.schema import SCHEMA_VERSION
+
 
 def omlsvc(data_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("OMLSVC_")}
@@ -28,7 +30,7 @@ def test_db_init_is_idempotent(tmp_path: Path) -> None:
     for _ in range(2):
         result = omlsvc(tmp_path, "db", "init")
         assert result.returncode == 0, result.stderr
-        assert "schema version 1" in result.stdout
+        assert f"schema version {SCHEMA_VERSION}" in result.stdout
 
 
 def test_users_are_added_listed_changed_and_disabled(tmp_path: Path) -> None:

@@ -1,0 +1,230 @@
+"""``jobProperties`` of a ``MODEL_SCORING`` job (spec section 3.3): parsed, checked, echoed.
+
+Parsing reports every problem in one :class:`InvalidInput`. The echo (:meth:`ScoringJobProperties.to_json`)
+is what ``GET /jobs/{jobId}`` returns under ``jobRequest.jobProperties``: every field present, unset
+optionals ``null``, ``recompute``/``disableJob`` booleans and ``topN`` numbers even when the request
+sent strings, as Oracle's service does. It is also the stored form, read back by :meth:`from_json`.
+
+Our extensions, marked as such in the OpenAPI document: ``keyColumnName`` (the column whose order
+the input is read in, when the table has no single-column primary key) and ``inputColumnNames``
+(the columns that feed the model's inputs, in order, when names and widths do not say it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from omlsvc.errors import InvalidInput
+from omlsvc.jobs.schedule import parse_positive_int
+
+MODEL_SCORING = "MODEL_SCORING"
+#: Job types of OML Services this service does not run (spec section 15).
+OTHER_JOB_TYPES = ("DATA_MONITORING", "MODEL_MONITORING", "DATA_BIAS")
+SERVICE_LEVELS = ("LOW", "MEDIUM", "HIGH")
+#: An identifier we are willing to look up in the database: letters, digits, ``_``, ``$``, ``#``.
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$#]{0,127}$")
+#: ``outputData`` becomes part of an unquoted-style Oracle name, so it must start with a letter.
+OUTPUT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_$#]{0,127}$")
+MAX_JOB_NAME = 128
+MAX_DESCRIPTION = 4000
+#: Oracle's column limit bounds the output table: S + 2 * topN columns (spec section 14).
+MAX_OUTPUT_COLUMNS = 1000
+
+#: Echo order, as in Oracle's job details.
+FIELDS = (
+    "jobType",
+    "inputSchemaName",
+    "outputSchemaName",
+    "outputData",
+    "jobDescription",
+    "jobName",
+    "disableJob",
+    "jobServiceLevel",
+    "inputData",
+    "supplementalColumnNames",
+    "topN",
+    "recompute",
+    "modelId",
+    "topNDetails",
+    "keyColumnName",
+    "inputColumnNames",
+)
+
+
+@dataclass(frozen=True)
+class ScoringJobProperties:
+    job_name: str
+    model_id: str
+    input_data: str
+    output_data: str
+    supplemental_columns: tuple[str, ...] = ()
+    top_n: int | None = None
+    top_n_details: int | None = None
+    recompute: bool = False
+    input_schema: str | None = None
+    output_schema: str | None = None
+    description: str | None = None
+    service_level: str | None = None
+    disable_job: bool = False
+    key_column: str | None = None
+    input_columns: tuple[str, ...] | None = None
+
+    @classmethod
+    def parse(cls, raw: object) -> ScoringJobProperties:
+        if not isinstance(raw, dict):
+            raise InvalidInput(
+                "jobProperties is required: an object with jobName, jobType, modelId, inputData, ..."
+            )
+        problems: list[str] = []
+        unknown = sorted(set(raw) - set(FIELDS))
+        if unknown:
+            problems.append(f"unknown field(s) {', '.join(unknown)}")
+        job_type = raw.get("jobType")
+        if job_type != MODEL_SCORING:
+            if job_type in OTHER_JOB_TYPES:
+                problems.append(f"jobType {job_type} is not supported by this service; use {MODEL_SCORING}")
+            else:
+                problems.append(f"jobType is required and must be {MODEL_SCORING}")
+        name = _text(raw, "jobName", problems, required=True, limit=MAX_JOB_NAME)
+        model_id = _text(raw, "modelId", problems, required=True, limit=36)
+        input_data = _identifier(raw, "inputData", problems, required=True)
+        output_data = _identifier(raw, "outputData", problems, required=True, pattern=OUTPUT_NAME)
+        supplemental = _identifiers(raw, "supplementalColumnNames", problems) or ()
+        input_columns = _identifiers(raw, "inputColumnNames", problems, non_empty=True)
+        top_n = _positive(raw, "topN", problems)
+        details = _positive(raw, "topNDetails", problems)
+        level = raw.get("jobServiceLevel")
+        if level is not None:
+            if not isinstance(level, str) or level.upper() not in SERVICE_LEVELS:
+                problems.append(f"jobServiceLevel must be one of {', '.join(SERVICE_LEVELS)}")
+                level = None
+            else:
+                level = level.upper()
+        if len(supplemental) + 2 * (top_n or 1) > MAX_OUTPUT_COLUMNS:
+            problems.append(f"the output table would have more than {MAX_OUTPUT_COLUMNS} columns")
+        properties = cls(
+            job_name=name or "",
+            model_id=model_id or "",
+            input_data=input_data or "",
+            output_data=output_data or "",
+            supplemental_columns=supplemental,
+            top_n=top_n,
+            top_n_details=details,
+            recompute=_boolean(raw, "recompute", problems),
+            input_schema=_identifier(raw, "inputSchemaName", problems),
+            output_schema=_identifier(raw, "outputSchemaName", problems),
+            description=_text(raw, "jobDescription", problems, limit=MAX_DESCRIPTION),
+            service_level=level,
+            disable_job=_boolean(raw, "disableJob", problems),
+            key_column=_identifier(raw, "keyColumnName", problems),
+            input_columns=input_columns,
+        )
+        if problems:
+            raise InvalidInput("jobProperties is invalid: " + "; ".join(problems) + ".", details=problems)
+        return properties
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "jobType": MODEL_SCORING,
+            "inputSchemaName": self.input_schema,
+            "outputSchemaName": self.output_schema,
+            "outputData": self.output_data,
+            "jobDescription": self.description,
+            "jobName": self.job_name,
+            "disableJob": self.disable_job,
+            "jobServiceLevel": self.service_level,
+            "inputData": self.input_data,
+            "supplementalColumnNames": list(self.supplemental_columns),
+            "topN": self.top_n,
+            "recompute": self.recompute,
+            "modelId": self.model_id,
+            "topNDetails": self.top_n_details,
+            "keyColumnName": self.key_column,
+            "inputColumnNames": None if self.input_columns is None else list(self.input_columns),
+        }
+
+    def to_text(self) -> str:
+        return json.dumps(self.to_json())
+
+    @classmethod
+    def from_text(cls, text: str) -> ScoringJobProperties:
+        return cls.parse(json.loads(text))
+
+
+def _text(
+    raw: dict[str, Any], name: str, problems: list[str], *, required: bool = False, limit: int
+) -> str | None:
+    value = raw.get(name)
+    if value is None or value == "":
+        if required:
+            problems.append(f"{name} is required")
+        return None
+    if not isinstance(value, str):
+        problems.append(f"{name} must be a string")
+        return None
+    if len(value) > limit:
+        problems.append(f"{name} is longer than {limit} characters")
+        return None
+    return value
+
+
+def _identifier(
+    raw: dict[str, Any],
+    name: str,
+    problems: list[str],
+    *,
+    required: bool = False,
+    pattern: re.Pattern[str] = IDENTIFIER,
+) -> str | None:
+    value = _text(raw, name, problems, required=required, limit=128)
+    if value is not None and not pattern.match(value):
+        problems.append(f"{name} {value!r} must be a table or column name: letters, digits, '_', '$' or '#'")
+        return None
+    return value
+
+
+def _identifiers(
+    raw: dict[str, Any], name: str, problems: list[str], *, non_empty: bool = False
+) -> tuple[str, ...] | None:
+    value = raw.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        problems.append(f"{name} must be an array of column names")
+        return None
+    if non_empty and not value:
+        problems.append(f"{name} must name at least one column")
+        return None
+    bad = [item for item in value if not IDENTIFIER.match(item)]
+    if bad:
+        problems.append(f"{name} holds names that are not column names: {', '.join(map(repr, bad))}")
+        return None
+    folded = [item.upper() for item in value]
+    if len(set(folded)) != len(folded):
+        problems.append(f"{name} names a column twice")
+        return None
+    return tuple(value)
+
+
+def _positive(raw: dict[str, Any], name: str, problems: list[str]) -> int | None:
+    try:
+        return parse_positive_int(raw.get(name), name)
+    except InvalidInput as exc:
+        problems.append(exc.message.rstrip("."))
+        return None
+
+
+def _boolean(raw: dict[str, Any], name: str, problems: list[str]) -> bool:
+    """A boolean, also as the strings ``"true"``/``"false"`` Oracle's examples send; default false."""
+    value = raw.get(name)
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    problems.append(f"{name} must be true or false")
+    return False

@@ -1,0 +1,121 @@
+"""Input tables for batch scoring tests: created with SQLAlchemy Core in the test's database.
+
+On PostgreSQL every test of a session shares one schema, so tables get unique names and the
+``input_tables`` fixture drops them (and the output tables of jobs that read them) afterwards.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import (
+    Column,
+    Engine,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    insert,
+    inspect,
+    text,
+)
+
+IRIS_COLUMNS = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+
+
+class InputTables:
+    """Makes uniquely named input tables in one database and drops whatever it made."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._made: list[str] = []
+
+    def name(self, stem: str) -> str:
+        return f"{stem}_{uuid.uuid4().hex[:8]}"
+
+    def features(
+        self, stem: str, features: np.ndarray, *, labels: Sequence[str] | None = None, first_id: int = 0
+    ) -> str:
+        """``stem_xxxx(id INTEGER PRIMARY KEY, sepal_length .. petal_width FLOAT, species VARCHAR)``."""
+        name = self.name(stem)
+        table = Table(
+            name,
+            MetaData(),
+            Column("id", Integer, primary_key=True, autoincrement=False),
+            *(Column(c, Float) for c in IRIS_COLUMNS[: features.shape[1]]),
+            Column("species", String(20)),
+        )
+        self._create(table)
+        ids = np.arange(first_id, first_id + len(features))
+        names = labels if labels is not None else ["unknown"] * len(features)
+        self.load(table, [ids, *features.T.astype(np.float64), np.asarray(names, dtype=object)])
+        return name
+
+    def images(self, stem: str, images: Sequence[bytes]) -> str:
+        """``stem_xxxx(id INTEGER PRIMARY KEY, name VARCHAR, photo BLOB)``."""
+        name = self.name(stem)
+        table = Table(
+            name,
+            MetaData(),
+            Column("id", Integer, primary_key=True, autoincrement=False),
+            Column("name", String(40)),
+            Column("photo", LargeBinary),
+        )
+        self._create(table)
+        with self.engine.begin() as connection:
+            connection.execute(
+                insert(table), [{"id": i, "name": f"img{i}", "photo": data} for i, data in enumerate(images)]
+            )
+        return name
+
+    def load(self, table: Table, columns: Sequence[Any]) -> None:
+        """Fast bulk load: COPY on PostgreSQL, executemany elsewhere."""
+        rows = list(
+            zip(*(c.tolist() if isinstance(c, np.ndarray) else list(c) for c in columns), strict=True)
+        )
+        if self.engine.dialect.name == "postgresql":
+            buffer = io.StringIO()
+            for row in rows:
+                buffer.write("\t".join("\\N" if v is None else str(v) for v in row) + "\n")
+            raw = self.engine.raw_connection()
+            try:
+                with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" FROM STDIN') as copy:  # type: ignore[attr-defined]
+                    copy.write(buffer.getvalue())
+                raw.commit()
+            finally:
+                raw.close()
+            return
+        names = [c.name for c in table.columns]
+        with self.engine.begin() as connection:
+            connection.execute(insert(table), [dict(zip(names, row, strict=True)) for row in rows])
+
+    def _create(self, table: Table) -> None:
+        table.metadata.create_all(self.engine)
+        self._made.append(table.name)
+
+    def drop_all(self) -> None:
+        """Drop the input tables made (job output tables go with the PostgreSQL test schema)."""
+        existing = set(inspect(self.engine).get_table_names())
+        with self.engine.begin() as connection:
+            for name in self._made:
+                if name in existing:
+                    connection.execute(text(f'DROP TABLE "{name}"'))
+
+
+def count_rows(engine: Engine, table: str) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(text(f'SELECT count(*) FROM "{table}"')).scalar() or 0)
+
+
+def read_table(engine: Engine, table: str, order_by: str = "id") -> list[dict[str, Any]]:
+    with engine.connect() as connection:
+        return [
+            dict(row._mapping)
+            for row in connection.execute(text(f'SELECT * FROM "{table}" ORDER BY "{order_by}"'))
+        ]
