@@ -14,6 +14,7 @@ import falcon
 import falcon.media
 import orjson
 
+from omlsvc.deployment.schemas import MAX_OFFSET, MAX_PAGE_SIZE
 from omlsvc.errors import InvalidInput, PayloadTooLarge
 
 JSON = "application/json"
@@ -120,11 +121,11 @@ def collection_links(req: falcon.Request, path: str, *, offset: int, limit: int 
     return links
 
 
-def paging(req: falcon.Request, max_limit: int = 1000) -> tuple[int, int | None]:
+def paging(req: falcon.Request, max_limit: int = MAX_PAGE_SIZE) -> tuple[int, int | None]:
     offset = _int_param(req, "offset", 0)
     limit = _int_param(req, "limit", None)
-    if offset < 0:
-        raise InvalidInput("offset must be zero or more.")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise InvalidInput(f"offset must be between 0 and {MAX_OFFSET}.")
     if limit is not None and not 1 <= limit <= max_limit:
         raise InvalidInput(f"limit must be between 1 and {max_limit}.")
     return offset, limit

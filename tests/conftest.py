@@ -21,6 +21,8 @@ from omlsvc.config import Settings
 from omlsvc.db.engine import make_engine
 from omlsvc.db.schema import metadata
 from omlsvc.db.setup import init_schema
+from tests.postgres_lock import MARKER as POSTGRES_OUTAGE
+from tests.postgres_lock import lock_directory, postgres_in_use
 
 POSTGRES_ENV = "OMLSVC_TEST_DATABASE_URL"
 
@@ -29,8 +31,22 @@ def postgres_url() -> str | None:
     return os.environ.get(POSTGRES_ENV) or None
 
 
+@pytest.fixture(autouse=True)
+def _postgres_outage_guard(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Every test holds the PostgreSQL server shared; the one that stops it holds it alone
+    (``tests/postgres_lock.py``)."""
+    if postgres_url() is None:
+        yield
+        return
+    exclusive = request.node.get_closest_marker(POSTGRES_OUTAGE) is not None
+    with postgres_in_use(lock_directory(tmp_path_factory), exclusive=exclusive):
+        yield
+
+
 @pytest.fixture(scope="session")
-def postgres_schema_url() -> Iterator[str]:
+def postgres_schema_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A private schema on the test server for this pytest worker, dropped at the end."""
     url = postgres_url()
     if url is None:
@@ -38,21 +54,22 @@ def postgres_schema_url() -> Iterator[str]:
     schema = f"omlsvc_test_{uuid.uuid4().hex[:12]}"
     admin = make_engine(url)
     try:
-        with admin.begin() as connection:
+        with postgres_in_use(lock_directory(tmp_path_factory)), admin.begin() as connection:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     except Exception as error:  # an unreachable server must fail the run, not skip it
         pytest.fail(f"PostgreSQL at {make_url(url).render_as_string(hide_password=True)} is unreachable: {error}")
     scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
     yield scoped.render_as_string(hide_password=False)
-    with admin.begin() as connection:
+    with postgres_in_use(lock_directory(tmp_path_factory)), admin.begin() as connection:
         connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
 
 
 @pytest.fixture(scope="session")
-def postgres_engine(postgres_schema_url: str) -> Iterator[Engine]:
+def postgres_engine(postgres_schema_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     engine = make_engine(postgres_schema_url)
-    init_schema(engine)
+    with postgres_in_use(lock_directory(tmp_path_factory)):
+        init_schema(engine)
     yield engine
     engine.dispose()
 

@@ -14,8 +14,9 @@ from omlsvc.auth.passwords import hash_password, verify_nobody, verify_password
 from omlsvc.auth.store import User, UserStore
 from omlsvc.auth.tokens import Claims, TokenCodec
 from omlsvc.config import Settings
+from omlsvc.db.changes import ChangeFeed, WorkerCache
 from omlsvc.db.uow import UnitOfWork
-from omlsvc.errors import InvalidInput, Unauthorized
+from omlsvc.errors import InvalidInput, TokenExpired, Unauthorized
 
 ROLES = ("developer", "admin")
 ADMIN = "admin"
@@ -49,12 +50,18 @@ class AuthService:
         codec: TokenCodec,
         settings: Settings,
         clock: Callable[[], float] = time.time,
+        changes: ChangeFeed | None = None,
     ) -> None:
+        """``changes`` is the worker's feed (shared with the other services, so that a revocation
+        here empties every cache here at once); a private one by default."""
         self._engine = engine
         self._codec = codec
         self._lifetime = settings.token_lifetime_s
         self._refresh_window = settings.token_refresh_window_s
         self._clock = clock
+        self._changes = changes or ChangeFeed(engine)
+        #: token -> (expiry, principal) of tokens verified since the last change anywhere.
+        self._verified: WorkerCache[str, tuple[int, Principal]] = WorkerCache(self._changes)
 
     # -- tokens -------------------------------------------------------------------------------
 
@@ -83,11 +90,22 @@ class AuthService:
         claims = self._verify(token)
         with UnitOfWork(self._engine, write=True) as uow:
             UserStore(uow.connection).revoke(claims.jti, _datetime(claims.expires_at))
+            self._changes.record(uow.connection)
             uow.commit()
+        self._changes.changed()
 
     def authenticate(self, token: str) -> Principal:
+        """Who sends ``token``. The signature check and the revocation/user lookup run once per token
+        per worker; until a change is recorded (or the token expires) the answer comes from a cache,
+        so revocations and disabled users take effect within a second everywhere, at once here."""
+        expires_at, principal = self._verified.get(token, lambda: self._verified_principal(token))
+        if expires_at <= int(self._clock()):
+            raise TokenExpired("The access token has expired; obtain a new one.")
+        return principal
+
+    def _verified_principal(self, token: str) -> tuple[int, Principal]:
         claims = self._verify(token)
-        return Principal(claims.subject, claims.roles)
+        return claims.expires_at, Principal(claims.subject, claims.roles)
 
     def _verify(self, token: str) -> Claims:
         claims = self._codec.decode(token, now=int(self._clock()))
@@ -136,7 +154,9 @@ class AuthService:
     def set_disabled(self, name: str, disabled: bool = True) -> None:
         with UnitOfWork(self._engine, write=True) as uow:
             UserStore(uow.connection).set_disabled(name, disabled)
+            self._changes.record(uow.connection)
             uow.commit()
+        self._changes.changed()
 
     def find_user(self, name: str) -> User | None:
         with UnitOfWork(self._engine) as uow:

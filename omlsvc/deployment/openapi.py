@@ -375,8 +375,12 @@ def _closed_object(properties: dict[str, Any], description: str | None = None) -
     return schema
 
 
+#: JSON has no NaN or infinity: a model that produces one (NaN in, NaN out) is answered with null.
+_NON_FINITE = " null when the model produced NaN or an infinity."
+
+
 def _double(description: str) -> dict[str, Any]:
-    return {"type": "number", "format": "double", "description": description}
+    return {"type": "number", "format": "double", "nullable": True, "description": description + _NON_FINITE}
 
 
 def _result_schema(spec: ScoringSpec) -> dict[str, Any]:
@@ -410,7 +414,7 @@ def _result_schema(spec: ScoringSpec) -> dict[str, Any]:
         )
     weights: dict[str, Any] = {
         "type": "array",
-        "items": {"type": "number", "format": "double"},
+        "items": {"type": "number", "format": "double", "nullable": True, "description": _NON_FINITE.strip()},
         "description": "The model's feature vector for the row, flattened.",
         "minItems": spec.width or 1,
     }

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import falcon
 
 from omlsvc.deployment.service import DeploymentService
 from omlsvc.deployment.store import DeploymentRecord
-from omlsvc.repository.store import ModelFilter
+from omlsvc.repository.store import ModelFilter, ModelRecord
 from omlsvc.repository.views import iso_timestamp, metadata_view, model_view
 from omlsvc.signature import ScoringSpec
 from omlsvc.web import base_url, collection_links, link, paging, read_json_object, text_param
@@ -29,12 +30,18 @@ def _endpoint_view(req: falcon.Request, record: DeploymentRecord) -> dict[str, A
 
 
 class DeploymentCollection:
-    def __init__(self, deployments: DeploymentService) -> None:
+    def __init__(
+        self, deployments: DeploymentService, prepare: Callable[[ModelRecord], None] | None = None
+    ) -> None:
+        """``prepare`` readies a just-deployed model in this worker before the 201 goes out."""
         self._deployments = deployments
+        self._prepare = prepare
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json_object(req, BODY_LIMIT)
         record = self._deployments.deploy(req.context.principal, body.get("modelId"), body.get("uri"))
+        if self._prepare is not None:
+            self._prepare(record.model)
         resp.status = falcon.HTTP_201
         resp.location = f"{DEPLOYMENTS}/{record.uri}"
         resp.media = {

@@ -34,6 +34,10 @@ NAMESPACE_PATTERN = "^[A-Za-z0-9_]{0,50}$"
 URI_PATTERN = "^[A-Za-z0-9_]{1,200}$"
 CREATED_BY_PATTERN = "^[A-Za-z][A-Za-z0-9_$#]{0,127}$"
 DESCRIPTION_MAX_LENGTH = 4000
+#: Paging of the model and deployment lists (our extension); a larger offset than the databases'
+#: integers hold would fail in the driver, so it is refused like any other bad parameter.
+MAX_PAGE_SIZE = 1000
+MAX_OFFSET = 2**31 - 1
 
 
 def schema_ref(name: str) -> dict[str, Any]:
@@ -257,8 +261,8 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
         "required": ["grant_type", "username", "password"],
         "properties": {
             "grant_type": {"type": "string", "enum": ["password"]},
-            "username": {"type": "string"},
-            "password": {"type": "string", "format": "password"},
+            "username": {"type": "string", "minLength": 1},
+            "password": {"type": "string", "format": "password", "minLength": 1},
         },
     },
     "RefreshTokenRequest": {
@@ -267,10 +271,13 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
             "Refresh a still valid token (also sent as the bearer credential); possible up to 8 hours "
             "after the original login."
         ),
-        "required": ["grant_type", "refresh_token"],
+        "required": ["grant_type"],
         "properties": {
             "grant_type": {"type": "string", "enum": ["refresh_token"]},
-            "refresh_token": {"type": "string", "description": "The current access token itself."},
+            "refresh_token": {
+                "type": "string",
+                "description": "The current access token itself; when absent, the bearer token is refreshed.",
+            },
         },
     },
     "TokenRequest": {

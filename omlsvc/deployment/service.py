@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from omlsvc.auth.service import Principal
+from omlsvc.db.changes import ChangeFeed, WorkerCache
 from omlsvc.db.setup import utcnow
 from omlsvc.db.uow import UnitOfWork
 from omlsvc.deployment.openapi import deployment_document
@@ -34,9 +35,15 @@ def _can_manage(model: ModelRecord, principal: Principal) -> bool:
 
 
 class DeploymentService:
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, engine: Engine, *, clock: Callable[[], datetime] = utcnow, changes: ChangeFeed | None = None
+    ) -> None:
+        """``changes`` is the worker's feed, shared with the other services; a private one by default."""
         self._engine = engine
         self._clock = clock
+        self._changes = changes or ChangeFeed(engine)
+        #: uri -> deployment, for scoring: filled per worker, emptied by any change anywhere.
+        self._by_uri: WorkerCache[str, DeploymentRecord] = WorkerCache(self._changes)
 
     def deploy(self, principal: Principal, model_id: object, uri: object) -> DeploymentRecord:
         problems = []
@@ -83,6 +90,21 @@ class DeploymentService:
             raise NotFound(f"No deployment at {uri!r}.")
         return record
 
+    def lookup_deployment(self, principal: Principal, uri: str) -> DeploymentRecord:
+        """As :meth:`get_deployment`, for the score path: from this worker's cache, which an undeploy
+        or a model change empties at once in this worker and within a second in every other one."""
+        record = self._by_uri.get(uri, lambda: self._existing(uri))
+        if not _can_see(record.model, principal):
+            raise NotFound(f"No deployment at {uri!r}.")
+        return record
+
+    def _existing(self, uri: str) -> DeploymentRecord:
+        with UnitOfWork(self._engine) as uow:
+            record = DeploymentStore(uow.connection).get(uri)
+        if record is None:
+            raise NotFound(f"No deployment at {uri!r}.")
+        return record
+
     def undeploy(self, principal: Principal, uri: str) -> None:
         with UnitOfWork(self._engine, write=True) as uow:
             store = DeploymentStore(uow.connection)
@@ -92,7 +114,9 @@ class DeploymentService:
             if not _can_manage(record.model, principal):
                 raise Forbidden(f"Only the creator of model {record.model.id} ({record.model.owner}) may undeploy it.")
             store.delete(uri)
+            self._changes.record(uow.connection)
             uow.commit()
+        self._changes.changed()
 
     def document(self, principal: Principal, uri: str, server_url: str) -> dict[str, Any]:
         """The deployment's own OpenAPI document, describing its score call for its model."""

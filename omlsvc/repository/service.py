@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 from omlsvc.auth.service import Principal
 from omlsvc.config import Settings
+from omlsvc.db.changes import ChangeFeed
 from omlsvc.db.setup import utcnow
 from omlsvc.db.uow import UnitOfWork
 from omlsvc.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
@@ -115,8 +116,12 @@ class ModelService:
         clock: Callable[[], datetime] = utcnow,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         validate: Validator = validate_package,
+        changes: ChangeFeed | None = None,
     ) -> None:
+        """``changes``: the worker's change feed, told of every update and delete (deployment caches
+        hold the model's record); a private one by default."""
         self._engine = engine
+        self._changes = changes or ChangeFeed(engine)
         self._chunk_bytes = settings.chunk_bytes
         self._scratch = settings.data_dir / "tmp"
         self._limits = ArchiveLimits(
@@ -234,14 +239,18 @@ class ModelService:
             store = ModelStore(uow.connection)
             _owned(store.get(model_id), principal, model_id)
             store.update(model_id, **values)
+            self._changes.record(uow.connection)
             uow.commit()
+        self._changes.changed()
 
     def delete_model(self, principal: Principal, model_id: str) -> None:
         with UnitOfWork(self._engine, write=True) as uow:
             store = ModelStore(uow.connection)
             _owned(store.get(model_id), principal, model_id)
             store.delete(model_id)
+            self._changes.record(uow.connection)
             uow.commit()
+        self._changes.changed()
 
     def read_content(self, principal: Principal, model_id: str) -> tuple[ModelRecord, Iterator[bytes]]:
         """The record and an iterator over the stored bytes, one chunk in memory at a time."""

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from omlsvc.errors import ScoringFailed
+from omlsvc.errors import InvalidModel, ScoringFailed
 from omlsvc.repository.archive import ArchiveLimits, extract_package
 
 MARKER = "model-path"
@@ -38,8 +38,11 @@ class ModelFiles:
             return self.path(sha256)
         except FileNotFoundError:
             pass
-        self._root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{sha256[:12]}-", dir=self._root))
+        try:
+            self._root.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=f".{sha256[:12]}-", dir=self._root))
+        except (FileExistsError, FileNotFoundError) as exc:  # the cache folder is being removed right now
+            raise FileNotFoundError(f"the model cache was removed while {sha256[:12]} was fetched") from exc
         try:
             archive = staging / "model.zip"
             digest = hashlib.sha256()
@@ -54,6 +57,11 @@ class ModelFiles:
             (staging / MARKER).write_text(str(onnx_path.relative_to(staging)))
             with contextlib.suppress(OSError):  # another worker published it first: theirs is identical
                 staging.rename(self._root / sha256)
+        except (OSError, InvalidModel) as exc:
+            if staging.exists():
+                raise
+            # the cache folder was removed meanwhile: not the model's fault, the caller fetches again
+            raise FileNotFoundError(f"the model cache was removed while {sha256[:12]} was fetched") from exc
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return self.path(sha256)

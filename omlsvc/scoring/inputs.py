@@ -274,11 +274,18 @@ class _ImageInput:
     def from_array(self, value: list[Any], where: str) -> np.ndarray:
         dtype = self.preprocessor.dtype
         try:
-            with np.errstate(over="ignore", invalid="ignore"):
-                if dtype.kind == "f":
+            if dtype.kind == "f":
+                # a finite value beyond the type's range is refused (as for tabular inputs), not
+                # silently made infinite
+                with np.errstate(over="raise"):
                     array = np.asarray(value, dtype=dtype)
-                else:
+            else:
+                with np.errstate(over="ignore", invalid="ignore"):
                     array = cast_pixels(np.asarray(value, dtype=np.float64), dtype)
+        except FloatingPointError as exc:
+            raise InvalidInput(
+                f"{where}: a value is out of range for the model's {self.preprocessor.spec.element_type} input"
+            ) from exc
         except (ValueError, TypeError, OverflowError) as exc:
             raise InvalidInput(
                 f"{where}: the array must be a 4-D array of numbers shaped {self._shape_text} "

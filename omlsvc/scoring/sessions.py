@@ -223,6 +223,8 @@ class SessionCache:
                 str(path), sess_options=self._options_factory(), providers=self._providers
             )
         except Exception as exc:
+            if not path.exists():  # the disk cache was removed under us: the caller fetches again
+                raise FileNotFoundError(f"model {sha256[:12]} left the disk cache while loading") from exc
             raise scoring_failed(exc, f"model {sha256[:12]} could not be loaded", hide=hide) from exc
         model = PreparedModel(
             spec,

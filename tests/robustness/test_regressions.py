@@ -1,0 +1,185 @@
+"""One test per defect the robustness suite found, each pinned down deterministically.
+
+The fuzzing, load and fault tests found these by chance or under load; here each is reproduced
+directly, so that it cannot come back unnoticed even when a derandomised fuzz run would miss it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import falcon.testing
+import pytest
+
+from omlsvc.auth.service import Principal
+from omlsvc.deployment.schemas import MAX_OFFSET, MAX_PAGE_SIZE
+from omlsvc.deployment.store import DeploymentRecord
+from omlsvc.repository.archive import ArchiveLimits
+from omlsvc.repository.store import ModelRecord
+from omlsvc.scoring.files import ModelFiles
+from omlsvc.scoring.service import ScoringService
+from omlsvc.scoring.sessions import SessionCache, make_session_options
+from omlsvc.signature import ScoringSpec
+from tests import modelzoo
+from tests.api.conftest import Caller
+from tests.api.forms import store_model
+from tests.openapi_check import assert_valid, response_validator, schema_validator
+from tests.robustness.conftest import DEPLOYMENTS, MODELS, assert_oml_error
+
+TOKEN = "/omlusers/api/oauth2/v1/token"
+
+
+# --- paging: an offset beyond the databases' integers was a 500 -------------------------------------
+
+
+@pytest.mark.parametrize("path", [MODELS, DEPLOYMENTS])
+@pytest.mark.parametrize("offset", [str(MAX_OFFSET + 1), "3859259244734931009536", str(2**63)])
+def test_an_offset_beyond_the_documented_maximum_is_a_400_not_a_500(
+    alice: Caller, path: str, offset: str
+) -> None:
+    result = alice.get(path, params={"offset": offset})
+    assert assert_oml_error(result, 400)["code"] == "INVALID_INPUT"
+    assert "offset" in result.json["message"]
+
+
+@pytest.mark.parametrize("path", [MODELS, DEPLOYMENTS])
+def test_paging_accepts_exactly_what_the_service_document_allows(alice: Caller, path: str) -> None:
+    document = alice.get("/omlmod/v1/api").json
+    parameters = {p["name"]: p["schema"] for p in document["paths"][path]["get"]["parameters"]}
+    assert parameters["limit"]["maximum"] == MAX_PAGE_SIZE
+    assert parameters["offset"]["maximum"] == MAX_OFFSET
+    assert alice.get(path, params={"offset": str(MAX_OFFSET), "limit": str(MAX_PAGE_SIZE)}).status_code == 200
+    assert alice.get(path, params={"limit": str(MAX_PAGE_SIZE + 1)}).status_code == 400
+
+
+# --- the token request schema said more (and less) than the service does -----------------------------
+
+
+def test_the_token_schemas_match_what_the_token_endpoint_accepts(
+    client: falcon.testing.TestClient, alice: Caller
+) -> None:
+    document = alice.get("/omlmod/v1/api").json
+    request = schema_validator(document, {"$ref": "#/components/schemas/TokenRequest"})
+    refresh_without_body_token = {"grant_type": "refresh_token"}
+    assert_valid(request, refresh_without_body_token)
+    result = client.simulate_post(TOKEN, headers=alice.headers, json=refresh_without_body_token)
+    assert result.status_code == 200
+    empty_name = {"grant_type": "password", "username": "", "password": "x"}
+    assert not request.is_valid(empty_name)
+    assert client.simulate_post(TOKEN, json=empty_name).status_code == 400
+
+
+# --- a NaN result was sent as null, which the deployment's own document did not allow ----------------
+
+
+@pytest.mark.parametrize("database", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("kind", "uri", "record"),
+    [
+        ("regressor", "house", {"float_input": [["NaN", 1.0, 2.0]]}),
+        ("zipmap_classifier", "iris", {"float_input": [["inf", 1.0, 2.0, "-inf"]]}),
+        ("kmeans", "segments", {"float_input": [["NaN", 1.0, 2.0, 3.0]]}),
+    ],
+)
+def test_non_finite_results_are_null_and_documented_as_such(
+    alice: Caller, tmp_path: Path, kind: str, uri: str, record: dict[str, object]
+) -> None:
+    zoo = getattr(modelzoo, f"make_{kind}_zip")(tmp_path)
+    model_id = store_model(alice, zoo.zip_path, name=uri)
+    assert alice.post(DEPLOYMENTS, json={"modelId": model_id, "uri": uri}).status_code == 201
+    document = alice.get(f"{DEPLOYMENTS}/{uri}/api").json
+    result = alice.post(f"{DEPLOYMENTS}/{uri}/score", json={"inputRecords": [record]})
+    assert result.status_code == 200, result.text
+    assert "null" in result.text
+    assert_valid(response_validator(document), result.json)
+
+
+# --- the disk cache removed while a model was being fetched or loaded was a 500 (or a 400) ------------
+
+
+class _Deployed:
+    """A hand-written stand-in for the deployment service: one deployment, visible to all."""
+
+    def __init__(self, record: ModelRecord) -> None:
+        self._record = record
+
+    def lookup_deployment(self, principal: Principal, uri: str) -> DeploymentRecord:
+        return DeploymentRecord(uri=uri, created_at=self._record.created_at, model=self._record)
+
+    get_deployment = lookup_deployment
+
+
+class _ContentThatLosesTheCache:
+    """The stored bytes, read in two chunks; the disk cache is removed between them the first time."""
+
+    def __init__(self, data: bytes, cache: Path) -> None:
+        self._data = data
+        self._cache = cache
+        self.fetches = 0
+
+    def iter_content(self, record: ModelRecord) -> Iterator[bytes]:
+        self.fetches += 1
+        yield self._data[:100]
+        if self.fetches == 1:
+            shutil.rmtree(self._cache)
+        yield self._data[100:]
+
+
+def test_a_cache_removed_in_the_middle_of_a_fetch_is_fetched_again(tmp_path: Path) -> None:
+    zoo = modelzoo.make_regressor_zip(tmp_path)
+    data = zoo.zip_path.read_bytes()
+    record = _record(zoo.zip_path, data)
+    cache = tmp_path / "cache"
+    files = ModelFiles(cache, ArchiveLimits())
+    content = _ContentThatLosesTheCache(data, cache)
+    sessions = SessionCache(4, files.path, make_session_options, ["CPUExecutionProvider"])
+    scoring = ScoringService(_Deployed(record), content, files, sessions)  # type: ignore[arg-type]
+
+    results = scoring.score_records(
+        Principal("alice", ("developer",)), "house", {"inputRecords": [{"float_input": [[1.0, 2.0, 3.0]]}]}
+    )
+
+    assert len(results) == 1 and "regression" in results[0]
+    assert content.fetches == 2
+
+
+def _record(zip_path: Path, data: bytes) -> ModelRecord:
+    spec = _regressor_spec(zip_path)
+    return ModelRecord(
+        id="0" * 8 + "-0000-0000-0000-" + "0" * 12,
+        name="house",
+        version="1.0",
+        model_type="ONNX",
+        namespace=None,
+        description=None,
+        shared=True,
+        owner="alice",
+        created_at=datetime(2026, 1, 1),
+        sha256=hashlib.sha256(data).hexdigest(),
+        size_bytes=len(data),
+        chunk_count=2,
+        function=spec.function.value,
+        spec_json=spec.to_json(),
+        metadata_json="{}",
+    )
+
+
+def test_a_model_file_gone_before_its_session_is_built_is_reported_as_missing(tmp_path: Path) -> None:
+    zoo = modelzoo.make_regressor_zip(tmp_path)
+    spec = _regressor_spec(zoo.zip_path)
+    sessions = SessionCache(
+        1, lambda sha256: tmp_path / "gone" / "model.onnx", make_session_options, ["CPUExecutionProvider"]
+    )
+    with pytest.raises(FileNotFoundError):
+        sessions.get("f" * 64, spec)
+
+
+def _regressor_spec(zip_path: Path) -> ScoringSpec:
+    from omlsvc.repository.validation import validate_package
+    from omlsvc.signature import ModelType
+
+    return validate_package(zip_path, ModelType.ONNX, ArchiveLimits(), zip_path.parent / "work").spec
