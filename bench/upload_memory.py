@@ -70,7 +70,9 @@ def upload(url: str, token: str, zip_path: Path) -> tuple[int, str]:
 
 
 def naive_peak_mib(zip_path: Path, how: str) -> float:
-    out = subprocess.run([sys.executable, "-c", NAIVE, str(zip_path), how], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", NAIVE, str(zip_path), how], capture_output=True, text=True, check=True
+    )
     return int(out.stdout.strip()) / 1024
 
 
@@ -118,7 +120,9 @@ def main() -> None:
             ["naive: read the zip into memory", naive_read, naive_read / growth],
             ["naive: onnx.load + onnxruntime session in-process", naive_ort, naive_ort / growth],
         ]
-        print(f"\nUpload of a {size_mib:.0f} MiB model to {database}: {elapsed:.1f} s, {size_mib / elapsed:.0f} MiB/s\n")
+        print(
+            f"\nUpload of a {size_mib:.0f} MiB model to {database}: {elapsed:.1f} s, {size_mib / elapsed:.0f} MiB/s\n"
+        )
         print(markdown_table(["what", "peak RSS growth (MiB)", "x omlsvc"], rows))
         print(f"\ntarget: < 64 MiB growth -> {'met' if growth < 64 else 'MISSED'}")
         path = save(

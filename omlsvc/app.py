@@ -130,7 +130,9 @@ def build_services(
             deployments,
             models,
             files,
-            _session_cache(settings, files, worker_index, detect_gpu_count() if gpu_count is None else gpu_count),
+            _session_cache(
+                settings, files, worker_index, detect_gpu_count() if gpu_count is None else gpu_count
+            ),
         ),
     )
 
@@ -154,7 +156,9 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
     middleware: list[Any] = [RequestContext(services.worker_index), AuthMiddleware(services.auth)]
     app = falcon.App(middleware=middleware, cors_enable=False)
     handler = json_handler()
-    app.req_options.media_handlers.update({falcon.MEDIA_JSON: handler, falcon.MEDIA_MULTIPART: multipart_handler()})
+    app.req_options.media_handlers.update(
+        {falcon.MEDIA_JSON: handler, falcon.MEDIA_MULTIPART: multipart_handler()}
+    )
     app.resp_options.media_handlers.update({falcon.MEDIA_JSON: handler})
     app.req_options.strip_url_path_trailing_slash = False
 
@@ -197,10 +201,14 @@ class RequestContext:
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         given = req.get_header("X-Request-ID")
-        req.context.request_id = given if given and len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+        req.context.request_id = (
+            given if given and len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
+        )
         req.context.principal = None
 
-    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object, ok: bool) -> None:
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, ok: bool
+    ) -> None:
         request_id = getattr(req.context, "request_id", None)
         if request_id:
             resp.set_header("X-Request-ID", request_id)
@@ -215,7 +223,9 @@ def status_of(error: OmlError) -> int:
     return 500
 
 
-def _domain_error(req: falcon.Request, resp: falcon.Response, error: OmlError, params: dict[str, Any]) -> None:
+def _domain_error(
+    req: falcon.Request, resp: falcon.Response, error: OmlError, params: dict[str, Any]
+) -> None:
     status = status_of(error)
     resp.status = status
     body: dict[str, Any] = {"code": error.code, "message": error.message}
@@ -231,11 +241,16 @@ def _domain_error(req: falcon.Request, resp: falcon.Response, error: OmlError, p
     resp.media = body
 
 
-def _unexpected_error(req: falcon.Request, resp: falcon.Response, error: Exception, params: dict[str, Any]) -> None:
+def _unexpected_error(
+    req: falcon.Request, resp: falcon.Response, error: Exception, params: dict[str, Any]
+) -> None:
     request_id = getattr(req.context, "request_id", "-")
     log.exception("unexpected error in %s %s (request %s)", req.method, req.path, request_id)
     resp.status = 500
-    resp.media = {"code": "INTERNAL_ERROR", "message": f"An unexpected error occurred (request id {request_id})."}
+    resp.media = {
+        "code": "INTERNAL_ERROR",
+        "message": f"An unexpected error occurred (request id {request_id}).",
+    }
 
 
 def _default_message(req: falcon.Request, error: falcon.HTTPError) -> str:
@@ -251,6 +266,11 @@ def _serialize_http_error(req: falcon.Request, resp: falcon.Response, error: fal
     status = error.status_code
     message = error.description or _default_message(req, error)
     resp.content_type = falcon.MEDIA_JSON
-    resp.text = json_handler().serialize(
-        {"code": CODE_BY_STATUS.get(status, HTTPStatus(status).name), "message": message}, falcon.MEDIA_JSON
-    ).decode("utf-8")
+    resp.text = (
+        json_handler()
+        .serialize(
+            {"code": CODE_BY_STATUS.get(status, HTTPStatus(status).name), "message": message},
+            falcon.MEDIA_JSON,
+        )
+        .decode("utf-8")
+    )

@@ -55,9 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
 
     db = commands.add_parser("db", help="create or upgrade the schema").add_subparsers(metavar="ACTION")
-    db.add_parser("init", help="create missing tables and record the schema version").set_defaults(handler=_db_init)
+    db.add_parser("init", help="create missing tables and record the schema version").set_defaults(
+        handler=_db_init
+    )
     db.add_parser("upgrade", help="bring the schema to this version").set_defaults(handler=_db_init)
-    ddl = db.add_parser("ddl", help="print the schema's DDL for a dialect (what sql/<dialect>/schema.sql holds)")
+    ddl = db.add_parser(
+        "ddl", help="print the schema's DDL for a dialect (what sql/<dialect>/schema.sql holds)"
+    )
     ddl.add_argument("--dialect", choices=("sqlite", "postgresql", "oracle"), required=True)
     ddl.set_defaults(handler=_db_ddl)
 
@@ -65,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     add = users.add_parser("add", help="add a user")
     add.add_argument("name")
     add.add_argument("--role", choices=("developer", "admin"), default="developer")
-    add.add_argument("--password-stdin", action="store_true", required=True, help="read the password from stdin")
+    add.add_argument(
+        "--password-stdin", action="store_true", required=True, help="read the password from stdin"
+    )
     add.set_defaults(handler=_users_add)
     users.add_parser("list", help="list users").set_defaults(handler=_users_list)
     passwd = users.add_parser("passwd", help="set a user's password")
@@ -113,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     score = commands.add_parser("score", help="score records or an image with a deployment")
     score.add_argument("uri")
     given = score.add_mutually_exclusive_group(required=True)
-    given.add_argument("--json", type=Path, help="a JSON file holding {\"inputRecords\": [...], \"topN\": N}")
+    given.add_argument("--json", type=Path, help='a JSON file holding {"inputRecords": [...], "topN": N}')
     given.add_argument("--image", type=Path, help="an image file, for image models")
     score.add_argument("--top-n", type=int, help="the best N classes or clusters")
     score.set_defaults(handler=_score)
@@ -153,7 +159,10 @@ def _prepare(settings: Settings, out: TextIO) -> None:
                 print("(shown once; change it with: omlsvc users passwd admin --password-stdin)", file=out)
     finally:
         services.engine.dispose()
-    print(f"omlsvc {__version__}: database {settings.database_url_masked}, serving on http://{settings.bind}", file=out)
+    print(
+        f"omlsvc {__version__}: database {settings.database_url_masked}, serving on http://{settings.bind}",
+        file=out,
+    )
 
 
 def _db_init(args: argparse.Namespace, settings: Settings) -> int:
@@ -265,7 +274,9 @@ def _models_list(args: argparse.Namespace, settings: Settings) -> int:
         )
     for r in records:
         shared = "shared" if r.shared else "private"
-        print(f"{r.id}\t{r.name}\t{r.version}\t{r.model_type}\t{r.function}\t{r.owner}\t{shared}\t{r.namespace or ''}")
+        print(
+            f"{r.id}\t{r.name}\t{r.version}\t{r.model_type}\t{r.function}\t{r.owner}\t{shared}\t{r.namespace or ''}"
+        )
     return 0
 
 
@@ -317,7 +328,9 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
     with _services(settings) as services:
         principal = _principal(services, args.user)
         if args.image is not None:
-            results = services.scoring.score_images(principal, args.uri, [args.image.read_bytes()], args.top_n)
+            results = services.scoring.score_images(
+                principal, args.uri, [args.image.read_bytes()], args.top_n
+            )
         else:
             body = parse_json(args.json.read_bytes())
             if not isinstance(body, dict):

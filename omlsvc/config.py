@@ -33,7 +33,9 @@ class SettingsError(ValueError):
 
 
 def default_data_dir(environ: Mapping[str, str]) -> Path:
-    base = environ.get("XDG_DATA_HOME") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".local", "share")
+    base = environ.get("XDG_DATA_HOME") or os.path.join(
+        environ.get("HOME") or os.path.expanduser("~"), ".local", "share"
+    )
     return Path(base) / "omlsvc"
 
 
@@ -85,9 +87,7 @@ class Settings:
         return self.jwt_private_key_file is not None
 
     def __repr__(self) -> str:
-        shown = ", ".join(
-            f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self) if f.repr
-        )
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self) if f.repr)
         return f"Settings({shown}, database_url={self.database_url_masked!r}, jwt_secret=***)"
 
     @classmethod
@@ -116,7 +116,9 @@ class Settings:
             token_refresh_window_s=env.get("TOKEN_REFRESH_WINDOW", _positive_int, DEFAULT_REFRESH_WINDOW_S),
             max_request_bytes=env.get("MAX_REQUEST_BYTES", _positive_int, cls.max_request_bytes),
             max_upload_bytes=env.get("MAX_UPLOAD_BYTES", _positive_int, cls.max_upload_bytes),
-            max_uncompressed_bytes=env.get("MAX_UNCOMPRESSED_BYTES", _positive_int, cls.max_uncompressed_bytes),
+            max_uncompressed_bytes=env.get(
+                "MAX_UNCOMPRESSED_BYTES", _positive_int, cls.max_uncompressed_bytes
+            ),
             max_zip_entries=env.get("MAX_ZIP_ENTRIES", _positive_int, cls.max_zip_entries),
             max_zip_ratio=env.get("MAX_ZIP_RATIO", _positive_int, cls.max_zip_ratio),
             max_score_rows=env.get("MAX_SCORE_ROWS", _positive_int, cls.max_score_rows),

@@ -93,7 +93,9 @@ def _require_media_type(req: falcon.Request, allowed: tuple[str, ...]) -> None:
     media_type = _media_type(req)
     # A body without a Content-Type is read as JSON: curl's -d with -H 'Content-Type: ...' forgotten.
     if media_type is not None and media_type not in allowed and not media_type.endswith("+json"):
-        raise falcon.HTTPUnsupportedMediaType(description=f"Expected {' or '.join(allowed)}, got {media_type}.")
+        raise falcon.HTTPUnsupportedMediaType(
+            description=f"Expected {' or '.join(allowed)}, got {media_type}."
+        )
 
 
 def base_url(req: falcon.Request) -> str:
@@ -107,17 +109,29 @@ def link(req: falcon.Request, path: str, rel: str = "self") -> dict[str, str]:
     return {"rel": rel, "href": base_url(req) + path}
 
 
-def collection_links(req: falcon.Request, path: str, *, offset: int, limit: int | None, more: bool) -> list[dict[str, str]]:
+def collection_links(
+    req: falcon.Request, path: str, *, offset: int, limit: int | None, more: bool
+) -> list[dict[str, str]]:
     """``self`` plus ``next``/``prev`` links (our paging extension) that keep the other filters."""
     links = [{"rel": "self", "href": base_url(req) + req.relative_uri}]
     if limit is None:
         return links
     params = {k: v for k, v in req.params.items() if k not in ("offset", "limit")}
     if more:
-        links.append(link(req, f"{path}?{urlencode({**params, 'offset': offset + limit, 'limit': limit}, doseq=True)}", "next"))
+        links.append(
+            link(
+                req,
+                f"{path}?{urlencode({**params, 'offset': offset + limit, 'limit': limit}, doseq=True)}",
+                "next",
+            )
+        )
     if offset > 0:
         previous = max(0, offset - limit)
-        links.append(link(req, f"{path}?{urlencode({**params, 'offset': previous, 'limit': limit}, doseq=True)}", "prev"))
+        links.append(
+            link(
+                req, f"{path}?{urlencode({**params, 'offset': previous, 'limit': limit}, doseq=True)}", "prev"
+            )
+        )
     return links
 
 

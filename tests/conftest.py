@@ -57,7 +57,9 @@ def postgres_schema_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
         with postgres_in_use(lock_directory(tmp_path_factory)), admin.begin() as connection:
             connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     except Exception as error:  # an unreachable server must fail the run, not skip it
-        pytest.fail(f"PostgreSQL at {make_url(url).render_as_string(hide_password=True)} is unreachable: {error}")
+        pytest.fail(
+            f"PostgreSQL at {make_url(url).render_as_string(hide_password=True)} is unreachable: {error}"
+        )
     scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
     yield scoped.render_as_string(hide_password=False)
     with postgres_in_use(lock_directory(tmp_path_factory)), admin.begin() as connection:

@@ -58,4 +58,8 @@ def _text(body: dict[str, object], name: str) -> str:
 
 
 def _token_media(issued: IssuedToken) -> dict[str, object]:
-    return {"accessToken": issued.access_token, "expiresIn": issued.expires_in, "tokenType": issued.token_type}
+    return {
+        "accessToken": issued.access_token,
+        "expiresIn": issued.expires_in,
+        "tokenType": issued.token_type,
+    }

@@ -119,7 +119,9 @@ class AuthService:
 
     def _issue(self, subject: str, roles: tuple[str, ...], *, now: int, auth_time: int) -> IssuedToken:
         expires_at = min(now + self._lifetime, auth_time + self._refresh_window)
-        token = self._codec.encode(subject=subject, roles=roles, now=now, expires_at=expires_at, auth_time=auth_time)
+        token = self._codec.encode(
+            subject=subject, roles=roles, now=now, expires_at=expires_at, auth_time=auth_time
+        )
         return IssuedToken(access_token=token, expires_in=expires_at - now)
 
     # -- users --------------------------------------------------------------------------------

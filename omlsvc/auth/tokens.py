@@ -54,7 +54,9 @@ class TokenCodec:
         secret = settings.jwt_secret or load_or_create_secret(settings.data_dir / SECRET_FILE)
         return cls("HS256", secret, secret)
 
-    def encode(self, *, subject: str, roles: tuple[str, ...], now: int, expires_at: int, auth_time: int) -> str:
+    def encode(
+        self, *, subject: str, roles: tuple[str, ...], now: int, expires_at: int, auth_time: int
+    ) -> str:
         payload = {
             "iss": ISSUER,
             "sub": subject,

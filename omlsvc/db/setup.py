@@ -32,7 +32,9 @@ def init_schema(engine: Engine, clock: Callable[[], datetime] = utcnow) -> int:
             )
         elif current < SCHEMA_VERSION:
             connection.execute(
-                schema_info.update().where(schema_info.c.id == 1).values(version=SCHEMA_VERSION, updated_at=clock())
+                schema_info.update()
+                .where(schema_info.c.id == 1)
+                .values(version=SCHEMA_VERSION, updated_at=clock())
             )
     return SCHEMA_VERSION
 

@@ -54,7 +54,9 @@ class DeploymentCollection:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         offset, limit = paging(req)
         where = ModelFilter(
-            name=text_param(req, "modelName"), version=text_param(req, "version"), namespace=text_param(req, "namespace")
+            name=text_param(req, "modelName"),
+            version=text_param(req, "version"),
+            namespace=text_param(req, "namespace"),
         )
         records, more = self._deployments.list_deployments(req.context.principal, where, offset, limit)
         resp.media = {

@@ -63,7 +63,9 @@ class DeploymentService:
             store = DeploymentStore(uow.connection)
             existing = store.uri_of_model(model_id)
             if existing is not None:
-                raise Conflict(f"Model {model_id} is already deployed at {existing!r}; a model has one deployment.")
+                raise Conflict(
+                    f"Model {model_id} is already deployed at {existing!r}; a model has one deployment."
+                )
             if store.uri_taken(uri):
                 raise Conflict(f"The URI {uri!r} is already in use.")
             created_at = self._clock()
@@ -112,7 +114,9 @@ class DeploymentService:
             if record is None or not _can_see(record.model, principal):
                 raise NotFound(f"No deployment at {uri!r}.")
             if not _can_manage(record.model, principal):
-                raise Forbidden(f"Only the creator of model {record.model.id} ({record.model.owner}) may undeploy it.")
+                raise Forbidden(
+                    f"Only the creator of model {record.model.id} ({record.model.owner}) may undeploy it."
+                )
             store.delete(uri)
             self._changes.record(uow.connection)
             uow.commit()

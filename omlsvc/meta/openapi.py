@@ -31,7 +31,11 @@ _SCORE_SCHEMAS: dict[str, dict[str, Any]] = {
                 },
             },
             "topN": {"type": "integer", "minimum": 1},
-            "topNdetails": {"type": "integer", "minimum": 1, "description": "Accepted and ignored for ONNX models."},
+            "topNdetails": {
+                "type": "integer",
+                "minimum": 1,
+                "description": "Accepted and ignored for ONNX models.",
+            },
         },
     },
     "ScoreImageForm": {
@@ -60,9 +64,17 @@ _SCORE_SCHEMAS: dict[str, dict[str, Any]] = {
     "Health": {
         "type": "object",
         "required": ["status"],
-        "properties": {"status": {"type": "string"}, "version": {"type": "string"}, "database": {"type": "string"}},
+        "properties": {
+            "status": {"type": "string"},
+            "version": {"type": "string"},
+            "database": {"type": "string"},
+        },
     },
-    "OpenApiDocument": {"type": "object", "description": "An OpenAPI 3.0 document.", "additionalProperties": True},
+    "OpenApiDocument": {
+        "type": "object",
+        "description": "An OpenAPI 3.0 document.",
+        "additionalProperties": True,
+    },
 }
 
 _ERRORS = {
@@ -113,7 +125,10 @@ def _operation(
     operation: dict[str, Any] = {
         "operationId": operation_id,
         "summary": summary,
-        "responses": {**responses, **{code: {"$ref": f"#/components/responses/{_ERRORS[code]}"} for code in errors}},
+        "responses": {
+            **responses,
+            **{code: {"$ref": f"#/components/responses/{_ERRORS[code]}"} for code in errors},
+        },
     }
     if body is not None:
         operation["requestBody"] = body
@@ -125,18 +140,32 @@ def _operation(
 
 
 def _query(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema or {"type": "string"}}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema or {"type": "string"},
+    }
 
 
 def _path(name: str, description: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "description": description, "schema": {"type": "string"}}
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
 
 
 _FILTERS = [
     _query("modelName", "Exact model name."),
     _query("version", "Exact model version."),
     _query("namespace", "Exact namespace (case-sensitive)."),
-    _query("offset", "Our extension: items to skip.", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}),
+    _query(
+        "offset", "Our extension: items to skip.", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}
+    ),
     _query(
         "limit",
         "Our extension: page size; next/prev links follow.",
@@ -164,12 +193,18 @@ def _paths() -> dict[str, Any]:
             )
         },
         "/omlusers/api/oauth2/v1/token/revoke": {
-            "post": _operation("revokeToken", "Revoke the bearer token", _ok("Revoked.", "TokenStatus"), _COMMON)
+            "post": _operation(
+                "revokeToken", "Revoke the bearer token", _ok("Revoked.", "TokenStatus"), _COMMON
+            )
         },
         "/omlmod/": {
-            "get": _operation("getVersions", "API versions", _ok("Versions.", "ApiVersionCollection"), _COMMON)
+            "get": _operation(
+                "getVersions", "API versions", _ok("Versions.", "ApiVersionCollection"), _COMMON
+            )
         },
-        "/omlmod/v1": {"get": _operation("getVersion", "This API version", _ok("Version.", "ApiVersion"), _COMMON)},
+        "/omlmod/v1": {
+            "get": _operation("getVersion", "This API version", _ok("Version.", "ApiVersion"), _COMMON)
+        },
         "/omlmod/v1/api": {
             "get": _operation("getApi", "This document", _ok("OpenAPI document.", "OpenApiDocument"), _COMMON)
         },
@@ -185,7 +220,10 @@ def _paths() -> dict[str, Any]:
                     }
                 },
                 ("400", "401", "409", "413", "415", "500", "503"),
-                body={"required": True, "content": {"multipart/form-data": {"schema": schema_ref("ModelInputForm")}}},
+                body={
+                    "required": True,
+                    "content": {"multipart/form-data": {"schema": schema_ref("ModelInputForm")}},
+                },
             ),
             "get": _operation(
                 "listModels",
@@ -206,12 +244,20 @@ def _paths() -> dict[str, Any]:
                 body={"required": True, "content": _json("UpdateNamespaceParam")},
             ),
             "delete": _operation(
-                "deleteModel", "Delete a model", _ok("Deleted.", status="204"), ("403", "404", "409", *_COMMON)
+                "deleteModel",
+                "Delete a model",
+                _ok("Deleted.", status="204"),
+                ("403", "404", "409", *_COMMON),
             ),
         },
         "/omlmod/v1/models/{modelId}/metadata": {
             "parameters": _MODEL_ID,
-            "get": _operation("getModelMetadata", "What was learned at store time", _ok("Metadata.", "ModelMetadata"), ("404", *_COMMON)),
+            "get": _operation(
+                "getModelMetadata",
+                "What was learned at store time",
+                _ok("Metadata.", "ModelMetadata"),
+                ("404", *_COMMON),
+            ),
         },
         "/omlmod/v1/models/{modelId}/content": {
             "parameters": _MODEL_ID,
@@ -221,7 +267,9 @@ def _paths() -> dict[str, Any]:
                 {
                     "200": {
                         "description": "The stored bytes.",
-                        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+                        "content": {
+                            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                        },
                     },
                     "304": {"description": "Not modified (If-None-Match)."},
                 },
@@ -253,14 +301,22 @@ def _paths() -> dict[str, Any]:
         "/omlmod/v1/deployment/{uri}": {
             "parameters": _URI,
             "get": _operation(
-                "getDeployment", "A deployment with its model's metadata", _ok("Details.", "EndpointWithDetails"), ("404", *_COMMON)
+                "getDeployment",
+                "A deployment with its model's metadata",
+                _ok("Details.", "EndpointWithDetails"),
+                ("404", *_COMMON),
             ),
-            "delete": _operation("undeploy", "Remove a deployment", _ok("Removed.", status="204"), ("403", "404", *_COMMON)),
+            "delete": _operation(
+                "undeploy", "Remove a deployment", _ok("Removed.", status="204"), ("403", "404", *_COMMON)
+            ),
         },
         "/omlmod/v1/deployment/{uri}/api": {
             "parameters": _URI,
             "get": _operation(
-                "getDeploymentApi", "The deployment's own OpenAPI document", _ok("OpenAPI document.", "OpenApiDocument"), ("404", *_COMMON)
+                "getDeploymentApi",
+                "The deployment's own OpenAPI document",
+                _ok("OpenAPI document.", "OpenApiDocument"),
+                ("404", *_COMMON),
             ),
         },
         "/omlmod/v1/deployment/{uri}/score": {
@@ -277,14 +333,22 @@ def _paths() -> dict[str, Any]:
                         "multipart/form-data": {"schema": schema_ref("ScoreImageForm")},
                     },
                 },
-                parameters=[_query("topN", "Best N classes or clusters (image upload).", {"type": "integer", "minimum": 1})],
+                parameters=[
+                    _query(
+                        "topN",
+                        "Best N classes or clusters (image upload).",
+                        {"type": "integer", "minimum": 1},
+                    )
+                ],
             ),
         },
         "/health/live": {
             "get": _operation("live", "The process answers", _ok("Alive.", "Health"), ("500",), public=True)
         },
         "/health/ready": {
-            "get": _operation("ready", "The database answers", _ok("Ready.", "Health"), ("500", "503"), public=True)
+            "get": _operation(
+                "ready", "The database answers", _ok("Ready.", "Health"), ("500", "503"), public=True
+            )
         },
     }
 

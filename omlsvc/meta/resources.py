@@ -17,7 +17,10 @@ def _version_media(req: falcon.Request) -> dict[str, object]:
         "version": API_VERSION,
         "isLatest": True,
         "lifecycle": "active",
-        "links": [link(req, f"/omlmod/{API_VERSION}"), link(req, f"/omlmod/{API_VERSION}/api", "describedby")],
+        "links": [
+            link(req, f"/omlmod/{API_VERSION}"),
+            link(req, f"/omlmod/{API_VERSION}/api", "describedby"),
+        ],
     }
 
 

@@ -41,7 +41,9 @@ class IsolatedValidator:
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
 
-    def __call__(self, zip_path: Path, model_type: ModelType, limits: ArchiveLimits, workdir: Path) -> ValidatedPackage:
+    def __call__(
+        self, zip_path: Path, model_type: ModelType, limits: ArchiveLimits, workdir: Path
+    ) -> ValidatedPackage:
         future = self._executor().submit(self._validate, zip_path, model_type, limits, workdir)
         try:
             return future.result(timeout=self._timeout_s)

@@ -33,7 +33,9 @@ class ModelCollection:
             raise falcon.HTTPUnsupportedMediaType(description="Upload models as multipart/form-data.")
         limit = self._models.archive_limits.max_archive_bytes
         if req.content_length is not None and req.content_length > limit + FORM_OVERHEAD_BYTES:
-            raise PayloadTooLarge(f"The upload of {req.content_length} bytes is over the limit of {limit} bytes.")
+            raise PayloadTooLarge(
+                f"The upload of {req.content_length} bytes is over the limit of {limit} bytes."
+            )
         fields: dict[str, str | None] = {}
         upload: Upload | None = None
         with ExitStack() as cleanup:
@@ -57,7 +59,9 @@ class ModelCollection:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         offset, limit = paging(req)
         where = ModelFilter(
-            name=text_param(req, "modelName"), version=text_param(req, "version"), namespace=text_param(req, "namespace")
+            name=text_param(req, "modelName"),
+            version=text_param(req, "version"),
+            namespace=text_param(req, "namespace"),
         )
         records, more = self._models.list_models(req.context.principal, where, offset, limit)
         resp.media = {

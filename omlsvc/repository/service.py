@@ -85,7 +85,9 @@ def parse_model_form(fields: Mapping[str, str | None]) -> ModelForm:
     if not version:
         problems.append("version is required.")
     elif not VERSION.match(version):
-        problems.append(f"version {version!r} must look like 1, 1.0 or 10.25 (at most two digits on each side).")
+        problems.append(
+            f"version {version!r} must look like 1, 1.0 or 10.25 (at most two digits on each side)."
+        )
     if not model_type:
         problems.append(f"modelType is required ({' or '.join(MODEL_TYPES)}).")
     elif model_type.upper() not in MODEL_TYPES:
@@ -152,7 +154,9 @@ class ModelService:
         limit = self._limits.max_archive_bytes if limit is None else limit
         digest = hashlib.sha256()
         size = 0
-        with tempfile.NamedTemporaryFile(prefix="upload-", suffix=".zip", dir=self.scratch_dir, delete=False) as handle:
+        with tempfile.NamedTemporaryFile(
+            prefix="upload-", suffix=".zip", dir=self.scratch_dir, delete=False
+        ) as handle:
             path = Path(handle.name)
             try:
                 while block := stream.read(SPOOL_BLOCK_BYTES):
@@ -230,8 +234,12 @@ class ModelService:
             values["namespace"] = namespace or None
         if "description" in changes:
             description = changes["description"]
-            if description is not None and (not isinstance(description, str) or len(description) > MAX_DESCRIPTION):
-                raise InvalidInput(f"description must be a string of at most {MAX_DESCRIPTION} characters (or null).")
+            if description is not None and (
+                not isinstance(description, str) or len(description) > MAX_DESCRIPTION
+            ):
+                raise InvalidInput(
+                    f"description must be a string of at most {MAX_DESCRIPTION} characters (or null)."
+                )
             values["description"] = description or None
         if not values:
             raise InvalidInput("Nothing to change: send namespace (and/or description).")
@@ -270,7 +278,9 @@ class ModelService:
 
 
 def _duplicate(principal: Principal, form: ModelForm) -> Conflict:
-    return Conflict(f"Model already exists: {principal.name} already stored {form.name} version {form.version}.")
+    return Conflict(
+        f"Model already exists: {principal.name} already stored {form.name} version {form.version}."
+    )
 
 
 def _visible(record: ModelRecord | None, principal: Principal, model_id: str) -> ModelRecord:

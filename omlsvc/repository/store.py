@@ -78,9 +78,8 @@ _COLUMNS = (
     models.c.model_metadata,
 )
 
-_READ_CHUNK = (
-    select(model_chunks.c.data)
-    .where(model_chunks.c.model_id == bindparam("model_id"), model_chunks.c.seq == bindparam("seq"))
+_READ_CHUNK = select(model_chunks.c.data).where(
+    model_chunks.c.model_id == bindparam("model_id"), model_chunks.c.seq == bindparam("seq")
 )
 
 
@@ -174,7 +173,9 @@ class ModelStore:
             raise Conflict("The model is deployed; undeploy it before deleting it.") from None
 
     def is_deployed(self, model_id: str) -> bool:
-        return bool(self._connection.execute(select(exists().where(deployments.c.model_id == model_id))).scalar())
+        return bool(
+            self._connection.execute(select(exists().where(deployments.c.model_id == model_id))).scalar()
+        )
 
     def read_chunk(self, model_id: str, seq: int) -> bytes | None:
         data = self._connection.execute(_READ_CHUNK, {"model_id": model_id, "seq": seq}).scalar()

@@ -28,13 +28,17 @@ class Score:
 
     def _read_image_form(self, req: falcon.Request) -> tuple[list[bytes], int | None]:
         if req.content_length is not None and req.content_length > self._limit:
-            raise PayloadTooLarge(f"The request body of {req.content_length} bytes is over the limit of {self._limit} bytes.")
+            raise PayloadTooLarge(
+                f"The request body of {req.content_length} bytes is over the limit of {self._limit} bytes."
+            )
         image: bytes | None = None
         top_n = parse_top_n(req.get_param("topN"))
         for part in req.get_media():
             if part.name == IMAGE_FIELD:
                 if image is not None:
-                    raise InvalidInput("Send one image per multipart request; use JSON base64 records for batches.")
+                    raise InvalidInput(
+                        "Send one image per multipart request; use JSON base64 records for batches."
+                    )
                 image = _read_limited(part.stream, self._limit)
             elif part.name == "topN":
                 top_n = parse_top_n(part.get_text())

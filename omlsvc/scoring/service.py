@@ -57,11 +57,15 @@ class ScoringService:
         top_n = parse_top_n(body.get("topN"))
         parse_top_n(body.get("topNdetails"), "topNdetails")
         if "inputRecords" not in body:
-            raise InvalidInput("inputRecords is required: a list of records mapping ONNX input names to values.")
+            raise InvalidInput(
+                "inputRecords is required: a list of records mapping ONNX input names to values."
+            )
         model = self._prepared(principal, uri)
         return model.score_records(body["inputRecords"], top_n)
 
-    def score_images(self, principal: Principal, uri: str, images: Sequence[bytes], top_n: int | None) -> list[Result]:
+    def score_images(
+        self, principal: Principal, uri: str, images: Sequence[bytes], top_n: int | None
+    ) -> list[Result]:
         """Score uploaded image files (the multipart ``imageData`` form of image models)."""
         model = self._prepared(principal, uri)
         if model.spec.model_type is not ModelType.ONNX_IMG:

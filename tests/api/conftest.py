@@ -57,7 +57,8 @@ class Caller:
 
 def login(client: falcon.testing.TestClient, name: str, password: str = PASSWORD) -> Caller:
     result = client.simulate_post(
-        "/omlusers/api/oauth2/v1/token", json={"grant_type": "password", "username": name, "password": password}
+        "/omlusers/api/oauth2/v1/token",
+        json={"grant_type": "password", "username": name, "password": password},
     )
     assert result.status_code == 200, result.text
     return Caller(client, name, result.json["accessToken"])

@@ -9,13 +9,17 @@ from pathlib import Path
 from tests.api.conftest import Caller
 
 
-def multipart(fields: Mapping[str, str], files: Mapping[str, tuple[str, bytes]], boundary: str | None = None) -> tuple[bytes, str]:
+def multipart(
+    fields: Mapping[str, str], files: Mapping[str, tuple[str, bytes]], boundary: str | None = None
+) -> tuple[bytes, str]:
     """(body, content type) of a multipart/form-data request."""
     boundary = boundary or f"------------------------{uuid.uuid4().hex[:16]}"
     parts: list[bytes] = []
     for name, value in fields.items():
         parts.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value.encode() + b"\r\n"
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+            + value.encode()
+            + b"\r\n"
         )
     for name, (filename, data) in files.items():
         parts.append(

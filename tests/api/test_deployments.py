@@ -21,7 +21,9 @@ def deploy(caller: Caller, model_id: str, uri: str):
 
 @pytest.fixture
 def regressor_id(alice: Caller, tmp_path: Path) -> str:
-    return store_model(alice, modelzoo.make_regressor_zip(tmp_path).zip_path, name="house_rg", namespace="DEMO")
+    return store_model(
+        alice, modelzoo.make_regressor_zip(tmp_path).zip_path, name="house_rg", namespace="DEMO"
+    )
 
 
 def test_the_owner_deploys_a_model_under_a_uri(alice: Caller, regressor_id: str) -> None:
@@ -49,8 +51,12 @@ def test_listing_filters_by_model_fields(alice: Caller, regressor_id: str, tmp_p
     deploy(alice, regressor_id, "house_rg")
     deploy(alice, other, "segments")
     assert [d["uri"] for d in alice.get(DEPLOYMENTS).json["items"]] == ["house_rg", "segments"]
-    assert [d["uri"] for d in alice.get(DEPLOYMENTS, params={"modelName": "segments"}).json["items"]] == ["segments"]
-    assert [d["uri"] for d in alice.get(DEPLOYMENTS, params={"namespace": "DEMO"}).json["items"]] == ["house_rg"]
+    assert [d["uri"] for d in alice.get(DEPLOYMENTS, params={"modelName": "segments"}).json["items"]] == [
+        "segments"
+    ]
+    assert [d["uri"] for d in alice.get(DEPLOYMENTS, params={"namespace": "DEMO"}).json["items"]] == [
+        "house_rg"
+    ]
 
 
 @pytest.mark.parametrize("uri", ["", "has space", "dash-ed", "x" * 201, 7, None])
@@ -60,7 +66,9 @@ def test_a_uri_must_be_1_to_200_word_characters(alice: Caller, regressor_id: str
     assert "uri" in result.json["message"]
 
 
-def test_a_uri_is_unique_and_a_model_has_one_deployment(alice: Caller, regressor_id: str, tmp_path: Path) -> None:
+def test_a_uri_is_unique_and_a_model_has_one_deployment(
+    alice: Caller, regressor_id: str, tmp_path: Path
+) -> None:
     other = store_model(alice, modelzoo.make_kmeans_zip(tmp_path).zip_path, name="segments")
     assert deploy(alice, regressor_id, "house_rg").status_code == 201
     taken = deploy(alice, other, "house_rg")
@@ -71,7 +79,9 @@ def test_a_uri_is_unique_and_a_model_has_one_deployment(alice: Caller, regressor
     assert "already deployed" in twice.json["message"]
 
 
-def test_only_the_owner_deploys_and_undeploys(alice: Caller, bob: Caller, admin: Caller, tmp_path: Path) -> None:
+def test_only_the_owner_deploys_and_undeploys(
+    alice: Caller, bob: Caller, admin: Caller, tmp_path: Path
+) -> None:
     shared = store_model(alice, modelzoo.make_regressor_zip(tmp_path).zip_path, shared="true")
     refused = deploy(bob, shared, "bobs_uri")
     assert refused.status_code == 403
@@ -83,7 +93,9 @@ def test_only_the_owner_deploys_and_undeploys(alice: Caller, bob: Caller, admin:
     assert alice.get(f"{DEPLOYMENTS}/alices_uri").status_code == 404
 
 
-def test_private_models_and_their_deployments_are_invisible_to_others(alice: Caller, bob: Caller, regressor_id: str) -> None:
+def test_private_models_and_their_deployments_are_invisible_to_others(
+    alice: Caller, bob: Caller, regressor_id: str
+) -> None:
     assert deploy(bob, regressor_id, "stolen").status_code == 404
     deploy(alice, regressor_id, "house_rg")
     for path in ("", "/api"):
@@ -114,13 +126,18 @@ ZOO_KINDS = {
     "kmeans": (modelzoo.make_kmeans_zip, "ONNX"),
     "gmm": (modelzoo.make_gmm_zip, "ONNX"),
     "image_nchw": (lambda d: modelzoo.make_image_classifier_zip(d, layout="NCHW"), "ONNX_IMG"),
-    "image_nhwc": (lambda d: modelzoo.make_image_classifier_zip(d, layout="NHWC", channel_order="BGR"), "ONNX_IMG"),
+    "image_nhwc": (
+        lambda d: modelzoo.make_image_classifier_zip(d, layout="NHWC", channel_order="BGR"),
+        "ONNX_IMG",
+    ),
     "feature_extractor": (modelzoo.make_feature_extractor_zip, "ONNX_IMG"),
 }
 
 
 @pytest.mark.parametrize("kind", sorted(ZOO_KINDS))
-def test_each_deployment_documents_its_score_call_in_valid_openapi(alice: Caller, tmp_path: Path, kind: str) -> None:
+def test_each_deployment_documents_its_score_call_in_valid_openapi(
+    alice: Caller, tmp_path: Path, kind: str
+) -> None:
     make, model_type = ZOO_KINDS[kind]
     model_id = store_model(alice, make(tmp_path).zip_path, name=f"{kind}#1", model_type=model_type)
     deploy(alice, model_id, kind)

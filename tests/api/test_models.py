@@ -31,7 +31,11 @@ ZOO = {
     "multi_input_pipeline": (modelzoo.make_multi_input_pipeline_zip, "ONNX", "CLASSIFICATION"),
     "kmeans": (modelzoo.make_kmeans_zip, "ONNX", "CLUSTERING"),
     "gmm": (modelzoo.make_gmm_zip, "ONNX", "CLUSTERING"),
-    "image_nchw": (lambda d: modelzoo.make_image_classifier_zip(d, layout="NCHW"), "ONNX_IMG", "CLASSIFICATION"),
+    "image_nchw": (
+        lambda d: modelzoo.make_image_classifier_zip(d, layout="NCHW"),
+        "ONNX_IMG",
+        "CLASSIFICATION",
+    ),
     "image_nhwc_bgr": (
         lambda d: modelzoo.make_image_classifier_zip(d, layout="NHWC", channel_order="BGR"),
         "ONNX_IMG",
@@ -67,11 +71,19 @@ def test_every_kind_of_model_is_stored_and_comes_back_byte_identical(
     assert [o["name"] for o in metadata["outputs"]] == list(zoo.output_names)
 
 
-def test_oracles_documented_curl_with_a_mismatched_boundary_header_is_understood(alice: Caller, tmp_path: Path) -> None:
+def test_oracles_documented_curl_with_a_mismatched_boundary_header_is_understood(
+    alice: Caller, tmp_path: Path
+) -> None:
     """curl -H 'content-type: multipart/form-data; boundary=Boundary' -F ... sends two boundaries."""
     zoo = modelzoo.make_regressor_zip(tmp_path)
     body, real = multipart(
-        {"modelName": "house_rg", "modelType": "ONNX", "version": "1.0", "shared": "true", "namespace": "DEMO"},
+        {
+            "modelName": "house_rg",
+            "modelType": "ONNX",
+            "version": "1.0",
+            "shared": "true",
+            "namespace": "DEMO",
+        },
         {"modelData": ("house.zip", zoo.zip_path.read_bytes())},
     )
     doubled = "multipart/form-data; boundary=Boundary; " + real.split("; ", 1)[1]
@@ -87,9 +99,19 @@ def test_oracles_documented_curl_with_a_mismatched_boundary_header_is_understood
 
 @pytest.mark.parametrize(
     ("given", "expected"),
-    [(None, False), ("false", False), ("FALSE", False), ("true", True), ("True", True), ("yes", True), ("1", True)],
+    [
+        (None, False),
+        ("false", False),
+        ("FALSE", False),
+        ("true", True),
+        ("True", True),
+        ("yes", True),
+        ("1", True),
+    ],
 )
-def test_shared_follows_omls_text_rule(alice: Caller, tmp_path: Path, given: str | None, expected: bool) -> None:
+def test_shared_follows_omls_text_rule(
+    alice: Caller, tmp_path: Path, given: str | None, expected: bool
+) -> None:
     model_id = store_model(alice, modelzoo.make_regressor_zip(tmp_path).zip_path, shared=given)
     assert alice.get(f"{MODELS}/{model_id}").json["shared"] is expected
 
@@ -117,7 +139,9 @@ def test_form_rules_are_checked_before_anything_is_stored(
 
 
 def test_model_names_may_hold_hash_and_dollar(alice: Caller, tmp_path: Path) -> None:
-    model_id = store_model(alice, modelzoo.make_regressor_zip(tmp_path).zip_path, name="HOUSE#RG$1", version="10.25")
+    model_id = store_model(
+        alice, modelzoo.make_regressor_zip(tmp_path).zip_path, name="HOUSE#RG$1", version="10.25"
+    )
     assert alice.get(f"{MODELS}/{model_id}").json["modelName"] == "HOUSE#RG$1"
 
 
@@ -146,7 +170,10 @@ def test_a_truncated_multipart_body_is_a_bad_request_and_leaves_nothing(
     alice: Caller, tmp_path: Path, database: tuple[str, Engine], settings
 ) -> None:
     zoo = modelzoo.make_regressor_zip(tmp_path)
-    body, content_type = multipart({"modelName": "m", "modelType": "ONNX", "version": "1"}, {"modelData": ("m.zip", zoo.zip_path.read_bytes())})
+    body, content_type = multipart(
+        {"modelName": "m", "modelType": "ONNX", "version": "1"},
+        {"modelData": ("m.zip", zoo.zip_path.read_bytes())},
+    )
     result = alice.post(MODELS, body=body[: len(body) // 2], headers={"Content-Type": content_type})
     assert result.status_code == 400
     assert count_rows(database[1]) == (0, 0)
@@ -182,7 +209,9 @@ def test_listing_pages_with_next_and_prev_links(alice: Caller, tmp_path: Path) -
     assert alice.get(MODELS, params={"limit": "0"}).status_code == 400
 
 
-def test_another_users_private_model_does_not_exist_for_them(alice: Caller, bob: Caller, tmp_path: Path) -> None:
+def test_another_users_private_model_does_not_exist_for_them(
+    alice: Caller, bob: Caller, tmp_path: Path
+) -> None:
     model_id = store_model(bob, modelzoo.make_regressor_zip(tmp_path).zip_path)
     for path in ("", "/metadata", "/content"):
         result = alice.get(f"{MODELS}/{model_id}{path}")
@@ -197,7 +226,9 @@ def test_another_users_private_model_does_not_exist_for_them(alice: Caller, bob:
     )
 
 
-def test_a_shared_model_can_be_read_but_not_changed_by_others(alice: Caller, bob: Caller, tmp_path: Path) -> None:
+def test_a_shared_model_can_be_read_but_not_changed_by_others(
+    alice: Caller, bob: Caller, tmp_path: Path
+) -> None:
     zoo = modelzoo.make_regressor_zip(tmp_path)
     model_id = store_model(bob, zoo.zip_path, shared="true")
     assert alice.get(f"{MODELS}/{model_id}/content").content == zoo.zip_path.read_bytes()
@@ -209,7 +240,9 @@ def test_a_shared_model_can_be_read_but_not_changed_by_others(alice: Caller, bob
 
 def test_the_owner_changes_namespace_and_description(alice: Caller, tmp_path: Path) -> None:
     model_id = store_model(alice, modelzoo.make_regressor_zip(tmp_path).zip_path, namespace="OLD")
-    assert alice.post(f"{MODELS}/{model_id}", json={"namespace": "NEW", "description": "v2"}).status_code == 204
+    assert (
+        alice.post(f"{MODELS}/{model_id}", json={"namespace": "NEW", "description": "v2"}).status_code == 204
+    )
     model = alice.get(f"{MODELS}/{model_id}").json
     assert (model["namespace"], model["description"]) == ("NEW", "v2")
     assert alice.post(f"{MODELS}/{model_id}", json={"namespace": "bad-name"}).status_code == 400
@@ -223,7 +256,9 @@ def test_admin_may_manage_everyones_models(alice: Caller, admin: Caller, tmp_pat
     assert admin.delete(f"{MODELS}/{model_id}").status_code == 204
 
 
-def test_delete_removes_the_row_and_every_chunk(alice: Caller, tmp_path: Path, database: tuple[str, Engine]) -> None:
+def test_delete_removes_the_row_and_every_chunk(
+    alice: Caller, tmp_path: Path, database: tuple[str, Engine]
+) -> None:
     model_id = store_model(alice, modelzoo.make_regressor_zip(tmp_path).zip_path)
     assert count_rows(database[1])[0] == 1
     assert alice.delete(f"{MODELS}/{model_id}").status_code == 204

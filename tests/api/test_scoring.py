@@ -108,7 +108,9 @@ def test_a_zipmap_classifier_returns_every_class_in_label_order(alice: Caller, t
     results = model.score({"inputRecords": records(sample)})
     for got, want in zip(results, expected, strict=True):
         assert [c["label"] for c in got["classifications"]] == list(want)
-        assert [c["probability"] for c in got["classifications"]] == pytest.approx(list(want.values()), rel=1e-6)
+        assert [c["probability"] for c in got["classifications"]] == pytest.approx(
+            list(want.values()), rel=1e-6
+        )
 
 
 def test_top_n_returns_the_best_classes_first(alice: Caller, tmp_path: Path) -> None:
@@ -160,7 +162,10 @@ def test_gmm_clusters_come_most_probable_first_and_top_n_cuts(alice: Caller, tmp
     results = model.score({"inputRecords": records(sample), "topN": 1})
     for got, row in zip(results, probabilities, strict=True):
         (best,) = got["clusters"]
-        assert best == {"clusterId": str(int(np.argmax(row))), "probability": pytest.approx(float(row.max()), rel=1e-5)}
+        assert best == {
+            "clusterId": str(int(np.argmax(row))),
+            "probability": pytest.approx(float(row.max()), rel=1e-5),
+        }
 
 
 def test_external_data_models_score_from_their_private_folder(alice: Caller, tmp_path: Path) -> None:
@@ -233,7 +238,9 @@ def test_nchw_rgb_and_nhwc_bgr_exports_of_one_network_agree(alice: Caller, tmp_p
 def test_base64_records_make_a_batch_and_top_n_applies(alice: Caller, tmp_path: Path) -> None:
     model = Deployed(alice, modelzoo.make_image_classifier_zip(tmp_path), "pets", "ONNX_IMG")
     images = [photo(40, 30), photo(17, 23, "JPEG")]
-    results = model.score({"inputRecords": [{"image": base64.b64encode(i).decode()} for i in images], "topN": 3})
+    results = model.score(
+        {"inputRecords": [{"image": base64.b64encode(i).decode()} for i in images], "topN": 3}
+    )
     assert [len(r["classifications"]) for r in results] == [3, 3]
     for result, image in zip(results, images, strict=True):
         expected = model.run({"image": reference_preprocess(image, layout="NCHW", channel_order="RGB")})
@@ -329,7 +336,9 @@ def test_an_image_for_a_tabular_model_and_records_for_an_image_model_are_refused
     Deployed(alice, modelzoo.make_regressor_zip(tmp_path), "house_rg")
     Deployed(alice, modelzoo.make_image_classifier_zip(tmp_path), "pets", "ONNX_IMG")
     body, content_type = multipart({}, {"imageData": ("p.png", photo())})
-    image_to_tabular = alice.post(f"{DEPLOYMENTS}/house_rg/score", body=body, headers={"Content-Type": content_type})
+    image_to_tabular = alice.post(
+        f"{DEPLOYMENTS}/house_rg/score", body=body, headers={"Content-Type": content_type}
+    )
     assert image_to_tabular.status_code == 400
     assert "not an image model" in image_to_tabular.json["message"]
     rows_to_image = alice.post(f"{DEPLOYMENTS}/pets/score", json={"inputRecords": [{"image": [[1.0, 2.0]]}]})

@@ -24,7 +24,9 @@ def test_the_v1_document_has_all_four_required_fields(alice: Caller) -> None:
 
 
 def test_links_follow_the_host_the_client_used(alice: Caller) -> None:
-    result = alice.get("/omlmod/v1", headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "oml.example.com"})
+    result = alice.get(
+        "/omlmod/v1", headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "oml.example.com"}
+    )
     assert result.json["links"][0]["href"] == "https://oml.example.com/omlmod/v1"
 
 
@@ -76,7 +78,9 @@ def test_no_malformed_token_request_gets_a_server_error(
     assert result.json["code"] == code
 
 
-def test_a_declared_length_over_the_limit_is_refused_before_reading(client: falcon.testing.TestClient) -> None:
+def test_a_declared_length_over_the_limit_is_refused_before_reading(
+    client: falcon.testing.TestClient,
+) -> None:
     result = client.simulate_post(
         "/omlusers/api/oauth2/v1/token",
         headers={"Content-Type": "application/json", "Content-Length": str(10**12)},
@@ -116,7 +120,15 @@ def test_the_service_document_is_valid_openapi_and_lists_every_route(alice: Call
     assert result.headers["Access-Control-Allow-Origin"] == "*"
     document = result.json
     validate(document)
-    documented = {(path, method) for path, item in document["paths"].items() for method in item if method != "parameters"}
-    routes = {(template.replace("{model_id}", "{modelId}"), method) for template, method in _routes(alice.client.app)}
+    documented = {
+        (path, method)
+        for path, item in document["paths"].items()
+        for method in item
+        if method != "parameters"
+    }
+    routes = {
+        (template.replace("{model_id}", "{modelId}"), method)
+        for template, method in _routes(alice.client.app)
+    }
     assert routes - documented == set()
     assert documented - routes == set()

@@ -67,8 +67,12 @@ def test_a_token_is_obtained_with_an_oauth_form_post(client: falcon.testing.Test
 
 
 def test_unknown_user_and_wrong_password_are_refused_alike(client: falcon.testing.TestClient) -> None:
-    wrong = client.simulate_post(TOKEN, json={"grant_type": "password", "username": "alice", "password": "nope-nope"})
-    unknown = client.simulate_post(TOKEN, json={"grant_type": "password", "username": "mallory", "password": "x" * 9})
+    wrong = client.simulate_post(
+        TOKEN, json={"grant_type": "password", "username": "alice", "password": "nope-nope"}
+    )
+    unknown = client.simulate_post(
+        TOKEN, json={"grant_type": "password", "username": "mallory", "password": "x" * 9}
+    )
     assert_unauthorized(wrong)
     assert wrong.json == unknown.json
 
@@ -82,7 +86,9 @@ def test_unknown_user_and_wrong_password_are_refused_alike(client: falcon.testin
         {"grant_type": "password", "username": 7, "password": PASSWORD},
     ],
 )
-def test_a_token_request_without_a_valid_grant_is_a_bad_request(client: falcon.testing.TestClient, body: dict) -> None:
+def test_a_token_request_without_a_valid_grant_is_a_bad_request(
+    client: falcon.testing.TestClient, body: dict
+) -> None:
     result = client.simulate_post(TOKEN, json=body)
     assert result.status_code == 400
     assert result.json["code"] == "INVALID_INPUT"
@@ -99,7 +105,9 @@ def test_refresh_sends_the_current_token_and_gets_a_new_one(client: falcon.testi
     assert client.simulate_get(PROTECTED, headers=bearer(result.json["accessToken"])).status_code == 200
 
 
-def test_refresh_accepts_the_token_from_the_authorization_header_alone(client: falcon.testing.TestClient) -> None:
+def test_refresh_accepts_the_token_from_the_authorization_header_alone(
+    client: falcon.testing.TestClient,
+) -> None:
     alice = login(client, "alice")
     result = client.simulate_post(TOKEN, headers=bearer(alice.token), json={"grant_type": "refresh_token"})
     assert result.status_code == 200
@@ -123,13 +131,17 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def clocked_client(settings: Settings, database: tuple[str, Engine], clock: FakeClock) -> falcon.testing.TestClient:
+def clocked_client(
+    settings: Settings, database: tuple[str, Engine], clock: FakeClock
+) -> falcon.testing.TestClient:
     services = build_services(settings, engine=database[1], clock=clock)
     services.auth.add_user("alice", PASSWORD)
     return falcon.testing.TestClient(create_app(settings, services=services))
 
 
-def test_an_expired_token_is_refused_with_token_expired(clocked_client: falcon.testing.TestClient, clock: FakeClock) -> None:
+def test_an_expired_token_is_refused_with_token_expired(
+    clocked_client: falcon.testing.TestClient, clock: FakeClock
+) -> None:
     alice = login(clocked_client, "alice")
     clock.now += 3600
     result = clocked_client.simulate_get(PROTECTED, headers=bearer(alice.token))
@@ -143,7 +155,9 @@ def test_each_refresh_extends_by_an_hour_until_eight_hours_after_login(
     token = login(clocked_client, "alice").token
     for _ in range(8):
         clock.now += 3599
-        result = clocked_client.simulate_post(TOKEN, json={"grant_type": "refresh_token", "refresh_token": token})
+        result = clocked_client.simulate_post(
+            TOKEN, json={"grant_type": "refresh_token", "refresh_token": token}
+        )
         assert result.status_code == 200, result.text
         token = result.json["accessToken"]
     # 8 x 3599 s after login the last refresh only runs to the 8-hour mark...
@@ -154,7 +168,9 @@ def test_each_refresh_extends_by_an_hour_until_eight_hours_after_login(
     assert_unauthorized(late, code="TOKEN_EXPIRED")
 
 
-def _other_token(claims: dict, key: object = "another-secret-of-sufficient-length", algorithm: str = "HS256") -> str:
+def _other_token(
+    claims: dict, key: object = "another-secret-of-sufficient-length", algorithm: str = "HS256"
+) -> str:
     return jwt.encode(claims, key, algorithm=algorithm)  # type: ignore[arg-type]
 
 
@@ -203,7 +219,9 @@ def test_a_disabled_users_tokens_stop_working_at_once(client: falcon.testing.Tes
     alice = login(client, "alice")
     services.auth.set_disabled("alice")
     assert_unauthorized(client.simulate_get(PROTECTED, headers=bearer(alice.token)))
-    result = client.simulate_post(TOKEN, json={"grant_type": "password", "username": "alice", "password": PASSWORD})
+    result = client.simulate_post(
+        TOKEN, json={"grant_type": "password", "username": "alice", "password": PASSWORD}
+    )
     assert_unauthorized(result)
 
 
@@ -212,9 +230,13 @@ def _write_rsa_pair(folder: Path) -> tuple[Path, Path, bytes]:
     private = folder / "private.pem"
     public = folder / "public.pem"
     private.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
-    public_pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     public.write_bytes(public_pem)
     return private, public, public_pem
 
@@ -224,7 +246,11 @@ def test_rs256_tokens_and_no_hs256_forgery_with_the_public_key(
 ) -> None:
     private, public, public_pem = _write_rsa_pair(tmp_path)
     rs_settings = Settings.for_tests(
-        settings.data_dir, settings.database_url, jwt_private_key_file=private, jwt_public_key_file=public, jwt_secret=None
+        settings.data_dir,
+        settings.database_url,
+        jwt_private_key_file=private,
+        jwt_public_key_file=public,
+        jwt_secret=None,
     )
     services = build_services(rs_settings, engine=database[1])
     services.auth.add_user("alice", PASSWORD)

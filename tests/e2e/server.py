@@ -39,7 +39,9 @@ class RunningService:
     def token(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> str:
         body = json.dumps({"grant_type": "password", "username": username, "password": password}).encode()
         request = urllib.request.Request(
-            self.url + "/omlusers/api/oauth2/v1/token", data=body, headers={"Content-Type": "application/json"}
+            self.url + "/omlusers/api/oauth2/v1/token",
+            data=body,
+            headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             return str(json.load(response)["accessToken"])

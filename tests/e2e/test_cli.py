@@ -37,11 +37,19 @@ def test_users_are_added_listed_changed_and_disabled(tmp_path: Path) -> None:
     assert omlsvc(tmp_path, "db", "init").returncode == 0
     added = omlsvc(tmp_path, "users", "add", "ANALYST1", "--password-stdin", stdin="s3cret-pass\n")
     assert added.returncode == 0, added.stderr
-    assert omlsvc(tmp_path, "users", "add", "boss", "--role", "admin", "--password-stdin", stdin="s3cret-pass\n").returncode == 0
+    assert (
+        omlsvc(
+            tmp_path, "users", "add", "boss", "--role", "admin", "--password-stdin", stdin="s3cret-pass\n"
+        ).returncode
+        == 0
+    )
     again = omlsvc(tmp_path, "users", "add", "ANALYST1", "--password-stdin", stdin="s3cret-pass\n")
     assert again.returncode == 1
     assert "already exists" in again.stderr
-    assert omlsvc(tmp_path, "users", "passwd", "ANALYST1", "--password-stdin", stdin="n3w-password\n").returncode == 0
+    assert (
+        omlsvc(tmp_path, "users", "passwd", "ANALYST1", "--password-stdin", stdin="n3w-password\n").returncode
+        == 0
+    )
     assert omlsvc(tmp_path, "users", "disable", "ANALYST1").returncode == 0
     listing = omlsvc(tmp_path, "users", "list").stdout.splitlines()
     assert [line.split("\t")[:3] for line in listing] == [
@@ -58,7 +66,9 @@ def test_users_are_added_listed_changed_and_disabled(tmp_path: Path) -> None:
         (("users", "passwd", "nobody", "--password-stdin"), "s3cret-pass\n", "does not exist"),
     ],
 )
-def test_mistakes_are_one_line_errors(tmp_path: Path, args: tuple[str, ...], stdin: str, message: str) -> None:
+def test_mistakes_are_one_line_errors(
+    tmp_path: Path, args: tuple[str, ...], stdin: str, message: str
+) -> None:
     assert omlsvc(tmp_path, "db", "init").returncode == 0
     result = omlsvc(tmp_path, *args, stdin=stdin)
     assert result.returncode == 1
@@ -69,10 +79,17 @@ def test_mistakes_are_one_line_errors(tmp_path: Path, args: tuple[str, ...], std
 def test_a_bad_setting_stops_the_command_naming_the_variable(tmp_path: Path) -> None:
     environ = {**os.environ, "OMLSVC_WORKERS": "lots"}
     result = subprocess.run(
-        [sys.executable, "-m", "omlsvc.cli", "db", "init"], capture_output=True, text=True, env=environ, check=False
+        [sys.executable, "-m", "omlsvc.cli", "db", "init"],
+        capture_output=True,
+        text=True,
+        env=environ,
+        check=False,
     )
     assert result.returncode == 2
-    assert result.stderr.strip() == "omlsvc: OMLSVC_WORKERS='lots': invalid literal for int() with base 10: 'lots'"
+    assert (
+        result.stderr.strip()
+        == "omlsvc: OMLSVC_WORKERS='lots': invalid literal for int() with base 10: 'lots'"
+    )
 
 
 def test_ddl_is_printed_for_each_dialect(tmp_path: Path) -> None:
@@ -86,10 +103,23 @@ def test_models_are_pushed_listed_shown_deployed_and_removed(tmp_path: Path) -> 
 
     zoo = modelzoo.make_zipmap_classifier_zip(tmp_path)
     assert omlsvc(tmp_path, "db", "init").returncode == 0
-    assert omlsvc(tmp_path, "users", "add", "ANALYST1", "--password-stdin", stdin="s3cret-pass\n").returncode == 0
+    assert (
+        omlsvc(tmp_path, "users", "add", "ANALYST1", "--password-stdin", stdin="s3cret-pass\n").returncode
+        == 0
+    )
     pushed = omlsvc(
-        tmp_path, "models", "push", str(zoo.zip_path), "--name", "iris", "--version", "1.0",
-        "--namespace", "DEMO", "--user", "ANALYST1",
+        tmp_path,
+        "models",
+        "push",
+        str(zoo.zip_path),
+        "--name",
+        "iris",
+        "--version",
+        "1.0",
+        "--namespace",
+        "DEMO",
+        "--user",
+        "ANALYST1",
     )
     assert pushed.returncode == 0, pushed.stderr
     model_id = pushed.stdout.strip()
@@ -110,7 +140,12 @@ def test_a_broken_package_is_reported_with_every_problem(tmp_path: Path) -> None
 
     broken = modelzoo.write_zip(tmp_path / "broken.zip", {"metadata.json": b"{}"})
     assert omlsvc(tmp_path, "db", "init").returncode == 0
-    assert omlsvc(tmp_path, "users", "add", "admin", "--role", "admin", "--password-stdin", stdin="s3cret-pass\n").returncode == 0
+    assert (
+        omlsvc(
+            tmp_path, "users", "add", "admin", "--role", "admin", "--password-stdin", stdin="s3cret-pass\n"
+        ).returncode
+        == 0
+    )
     result = omlsvc(tmp_path, "models", "push", str(broken), "--name", "m", "--version", "1")
     assert result.returncode == 1
     assert "invalid" in result.stderr
@@ -127,15 +162,24 @@ def test_score_reads_records_from_a_json_file_or_an_image(tmp_path: Path) -> Non
     from tests import modelzoo
 
     assert omlsvc(tmp_path, "db", "init").returncode == 0
-    assert omlsvc(tmp_path, "users", "add", "admin", "--role", "admin", "--password-stdin", stdin="s3cret-pass\n").returncode == 0
+    assert (
+        omlsvc(
+            tmp_path, "users", "add", "admin", "--role", "admin", "--password-stdin", stdin="s3cret-pass\n"
+        ).returncode
+        == 0
+    )
     regressor = modelzoo.make_regressor_zip(tmp_path)
     image_model = modelzoo.make_image_classifier_zip(tmp_path)
     for name, zoo, kind in (("house", regressor, "ONNX"), ("pets", image_model, "ONNX_IMG")):
-        pushed = omlsvc(tmp_path, "models", "push", str(zoo.zip_path), "--name", name, "--version", "1", "--type", kind)
+        pushed = omlsvc(
+            tmp_path, "models", "push", str(zoo.zip_path), "--name", name, "--version", "1", "--type", kind
+        )
         assert omlsvc(tmp_path, "deploy", pushed.stdout.strip(), name).returncode == 0
 
     records = tmp_path / "records.json"
-    records.write_text(json.dumps({"inputRecords": [{"float_input": regressor.sample["float_input"].tolist()}]}))
+    records.write_text(
+        json.dumps({"inputRecords": [{"float_input": regressor.sample["float_input"].tolist()}]})
+    )
     scored = omlsvc(tmp_path, "score", "house", "--json", str(records))
     assert scored.returncode == 0, scored.stderr
     assert [set(r) for r in json.loads(scored.stdout)["scoringResults"]] == [{"regression"}, {"regression"}]

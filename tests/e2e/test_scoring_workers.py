@@ -17,10 +17,18 @@ from tests.api.forms import multipart
 from tests.e2e.server import RunningService, running_service
 
 
-def call(service: RunningService, token: str, method: str, path: str, body: bytes | None = None,
-         content_type: str = "application/json") -> tuple[int, str, dict]:
+def call(
+    service: RunningService,
+    token: str,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    content_type: str = "application/json",
+) -> tuple[int, str, dict]:
     request = urllib.request.Request(
-        service.url + path, data=body, method=method,
+        service.url + path,
+        data=body,
+        method=method,
         headers={"Authorization": f"Bearer {token}", "Content-Type": content_type, "Connection": "close"},
     )
     try:
@@ -38,7 +46,8 @@ def test_two_workers_score_concurrently_and_both_see_an_undeploy_within_a_second
     with running_service(tmp_path / "data", workers=2, threads=4) as service:
         token = service.token()
         body, content_type = multipart(
-            {"modelName": "house", "modelType": "ONNX", "version": "1.0"}, {"modelData": ("m.zip", zoo.zip_path.read_bytes())}
+            {"modelName": "house", "modelType": "ONNX", "version": "1.0"},
+            {"modelData": ("m.zip", zoo.zip_path.read_bytes())},
         )
         status, _, stored = call(service, token, "POST", "/omlmod/v1/models", body, content_type)
         assert status == 201, stored

@@ -16,7 +16,9 @@ def test_serve_creates_admin_and_answers_oracles_token_curl(tmp_path: Path) -> N
     with running_service(tmp_path / "data", workers=2) as service:
         assert len(service.worker_pids()) == 2
         token = service.token()
-        request = urllib.request.Request(service.url + "/omlmod/v1", headers={"Authorization": f"Bearer {token}"})
+        request = urllib.request.Request(
+            service.url + "/omlmod/v1", headers={"Authorization": f"Bearer {token}"}
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert json.load(response)["version"] == "v1"
         assert "Created user 'admin'" in service.log()

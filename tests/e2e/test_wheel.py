@@ -16,7 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_wheel_installs_into_a_fresh_environment_and_runs(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
     subprocess.run(
-        [sys.executable, "-m", "build", "--outdir", str(dist), str(ROOT)], check=True, capture_output=True, timeout=300
+        [sys.executable, "-m", "build", "--outdir", str(dist), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     wheels = list(dist.glob("omlsvc-*.whl"))
     assert len(wheels) == 1

@@ -39,7 +39,8 @@ def describe(engine: Engine, tables: list[Table] | None = None) -> dict[str, dic
     for name in inspector.get_table_names():
         described[name] = {
             "columns": {
-                c["name"]: (c["type"].compile(dialect=dialect), c["nullable"]) for c in inspector.get_columns(name)
+                c["name"]: (c["type"].compile(dialect=dialect), c["nullable"])
+                for c in inspector.get_columns(name)
             },
             "primary_key": tuple(inspector.get_pk_constraint(name)["constrained_columns"]),
             "foreign_keys": sorted(
@@ -91,7 +92,9 @@ def _run_script(engine: Engine, path: Path) -> None:
         connection.exec_driver_sql(path.read_text())
 
 
-def test_postgresql_built_from_the_file_matches_the_schema(two_postgres_schemas: tuple[Engine, Engine]) -> None:
+def test_postgresql_built_from_the_file_matches_the_schema(
+    two_postgres_schemas: tuple[Engine, Engine],
+) -> None:
     from_file, from_metadata = two_postgres_schemas
     _run_script(from_file, SQL / "postgresql" / "schema.sql")
     metadata.create_all(from_metadata)
@@ -158,7 +161,8 @@ def test_oracle_types_hold_blobs_timestamps_and_numbers() -> None:
 def test_the_oracle_blob_function_reads_the_schemas_chunk_table() -> None:
     script = (SQL / "oracle" / "model_blob.sql").read_text()
     chunks = metadata.tables["model_chunks"]
-    assert f"FROM {chunks.name} WHERE {chunks.c.model_id.name} = p_model_id ORDER BY {chunks.c.seq.name}" in script
+    assert (
+        f"FROM {chunks.name} WHERE {chunks.c.model_id.name} = p_model_id ORDER BY {chunks.c.seq.name}"
+        in script
+    )
     assert f"c.{chunks.c.data.name}" in script
-
-

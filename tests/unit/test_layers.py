@@ -56,7 +56,9 @@ def test_the_scoring_core_knows_nothing_of_sql_or_http(path: Path) -> None:
     assert not {m for m in imports_of(path) if m.startswith(forbidden)}
 
 
-@pytest.mark.parametrize("path", [p for p in MODULES if p.name in ("signature.py", "errors.py", "config.py")], ids=_id)
+@pytest.mark.parametrize(
+    "path", [p for p in MODULES if p.name in ("signature.py", "errors.py", "config.py")], ids=_id
+)
 def test_shared_vocabulary_imports_nothing_of_ours_but_itself(path: Path) -> None:
     ours = {m for m in imports_of(path) if m.startswith("omlsvc")}
     assert ours <= {"omlsvc"}
