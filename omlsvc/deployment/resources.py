@@ -9,10 +9,11 @@ import falcon
 
 from omlsvc.deployment.service import DeploymentService
 from omlsvc.deployment.store import DeploymentRecord
-from omlsvc.repository.store import ModelFilter, ModelRecord
+from omlsvc.repository.resources import model_filter
+from omlsvc.repository.store import ModelRecord
 from omlsvc.repository.views import iso_timestamp, metadata_view, model_view
 from omlsvc.signature import ScoringSpec
-from omlsvc.web import base_url, collection_links, link, paging, read_json_object, text_param
+from omlsvc.web import base_url, collection_links, link, paging, read_json_object
 
 DEPLOYMENTS = "/omlmod/v1/deployment"
 BODY_LIMIT = 64 * 1024
@@ -53,11 +54,7 @@ class DeploymentCollection:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         offset, limit = paging(req)
-        where = ModelFilter(
-            name=text_param(req, "modelName"),
-            version=text_param(req, "version"),
-            namespace=text_param(req, "namespace"),
-        )
+        where = model_filter(req)
         records, more = self._deployments.list_deployments(req.context.principal, where, offset, limit)
         resp.media = {
             "items": [_endpoint_view(req, r) for r in records],

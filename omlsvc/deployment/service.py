@@ -20,6 +20,7 @@ from omlsvc.db.uow import UnitOfWork
 from omlsvc.deployment.openapi import deployment_document
 from omlsvc.deployment.store import DeploymentRecord, DeploymentStore
 from omlsvc.errors import Conflict, Forbidden, InvalidInput, NotFound
+from omlsvc.paging import fetch_page
 from omlsvc.repository.store import ModelFilter, ModelRecord, ModelStore
 from omlsvc.signature import ScoringSpec
 
@@ -77,12 +78,10 @@ class DeploymentService:
         self, principal: Principal, where: ModelFilter, offset: int = 0, limit: int | None = None
     ) -> tuple[list[DeploymentRecord], bool]:
         with UnitOfWork(self._engine) as uow:
-            page = DeploymentStore(uow.connection).list_visible(
-                principal.name, principal.is_admin, where, offset, None if limit is None else limit + 1
+            store = DeploymentStore(uow.connection)
+            return fetch_page(
+                lambda n: store.list_visible(principal.name, principal.is_admin, where, offset, n), limit
             )
-        if limit is not None and len(page) > limit:
-            return page[:limit], True
-        return page, False
 
     def get_deployment(self, principal: Principal, uri: str) -> DeploymentRecord:
         """The deployment at ``uri`` if the caller may see it: one indexed lookup, run per score."""

@@ -23,6 +23,15 @@ def _model_links(req: falcon.Request, model_id: str) -> list[dict[str, str]]:
     return [link(req, f"{MODELS}/{model_id}")]
 
 
+def model_filter(req: falcon.Request) -> ModelFilter:
+    """The OML list filters (``modelName``, ``version``, ``namespace``), shared with deployments."""
+    return ModelFilter(
+        name=text_param(req, "modelName"),
+        version=text_param(req, "version"),
+        namespace=text_param(req, "namespace"),
+    )
+
+
 class ModelCollection:
     def __init__(self, models: ModelService) -> None:
         self._models = models
@@ -58,11 +67,7 @@ class ModelCollection:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         offset, limit = paging(req)
-        where = ModelFilter(
-            name=text_param(req, "modelName"),
-            version=text_param(req, "version"),
-            namespace=text_param(req, "namespace"),
-        )
+        where = model_filter(req)
         records, more = self._models.list_models(req.context.principal, where, offset, limit)
         resp.media = {
             "items": [{**model_view(r), "links": _model_links(req, r.id)} for r in records],

@@ -28,6 +28,7 @@ from omlsvc.db.changes import ChangeFeed
 from omlsvc.db.setup import utcnow
 from omlsvc.db.uow import UnitOfWork
 from omlsvc.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
+from omlsvc.paging import fetch_page
 from omlsvc.repository.archive import ArchiveLimits
 from omlsvc.repository.store import ModelFilter, ModelRecord, ModelStore
 from omlsvc.repository.validation import ValidatedPackage, validate_package
@@ -213,12 +214,10 @@ class ModelService:
     ) -> tuple[list[ModelRecord], bool]:
         """Visible models in storage order, and whether more follow the page."""
         with UnitOfWork(self._engine) as uow:
-            page = ModelStore(uow.connection).list_visible(
-                principal.name, principal.is_admin, where, offset, None if limit is None else limit + 1
+            store = ModelStore(uow.connection)
+            return fetch_page(
+                lambda n: store.list_visible(principal.name, principal.is_admin, where, offset, n), limit
             )
-        if limit is not None and len(page) > limit:
-            return page[:limit], True
-        return page, False
 
     def get_model(self, principal: Principal, model_id: str) -> ModelRecord:
         with UnitOfWork(self._engine) as uow:
