@@ -879,11 +879,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         environ = {"OMLSVC_ADMIN_PASSWORD": ADMIN_PASSWORD, "OMLSVC_INTRA_OP_THREADS": str(plan.intra_op)}
         if args.database_url:
             environ["OMLSVC_DATABASE_URL"] = args.database_url
-        if args.serve_from:
-            environ["PYTHONPATH"] = os.pathsep.join([str(args.serve_from.resolve()), os.getcwd()])
-        service = stack.enter_context(
-            running_service(scratch / "omlsvc", workers=plan.workers, threads=plan.threads, environ=environ)
+        served_from = (
+            contextlib.nullcontext() if args.serve_from is None else contextlib.chdir(args.serve_from)
         )
+        if args.serve_from:
+            # ``python -m`` puts the working directory first on sys.path: start the server from there.
+            environ["PYTHONPATH"] = os.pathsep.join([str(args.serve_from.resolve()), os.getcwd()])
+        with served_from:
+            service = stack.enter_context(
+                running_service(
+                    scratch / "omlsvc", workers=plan.workers, threads=plan.threads, environ=environ
+                )
+            )
         oml = OmlClient(service.url, "admin", ADMIN_PASSWORD)
         for key, model in models.items():
             oml.deploy(oml.upload(key, model.zip_path.read_bytes(), model.model_type), key)

@@ -13,6 +13,7 @@ which halved throughput. The access log line is built by :class:`omlsvc.accesslo
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from typing import Any
 
@@ -40,6 +41,24 @@ access_log_format = ACCESS_LOG_FORMAT
 logger_class = "omlsvc.accesslog.AccessLogger"
 limit_request_line = 8190
 forwarded_allow_ips = "127.0.0.1,::1"
+
+
+def on_starting(server: Any) -> None:
+    """Fail at once when the address is taken. With per-worker ``SO_REUSEPORT`` sockets the master
+    binds nothing itself, and workers that cannot bind would be restarted for ever. The probe binds
+    without ``SO_REUSEPORT``, so it also refuses a port another omlsvc serves already (which would
+    otherwise share it silently)."""
+    for address in server.cfg.address:
+        if not isinstance(address, tuple):
+            continue
+        host, port = address[0], address[1]
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                sys.exit(f"omlsvc: cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
 def pre_fork(server: Any, worker: Any) -> None:

@@ -27,6 +27,11 @@ from omlsvc.signature import ModelType, ScoringSpec
 log = logging.getLogger(__name__)
 
 
+#: How often a model is fetched again when its disk cache vanishes while it loads (an operator
+#: cleaning the cache directory); each attempt re-reads the BLOB from the database.
+CACHE_ATTEMPTS = 5
+
+
 def parse_top_n(value: object, name: str = "topN") -> int | None:
     """``topN``: absent, or an integer of at least 1 (a numeric string is accepted from forms)."""
     if value is None:
@@ -97,11 +102,11 @@ class ScoringService:
         if loaded is not None:
             return loaded.model
         spec = ScoringSpec.from_json(record.spec_json)
-        for attempt in (1, 2, 3):
+        for attempt in range(1, CACHE_ATTEMPTS + 1):
             try:
                 self._files.ensure(record.sha256, self._models.iter_content(record))
                 return self._cache.get(record.sha256, spec, warm_up=warm_up).model
             except FileNotFoundError:
-                if attempt == 3:  # the disk cache vanished three times in a row: give up on this request
+                if attempt == CACHE_ATTEMPTS:  # the disk cache keeps vanishing: give up on this request
                     raise
         raise AssertionError("unreachable")
