@@ -78,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     passwd.add_argument("name")
     passwd.add_argument("--password-stdin", action="store_true", required=True)
     passwd.set_defaults(handler=_users_passwd)
-    disable = users.add_parser("disable", help="disable a user (their tokens stop working at once)")
+    disable = users.add_parser("disable", help="disable a user (their tokens stop working within a second)")
     disable.add_argument("name")
     disable.set_defaults(handler=_users_disable)
     enable = users.add_parser("enable", help="enable a disabled user")

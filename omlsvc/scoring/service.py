@@ -106,7 +106,9 @@ class ScoringService:
             try:
                 self._files.ensure(record.sha256, self._models.iter_content(record))
                 return self._cache.get(record.sha256, spec, warm_up=warm_up).model
-            except FileNotFoundError:
+            except (FileNotFoundError, FileExistsError):
+                # Both are how a cache folder removed mid-load shows (pathlib's mkdir(exist_ok=True)
+                # raises FileExistsError when the folder it just made is gone before it checks).
                 if attempt == CACHE_ATTEMPTS:  # the disk cache keeps vanishing: give up on this request
                     raise
         raise AssertionError("unreachable")
