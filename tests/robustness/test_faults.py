@@ -92,7 +92,9 @@ def test_a_worker_killed_under_load_is_replaced_and_only_its_requests_fail(tmp_p
             held = [o for o in failed if o.started <= dead_at and o.started + o.seconds >= killed_at]
             assert held == failed, [o for o in failed if o not in held]
             assert all(o.status in (NO_ANSWER, 500, 502, 503) for o in failed), failed
-            assert len(failed) <= 16  # at most one in-flight request per client
+            # per client: its in-flight request, plus at most one more sent to the dying worker's
+            # still-open socket before gunicorn reaped it (the window checked just above)
+            assert len(failed) <= 2 * 16
             after = [o for o in result.outcomes if o.started > dead_at]
             assert after and all(o.status == EXPECTED[o.op] for o in after)
 
