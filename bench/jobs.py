@@ -32,7 +32,7 @@ from sqlalchemy.engine import make_url
 
 from bench.report import markdown_table, save
 from omlsvc.app import build_services
-from omlsvc.auth.service import Principal
+from omlsvc.authorization import Principal
 from omlsvc.config import Settings
 from omlsvc.db.engine import make_engine
 from omlsvc.db.setup import init_schema

@@ -22,7 +22,7 @@ from omlsvc.jobs.cli import add_job_commands
 
 if TYPE_CHECKING:
     from omlsvc.app import Services
-    from omlsvc.auth.service import Principal
+    from omlsvc.authorization import Principal
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -233,7 +233,7 @@ def _services(settings: Settings) -> Iterator[Services]:
 
 def _principal(services: Services, name: str) -> Principal:
     """Act as a user from the command line: the machine's operator speaks for them."""
-    from omlsvc.auth.service import Principal
+    from omlsvc.authorization import Principal
 
     user = services.auth.find_user(name)
     if user is None or user.disabled:
@@ -312,7 +312,7 @@ def _undeploy(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _deployments_list(args: argparse.Namespace, settings: Settings) -> int:
-    from omlsvc.auth.service import Principal
+    from omlsvc.authorization import Principal
     from omlsvc.repository.store import ModelFilter
 
     with _services(settings) as services:

@@ -13,27 +13,14 @@ from sqlalchemy import Engine
 from omlsvc.auth.passwords import hash_password, verify_nobody, verify_password
 from omlsvc.auth.store import User, UserStore
 from omlsvc.auth.tokens import Claims, TokenCodec
+from omlsvc.authorization import ADMIN, DEVELOPER, ROLES, Principal
 from omlsvc.config import Settings
 from omlsvc.db.changes import ChangeFeed, WorkerCache
 from omlsvc.db.uow import UnitOfWork
 from omlsvc.errors import InvalidInput, TokenExpired, Unauthorized
 
-ROLES = ("developer", "admin")
-ADMIN = "admin"
 USER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_$#]{0,127}$")
 MIN_PASSWORD_LENGTH = 8
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: what every use case behind authentication receives."""
-
-    name: str
-    roles: tuple[str, ...]
-
-    @property
-    def is_admin(self) -> bool:
-        return ADMIN in self.roles
 
 
 @dataclass(frozen=True)
@@ -131,7 +118,7 @@ class AuthService:
         _check_password(password)
         if role not in ROLES:
             raise InvalidInput(f"Unknown role {role!r}; expected one of {', '.join(ROLES)}.")
-        roles = ("developer", ADMIN) if role == ADMIN else ("developer",)
+        roles = (DEVELOPER, ADMIN) if role == ADMIN else (DEVELOPER,)
         with UnitOfWork(self._engine, write=True) as uow:
             UserStore(uow.connection).add(name, hash_password(password), roles, _datetime(self._clock()))
             uow.commit()
@@ -143,7 +130,7 @@ class AuthService:
             if store.count() > 0:
                 return False
             _check_password(password)
-            store.add(ADMIN, hash_password(password), ("developer", ADMIN), _datetime(self._clock()))
+            store.add(ADMIN, hash_password(password), (DEVELOPER, ADMIN), _datetime(self._clock()))
             uow.commit()
         return True
 

@@ -28,7 +28,7 @@ from sqlalchemy.dialects import oracle
 Timestamp = DateTime().with_variant(oracle.TIMESTAMP(), "oracle")
 
 #: Bumped whenever the tables change; ``omlsvc db init`` records it in ``schema_info``.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -56,6 +56,12 @@ users = Table(
     Column("roles", String(255), nullable=False),
     Column("disabled", Boolean(create_constraint=False), nullable=False),
     Column("created_at", Timestamp, nullable=False),
+    # Schema version 3. The user's database identity: the PostgreSQL role a job runs as (SET LOCAL
+    # ROLE), the Oracle schema it proxies to; NULL means the user's own name.
+    Column("db_role", String(128)),
+    # Bumped by a password change, disable or role change: tokens carry the generation they were issued
+    # under, and an older one is refused, so ending someone's access ends every session they had.
+    Column("generation", Integer, nullable=False, server_default="0"),
 )
 
 revoked_tokens = Table(
@@ -63,6 +69,17 @@ revoked_tokens = Table(
     metadata,
     Column("jti", String(64), primary_key=True),
     Column("expires_at", Timestamp, nullable=False, index=True),
+)
+
+# Failed logins per throttling key ("user:NAME" or "addr:IP"), shared by every worker and instance
+# (schema version 3): a key with failures waits exponentially longer; a success deletes its row.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("throttle_key", String(200), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("blocked_until", Timestamp, nullable=False),
+    Column("updated_at", Timestamp, nullable=False, index=True),
 )
 
 models = Table(
@@ -93,6 +110,18 @@ model_chunks = Table(
     Column("model_id", String(36), ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
     Column("seq", Integer, primary_key=True, autoincrement=False),
     Column("data", LargeBinary, nullable=False),
+)
+
+# Models shared with named users (schema version 3); ``models.shared`` still means everyone.
+model_grants = Table(
+    "model_grants",
+    metadata,
+    Column("model_id", String(36), ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    Column("username", String(128), ForeignKey("users.name", ondelete="CASCADE"), primary_key=True),
+    Column("permission", String(16), nullable=False),
+    Column("granted_by", String(128), nullable=False),
+    Column("granted_at", Timestamp, nullable=False),
+    Index("ix_model_grants_username", "username"),
 )
 
 deployments = Table(
@@ -173,4 +202,16 @@ job_chunks = Table(
     Column("claimed_by", String(128), nullable=False),
     Column("lease_until", Timestamp, nullable=False, index=True),
     Column("attempts", Integer, nullable=False),
+)
+
+
+# Tables a user's jobs may read on SQLite, which has no roles (schema version 3): granted by an
+# administrator with ``omlsvc tables grant``. PostgreSQL and Oracle decide with their own privileges.
+table_grants = Table(
+    "table_grants",
+    metadata,
+    Column("username", String(128), ForeignKey("users.name", ondelete="CASCADE"), primary_key=True),
+    Column("table_name", String(128), primary_key=True),
+    Column("granted_by", String(128), nullable=False),
+    Column("granted_at", Timestamp, nullable=False),
 )

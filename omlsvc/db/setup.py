@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, inspect, select
+from sqlalchemy.schema import CreateColumn
 
 from omlsvc.db.schema import SCHEMA_VERSION, metadata, schema_info
 from omlsvc.errors import Conflict
@@ -23,6 +24,7 @@ def init_schema(engine: Engine, clock: Callable[[], datetime] = utcnow) -> int:
     """
     metadata.create_all(engine, checkfirst=True)
     with engine.begin() as connection:
+        _add_missing_columns(connection)
         current = connection.execute(select(schema_info.c.version).where(schema_info.c.id == 1)).scalar()
         if current is None:
             connection.execute(schema_info.insert().values(id=1, version=SCHEMA_VERSION, updated_at=clock()))
@@ -44,3 +46,15 @@ def schema_version(engine: Engine) -> int | None:
         if not engine.dialect.has_table(connection, schema_info.name):
             return None
         return connection.execute(select(schema_info.c.version).where(schema_info.c.id == 1)).scalar()
+
+
+def _add_missing_columns(connection: Connection) -> None:
+    """Upgrade tables made by an older version in place: every column added since is nullable or has
+    a server default (a rule for schema changes), so ``ALTER TABLE ... ADD`` brings old rows along."""
+    inspector = inspect(connection)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present:
+                ddl = CreateColumn(column).compile(dialect=connection.dialect)
+                connection.exec_driver_sql(f"ALTER TABLE {table.name} ADD {ddl}")

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from omlsvc.auth.service import Principal
+from omlsvc.authorization import Principal, may_manage_model, may_see_model
 from omlsvc.db.changes import ChangeFeed, WorkerCache
 from omlsvc.db.setup import utcnow
 from omlsvc.db.uow import UnitOfWork
@@ -21,18 +21,10 @@ from omlsvc.deployment.openapi import deployment_document
 from omlsvc.deployment.store import DeploymentRecord, DeploymentStore
 from omlsvc.errors import Conflict, Forbidden, InvalidInput, NotFound
 from omlsvc.paging import fetch_page
-from omlsvc.repository.store import ModelFilter, ModelRecord, ModelStore
+from omlsvc.repository.store import ModelFilter, ModelStore
 from omlsvc.signature import ScoringSpec
 
 URI = re.compile(r"^[A-Za-z0-9_]{1,200}$")
-
-
-def _can_see(model: ModelRecord, principal: Principal) -> bool:
-    return model.shared or model.owner == principal.name or principal.is_admin
-
-
-def _can_manage(model: ModelRecord, principal: Principal) -> bool:
-    return model.owner == principal.name or principal.is_admin
 
 
 class DeploymentService:
@@ -57,9 +49,9 @@ class DeploymentService:
         assert isinstance(model_id, str) and isinstance(uri, str)
         with UnitOfWork(self._engine, write=True) as uow:
             model = ModelStore(uow.connection).get(model_id)
-            if model is None or not _can_see(model, principal):
+            if model is None or not may_see_model(principal, model.access):
                 raise NotFound(f"Model {model_id} does not exist.")
-            if not _can_manage(model, principal):
+            if not may_manage_model(principal, model.access):
                 raise Forbidden(f"Only the creator of model {model_id} ({model.owner}) may deploy it.")
             store = DeploymentStore(uow.connection)
             existing = store.uri_of_model(model_id)
@@ -87,7 +79,7 @@ class DeploymentService:
         """The deployment at ``uri`` if the caller may see it: one indexed lookup, run per score."""
         with UnitOfWork(self._engine) as uow:
             record = DeploymentStore(uow.connection).get(uri)
-        if record is None or not _can_see(record.model, principal):
+        if record is None or not may_see_model(principal, record.model.access):
             raise NotFound(f"No deployment at {uri!r}.")
         return record
 
@@ -95,7 +87,7 @@ class DeploymentService:
         """As :meth:`get_deployment`, for the score path: from this worker's cache, which an undeploy
         or a model change empties at once in this worker and within a second in every other one."""
         record = self._by_uri.get(uri, lambda: self._existing(uri))
-        if not _can_see(record.model, principal):
+        if not may_see_model(principal, record.model.access):
             raise NotFound(f"No deployment at {uri!r}.")
         return record
 
@@ -110,9 +102,9 @@ class DeploymentService:
         with UnitOfWork(self._engine, write=True) as uow:
             store = DeploymentStore(uow.connection)
             record = store.get(uri)
-            if record is None or not _can_see(record.model, principal):
+            if record is None or not may_see_model(principal, record.model.access):
                 raise NotFound(f"No deployment at {uri!r}.")
-            if not _can_manage(record.model, principal):
+            if not may_manage_model(principal, record.model.access):
                 raise Forbidden(
                     f"Only the creator of model {record.model.id} ({record.model.owner}) may undeploy it."
                 )

@@ -22,7 +22,7 @@ from omlsvc.config import Settings
 
 if TYPE_CHECKING:
     from omlsvc.app import Services
-    from omlsvc.auth.service import Principal
+    from omlsvc.authorization import Principal
 
 ServicesFactory = Callable[[Settings], AbstractContextManager["Services"]]
 PrincipalOf = Callable[["Services", str], "Principal"]

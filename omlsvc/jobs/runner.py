@@ -49,6 +49,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from omlsvc.auth.store import UserStore
+from omlsvc.authorization import Principal, may_manage_job, may_see_model
 from omlsvc.config import Settings
 from omlsvc.db.setup import utcnow
 from omlsvc.db.uow import UnitOfWork
@@ -56,7 +57,7 @@ from omlsvc.errors import InvalidInput, OmlError, Unavailable
 from omlsvc.jobs import lifecycle
 from omlsvc.jobs.plan import ScoringPlan
 from omlsvc.jobs.properties import ScoringJobProperties
-from omlsvc.jobs.service import model_visible_to, resolve_tables
+from omlsvc.jobs.service import resolve_tables
 from omlsvc.jobs.store import (
     ACTIVE,
     FAILED,
@@ -505,9 +506,9 @@ class Runner:
             model = ModelStore(connection).get(job.model_id)
             if model is None:
                 raise RunFailed(f"The model {job.model_id} was deleted.")
-            owner = UserStore(connection).get(job.owner)
-            owner_is_admin = owner is not None and "admin" in owner.roles
-            if not model_visible_to(model, job.owner, owner_is_admin):
+            user = UserStore(connection).get(job.owner)
+            owner = Principal(job.owner, user.roles if user is not None and not user.disabled else ())
+            if not may_see_model(owner, model.access):
                 raise RunFailed(
                     f"The model {job.model_id} is no longer visible to the job's owner {job.owner}."
                 )
@@ -515,7 +516,7 @@ class Runner:
 
             def may_read(other: str) -> bool:
                 other_job = store.get(other)
-                return other_job is not None and (other_job.owner == job.owner or owner_is_admin)
+                return other_job is not None and may_manage_job(owner, other_job.owner)
 
             try:
                 resolved = resolve_tables(connection, job.id, properties, spec, may_read)

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table
 
-from omlsvc.auth.service import Principal
+from omlsvc.authorization import Principal, may_manage_job, may_see_model
 from omlsvc.db.setup import utcnow
 from omlsvc.db.uow import UnitOfWork
 from omlsvc.errors import Conflict, InvalidInput, NotFound
@@ -42,7 +42,7 @@ from omlsvc.jobs.store import (
     RunRecord,
 )
 from omlsvc.jobs.tables import DataTables
-from omlsvc.repository.store import ModelRecord, ModelStore
+from omlsvc.repository.store import ModelStore
 from omlsvc.signature import ScoringSpec
 
 ACTIONS = ("ENABLE", "DISABLE", "RUN", "STOP")
@@ -111,10 +111,6 @@ def resolve_tables(
     return ResolvedInput(schema, table, output_schema, plan)
 
 
-def model_visible_to(model: ModelRecord, owner: str, owner_is_admin: bool) -> bool:
-    return model.shared or model.owner == owner or owner_is_admin
-
-
 class JobService:
     def __init__(
         self,
@@ -143,7 +139,7 @@ class JobService:
         with UnitOfWork(self._engine, write=True) as uow:
             store = JobStore(uow.connection)
             model = ModelStore(uow.connection).get(properties.model_id)
-            if model is None or not model_visible_to(model, principal.name, principal.is_admin):
+            if model is None or not may_see_model(principal, model.access):
                 raise InvalidInput(f"modelId: model {properties.model_id} does not exist.")
             spec = ScoringSpec.from_json(model.spec_json)
             resolve_tables(uow.connection, job_id, properties, spec, self._reader_of(store, principal))
@@ -176,7 +172,7 @@ class JobService:
     def _reader_of(store: JobStore, principal: Principal) -> Callable[[str], bool]:
         def may_read(job_id: str) -> bool:
             job = store.get(job_id)
-            return job is not None and (job.owner == principal.name or principal.is_admin)
+            return job is not None and may_manage_job(principal, job.owner)
 
         return may_read
 
@@ -319,7 +315,7 @@ class JobService:
 
 
 def _owned(job: JobRecord | None, principal: Principal, job_id: str) -> JobRecord:
-    if job is None or not (job.owner == principal.name or principal.is_admin):
+    if job is None or not may_manage_job(principal, job.owner):
         raise NotFound(f"Job {job_id} does not exist.")
     return job
 

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import Engine
 
-from omlsvc.auth.service import Principal
+from omlsvc.authorization import Principal, may_manage_model, may_see_model
 from omlsvc.config import Settings
 from omlsvc.db.changes import ChangeFeed
 from omlsvc.db.setup import utcnow
@@ -283,13 +283,13 @@ def _duplicate(principal: Principal, form: ModelForm) -> Conflict:
 
 
 def _visible(record: ModelRecord | None, principal: Principal, model_id: str) -> ModelRecord:
-    if record is None or not (record.shared or record.owner == principal.name or principal.is_admin):
+    if record is None or not may_see_model(principal, record.access):
         raise NotFound(f"Model {model_id} does not exist.")
     return record
 
 
 def _owned(record: ModelRecord | None, principal: Principal, model_id: str) -> ModelRecord:
     record = _visible(record, principal, model_id)
-    if record.owner != principal.name and not principal.is_admin:
+    if not may_manage_model(principal, record.access):
         raise Forbidden(f"Only the creator of model {model_id} ({record.owner}) may change or delete it.")
     return record

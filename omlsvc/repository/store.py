@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from omlsvc.authorization import ModelAccess
 from omlsvc.db.schema import deployments, model_chunks, models
 from omlsvc.errors import Conflict
 
@@ -51,6 +52,10 @@ class ModelRecord:
     function: str
     spec_json: str
     metadata_json: str
+
+    @property
+    def access(self) -> ModelAccess:
+        return ModelAccess(owner=self.owner, shared=self.shared)
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,7 @@ _record = model_record
 
 
 def visible_to(owner: str, is_admin: bool) -> ColumnElement[bool]:
-    """The SQL condition for models a user may see: their own, shared ones, or all for an admin."""
+    """The SQL condition for models a user may see: :func:`omlsvc.authorization.may_see_model` in SQL."""
     if is_admin:
         return true()
     return or_(models.c.owner == owner, models.c.shared == true())

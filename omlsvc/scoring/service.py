@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from omlsvc.auth.service import Principal
+from omlsvc.authorization import Principal
 from omlsvc.deployment.service import DeploymentService
 from omlsvc.errors import InvalidInput
 from omlsvc.repository.service import ModelService

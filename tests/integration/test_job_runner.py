@@ -25,7 +25,7 @@ from PIL import Image
 from sqlalchemy import Engine, text
 
 from omlsvc.app import Services, build_services
-from omlsvc.auth.service import Principal
+from omlsvc.authorization import Principal
 from omlsvc.config import Settings
 from omlsvc.jobs.runner import Claim, Runner, RunnerOptions
 from omlsvc.repository.service import parse_model_form

@@ -17,7 +17,8 @@ from sqlalchemy.dialects.oracle.base import RESERVED_WORDS as ORACLE_RESERVED
 
 from omlsvc.db.ddl import DIALECTS, render_ddl
 from omlsvc.db.engine import make_engine
-from omlsvc.db.schema import metadata
+from omlsvc.db.schema import SCHEMA_VERSION, metadata
+from omlsvc.db.setup import init_schema
 from tests.conftest import postgres_url
 
 SQL = Path(__file__).resolve().parents[2] / "sql"
@@ -166,3 +167,25 @@ def test_the_oracle_blob_function_reads_the_schemas_chunk_table() -> None:
         in script
     )
     assert f"c.{chunks.c.data.name}" in script
+
+
+def test_upgrading_a_version_2_database_adds_the_new_columns_and_keeps_the_users(tmp_path: Path) -> None:
+    """Version 3 adds a database identity and a token generation to every user; old rows keep working."""
+    path = tmp_path / "v2.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute(
+            "CREATE TABLE users (name VARCHAR(128) PRIMARY KEY, password_hash VARCHAR(255) NOT NULL,"
+            " roles VARCHAR(255) NOT NULL, disabled BOOLEAN NOT NULL, created_at DATETIME NOT NULL)"
+        )
+        connection.execute("INSERT INTO users VALUES ('alice', 'x', 'developer', 0, '2026-01-01 00:00:00')")
+        connection.execute(
+            "CREATE TABLE schema_info (id INTEGER PRIMARY KEY, version INTEGER, updated_at DATETIME)"
+        )
+        connection.execute("INSERT INTO schema_info VALUES (1, 2, '2026-01-01 00:00:00')")
+    engine = make_engine(f"sqlite:///{path}")
+    assert init_schema(engine) == SCHEMA_VERSION == 3
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT name, db_role, generation FROM users")).one()
+    assert tuple(row) == ("alice", None, 0)
+    assert {"model_grants", "table_grants", "login_failures"} <= set(inspect(engine).get_table_names())
+    engine.dispose()

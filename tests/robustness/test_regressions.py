@@ -15,7 +15,7 @@ from pathlib import Path
 import falcon.testing
 import pytest
 
-from omlsvc.auth.service import Principal
+from omlsvc.authorization import Principal
 from omlsvc.deployment.schemas import MAX_OFFSET, MAX_PAGE_SIZE
 from omlsvc.deployment.store import DeploymentRecord
 from omlsvc.repository.archive import ArchiveLimits
