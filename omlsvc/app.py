@@ -43,7 +43,14 @@ from omlsvc.jobs.service import JobService
 from omlsvc.meta.resources import Liveness, Readiness, ServiceApi, Version, VersionCollection
 from omlsvc.meta.service import HealthService
 from omlsvc.repository.isolation import IsolatedValidator
-from omlsvc.repository.resources import Model, ModelCollection, ModelContent, ModelMetadata
+from omlsvc.repository.resources import (
+    Model,
+    ModelCollection,
+    ModelContent,
+    ModelGrant,
+    ModelGrants,
+    ModelMetadata,
+)
 from omlsvc.repository.service import ModelService
 from omlsvc.scoring.files import ModelFiles
 from omlsvc.scoring.images import ImageOptions
@@ -171,6 +178,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
     app.add_route("/omlmod/v1/models/{model_id}", Model(services.models))
     app.add_route("/omlmod/v1/models/{model_id}/metadata", ModelMetadata(services.models))
     app.add_route("/omlmod/v1/models/{model_id}/content", ModelContent(services.models))
+    app.add_route("/omlmod/v1/models/{model_id}/grants", ModelGrants(services.models))
+    app.add_route("/omlmod/v1/models/{model_id}/grants/{username}", ModelGrant(services.models))
     app.add_route(
         "/omlmod/v1/deployment", DeploymentCollection(services.deployments, services.scoring.prepare_deployed)
     )

@@ -4,16 +4,30 @@ Every service asks here; no service writes an ownership or visibility rule of it
 rule written twice drifts, and a security rule that drifts is a hole. The rules take plain values
 (who owns a thing, whom it is shared with), never rows or requests, so they hold the same for the
 HTTP API, the CLI and the job runner. Where a store must filter in SQL (listing what a principal may
-see), it mirrors :func:`may_see_model` and a test ties the two together.
+see), it mirrors :func:`may_see_model` term by term, asks :func:`sees_every_model` for the admin
+term, and a test ties the two together (``tests/integration/test_model_visibility.py``).
+
+Every rule fails closed: called without a :class:`Principal` (a request that reached a service
+without authentication), it raises :class:`~omlsvc.errors.Unauthorized` before deciding anything,
+so a missing principal is a 401, never a 500 and never a grant.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from omlsvc.errors import Unauthorized
+
 ADMIN = "admin"
 DEVELOPER = "developer"
 ROLES = (DEVELOPER, ADMIN)
+
+#: A model's creator, in the ``users`` list of its details.
+OWN = "OWN"
+#: A named user may list, read and download the model, score its deployment and use it in a job.
+VIEW = "VIEW"
+#: What the owner (or an admin) may grant to a named user.
+GRANTABLE = (VIEW,)
 
 
 @dataclass(frozen=True)
@@ -30,25 +44,82 @@ class Principal:
 
 @dataclass(frozen=True)
 class ModelAccess:
-    """What decides who may use a model: its owner, whether everyone may see it, and named viewers."""
+    """What decides who may use a model: its owner, whether everyone may see it (``shared``), and
+    the users it was granted to by name (``viewers``, each with :data:`VIEW`)."""
 
     owner: str
     shared: bool
     viewers: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class ModelUser:
+    """One entry of a model's ``users`` list: a user name and :data:`OWN` or :data:`VIEW`."""
+
+    username: str
+    permission: str
+
+
+def require_principal(principal: object) -> Principal:
+    """The principal, or :class:`Unauthorized` when there is none: no rule is decided without one."""
+    if not isinstance(principal, Principal):
+        raise Unauthorized("The request needs an 'Authorization: Bearer <token>' header.")
+    return principal
+
+
+def sees_every_model(principal: Principal) -> bool:
+    """Whether visibility needs no filter at all for this principal (admins)."""
+    return require_principal(principal).is_admin
+
+
 def may_see_model(principal: Principal, model: ModelAccess) -> bool:
-    """List, read, download its metadata and content, and score its deployment."""
+    """List, read, download its metadata and content, score its deployment, use it in a job.
+
+    The SQL mirror is ``omlsvc.repository.store.visible_to``: owner, shared, granted by name, admin.
+    """
+    principal = require_principal(principal)
     return (
-        model.shared or model.owner == principal.name or principal.is_admin or principal.name in model.viewers
+        sees_every_model(principal)
+        or model.owner == principal.name
+        or model.shared
+        or principal.name in model.viewers
     )
 
 
 def may_manage_model(principal: Principal, model: ModelAccess) -> bool:
-    """Change, delete, share, deploy and undeploy: the owner and admins only."""
+    """Change, delete, share, grant, deploy and undeploy: the owner and admins only.
+
+    A user who may see the model but not manage it is told 403; one who may not see it, 404.
+    """
+    principal = require_principal(principal)
     return model.owner == principal.name or principal.is_admin
+
+
+def model_users_visible_to(principal: Principal, model: ModelAccess) -> tuple[ModelUser, ...]:
+    """The ``users`` of a model as this principal may read them: owner first, then viewers by name.
+
+    Those who manage the model see every viewer. Anyone else sees the owner (already public as
+    ``createdBy``) and, when they hold a grant, themselves: a viewer never learns whom else the
+    model is granted to. Callers check :func:`may_see_model` first.
+    """
+    principal = require_principal(principal)
+    if may_manage_model(principal, model):
+        viewers = sorted(model.viewers)
+    else:
+        viewers = [principal.name] if principal.name in model.viewers else []
+    return (ModelUser(model.owner, OWN), *(ModelUser(name, VIEW) for name in viewers))
 
 
 def may_manage_job(principal: Principal, job_owner: str) -> bool:
     """See, change, run and delete a job: its owner and admins; others do not learn it exists."""
+    principal = require_principal(principal)
     return job_owner == principal.name or principal.is_admin
+
+
+def job_owner_scope(principal: Principal) -> str | None:
+    """Whose jobs a listing shows: the principal's own (their name), or everyone's (``None``, admins).
+
+    The SQL mirror of :func:`may_manage_job` for listings.
+    """
+    principal = require_principal(principal)
+    return None if principal.is_admin else principal.name

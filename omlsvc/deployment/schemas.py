@@ -184,10 +184,33 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
             "storedOn": _TIMESTAMP,
             "description": _DESCRIPTION,
             "namespace": _NAMESPACE,
+            "users": {
+                "type": "array",
+                "items": schema_ref("ModelUser"),
+                "description": (
+                    "Who holds the model: its owner (OWN) first, then the users it is granted to by name "
+                    "(VIEW). The owner and admins see every grant; anyone else sees the owner and, when "
+                    "granted, themselves."
+                ),
+            },
             "links": _links(),
         },
     },
-    "ModelResponseCollection": _collection("ModelResponse", "Models visible to the caller: shared or own."),
+    "ModelUser": {
+        "type": "object",
+        "required": ["username", "permission"],
+        "properties": {
+            "username": {"type": "string", "pattern": CREATED_BY_PATTERN, "description": "A user name."},
+            "permission": {
+                "type": "string",
+                "enum": ["OWN", "VIEW"],
+                "description": "OWN: the model's creator; VIEW: list, read, download, score, use in a job.",
+            },
+        },
+    },
+    "ModelResponseCollection": _collection(
+        "ModelResponse", "Models visible to the caller: own, shared, or granted to the caller by name."
+    ),
     "UpdateNamespaceParam": {
         "type": "object",
         "required": ["namespace"],
@@ -248,7 +271,7 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": _deployment_endpoint_properties(),
     },
     "DeploymentEndpointCollection": _collection(
-        "DeploymentEndpoint", "Endpoints visible to the caller: shared or own."
+        "DeploymentEndpoint", "Endpoints visible to the caller: of own, shared or granted models."
     ),
     "EndpointWithDetails": {
         "type": "object",

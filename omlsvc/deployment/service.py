@@ -71,9 +71,7 @@ class DeploymentService:
     ) -> tuple[list[DeploymentRecord], bool]:
         with UnitOfWork(self._engine) as uow:
             store = DeploymentStore(uow.connection)
-            return fetch_page(
-                lambda n: store.list_visible(principal.name, principal.is_admin, where, offset, n), limit
-            )
+            return fetch_page(lambda n: store.list_visible(principal, where, offset, n), limit)
 
     def get_deployment(self, principal: Principal, uri: str) -> DeploymentRecord:
         """The deployment at ``uri`` if the caller may see it: one indexed lookup, run per score."""

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from omlsvc.authorization import Principal
 from omlsvc.db.schema import deployments, models
 from omlsvc.errors import Conflict
 from omlsvc.repository.store import (
@@ -18,7 +19,9 @@ from omlsvc.repository.store import (
     filter_models,
     model_columns,
     model_record,
+    viewers_of,
     visible_to,
+    with_viewers,
 )
 
 
@@ -54,8 +57,13 @@ class DeploymentStore:
             raise Conflict(f"The URI {uri!r} is already in use, or the model is already deployed.") from None
 
     def get(self, uri: str) -> DeploymentRecord | None:
+        """The deployment with its model and the model's viewers (the score path caches it)."""
         row = self._connection.execute(_BY_URI, {"uri": uri}).one_or_none()
-        return None if row is None else _record(row)
+        if row is None:
+            return None
+        record = _record(row)
+        model = replace(record.model, viewers=viewers_of(self._connection, record.model.id))
+        return replace(record, model=model)
 
     def uri_taken(self, uri: str) -> bool:
         return bool(self._connection.execute(select(exists().where(deployments.c.uri == uri))).scalar())
@@ -66,13 +74,16 @@ class DeploymentStore:
         ).scalar_one_or_none()
 
     def list_visible(
-        self, owner: str, is_admin: bool, where: ModelFilter, offset: int = 0, limit: int | None = None
+        self, principal: Principal, where: ModelFilter, offset: int = 0, limit: int | None = None
     ) -> list[DeploymentRecord]:
-        query = filter_models(_JOINED, where).where(visible_to(owner, is_admin))
+        """Deployments of the models ``principal`` may see (the same SQL condition as models)."""
+        query = filter_models(_JOINED, where).where(visible_to(principal))
         query = query.order_by(deployments.c.created_at, deployments.c.uri).offset(offset)
         if limit is not None:
             query = query.limit(limit)
-        return [_record(row) for row in self._connection.execute(query)]
+        records = [_record(row) for row in self._connection.execute(query)]
+        models_with_viewers = with_viewers(self._connection, [r.model for r in records])
+        return [replace(r, model=m) for r, m in zip(records, models_with_viewers, strict=True)]
 
     def delete(self, uri: str) -> None:
         self._connection.execute(delete(deployments).where(deployments.c.uri == uri))

@@ -2,7 +2,8 @@
 
 Ownership follows models, one step stricter: a job belongs to its creator, who alone (with the
 ``admin`` role) sees and manages it; another user's job does not exist for them (404). Its model
-must be visible to the creator (their own or shared) when the job is created and when it runs.
+must be visible to the creator (their own, shared, or granted to them by name) when the job is created
+and when it runs.
 
 Everything the job will read is checked at creation, so a mistake is a 400 naming the problem
 rather than a failed run later: the input table or view exists (names match case-insensitively),
@@ -22,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table
 
-from omlsvc.authorization import Principal, may_manage_job, may_see_model
+from omlsvc.authorization import Principal, job_owner_scope, may_manage_job, may_see_model
 from omlsvc.db.setup import utcnow
 from omlsvc.db.uow import UnitOfWork
 from omlsvc.errors import Conflict, InvalidInput, NotFound
@@ -184,8 +185,9 @@ class JobService:
         """The caller's jobs (every job for an admin), oldest first, and whether more follow."""
         with UnitOfWork(self._engine) as uow:
             store = JobStore(uow.connection)
-            owner = None if principal.is_admin else principal.name
-            page = store.list_jobs(owner, where, offset, None if limit is None else limit + 1)
+            page = store.list_jobs(
+                job_owner_scope(principal), where, offset, None if limit is None else limit + 1
+            )
             details = [self._details(store, job) for job in page]
         if limit is not None and len(details) > limit:
             return details[:limit], True

@@ -11,10 +11,55 @@ from __future__ import annotations
 from typing import Any
 
 from omlsvc import __version__
-from omlsvc.deployment.schemas import MAX_OFFSET, MAX_PAGE_SIZE, component_schemas, schema_ref
+from omlsvc.deployment.schemas import (
+    CREATED_BY_PATTERN,
+    MAX_OFFSET,
+    MAX_PAGE_SIZE,
+    component_schemas,
+    schema_ref,
+)
 from omlsvc.jobs.openapi import job_paths, job_schemas
 
 OPENAPI_VERSION = "3.0.3"
+
+_USER_NAME = {"type": "string", "pattern": CREATED_BY_PATTERN, "description": "A user of the service."}
+
+_GRANT_SCHEMAS: dict[str, dict[str, Any]] = {
+    "GrantParam": {
+        "type": "object",
+        "description": "Share a model with one named user.",
+        "required": ["user"],
+        "additionalProperties": False,
+        "properties": {
+            "user": _USER_NAME,
+            "permission": {
+                "type": "string",
+                "enum": ["VIEW"],
+                "default": "VIEW",
+                "description": "VIEW: list, read, download, score its deployment, use it in a job.",
+            },
+        },
+    },
+    "Grant": {
+        "type": "object",
+        "required": ["username", "permission", "grantedBy", "grantedOn"],
+        "properties": {
+            "username": _USER_NAME,
+            "permission": {"type": "string", "enum": ["VIEW"]},
+            "grantedBy": _USER_NAME,
+            "grantedOn": {"type": "string", "format": "date-time", "description": "ISO-8601 UTC."},
+        },
+    },
+    "GrantCollection": {
+        "type": "object",
+        "description": "The users a model is granted to by name (its owner is not listed).",
+        "required": ["items", "links"],
+        "properties": {
+            "items": {"type": "array", "items": schema_ref("Grant")},
+            "links": {"type": "array", "items": schema_ref("Link")},
+        },
+    },
+}
 
 _SCORE_SCHEMAS: dict[str, dict[str, Any]] = {
     "ScoreParam": {
@@ -173,6 +218,16 @@ _FILTERS = [
     ),
 ]
 _MODEL_ID = [_path("modelId", "The model's id.")]
+_GRANTEE = [
+    *_MODEL_ID,
+    {
+        "name": "username",
+        "in": "path",
+        "required": True,
+        "description": "The user whose grant is removed.",
+        "schema": _USER_NAME,
+    },
+]
 _URI = [_path("uri", "The deployment's URI.")]
 _COMMON = ("401", "500", "503")
 
@@ -276,6 +331,34 @@ def _paths() -> dict[str, Any]:
                 ("404", *_COMMON),
             ),
         },
+        "/omlmod/v1/models/{modelId}/grants": {
+            "parameters": _MODEL_ID,
+            "get": _operation(
+                "listModelGrants",
+                "Whom the model is granted to by name (owner or admin)",
+                _ok("Grants, by user name.", "GrantCollection"),
+                ("403", "404", *_COMMON),
+            ),
+            "post": _operation(
+                "grantModel",
+                "Share the model with a named user (owner or admin); granting again changes nothing",
+                {
+                    **_ok("The user already held the grant.", "Grant"),
+                    **_ok("Granted.", "Grant", status="201"),
+                },
+                ("400", "403", "404", "413", "415", *_COMMON),
+                body={"required": True, "content": _json("GrantParam")},
+            ),
+        },
+        "/omlmod/v1/models/{modelId}/grants/{username}": {
+            "parameters": _GRANTEE,
+            "delete": _operation(
+                "revokeModelGrant",
+                "Take a user's grant back; every worker honours it within a second",
+                _ok("Revoked.", status="204"),
+                ("403", "404", *_COMMON),
+            ),
+        },
         "/omlmod/v1/deployment": {
             "post": _operation(
                 "deployModel",
@@ -356,13 +439,17 @@ def _paths() -> dict[str, Any]:
 def service_document(server_url: str) -> dict[str, Any]:
     schemas = component_schemas()
     schemas.update({name: dict(schema) for name, schema in _SCORE_SCHEMAS.items()})
+    schemas.update({name: dict(schema) for name, schema in _GRANT_SCHEMAS.items()})
     schemas.update(job_schemas())
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
             "title": "omlsvc: OML Services REST API for ONNX models",
             "version": __version__,
-            "description": "Token, model repository, deployment and scoring endpoints following Oracle Machine Learning Services.",
+            "description": (
+                "Token, model repository, deployment and scoring endpoints following Oracle Machine "
+                "Learning Services; model grants to named users are our extension."
+            ),
         },
         "servers": [{"url": server_url.rstrip("/")}],
         "security": [{"bearerAuth": []}],

@@ -1,4 +1,4 @@
-"""``/omlmod/v1/models`` (spec section 4): HTTP in and out, nothing else."""
+"""``/omlmod/v1/models`` (spec section 4) and its grants (our extension): HTTP in and out, nothing else."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import falcon
 from omlsvc.errors import InvalidInput, PayloadTooLarge
 from omlsvc.repository.service import ModelService, Upload, parse_model_form
 from omlsvc.repository.store import ModelFilter
-from omlsvc.repository.views import metadata_view, model_view
+from omlsvc.repository.views import grant_view, metadata_view, model_view
 from omlsvc.web import collection_links, link, paging, read_json_object, text_param
 
 MODELS = "/omlmod/v1/models"
@@ -17,6 +17,7 @@ FORM_FIELDS = frozenset({"modelName", "modelType", "version", "description", "na
 #: Room for the text fields and multipart framing on top of the file itself.
 FORM_OVERHEAD_BYTES = 1024 * 1024
 UPDATE_BODY_LIMIT = 64 * 1024
+GRANT_BODY_LIMIT = 4 * 1024
 
 
 def _model_links(req: falcon.Request, model_id: str) -> list[dict[str, str]]:
@@ -68,9 +69,13 @@ class ModelCollection:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         offset, limit = paging(req)
         where = model_filter(req)
-        records, more = self._models.list_models(req.context.principal, where, offset, limit)
+        principal = req.context.principal
+        records, more = self._models.list_models(principal, where, offset, limit)
         resp.media = {
-            "items": [{**model_view(r), "links": _model_links(req, r.id)} for r in records],
+            "items": [
+                {**model_view(r, self._models.users_of(principal, r)), "links": _model_links(req, r.id)}
+                for r in records
+            ],
             "links": collection_links(req, MODELS, offset=offset, limit=limit, more=more),
         }
 
@@ -80,8 +85,10 @@ class Model:
         self._models = models
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, model_id: str) -> None:
-        record = self._models.get_model(req.context.principal, model_id)
-        resp.media = {**model_view(record), "links": _model_links(req, record.id)}
+        principal = req.context.principal
+        record = self._models.get_model(principal, model_id)
+        users = self._models.users_of(principal, record)
+        resp.media = {**model_view(record, users), "links": _model_links(req, record.id)}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, model_id: str) -> None:
         changes = read_json_object(req, UPDATE_BODY_LIMIT)
@@ -116,3 +123,34 @@ class ModelContent:
         resp.downloadable_as = f"{record.name}-{record.version}.zip"
         resp.content_length = record.size_bytes
         resp.stream = chunks
+
+
+class ModelGrants:
+    """``/models/{modelId}/grants``: share a model with named users (owner or admin)."""
+
+    def __init__(self, models: ModelService) -> None:
+        self._models = models
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, model_id: str) -> None:
+        grants = self._models.list_grants(req.context.principal, model_id)
+        resp.media = {
+            "items": [grant_view(g) for g in grants],
+            "links": [link(req, f"{MODELS}/{model_id}/grants")],
+        }
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, model_id: str) -> None:
+        body = read_json_object(req, GRANT_BODY_LIMIT)
+        grant, created = self._models.grant(req.context.principal, model_id, body)
+        resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
+        resp.media = grant_view(grant)
+
+
+class ModelGrant:
+    """``/models/{modelId}/grants/{username}``: take a user's grant back."""
+
+    def __init__(self, models: ModelService) -> None:
+        self._models = models
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, model_id: str, username: str) -> None:
+        self._models.revoke(req.context.principal, model_id, username)
+        resp.status = falcon.HTTP_204

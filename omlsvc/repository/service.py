@@ -1,8 +1,11 @@
-"""Use cases of the model repository: store, list, read, change, delete (spec section 4).
+"""Use cases of the model repository: store, list, read, change, delete (spec section 4), and
+share a model with named users (grants, our extension).
 
-Ownership rules live here and nowhere else: a user sees their own and shared models; another
-user's private model does not exist for them (404, so nothing leaks); changing what one may see
-but does not own is 403; the ``admin`` role may do everything.
+The rules come from :mod:`omlsvc.authorization`: a user sees their own models, shared ones and
+those granted to them by name; another user's private model does not exist for them (404, so
+nothing leaks); changing (or granting) what one may see but does not own is 403; the ``admin``
+role may do everything. A grant or its removal bumps the change counter like a model update, so
+every worker's cached deployments follow within a second.
 """
 
 from __future__ import annotations
@@ -22,7 +25,17 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import Engine
 
-from omlsvc.authorization import Principal, may_manage_model, may_see_model
+from omlsvc.auth.service import USER_NAME
+from omlsvc.authorization import (
+    GRANTABLE,
+    VIEW,
+    ModelUser,
+    Principal,
+    may_manage_model,
+    may_see_model,
+    model_users_visible_to,
+    require_principal,
+)
 from omlsvc.config import Settings
 from omlsvc.db.changes import ChangeFeed
 from omlsvc.db.setup import utcnow
@@ -30,7 +43,7 @@ from omlsvc.db.uow import UnitOfWork
 from omlsvc.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from omlsvc.paging import fetch_page
 from omlsvc.repository.archive import ArchiveLimits
-from omlsvc.repository.store import ModelFilter, ModelRecord, ModelStore
+from omlsvc.repository.store import GrantRecord, GrantStore, ModelFilter, ModelRecord, ModelStore
 from omlsvc.repository.validation import ValidatedPackage, validate_package
 from omlsvc.signature import ModelType, ScoringSpec
 
@@ -39,6 +52,7 @@ VERSION = re.compile(r"^[1-9]?[0-9](\.[0-9][0-9]?)?$")
 NAMESPACE = re.compile(r"^[A-Za-z0-9_]{0,50}$")
 MAX_DESCRIPTION = 4000
 SPOOL_BLOCK_BYTES = 1024 * 1024
+GRANT_FIELDS = frozenset({"user", "permission"})
 #: ``OML`` models live inside Oracle Database; this service stores ONNX packages only.
 MODEL_TYPES = tuple(t.value for t in ModelType)
 
@@ -179,6 +193,7 @@ class ModelService:
 
     def store_model(self, principal: Principal, form: ModelForm, upload: Upload) -> ModelRecord:
         """Validate the package and store row and content in one transaction."""
+        principal = require_principal(principal)
         with UnitOfWork(self._engine) as uow:
             if ModelStore(uow.connection).exists(principal.name, form.name, form.version):
                 raise _duplicate(principal, form)
@@ -215,9 +230,7 @@ class ModelService:
         """Visible models in storage order, and whether more follow the page."""
         with UnitOfWork(self._engine) as uow:
             store = ModelStore(uow.connection)
-            return fetch_page(
-                lambda n: store.list_visible(principal.name, principal.is_admin, where, offset, n), limit
-            )
+            return fetch_page(lambda n: store.list_visible(principal, where, offset, n), limit)
 
     def get_model(self, principal: Principal, model_id: str) -> ModelRecord:
         with UnitOfWork(self._engine) as uow:
@@ -275,6 +288,75 @@ class ModelService:
     def spec(self, record: ModelRecord) -> ScoringSpec:
         return ScoringSpec.from_json(record.spec_json)
 
+    def users_of(self, principal: Principal, record: ModelRecord) -> tuple[ModelUser, ...]:
+        """The model's ``users`` as the caller may read them (viewers see the owner and themselves)."""
+        return model_users_visible_to(principal, record.access)
+
+    # -- grants ----------------------------------------------------------------------------------
+
+    def grant(self, principal: Principal, model_id: str, body: Mapping[str, Any]) -> tuple[GrantRecord, bool]:
+        """Grant ``{"user", "permission"}`` on a model; returns the grant and whether it is new.
+
+        Owner or admin only. An unknown user is NotFound; the owner is refused (they hold OWN); a
+        user who already holds the grant keeps it unchanged (granting twice is harmless).
+        """
+        username, permission = parse_grant(body)
+        with UnitOfWork(self._engine, write=True) as uow:
+            record = _owned(ModelStore(uow.connection).get(model_id), principal, model_id, "share it")
+            if username == record.owner:
+                raise InvalidInput(f"{username} owns model {model_id}; grants are for other users.")
+            grants = GrantStore(uow.connection)
+            existing = grants.get(model_id, username)
+            if existing is not None:
+                return existing, False
+            if not grants.user_exists(username):
+                raise NotFound(f"No user {username}.")
+            grant = GrantRecord(model_id, username, permission, principal.name, self._clock())
+            if not grants.add(grant):
+                existing = grants.get(model_id, username)
+                assert existing is not None
+                return existing, False
+            self._changes.record(uow.connection)
+            uow.commit()
+        self._changes.changed()
+        return grant, True
+
+    def list_grants(self, principal: Principal, model_id: str) -> list[GrantRecord]:
+        """Whom the model is granted to, by name: owner or admin only."""
+        with UnitOfWork(self._engine) as uow:
+            _owned(ModelStore(uow.connection).get(model_id), principal, model_id, "list its grants")
+            return GrantStore(uow.connection).list(model_id)
+
+    def revoke(self, principal: Principal, model_id: str, username: str) -> None:
+        """Remove a user's grant; every worker stops honouring it within a second."""
+        with UnitOfWork(self._engine, write=True) as uow:
+            _owned(ModelStore(uow.connection).get(model_id), principal, model_id, "share it")
+            if not USER_NAME.fullmatch(username) or not GrantStore(uow.connection).delete(model_id, username):
+                raise NotFound(f"Model {model_id} is not granted to that user.")
+            self._changes.record(uow.connection)
+            uow.commit()
+        self._changes.changed()
+
+
+def parse_grant(body: Mapping[str, Any]) -> tuple[str, str]:
+    """``{"user": NAME, "permission": "VIEW"}`` (permission defaults to VIEW), every problem at once."""
+    problems: list[str] = []
+    unknown = sorted(set(body) - GRANT_FIELDS)
+    if unknown:
+        problems.append(f"Unknown field(s) {', '.join(unknown)[:200]}; send user and permission.")
+    username = body.get("user")
+    if not isinstance(username, str) or not USER_NAME.fullmatch(username):
+        problems.append(
+            "user is required: a user name (a letter, then up to 127 letters, digits, '_', '$', '#')."
+        )
+    permission = body.get("permission", VIEW)
+    if permission not in GRANTABLE:
+        problems.append(f"permission must be {' or '.join(GRANTABLE)}.")
+    if problems:
+        raise InvalidInput("The grant is invalid: " + " ".join(problems), details=problems)
+    assert isinstance(username, str) and isinstance(permission, str)
+    return username, permission
+
 
 def _duplicate(principal: Principal, form: ModelForm) -> Conflict:
     return Conflict(
@@ -288,8 +370,10 @@ def _visible(record: ModelRecord | None, principal: Principal, model_id: str) ->
     return record
 
 
-def _owned(record: ModelRecord | None, principal: Principal, model_id: str) -> ModelRecord:
+def _owned(
+    record: ModelRecord | None, principal: Principal, model_id: str, action: str = "change or delete it"
+) -> ModelRecord:
     record = _visible(record, principal, model_id)
     if not may_manage_model(principal, record.access):
-        raise Forbidden(f"Only the creator of model {model_id} ({record.owner}) may change or delete it.")
+        raise Forbidden(f"Only the creator of model {model_id} ({record.owner}) may {action}.")
     return record

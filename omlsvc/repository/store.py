@@ -1,14 +1,15 @@
-"""Model rows and their BLOB chunks.
+"""Model rows, their BLOB chunks, and the users they are granted to.
 
 A model's zip is stored as chunks of a few MiB (``model_chunks``), so uploads and downloads stream
 with bounded memory on every database. The row and all its chunks are written in the caller's
-transaction: they become visible together or not at all.
+transaction: they become visible together or not at all. A record is read with its viewers (the
+``model_grants`` rows), so the rules of :mod:`omlsvc.authorization` decide on the whole truth.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, BinaryIO
 
@@ -28,8 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from omlsvc.authorization import ModelAccess
-from omlsvc.db.schema import deployments, model_chunks, models
+from omlsvc.authorization import VIEW, ModelAccess, Principal, sees_every_model
+from omlsvc.db.schema import deployments, model_chunks, model_grants, models, users
 from omlsvc.errors import Conflict
 
 
@@ -52,10 +53,23 @@ class ModelRecord:
     function: str
     spec_json: str
     metadata_json: str
+    #: Users granted :data:`~omlsvc.authorization.VIEW` by name (``model_grants``).
+    viewers: frozenset[str] = frozenset()
 
     @property
     def access(self) -> ModelAccess:
-        return ModelAccess(owner=self.owner, shared=self.shared)
+        return ModelAccess(owner=self.owner, shared=self.shared, viewers=self.viewers)
+
+
+@dataclass(frozen=True)
+class GrantRecord:
+    """One model granted to one named user."""
+
+    model_id: str
+    username: str
+    permission: str
+    granted_by: str
+    granted_at: datetime
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,12 @@ _COLUMNS = (
     models.c.model_metadata,
 )
 
+_VIEWERS_OF = select(model_grants.c.username).where(
+    model_grants.c.model_id == bindparam("model_id"), model_grants.c.permission == VIEW
+)
+#: Model ids per query when reading the viewers of a page (Oracle allows 1000 in an IN list).
+_IDS_PER_QUERY = 500
+
 _READ_CHUNK = select(model_chunks.c.data).where(
     model_chunks.c.model_id == bindparam("model_id"), model_chunks.c.seq == bindparam("seq")
 )
@@ -101,11 +121,38 @@ def model_record(row: Sequence[object]) -> ModelRecord:
 _record = model_record
 
 
-def visible_to(owner: str, is_admin: bool) -> ColumnElement[bool]:
-    """The SQL condition for models a user may see: :func:`omlsvc.authorization.may_see_model` in SQL."""
-    if is_admin:
+def visible_to(principal: Principal) -> ColumnElement[bool]:
+    """The SQL condition for models a principal may see: :func:`omlsvc.authorization.may_see_model`
+    in SQL, term by term (admin, owner, shared, granted by name); a test ties the two together."""
+    if sees_every_model(principal):
         return true()
-    return or_(models.c.owner == owner, models.c.shared == true())
+    granted = exists().where(
+        model_grants.c.model_id == models.c.id,
+        model_grants.c.username == principal.name,
+        model_grants.c.permission == VIEW,
+    )
+    return or_(models.c.owner == principal.name, models.c.shared == true(), granted)
+
+
+def viewers_of(connection: Connection, model_id: str) -> frozenset[str]:
+    """The users a model is granted to by name."""
+    return frozenset(connection.execute(_VIEWERS_OF, {"model_id": model_id}).scalars())
+
+
+def with_viewers(connection: Connection, records: Sequence[ModelRecord]) -> list[ModelRecord]:
+    """The records with their viewers, read in one query per few hundred models (not one per model)."""
+    if not records:
+        return []
+    found: dict[str, set[str]] = {}
+    ids = sorted({r.id for r in records})
+    for start in range(0, len(ids), _IDS_PER_QUERY):
+        query = select(model_grants.c.model_id, model_grants.c.username).where(
+            model_grants.c.model_id.in_(ids[start : start + _IDS_PER_QUERY]),
+            model_grants.c.permission == VIEW,
+        )
+        for model_id, username in connection.execute(query):
+            found.setdefault(model_id, set()).add(username)
+    return [replace(r, viewers=frozenset(found[r.id])) if r.id in found else r for r in records]
 
 
 class ModelStore:
@@ -153,17 +200,21 @@ class ModelStore:
         return bool(self._connection.execute(query).scalar())
 
     def get(self, model_id: str) -> ModelRecord | None:
+        """The model with its viewers, or None."""
         row = self._connection.execute(select(*_COLUMNS).where(models.c.id == model_id)).one_or_none()
-        return None if row is None else _record(row)
+        if row is None:
+            return None
+        return replace(_record(row), viewers=viewers_of(self._connection, model_id))
 
     def list_visible(
-        self, owner: str, is_admin: bool, where: ModelFilter, offset: int = 0, limit: int | None = None
+        self, principal: Principal, where: ModelFilter, offset: int = 0, limit: int | None = None
     ) -> list[ModelRecord]:
-        query = filter_models(select(*_COLUMNS), where).where(visible_to(owner, is_admin))
+        """The models ``principal`` may see (:func:`visible_to`), with their viewers, oldest first."""
+        query = filter_models(select(*_COLUMNS), where).where(visible_to(principal))
         query = query.order_by(models.c.created_at, models.c.id).offset(offset)
         if limit is not None:
             query = query.limit(limit)
-        return [_record(row) for row in self._connection.execute(query)]
+        return with_viewers(self._connection, [_record(row) for row in self._connection.execute(query)])
 
     def update(self, model_id: str, **values: object) -> None:
         self._connection.execute(update(models).where(models.c.id == model_id).values(**values))
@@ -172,6 +223,7 @@ class ModelStore:
         """Delete a model and its chunks; Conflict while a deployment still refers to it."""
         try:
             with self._connection.begin_nested():
+                self._connection.execute(delete(model_grants).where(model_grants.c.model_id == model_id))
                 self._connection.execute(delete(model_chunks).where(model_chunks.c.model_id == model_id))
                 self._connection.execute(delete(models).where(models.c.id == model_id))
         except IntegrityError:
@@ -194,6 +246,70 @@ class ModelStore:
         if model_id is not None:
             query = query.where(model_chunks.c.model_id == model_id)
         return int(self._connection.execute(query).scalar() or 0)
+
+
+class GrantStore:
+    """The ``model_grants`` rows: who was granted which model, by whom, when."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def user_exists(self, name: str) -> bool:
+        return bool(self._connection.execute(select(exists().where(users.c.name == name))).scalar())
+
+    def get(self, model_id: str, username: str) -> GrantRecord | None:
+        row = self._connection.execute(
+            select(*_GRANT_COLUMNS).where(
+                model_grants.c.model_id == model_id, model_grants.c.username == username
+            )
+        ).one_or_none()
+        return None if row is None else GrantRecord(*row)
+
+    def list(self, model_id: str) -> list[GrantRecord]:
+        """The model's grants, by user name."""
+        query = (
+            select(*_GRANT_COLUMNS)
+            .where(model_grants.c.model_id == model_id)
+            .order_by(model_grants.c.username)
+        )
+        return [GrantRecord(*row) for row in self._connection.execute(query)]
+
+    def add(self, grant: GrantRecord) -> bool:
+        """Insert the grant; False (and nothing changed) when the user already holds one."""
+        try:
+            with self._connection.begin_nested():
+                self._connection.execute(
+                    insert(model_grants).values(
+                        model_id=grant.model_id,
+                        username=grant.username,
+                        permission=grant.permission,
+                        granted_by=grant.granted_by,
+                        granted_at=grant.granted_at,
+                    )
+                )
+        except IntegrityError:
+            if self.get(grant.model_id, grant.username) is not None:
+                return False  # granted meanwhile by a concurrent request: the same outcome
+            raise Conflict(f"The model or the user {grant.username} was removed meanwhile.") from None
+        return True
+
+    def delete(self, model_id: str, username: str) -> bool:
+        """Remove the grant; False when there was none."""
+        result = self._connection.execute(
+            delete(model_grants).where(
+                model_grants.c.model_id == model_id, model_grants.c.username == username
+            )
+        )
+        return bool(result.rowcount)
+
+
+_GRANT_COLUMNS = (
+    model_grants.c.model_id,
+    model_grants.c.username,
+    model_grants.c.permission,
+    model_grants.c.granted_by,
+    model_grants.c.granted_at,
+)
 
 
 def filter_models(query: Select[Any], where: ModelFilter) -> Select[Any]:

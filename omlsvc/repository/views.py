@@ -5,10 +5,12 @@ Pure functions from records to plain dicts; the resources add links and send the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from omlsvc.repository.store import ModelRecord
+from omlsvc.authorization import ModelUser
+from omlsvc.repository.store import GrantRecord, ModelRecord
 from omlsvc.signature import ScoringSpec, TensorInfo, ValueKind
 
 
@@ -17,7 +19,8 @@ def iso_timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def model_view(record: ModelRecord) -> dict[str, Any]:
+def model_view(record: ModelRecord, users: Sequence[ModelUser] | None = None) -> dict[str, Any]:
+    """A model's details; ``users`` (who holds OWN or VIEW, as the caller may read them) when given."""
     view: dict[str, Any] = {
         "modelId": record.id,
         "modelName": record.name,
@@ -31,7 +34,18 @@ def model_view(record: ModelRecord) -> dict[str, Any]:
         view["description"] = record.description
     if record.namespace is not None:
         view["namespace"] = record.namespace
+    if users is not None:
+        view["users"] = [{"username": u.username, "permission": u.permission} for u in users]
     return view
+
+
+def grant_view(grant: GrantRecord) -> dict[str, Any]:
+    return {
+        "username": grant.username,
+        "permission": grant.permission,
+        "grantedBy": grant.granted_by,
+        "grantedOn": iso_timestamp(grant.granted_at),
+    }
 
 
 def metadata_view(name: str, spec: ScoringSpec) -> dict[str, Any]:
