@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from omlsvc.authorization import Principal, may_manage_model, may_see_model
+from omlsvc.authorization import Principal, may_manage_model, may_see_model, require_principal
 from omlsvc.db.changes import ChangeFeed, WorkerCache
 from omlsvc.db.setup import utcnow
 from omlsvc.db.uow import UnitOfWork
@@ -39,6 +39,7 @@ class DeploymentService:
         self._by_uri: WorkerCache[str, DeploymentRecord] = WorkerCache(self._changes)
 
     def deploy(self, principal: Principal, model_id: object, uri: object) -> DeploymentRecord:
+        require_principal(principal)
         problems = []
         if not isinstance(model_id, str) or not model_id:
             problems.append("modelId is required and must be a string.")
@@ -69,12 +70,14 @@ class DeploymentService:
     def list_deployments(
         self, principal: Principal, where: ModelFilter, offset: int = 0, limit: int | None = None
     ) -> tuple[list[DeploymentRecord], bool]:
+        require_principal(principal)
         with UnitOfWork(self._engine) as uow:
             store = DeploymentStore(uow.connection)
             return fetch_page(lambda n: store.list_visible(principal, where, offset, n), limit)
 
     def get_deployment(self, principal: Principal, uri: str) -> DeploymentRecord:
         """The deployment at ``uri`` if the caller may see it: one indexed lookup, run per score."""
+        require_principal(principal)
         with UnitOfWork(self._engine) as uow:
             record = DeploymentStore(uow.connection).get(uri)
         if record is None or not may_see_model(principal, record.model.access):
@@ -84,6 +87,7 @@ class DeploymentService:
     def lookup_deployment(self, principal: Principal, uri: str) -> DeploymentRecord:
         """As :meth:`get_deployment`, for the score path: from this worker's cache, which an undeploy
         or a model change empties at once in this worker and within a second in every other one."""
+        require_principal(principal)
         record = self._by_uri.get(uri, lambda: self._existing(uri))
         if not may_see_model(principal, record.model.access):
             raise NotFound(f"No deployment at {uri!r}.")
@@ -97,6 +101,7 @@ class DeploymentService:
         return record
 
     def undeploy(self, principal: Principal, uri: str) -> None:
+        require_principal(principal)
         with UnitOfWork(self._engine, write=True) as uow:
             store = DeploymentStore(uow.connection)
             record = store.get(uri)
@@ -113,6 +118,7 @@ class DeploymentService:
 
     def document(self, principal: Principal, uri: str, server_url: str) -> dict[str, Any]:
         """The deployment's own OpenAPI document, describing its score call for its model."""
+        require_principal(principal)
         record = self.get_deployment(principal, uri)
         model = record.model
         return deployment_document(

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table
 
-from omlsvc.authorization import Principal, job_owner_scope, may_manage_job, may_see_model
+from omlsvc.authorization import Principal, job_owner_scope, may_manage_job, may_see_model, require_principal
 from omlsvc.db.setup import utcnow
 from omlsvc.db.uow import UnitOfWork
 from omlsvc.errors import Conflict, InvalidInput, NotFound
@@ -128,6 +128,7 @@ class JobService:
 
     def create(self, principal: Principal, body: Any) -> str:
         """Check and store a job; returns its id. Nothing is stored when anything is wrong."""
+        require_principal(principal)
         if not isinstance(body, dict):
             raise InvalidInput("The request body must be an object with jobProperties (and jobSchedule).")
         unknown = sorted(set(body) - {"jobProperties", "jobSchedule"})
@@ -183,6 +184,7 @@ class JobService:
         self, principal: Principal, where: JobFilter, offset: int = 0, limit: int | None = None
     ) -> tuple[list[JobDetails], bool]:
         """The caller's jobs (every job for an admin), oldest first, and whether more follow."""
+        require_principal(principal)
         with UnitOfWork(self._engine) as uow:
             store = JobStore(uow.connection)
             page = store.list_jobs(
@@ -194,12 +196,14 @@ class JobService:
         return details, False
 
     def get(self, principal: Principal, job_id: str) -> JobDetails:
+        require_principal(principal)
         with UnitOfWork(self._engine) as uow:
             store = JobStore(uow.connection)
             return self._details(store, _owned(store.get(job_id), principal, job_id))
 
     def runs(self, principal: Principal, job_id: str, limit: int | None = None) -> list[RunRecord]:
         """The job's runs, most recent first (pending and running ones included)."""
+        require_principal(principal)
         with UnitOfWork(self._engine) as uow:
             store = JobStore(uow.connection)
             _owned(store.get(job_id), principal, job_id)
@@ -219,6 +223,7 @@ class JobService:
 
     def update(self, principal: Principal, job_id: str, body: Any) -> None:
         """Change the schedule (the only thing a scoring job lets change); absent fields stay."""
+        require_principal(principal)
         if not isinstance(body, dict) or "jobSchedule" not in body:
             raise InvalidInput('Send {"jobSchedule": {...}}: only the schedule of a scoring job can change.')
         unknown = sorted(set(body) - {"jobSchedule"})
@@ -245,6 +250,7 @@ class JobService:
 
     def delete(self, principal: Principal, job_id: str, *, drop_output: bool = False) -> None:
         """Delete a job and its run history; its output table stays unless ``drop_output``."""
+        require_principal(principal)
         with UnitOfWork(self._engine, write=True) as uow:
             store = JobStore(uow.connection)
             job = _owned(store.get(job_id, for_update=True), principal, job_id)
@@ -265,6 +271,7 @@ class JobService:
 
     def act(self, principal: Principal, job_id: str, action: object, force: object = False) -> None:
         """ENABLE, DISABLE (``force``: even while a run is in progress), RUN now, or STOP the run."""
+        require_principal(principal)
         if not isinstance(action, str) or action.upper() not in ACTIONS:
             raise InvalidInput(f"action must be one of {', '.join(ACTIONS)}.")
         action = action.upper()
@@ -313,6 +320,7 @@ class JobService:
 
     def check(self, principal: Principal, job_id: str) -> None:
         """The job exists for the caller (creation and updates are synchronous, so it is done)."""
+        require_principal(principal)
         self.get(principal, job_id)
 
 

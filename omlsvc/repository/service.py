@@ -228,16 +228,19 @@ class ModelService:
         self, principal: Principal, where: ModelFilter, offset: int = 0, limit: int | None = None
     ) -> tuple[list[ModelRecord], bool]:
         """Visible models in storage order, and whether more follow the page."""
+        require_principal(principal)
         with UnitOfWork(self._engine) as uow:
             store = ModelStore(uow.connection)
             return fetch_page(lambda n: store.list_visible(principal, where, offset, n), limit)
 
     def get_model(self, principal: Principal, model_id: str) -> ModelRecord:
+        require_principal(principal)
         with UnitOfWork(self._engine) as uow:
             return _visible(ModelStore(uow.connection).get(model_id), principal, model_id)
 
     def update_model(self, principal: Principal, model_id: str, changes: Mapping[str, Any]) -> None:
         """Change ``namespace`` (the OML update) and ``description`` (our extension)."""
+        require_principal(principal)
         values: dict[str, object] = {}
         if "namespace" in changes:
             namespace = changes["namespace"]
@@ -264,6 +267,7 @@ class ModelService:
         self._changes.changed()
 
     def delete_model(self, principal: Principal, model_id: str) -> None:
+        require_principal(principal)
         with UnitOfWork(self._engine, write=True) as uow:
             store = ModelStore(uow.connection)
             _owned(store.get(model_id), principal, model_id)
@@ -290,6 +294,7 @@ class ModelService:
 
     def users_of(self, principal: Principal, record: ModelRecord) -> tuple[ModelUser, ...]:
         """The model's ``users`` as the caller may read them (viewers see the owner and themselves)."""
+        require_principal(principal)
         return model_users_visible_to(principal, record.access)
 
     # -- grants ----------------------------------------------------------------------------------
@@ -300,6 +305,7 @@ class ModelService:
         Owner or admin only. An unknown user is NotFound; the owner is refused (they hold OWN); a
         user who already holds the grant keeps it unchanged (granting twice is harmless).
         """
+        require_principal(principal)
         username, permission = parse_grant(body)
         with UnitOfWork(self._engine, write=True) as uow:
             record = _owned(ModelStore(uow.connection).get(model_id), principal, model_id, "share it")
@@ -323,12 +329,14 @@ class ModelService:
 
     def list_grants(self, principal: Principal, model_id: str) -> list[GrantRecord]:
         """Whom the model is granted to, by name: owner or admin only."""
+        require_principal(principal)
         with UnitOfWork(self._engine) as uow:
             _owned(ModelStore(uow.connection).get(model_id), principal, model_id, "list its grants")
             return GrantStore(uow.connection).list(model_id)
 
     def revoke(self, principal: Principal, model_id: str, username: str) -> None:
         """Remove a user's grant; every worker stops honouring it within a second."""
+        require_principal(principal)
         with UnitOfWork(self._engine, write=True) as uow:
             _owned(ModelStore(uow.connection).get(model_id), principal, model_id, "share it")
             if not USER_NAME.fullmatch(username) or not GrantStore(uow.connection).delete(model_id, username):

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from omlsvc.authorization import Principal
+from omlsvc.authorization import Principal, require_principal
 from omlsvc.deployment.service import DeploymentService
 from omlsvc.errors import InvalidInput
 from omlsvc.repository.service import ModelService
@@ -59,6 +59,7 @@ class ScoringService:
     def score_records(self, principal: Principal, uri: str, body: dict[str, Any]) -> list[Result]:
         """Score a JSON ``ScoreParam``: ``inputRecords``, optional ``topN`` (and ``topNdetails``,
         accepted and ignored for ONNX models, as OML documents)."""
+        require_principal(principal)
         top_n = parse_top_n(body.get("topN"))
         parse_top_n(body.get("topNdetails"), "topNdetails")
         if "inputRecords" not in body:
@@ -72,6 +73,7 @@ class ScoringService:
         self, principal: Principal, uri: str, images: Sequence[bytes], top_n: int | None
     ) -> list[Result]:
         """Score uploaded image files (the multipart ``imageData`` form of image models)."""
+        require_principal(principal)
         model = self._prepared(principal, uri)
         if model.spec.model_type is not ModelType.ONNX_IMG:
             raise InvalidInput(
