@@ -1,9 +1,10 @@
-"""Who may do what: every model and deployment endpoint x (owner, other developer, admin, anonymous)
-x (private, shared model), as one table of expected statuses.
+"""Who may do what: every model, grant and deployment endpoint x (owner, other developer, admin,
+anonymous) x (private, shared, granted-to-the-other model), as one table of expected statuses.
 
-The rules (spec section 6, ARCHITECTURE "Ownership"): the owner and an admin may do everything; another
-developer sees and scores shared models only, is told 404 for a private one (it does not exist for
-them) and 403 when changing a shared one; without a token everything is 401. Each cell runs on its own
+The rules (spec section 6, ARCHITECTURE "Ownership", README "Security model"): the owner and an admin
+may do everything; another developer sees and scores shared models and those granted to them by name
+(VIEW), is told 404 for a private one (it does not exist for them) and 403 when changing, deploying or
+granting one they may only see; without a token everything is 401. Each cell runs on its own
 model when the call would change it, so no cell depends on another. The test collects every cell and
 fails with the whole table of mismatches, so one run shows every broken rule.
 """
@@ -18,13 +19,14 @@ from pathlib import Path
 import falcon.testing
 import pytest
 
+from omlsvc.app import Services
 from tests import modelzoo
-from tests.api.conftest import Caller, login
+from tests.api.conftest import PASSWORD, Caller, login
 from tests.api.forms import store_model
 from tests.robustness.conftest import DEPLOYMENTS, MODELS, assert_error_body
 
-ACTORS = ("owner", "other", "admin", "anonymous")
-VISIBILITY = ("private", "shared")
+ACTORS = ("owner", "other", "third", "admin", "anonymous")  # other: bob; third: carol, granted nothing
+VISIBILITY = ("private", "shared", "granted")  # granted: private, with VIEW granted to the other
 SECRET_NAME = "secret_model_"
 SCORE_BODY = {"inputRecords": [{"float_input": [[5.1, 3.5, 1.4, 0.2]]}]}
 
@@ -37,23 +39,37 @@ class Endpoint:
     deployed: bool = True  # the model is deployed at the cell's uri before the call
     fresh: bool = False  # the call changes the model: the cell gets a model of its own
     listed_in: str | None = None  # a list call: the cell's answer is whether the model is listed
+    granted_to: str | None = None  # the model is also granted to this user before the call
 
 
-def _reads(ok: int = 200) -> dict[tuple[str, str], int | str]:
-    return {
-        ("owner", "private"): ok,
-        ("owner", "shared"): ok,
-        ("other", "private"): 404,
-        ("other", "shared"): ok,
-        ("admin", "private"): ok,
-        ("admin", "shared"): ok,
-        ("anonymous", "private"): 401,
-        ("anonymous", "shared"): 401,
-    }
+def _with_third(table: dict[tuple[str, str], int | str]) -> dict[tuple[str, str], int | str]:
+    """The third developer holds no grant: a model granted to the other is private to them."""
+    third = {("third", v): table[("other", "private" if v == "granted" else v)] for v in VISIBILITY}
+    return {**table, **third}
+
+
+def _reads(ok: int | str = 200, hidden: int | str = 404) -> dict[tuple[str, str], int | str]:
+    return _with_third(
+        {
+            ("owner", "private"): ok,
+            ("owner", "shared"): ok,
+            ("owner", "granted"): ok,
+            ("other", "private"): hidden,
+            ("other", "shared"): ok,
+            ("other", "granted"): ok,
+            ("admin", "private"): ok,
+            ("admin", "shared"): ok,
+            ("admin", "granted"): ok,
+            ("anonymous", "private"): 401,
+            ("anonymous", "shared"): 401,
+            ("anonymous", "granted"): 401,
+        }
+    )
 
 
 def _changes(ok: int) -> dict[tuple[str, str], int | str]:
-    return {**_reads(ok), ("other", "shared"): 403}
+    """Those who may only see the model are refused (403): a shared model, or one granted to them."""
+    return {**_reads(ok), ("other", "shared"): 403, ("other", "granted"): 403, ("third", "shared"): 403}
 
 
 ENDPOINTS: dict[str, Endpoint] = {
@@ -70,11 +86,18 @@ ENDPOINTS: dict[str, Endpoint] = {
     "get deployment api": Endpoint("GET", lambda m, u: f"{DEPLOYMENTS}/{u}/api"),
     "score": Endpoint("POST", lambda m, u: f"{DEPLOYMENTS}/{u}/score", SCORE_BODY),
     "undeploy": Endpoint("DELETE", lambda m, u: f"{DEPLOYMENTS}/{u}", fresh=True),
+    "list grants": Endpoint("GET", lambda m, u: f"{MODELS}/{m}/grants"),
+    "grant view": Endpoint(
+        "POST", lambda m, u: f"{MODELS}/{m}/grants", {"user": "admin", "permission": "VIEW"}, fresh=True
+    ),
+    "revoke grant": Endpoint(
+        "DELETE", lambda m, u: f"{MODELS}/{m}/grants/admin", fresh=True, granted_to="admin"
+    ),
     "list models": Endpoint("GET", lambda m, u: MODELS, listed_in="modelId"),
     "list deployments": Endpoint("GET", lambda m, u: DEPLOYMENTS, listed_in="uri"),
 }
 
-LISTED = {**_reads("listed"), ("other", "private"): "unlisted"}
+LISTED = _reads("listed", hidden="unlisted")
 EXPECTED: dict[str, dict[tuple[str, str], int | str]] = {
     "get model": _reads(),
     "get metadata": _reads(),
@@ -87,13 +110,17 @@ EXPECTED: dict[str, dict[tuple[str, str], int | str]] = {
     "get deployment api": _reads(),
     "score": _reads(),
     "undeploy": _changes(204),
+    "list grants": _changes(200),
+    "grant view": _changes(201),
+    "revoke grant": _changes(204),
     "list models": LISTED,
     "list deployments": LISTED,
 }
 
 
 class Cells:
-    """Alice's models for the cells: shared per visibility for reads, one per cell for changes."""
+    """Alice's models for the cells: shared per visibility for reads, one per cell for changes.
+    A "granted" model is private with VIEW granted to bob (the other developer)."""
 
     def __init__(self, alice: Caller, zip_path: Path) -> None:
         self._alice = alice
@@ -113,6 +140,12 @@ class Cells:
             name=f"{SECRET_NAME}{number}",
             shared="true" if visibility == "shared" else None,
         )
+        grantees = (["bob"] if visibility == "granted" else []) + (
+            [endpoint.granted_to] if endpoint.granted_to else []
+        )
+        for user in grantees:
+            result = self._alice.post(f"{MODELS}/{model_id}/grants", json={"user": user})
+            assert result.status_code == 201, result.text
         if endpoint.deployed:
             assert self._alice.post(DEPLOYMENTS, json={"modelId": model_id, "uri": uri}).status_code == 201
         if not endpoint.fresh:
@@ -139,7 +172,8 @@ def _observe(
     if result.status_code >= 400:
         error = assert_error_body(result.json)
         if result.status_code in (401, 404):  # tells nothing about a model the caller may not see
-            assert SECRET_NAME not in result.text and "alice" not in result.text, error
+            for secret in (SECRET_NAME, "alice", "bob"):  # its name, its owner, whom it is granted to
+                assert secret not in result.text, error
         return result.status_code
     if endpoint.listed_in is not None:
         key = model_id if endpoint.listed_in == "modelId" else uri
@@ -150,11 +184,13 @@ def _observe(
 
 
 def test_every_endpoint_answers_every_caller_as_the_ownership_rules_say(
-    client: falcon.testing.TestClient, tmp_path: Path
+    client: falcon.testing.TestClient, services: Services, tmp_path: Path
 ) -> None:
+    services.auth.add_user("carol", PASSWORD)
     callers: dict[str, Caller | None] = {
         "owner": login(client, "alice"),
         "other": login(client, "bob"),
+        "third": login(client, "carol"),
         "admin": login(client, "admin"),
         "anonymous": None,
     }
