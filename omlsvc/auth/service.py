@@ -73,7 +73,8 @@ class AuthService:
             now = _datetime(self._clock())
             if blocked_until is not None and blocked_until > now:
                 wait = math.ceil((blocked_until - now).total_seconds())
-                raise TooManyRequests(f"Too many failed logins; retry in {wait} seconds.", retry_after_s=wait)
+                unit = "second" if wait == 1 else "seconds"
+                raise TooManyRequests(f"Too many failed logins; retry in {wait} {unit}.", retry_after_s=wait)
             user = UserStore(uow.connection).get(username) if valid_name else None
         with self._password_checks.slot():
             if user is None:
