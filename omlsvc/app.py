@@ -35,6 +35,7 @@ from omlsvc.errors import (
     OmlError,
     PayloadTooLarge,
     ScoringFailed,
+    TooManyRequests,
     Unauthorized,
     Unavailable,
 )
@@ -71,6 +72,7 @@ STATUS_BY_ERROR: tuple[tuple[type[OmlError], int], ...] = (
     (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
+    (TooManyRequests, 429),
     (Unavailable, 503),
 )
 
@@ -87,6 +89,7 @@ CODE_BY_STATUS = {
     414: "URI_TOO_LONG",
     415: "UNSUPPORTED_MEDIA_TYPE",
     422: "UNPROCESSABLE_ENTITY",
+    429: "TOO_MANY_REQUESTS",
     431: "HEADERS_TOO_LARGE",
     500: "INTERNAL_ERROR",
     503: "UNAVAILABLE",
@@ -242,6 +245,8 @@ def _domain_error(
         body["details"] = list(error.details)
     if status == 401:
         resp.set_header("WWW-Authenticate", 'Bearer realm="omlsvc"')
+    if isinstance(error, TooManyRequests):
+        resp.set_header("Retry-After", str(error.retry_after_s))
     if status == 503:
         resp.set_header("Retry-After", "1")
     if status == 413:

@@ -74,16 +74,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     add.set_defaults(handler=_users_add)
     users.add_parser("list", help="list users").set_defaults(handler=_users_list)
-    passwd = users.add_parser("passwd", help="set a user's password")
+    passwd = users.add_parser("passwd", help="set a user's password (their earlier tokens stop working)")
     passwd.add_argument("name")
     passwd.add_argument("--password-stdin", action="store_true", required=True)
     passwd.set_defaults(handler=_users_passwd)
     disable = users.add_parser("disable", help="disable a user (their tokens stop working within a second)")
     disable.add_argument("name")
     disable.set_defaults(handler=_users_disable)
-    enable = users.add_parser("enable", help="enable a disabled user")
+    enable = users.add_parser("enable", help="enable a disabled user (tokens from before stay refused)")
     enable.add_argument("name")
     enable.set_defaults(handler=_users_enable)
+    role = users.add_parser("role", help="make a user a developer or an admin (their tokens stop working)")
+    role.add_argument("name")
+    role.add_argument("role", choices=("developer", "admin"))
+    role.set_defaults(handler=_users_role)
 
     models = commands.add_parser("models", help="the model repository").add_subparsers(metavar="ACTION")
     push = models.add_parser("push", help="store a zipped ONNX model (validated like an upload)")
@@ -379,6 +383,12 @@ def _users_disable(args: argparse.Namespace, settings: Settings) -> int:
 def _users_enable(args: argparse.Namespace, settings: Settings) -> int:
     _with_auth(settings, lambda auth: auth.set_disabled(args.name, False))
     print(f"enabled {args.name}")
+    return 0
+
+
+def _users_role(args: argparse.Namespace, settings: Settings) -> int:
+    _with_auth(settings, lambda auth: auth.set_role(args.name, args.role))
+    print(f"{args.name} is now {args.role}")
     return 0
 
 

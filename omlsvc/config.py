@@ -23,6 +23,8 @@ WORKER_INDEX_ENV = "OMLSVC_WORKER_INDEX"
 DEFAULT_BIND = "127.0.0.1:8080"
 DEFAULT_TOKEN_LIFETIME_S = 3600
 DEFAULT_REFRESH_WINDOW_S = 8 * 3600
+DEFAULT_LOGIN_FREE_ATTEMPTS = 5
+DEFAULT_LOGIN_MAX_DELAY_S = 15 * 60
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 T = TypeVar("T")
@@ -54,6 +56,12 @@ class Settings:
     jwt_public_key_file: Path | None = None
     token_lifetime_s: int = DEFAULT_TOKEN_LIFETIME_S
     token_refresh_window_s: int = DEFAULT_REFRESH_WINDOW_S
+    #: failed logins per user name and per client address before each further one waits (1 s, doubling).
+    login_free_attempts: int = DEFAULT_LOGIN_FREE_ATTEMPTS
+    #: the longest such wait, in seconds.
+    login_max_delay_s: int = DEFAULT_LOGIN_MAX_DELAY_S
+    #: password checks (scrypt) a worker runs at once; further logins are answered 429 at once.
+    login_concurrency: int = 1
     max_request_bytes: int = 64 * 1024 * 1024
     max_upload_bytes: int = 2 * 1024 * 1024 * 1024
     max_uncompressed_bytes: int = 4 * 1024 * 1024 * 1024
@@ -114,6 +122,11 @@ class Settings:
             jwt_public_key_file=public_key,
             token_lifetime_s=env.get("TOKEN_LIFETIME", _positive_int, DEFAULT_TOKEN_LIFETIME_S),
             token_refresh_window_s=env.get("TOKEN_REFRESH_WINDOW", _positive_int, DEFAULT_REFRESH_WINDOW_S),
+            login_free_attempts=env.get(
+                "LOGIN_FREE_ATTEMPTS", _non_negative_int, DEFAULT_LOGIN_FREE_ATTEMPTS
+            ),
+            login_max_delay_s=env.get("LOGIN_MAX_DELAY", _positive_int, DEFAULT_LOGIN_MAX_DELAY_S),
+            login_concurrency=env.get("LOGIN_CONCURRENCY", _positive_int, cls.login_concurrency),
             max_request_bytes=env.get("MAX_REQUEST_BYTES", _positive_int, cls.max_request_bytes),
             max_upload_bytes=env.get("MAX_UPLOAD_BYTES", _positive_int, cls.max_upload_bytes),
             max_uncompressed_bytes=env.get(

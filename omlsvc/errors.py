@@ -64,6 +64,25 @@ class TokenExpired(Unauthorized):
     code = "TOKEN_EXPIRED"
 
 
+class TooManyRequests(OmlError):
+    """Too many failed logins for a user name or client address, or too many password checks at
+    once in this worker: refused without checking anything; retrying after ``retry_after_s`` may
+    succeed."""
+
+    code = "TOO_MANY_REQUESTS"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1, details: Sequence[str] = ()) -> None:
+        super().__init__(message, details=details)
+        self.retry_after_s = max(1, retry_after_s)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_too_many, (self.message, self.details, self.retry_after_s))
+
+
+def _rebuild_too_many(message: str, details: tuple[str, ...], retry_after_s: int) -> TooManyRequests:
+    return TooManyRequests(message, details=details, retry_after_s=retry_after_s)
+
+
 class Forbidden(OmlError):
     """The caller may see the resource but may not change it."""
 

@@ -30,7 +30,8 @@ class Token:
         body = read_form_or_json(req, TOKEN_BODY_LIMIT)
         grant_type = body.get("grant_type")
         if grant_type == "password":
-            issued = self._auth.login(_text(body, "username"), _text(body, "password"))
+            # the peer's address: forwarded headers are a proxy's business, never a client's word
+            issued = self._auth.login(_text(body, "username"), _text(body, "password"), req.remote_addr)
         elif grant_type == "refresh_token":
             token = body.get("refresh_token")
             issued = self._auth.refresh(token if isinstance(token, str) and token else bearer_token(req))

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
 from omlsvc.auth.passwords import hash_password, verify_nobody, verify_password
-from omlsvc.auth.store import User, UserStore
+from omlsvc.auth.store import LoginFailureStore, User, UserStore
+from omlsvc.auth.throttle import BackOff, PasswordChecks, throttle_keys
 from omlsvc.auth.tokens import Claims, TokenCodec
 from omlsvc.authorization import ADMIN, DEVELOPER, ROLES, Principal
 from omlsvc.config import Settings
 from omlsvc.db.changes import ChangeFeed, WorkerCache
 from omlsvc.db.uow import UnitOfWork
-from omlsvc.errors import InvalidInput, TokenExpired, Unauthorized
+from omlsvc.errors import InvalidInput, TokenExpired, TooManyRequests, Unauthorized
 
 USER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_$#]{0,127}$")
 MIN_PASSWORD_LENGTH = 8
@@ -38,45 +40,103 @@ class AuthService:
         settings: Settings,
         clock: Callable[[], float] = time.time,
         changes: ChangeFeed | None = None,
+        password_checks: PasswordChecks | None = None,
     ) -> None:
         """``changes`` is the worker's feed (shared with the other services, so that a revocation
-        here empties every cache here at once); a private one by default."""
+        here empties every cache here at once); a private one by default. ``password_checks``
+        bounds the password hashing this worker does at once (``settings.login_concurrency``)."""
         self._engine = engine
         self._codec = codec
         self._lifetime = settings.token_lifetime_s
         self._refresh_window = settings.token_refresh_window_s
         self._clock = clock
         self._changes = changes or ChangeFeed(engine)
+        self._backoff = BackOff(settings.login_free_attempts, settings.login_max_delay_s)
+        self._password_checks = password_checks or PasswordChecks(settings.login_concurrency)
         #: token -> (expiry, principal) of tokens verified since the last change anywhere.
         self._verified: WorkerCache[str, tuple[int, Principal]] = WorkerCache(self._changes)
 
     # -- tokens -------------------------------------------------------------------------------
 
-    def login(self, username: str, password: str) -> IssuedToken:
-        """Check a password and issue a token. Unknown users and wrong passwords fail identically."""
+    def login(self, username: str, password: str, client_address: str | None = None) -> IssuedToken:
+        """Check a password and issue a token that starts a new family.
+
+        Unknown users and wrong passwords fail identically (message, timing, throttling). A user
+        name or client address still waiting after earlier failures is refused with
+        :class:`TooManyRequests` before any password is hashed, as is a login that finds all of this
+        worker's password-check slots taken.
+        """
+        valid_name = USER_NAME.match(username) is not None
+        keys = throttle_keys(username if valid_name else None, client_address)
         with UnitOfWork(self._engine) as uow:
-            user = UserStore(uow.connection).get(username) if USER_NAME.match(username) else None
-        if user is None:
-            verify_nobody(password)
+            blocked_until = LoginFailureStore(uow.connection).blocked_until(keys) if keys else None
+            now = _datetime(self._clock())
+            if blocked_until is not None and blocked_until > now:
+                wait = math.ceil((blocked_until - now).total_seconds())
+                unit = "second" if wait == 1 else "seconds"
+                raise TooManyRequests(f"Too many failed logins; retry in {wait} {unit}.", retry_after_s=wait)
+            user = UserStore(uow.connection).get(username) if valid_name else None
+        with self._password_checks.slot():
+            if user is None:
+                accepted = verify_nobody(password)
+            else:
+                accepted = verify_password(password, user.password_hash) and not user.disabled
+        if user is None or not accepted:
+            self._count_failure(keys)
             raise Unauthorized("Invalid username or password.")
-        if not verify_password(password, user.password_hash) or user.disabled:
-            raise Unauthorized("Invalid username or password.")
-        now = int(self._clock())
-        return self._issue(user.name, user.roles, now=now, auth_time=now)
+        if blocked_until is not None:  # failures on record: a success forgets them
+            self._forget_failures(keys)
+        now_s = int(self._clock())
+        return self._issue(user.name, user.roles, user.generation, now=now_s, auth_time=now_s)
+
+    def _count_failure(self, keys: tuple[str, ...]) -> None:
+        now = _datetime(self._clock())
+        since = now - timedelta(seconds=self._backoff.forget_after_s)
+        with UnitOfWork(self._engine, write=True) as uow:
+            store = LoginFailureStore(uow.connection)
+            for key in keys:
+                failures = store.failures(key, since) + 1
+                delay = timedelta(seconds=self._backoff.delay_after(failures))
+                store.put(key, failures, blocked_until=now + delay, updated_at=now)
+            uow.commit()
+        self._purge_failures(since)
+
+    def _forget_failures(self, keys: tuple[str, ...]) -> None:
+        with UnitOfWork(self._engine, write=True) as uow:
+            LoginFailureStore(uow.connection).clear(keys)
+            uow.commit()
+        self._purge_failures(_datetime(self._clock()) - timedelta(seconds=self._backoff.forget_after_s))
+
+    def _purge_failures(self, before: datetime) -> None:
+        # its own transaction, after the counted one: it skips rows others hold and never waits.
+        with UnitOfWork(self._engine, write=True) as uow:
+            LoginFailureStore(uow.connection).purge(before)
+            uow.commit()
 
     def refresh(self, token: str) -> IssuedToken:
-        """A new token for a valid one, until the refresh window after the original login closes."""
+        """A new token of the same family for a valid one, until the refresh window after the
+        original login closes."""
         claims = self._verify(token)
         now = int(self._clock())
         deadline = claims.auth_time + self._refresh_window
         if now >= deadline:
             raise Unauthorized("The login is too old to refresh its token; log in again.")
-        return self._issue(claims.subject, claims.roles, now=now, auth_time=claims.auth_time)
+        return self._issue(
+            claims.subject,
+            claims.roles,
+            claims.generation,
+            now=now,
+            auth_time=claims.auth_time,
+            family=claims.family,
+        )
 
     def revoke(self, token: str) -> None:
+        """Revoke the token's whole family: the login it came from and every token refreshed from it.
+        The revocation is kept until the last token the family could hold expires."""
         claims = self._verify(token)
+        family_ends = _datetime(claims.auth_time + self._refresh_window)
         with UnitOfWork(self._engine, write=True) as uow:
-            UserStore(uow.connection).revoke(claims.jti, _datetime(claims.expires_at))
+            UserStore(uow.connection).revoke(claims.family, max(family_ends, _datetime(claims.expires_at)))
             self._changes.record(uow.connection)
             uow.commit()
         self._changes.changed()
@@ -97,17 +157,34 @@ class AuthService:
     def _verify(self, token: str) -> Claims:
         claims = self._codec.decode(token, now=int(self._clock()))
         with UnitOfWork(self._engine) as uow:
-            active, revoked = UserStore(uow.connection).token_standing(claims.subject, claims.jti)
-        if revoked:
+            standing = UserStore(uow.connection).token_standing(claims.subject, claims.jti, claims.family)
+        if standing.revoked:
             raise Unauthorized("The access token has been revoked.")
-        if not active:
+        if not standing.active:
             raise Unauthorized("The access token's user is disabled or no longer exists.")
+        if claims.generation != standing.generation:
+            raise Unauthorized("The access token was issued before the user's access changed; log in again.")
         return claims
 
-    def _issue(self, subject: str, roles: tuple[str, ...], *, now: int, auth_time: int) -> IssuedToken:
+    def _issue(
+        self,
+        subject: str,
+        roles: tuple[str, ...],
+        generation: int,
+        *,
+        now: int,
+        auth_time: int,
+        family: str | None = None,
+    ) -> IssuedToken:
         expires_at = min(now + self._lifetime, auth_time + self._refresh_window)
         token = self._codec.encode(
-            subject=subject, roles=roles, now=now, expires_at=expires_at, auth_time=auth_time
+            subject=subject,
+            roles=roles,
+            now=now,
+            expires_at=expires_at,
+            auth_time=auth_time,
+            generation=generation,
+            family=family,
         )
         return IssuedToken(access_token=token, expires_in=expires_at - now)
 
@@ -116,9 +193,7 @@ class AuthService:
     def add_user(self, name: str, password: str, role: str = "developer") -> None:
         _check_user_name(name)
         _check_password(password)
-        if role not in ROLES:
-            raise InvalidInput(f"Unknown role {role!r}; expected one of {', '.join(ROLES)}.")
-        roles = (DEVELOPER, ADMIN) if role == ADMIN else (DEVELOPER,)
+        roles = _roles(role)
         with UnitOfWork(self._engine, write=True) as uow:
             UserStore(uow.connection).add(name, hash_password(password), roles, _datetime(self._clock()))
             uow.commit()
@@ -135,14 +210,25 @@ class AuthService:
         return True
 
     def set_password(self, name: str, password: str) -> None:
+        """Change a password; every token issued before stops working (within a second everywhere)."""
         _check_password(password)
-        with UnitOfWork(self._engine, write=True) as uow:
-            UserStore(uow.connection).set_password(name, hash_password(password))
-            uow.commit()
+        password_hash = hash_password(password)
+        self._change_access(lambda store: store.set_password(name, password_hash))
 
     def set_disabled(self, name: str, disabled: bool = True) -> None:
+        """Disable or enable a user; either way every token issued before stops working, so enabling
+        a user again never revives the sessions they had."""
+        self._change_access(lambda store: store.set_disabled(name, disabled))
+
+    def set_role(self, name: str, role: str) -> None:
+        """Make a user a ``developer`` or an ``admin``; every token issued before stops working."""
+        roles = _roles(role)
+        self._change_access(lambda store: store.set_roles(name, roles))
+
+    def _change_access(self, change: Callable[[UserStore], None]) -> None:
+        """Apply a change that moves the user's generation on, and tell every worker's caches."""
         with UnitOfWork(self._engine, write=True) as uow:
-            UserStore(uow.connection).set_disabled(name, disabled)
+            change(UserStore(uow.connection))
             self._changes.record(uow.connection)
             uow.commit()
         self._changes.changed()
@@ -161,6 +247,12 @@ def _check_user_name(name: str) -> None:
         raise InvalidInput(
             f"Invalid user name {name!r}: a letter, then up to 127 letters, digits, '_', '$' or '#'."
         )
+
+
+def _roles(role: str) -> tuple[str, ...]:
+    if role not in ROLES:
+        raise InvalidInput(f"Unknown role {role!r}; expected one of {', '.join(ROLES)}.")
+    return (DEVELOPER, ADMIN) if role == ADMIN else (DEVELOPER,)
 
 
 def _check_password(password: str) -> None:

@@ -4,6 +4,11 @@ Only the one configured algorithm is accepted when verifying (HS256 with a secre
 key pair), which rules out ``alg: none`` and HS/RS key confusion by construction. Every failure is
 an :class:`omlsvc.errors.Unauthorized`, with :class:`omlsvc.errors.TokenExpired` for expiry so the
 client is told to log in again.
+
+Besides the standard claims a token carries ``fam``, the ``jti`` of the login's first token, kept by
+every refresh (revoking one token revokes its whole family), and ``gen``, the user's generation when
+the login happened (a password change, disable, enable or role change bumps it and so ends every
+earlier token). Tokens without them, issued before sessions had them, are refused.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from omlsvc.errors import TokenExpired, Unauthorized
 
 ISSUER = "omlsvc"
 SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name
-REQUIRED_CLAIMS = ("sub", "roles", "iat", "exp", "auth_time", "jti")
+REQUIRED_CLAIMS = ("sub", "roles", "iat", "exp", "auth_time", "jti", "fam", "gen")
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,10 @@ class Claims:
     expires_at: int
     auth_time: int
     jti: str
+    #: the jti of the login's first token, shared by every token refreshed from it.
+    family: str
+    #: the user's generation when the login happened.
+    generation: int
 
 
 class TokenCodec:
@@ -55,8 +64,18 @@ class TokenCodec:
         return cls("HS256", secret, secret)
 
     def encode(
-        self, *, subject: str, roles: tuple[str, ...], now: int, expires_at: int, auth_time: int
+        self,
+        *,
+        subject: str,
+        roles: tuple[str, ...],
+        now: int,
+        expires_at: int,
+        auth_time: int,
+        generation: int,
+        family: str | None = None,
     ) -> str:
+        """A signed token; without ``family`` it starts a family of its own (a login)."""
+        jti = uuid.uuid4().hex
         payload = {
             "iss": ISSUER,
             "sub": subject,
@@ -64,7 +83,9 @@ class TokenCodec:
             "iat": now,
             "exp": expires_at,
             "auth_time": auth_time,
-            "jti": uuid.uuid4().hex,
+            "jti": jti,
+            "fam": family or jti,
+            "gen": generation,
         }
         return jwt.encode(payload, self._signing_key, algorithm=self.algorithm)
 
@@ -90,6 +111,8 @@ def _claims(payload: dict[str, Any]) -> Claims:
     try:
         if not isinstance(payload["sub"], str) or not isinstance(roles, list):
             raise TypeError
+        if not isinstance(payload["gen"], int) or not isinstance(payload["fam"], str) or not payload["fam"]:
+            raise TypeError
         return Claims(
             subject=payload["sub"],
             roles=tuple(str(r) for r in roles),
@@ -97,6 +120,8 @@ def _claims(payload: dict[str, Any]) -> Claims:
             expires_at=int(payload["exp"]),
             auth_time=int(payload["auth_time"]),
             jti=str(payload["jti"]),
+            family=payload["fam"],
+            generation=payload["gen"],
         )
     except (TypeError, ValueError):
         raise Unauthorized("The access token is invalid.") from None

@@ -130,6 +130,7 @@ _ERRORS = {
     "409": "Conflict",
     "413": "PayloadTooLarge",
     "415": "UnsupportedMediaType",
+    "429": "TooManyRequests",
     "500": "InternalError",
     "503": "Unavailable",
 }
@@ -141,9 +142,33 @@ _ERROR_TEXT = {
     "Conflict": "Clashes with the current state (duplicate, still deployed, ...).",
     "PayloadTooLarge": "The body or upload is over its limit.",
     "UnsupportedMediaType": "Wrong Content-Type for this operation.",
+    "TooManyRequests": (
+        "Too many failed logins for this user name or client address (5 are free, then the wait doubles "
+        "from 1 s up to 15 min by default), or this worker is busy checking other passwords: nothing was "
+        "checked; retry after the number of seconds in Retry-After."
+    ),
     "InternalError": "Unexpected error; the message carries a request id.",
     "Unavailable": "The database is not reachable; retry shortly.",
 }
+
+
+#: Headers an error answer carries, by response name.
+_ERROR_HEADERS = {
+    "TooManyRequests": {
+        "Retry-After": {
+            "description": "Seconds to wait before trying again.",
+            "required": True,
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
+
+
+def _error_response(name: str) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": _ERROR_TEXT[name], "content": _json("Error")}
+    if name in _ERROR_HEADERS:
+        response["headers"] = _ERROR_HEADERS[name]
+    return response
 
 
 def _json(schema: str | dict[str, Any]) -> dict[str, Any]:
@@ -242,7 +267,7 @@ def _paths() -> dict[str, Any]:
                 "getToken",
                 "Obtain a token (password grant) or refresh one (refresh_token grant)",
                 _ok("A token.", "TokenResponse"),
-                ("400", "401", "415", "500", "503"),
+                ("400", "401", "415", "429", "500", "503"),
                 body=token_body,
                 public=True,
             )
@@ -457,8 +482,6 @@ def service_document(server_url: str) -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
             "schemas": schemas,
-            "responses": {
-                name: {"description": _ERROR_TEXT[name], "content": _json("Error")} for name in _ERROR_TEXT
-            },
+            "responses": {name: _error_response(name) for name in _ERROR_TEXT},
         },
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -58,12 +59,76 @@ def test_users_are_added_listed_changed_and_disabled(tmp_path: Path) -> None:
     ]
 
 
+def test_role_password_and_disable_changes_end_the_users_sessions(tmp_path: Path) -> None:
+    """A token obtained over HTTP stops working (within a second) after each change made with the CLI."""
+    import falcon.testing
+
+    from omlsvc.app import build_services, create_app
+    from omlsvc.config import Settings
+
+    assert omlsvc(tmp_path, "db", "init").returncode == 0
+    assert (
+        omlsvc(tmp_path, "users", "add", "ANALYST1", "--password-stdin", stdin="s3cret-pass\n").returncode
+        == 0
+    )
+    settings = Settings.for_tests(tmp_path)
+    services = build_services(settings)
+    client = falcon.testing.TestClient(create_app(settings, services=services))
+
+    def token(password: str) -> str:
+        body = {"grant_type": "password", "username": "ANALYST1", "password": password}
+        result = client.simulate_post("/omlusers/api/oauth2/v1/token", json=body)
+        assert result.status_code == 200, result.text
+        return str(result.json["accessToken"])
+
+    def refused_within_a_second(access_token: str) -> None:
+        headers = {"Authorization": f"Bearer {access_token}"}
+        deadline = time.monotonic() + 1.5
+        while client.simulate_get("/omlmod/v1/models", headers=headers).status_code != 401:
+            assert time.monotonic() < deadline, "the token still works"
+            time.sleep(0.05)
+
+    try:
+        before = token("s3cret-pass")
+        changed = omlsvc(tmp_path, "users", "role", "ANALYST1", "admin")
+        assert changed.returncode == 0, changed.stderr
+        assert changed.stdout.strip() == "ANALYST1 is now admin"
+        refused_within_a_second(before)
+        listing = omlsvc(tmp_path, "users", "list").stdout.splitlines()
+        assert listing[0].split("\t")[:3] == ["ANALYST1", "developer,admin", "active"]
+
+        before = token("s3cret-pass")
+        assert (
+            omlsvc(
+                tmp_path, "users", "passwd", "ANALYST1", "--password-stdin", stdin="n3w-password\n"
+            ).returncode
+            == 0
+        )
+        refused_within_a_second(before)
+
+        before = token("n3w-password")
+        assert omlsvc(tmp_path, "users", "disable", "ANALYST1").returncode == 0
+        assert omlsvc(tmp_path, "users", "enable", "ANALYST1").returncode == 0
+        refused_within_a_second(before)
+        assert token("n3w-password")
+    finally:
+        services.engine.dispose()
+
+
+def test_an_unknown_role_is_a_usage_error(tmp_path: Path) -> None:
+    assert omlsvc(tmp_path, "db", "init").returncode == 0
+    result = omlsvc(tmp_path, "users", "role", "admin", "root")
+    assert result.returncode == 2
+    assert "invalid choice: 'root'" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "stdin", "message"),
     [
         (("users", "add", "x y", "--password-stdin"), "s3cret-pass\n", "Invalid user name"),
         (("users", "add", "carol", "--password-stdin"), "short\n", "at least 8"),
         (("users", "passwd", "nobody", "--password-stdin"), "s3cret-pass\n", "does not exist"),
+        (("users", "role", "nobody", "admin"), "", "does not exist"),
     ],
 )
 def test_mistakes_are_one_line_errors(

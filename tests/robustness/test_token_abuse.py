@@ -150,6 +150,13 @@ def _forged(setup: Setup, how: str) -> str:
         return jwt.encode(
             {k: v for k, v in claims.items() if k != "jti"}, "test-secret-" + "x" * 40, algorithm="HS256"
         )
+    if how == "issued before families and generations":
+        old = {k: v for k, v in claims.items() if k not in ("fam", "gen")}
+        return jwt.encode(old, "test-secret-" + "x" * 40, algorithm="HS256")
+    if how == "generation raised":
+        return f"{head}.{_b64({**claims, 'gen': int(claims['gen']) + 1})}.{signature}"  # type: ignore[call-overload]
+    if how == "family changed":
+        return f"{head}.{_b64({**claims, 'fam': 'f' * 32})}.{signature}"
     raise AssertionError(how)
 
 
@@ -163,6 +170,9 @@ FORGERIES = [
     "HS384 with the right secret",
     "a header pointing at a key URL",
     "no jti",
+    "issued before families and generations",
+    "generation raised",
+    "family changed",
 ]
 
 
@@ -201,6 +211,37 @@ def test_a_revoked_token_is_refused_everywhere_at_once(setup: Setup) -> None:
     assert_refused_everywhere(setup, token)
     assert _refresh(setup, token).status_code == 401
     assert setup.client.simulate_post(REVOKE, headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_a_token_refreshed_before_its_login_was_revoked_is_refused_everywhere(setup: Setup) -> None:
+    token = login(setup.client, "alice").token
+    child = _refresh(setup, token).json["accessToken"]
+    grandchild = _refresh(setup, child).json["accessToken"]
+    assert setup.client.simulate_post(REVOKE, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    for refreshed in (child, grandchild):
+        assert_refused_everywhere(setup, refreshed)
+        assert _refresh(setup, refreshed).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda auth: auth.set_password("bob", "another password"), id="password"),
+        pytest.param(
+            lambda auth: (auth.set_disabled("bob"), auth.set_disabled("bob", False)), id="disable-enable"
+        ),
+        pytest.param(lambda auth: auth.set_role("bob", "admin"), id="role"),
+    ],
+)
+def test_tokens_from_before_a_change_of_access_are_refused_everywhere(
+    setup: Setup, settings: Settings, database: tuple[str, Engine], change: Callable[..., object]
+) -> None:
+    token = login(setup.client, "bob").token
+    child = _refresh(setup, token).json["accessToken"]
+    change(build_services(settings, engine=database[1]).auth)
+    for earlier in (token, child):
+        assert_refused_everywhere(setup, earlier)
+        assert _refresh(setup, earlier).status_code == 401
 
 
 def test_a_token_refreshed_for_eight_hours_ends_there(setup: Setup) -> None:
