@@ -81,6 +81,14 @@ class Settings:
     job_chunk_rows: int = 10_000
     job_lease_s: int = 120
     job_poll_s: float = 2.0
+    #: gunicorn listens on this unix socket instead of ``bind`` (``omlsvc serve --front nginx`` sets it).
+    unix_socket: Path | None = None
+    #: the nginx program of ``omlsvc serve --front nginx``: a name looked up on PATH and in /usr/sbin, or a path.
+    nginx: str = "nginx"
+    front_header_timeout_s: int = 10
+    front_body_timeout_s: int = 30
+    front_connections_per_client: int = 100
+    front_requests_per_second: int = 1000
 
     @property
     def cache_dir(self) -> Path:
@@ -147,6 +155,16 @@ class Settings:
             job_chunk_rows=env.get("JOB_CHUNK_ROWS", _positive_int, cls.job_chunk_rows),
             job_lease_s=env.get("JOB_LEASE", _positive_int, cls.job_lease_s),
             job_poll_s=env.get("JOB_POLL", _positive_float, cls.job_poll_s),
+            unix_socket=env.get("UNIX_SOCKET", _unix_socket_path, None),
+            nginx=env.get("NGINX", str, cls.nginx),
+            front_header_timeout_s=env.get("FRONT_HEADER_TIMEOUT", _positive_int, cls.front_header_timeout_s),
+            front_body_timeout_s=env.get("FRONT_BODY_TIMEOUT", _positive_int, cls.front_body_timeout_s),
+            front_connections_per_client=env.get(
+                "FRONT_CONNECTIONS_PER_CLIENT", _positive_int, cls.front_connections_per_client
+            ),
+            front_requests_per_second=env.get(
+                "FRONT_REQUESTS_PER_SECOND", _positive_int, cls.front_requests_per_second
+            ),
         )
 
     @classmethod
@@ -221,6 +239,18 @@ def _bind(raw: str) -> str:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError("must be HOST:PORT")
     return raw
+
+
+#: ``sun_path`` holds 108 bytes including the terminating NUL.
+MAX_UNIX_SOCKET_PATH = 107
+
+
+def _unix_socket_path(raw: str) -> Path:
+    if not raw.startswith("/"):
+        raise ValueError("must be an absolute path")
+    if len(os.fsencode(raw)) > MAX_UNIX_SOCKET_PATH:
+        raise ValueError(f"must be at most {MAX_UNIX_SOCKET_PATH} bytes long (a unix socket path)")
+    return Path(raw)
 
 
 def _database_url(raw: str) -> str:

@@ -8,6 +8,13 @@ Each worker listens on its own ``SO_REUSEPORT`` socket, so the kernel spreads ne
 over the workers. With one shared socket, whichever worker wakes first accepts a burst of keep-alive
 connections and keeps them: in the bench, 16 client connections all landed on one of two workers,
 which halved throughput. The access log line is built by :class:`omlsvc.accesslog.AccessLogger`.
+
+Behind nginx (``omlsvc serve --front nginx``, or ``OMLSVC_UNIX_SOCKET`` for an nginx of your own)
+gunicorn listens on one unix socket instead, bound by the master and shared by the workers:
+``SO_REUSEPORT`` means nothing for unix sockets (each worker would unlink and rebind the path, and
+only the last would be reached). nginx opens a new connection for every request it forwards, each
+accepted by whichever worker is free, so the keep-alive pile-up above cannot happen there. The socket
+is readable and writable by the service's user and group only.
 """
 
 from __future__ import annotations
@@ -18,15 +25,20 @@ import sys
 from typing import Any
 
 from omlsvc.accesslog import ACCESS_LOG_FORMAT
-from omlsvc.config import WORKER_INDEX_ENV, Settings, SettingsError
+from omlsvc.config import MAX_UNIX_SOCKET_PATH, WORKER_INDEX_ENV, Settings, SettingsError
 
 try:
     _settings = Settings.from_env(os.environ)
 except SettingsError as _error:
     sys.exit(f"omlsvc: {_error}")
 
-bind = [_settings.bind]
-reuse_port = True
+if _settings.unix_socket is None:
+    bind = [_settings.bind]
+    reuse_port = True
+else:
+    bind = [f"unix:{_settings.unix_socket}"]
+    reuse_port = False
+    umask = 0o007
 workers = _settings.workers
 threads = _settings.threads
 worker_class = "gthread"
@@ -40,6 +52,13 @@ loglevel = _settings.log_level.lower()
 access_log_format = ACCESS_LOG_FORMAT
 logger_class = "omlsvc.accesslog.AccessLogger"
 limit_request_line = 8190
+# gunicorn's control socket, per instance: its default ($HOME/.gunicorn/gunicorn.ctl) is one path
+# shared by every instance of the user on the host, each taking it from the last.
+_control_socket = _settings.data_dir / "gunicorn.ctl"
+if len(os.fsencode(str(_control_socket))) <= MAX_UNIX_SOCKET_PATH:
+    control_socket = str(_control_socket)
+else:
+    control_socket_disable = True
 forwarded_allow_ips = "127.0.0.1,::1"
 
 

@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +32,21 @@ class RunningService:
     log_path: Path
 
     def worker_pids(self) -> list[int]:
-        """The gunicorn workers: children of the master process."""
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+        """The gunicorn workers: children of the master process (a child of ``serve --front nginx``)."""
+        master = self.process.pid
+        if "gunicorn" not in command_line(master):
+            master = next((pid for pid in children_of(master) if "gunicorn" in command_line(pid)), -1)
+        return children_of(master)
+
+    def process_tree(self) -> list[int]:
+        """Every live process started for this service: the one started and its descendants."""
+        found, pending = [], [self.process.pid]
+        while pending:
+            pid = pending.pop()
+            if is_alive(pid):
+                found.append(pid)
+                pending.extend(children_of(pid))
+        return found
 
     def token(self, username: str = "admin", password: str = ADMIN_PASSWORD) -> str:
         body = json.dumps({"grant_type": "password", "username": username, "password": password}).encode()
@@ -50,11 +62,44 @@ class RunningService:
         return self.log_path.read_text(errors="replace")
 
 
+def children_of(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    try:
+        return [int(child) for child in children.read_text().split()]
+    except OSError:
+        return []
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def is_alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 @contextmanager
 def running_service(
-    data_dir: Path, *, workers: int = 1, threads: int = 4, environ: Mapping[str, str] | None = None
+    data_dir: Path,
+    *,
+    workers: int = 1,
+    threads: int = 4,
+    environ: Mapping[str, str] | None = None,
+    args: Sequence[str] = (),
+    own_process_group: bool = False,
 ) -> Iterator[RunningService]:
-    """Initialise the database (creating ``admin``) and serve until the block ends."""
+    """Initialise the database (creating ``admin``) and serve until the block ends.
+
+    ``args`` go to ``omlsvc serve`` (``["--front", "nginx"]``); ``own_process_group`` starts it as the
+    leader of a new process group, which a test may then kill whole (``os.killpg``).
+    """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMLSVC_")}
     env.update(
@@ -72,7 +117,11 @@ def running_service(
     log_path = data_dir / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(  # exec'd directly, so killing it kills gunicorn's master
-            [sys.executable, "-m", "omlsvc.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "omlsvc.cli", "serve", *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=own_process_group,
         )
     service = RunningService(f"http://127.0.0.1:{port}", process, log_path)
     try:

@@ -32,3 +32,12 @@ def test_the_wheel_installs_into_a_fresh_environment_and_runs(tmp_path: Path) ->
         [environment / "bin" / "omlsvc", "--version"], check=True, capture_output=True, text=True, timeout=60
     )
     assert version.stdout.strip().startswith("omlsvc ")
+    site = subprocess.run(  # the nginx templates ship in the wheel
+        [environment / "bin" / "omlsvc", "nginx-config"],
+        env={"PATH": "/usr/bin:/bin", "OMLSVC_DATA_DIR": str(tmp_path / "data")},
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert f"server unix:{tmp_path / 'data' / 'omlsvc.sock'};" in site.stdout

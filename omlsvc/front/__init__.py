@@ -1,0 +1,1 @@
+"""The production front: nginx in front of gunicorn (ARCHITECTURE "Production topology")."""
