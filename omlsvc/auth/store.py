@@ -21,6 +21,8 @@ class User:
     roles: tuple[str, ...]
     disabled: bool
     created_at: datetime
+    #: the database identity a job of this user runs as; None: the default (see omlsvc.jobs.access).
+    db_role: str | None = None
 
 
 class UserStore:
@@ -37,6 +39,7 @@ class UserStore:
             roles=tuple(r for r in row.roles.split(ROLE_SEPARATOR) if r),
             disabled=bool(row.disabled),
             created_at=row.created_at,
+            db_role=row.db_role,
         )
 
     def list(self) -> list[User]:
@@ -46,7 +49,14 @@ class UserStore:
     def count(self) -> int:
         return len(self._connection.execute(select(users.c.name)).all())
 
-    def add(self, name: str, password_hash: str, roles: tuple[str, ...], created_at: datetime) -> None:
+    def add(
+        self,
+        name: str,
+        password_hash: str,
+        roles: tuple[str, ...],
+        created_at: datetime,
+        db_role: str | None = None,
+    ) -> None:
         try:
             with self._connection.begin_nested():
                 self._connection.execute(
@@ -56,6 +66,7 @@ class UserStore:
                         roles=ROLE_SEPARATOR.join(roles),
                         disabled=False,
                         created_at=created_at,
+                        db_role=db_role,
                     )
                 )
         except IntegrityError:
