@@ -78,7 +78,9 @@ def postgres_engine(postgres_schema_url: str, tmp_path_factory: pytest.TempPathF
 
 
 @pytest.fixture(scope="session")
-def postgres_roles(postgres_engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def postgres_roles(
+    postgres_engine: Engine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
     """Database roles of the test users alice, bob and admin (unique names; dropped at the end with
     everything they own): on PostgreSQL a job reads and writes as its owner's role."""
     with postgres_in_use(lock_directory(tmp_path_factory)):

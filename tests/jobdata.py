@@ -158,7 +158,9 @@ def table_owner(engine: Engine, table: str) -> str:
     with engine.connect() as connection:
         return str(
             connection.execute(
-                text("SELECT tableowner FROM pg_tables WHERE tablename = :t AND schemaname = current_schema()"),
+                text(
+                    "SELECT tableowner FROM pg_tables WHERE tablename = :t AND schemaname = current_schema()"
+                ),
                 {"t": table},
             ).scalar_one()
         )

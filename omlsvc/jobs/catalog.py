@@ -145,13 +145,13 @@ _RELATION = text(
 #: policies (when enabled) and virtual generated columns (PostgreSQL 18).
 _CODE_OF = text(
     """
-    SELECT 'pg_catalog.pg_rewrite'::regclass AS classid, r.oid AS objid
+    SELECT 'pg_catalog.pg_rewrite'::regclass::oid AS classid, r.oid AS objid
       FROM pg_catalog.pg_rewrite r WHERE r.ev_class = :oid AND :kind = 'v'
     UNION ALL
-    SELECT 'pg_catalog.pg_policy'::regclass, p.oid
+    SELECT 'pg_catalog.pg_policy'::regclass::oid, p.oid
       FROM pg_catalog.pg_policy p WHERE p.polrelid = :oid AND :rowsecurity
     UNION ALL
-    SELECT 'pg_catalog.pg_attrdef'::regclass, d.oid
+    SELECT 'pg_catalog.pg_attrdef'::regclass::oid, d.oid
       FROM pg_catalog.pg_attrdef d JOIN pg_catalog.pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
      WHERE d.adrelid = :oid AND a.attgenerated NOT IN ('', 's')
     """

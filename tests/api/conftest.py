@@ -15,9 +15,7 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def services(
-    settings: Settings, database: tuple[str, Engine], db_roles: dict[str, str | None]
-) -> Services:
+def services(settings: Settings, database: tuple[str, Engine], db_roles: dict[str, str | None]) -> Services:
     services = build_services(settings, engine=database[1])
     services.auth.add_user("admin", PASSWORD, "admin", db_role=db_roles.get("admin"))
     services.auth.add_user("alice", PASSWORD, db_role=db_roles.get("alice"))
