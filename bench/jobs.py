@@ -40,7 +40,7 @@ from omlsvc.jobs.runner import Runner, RunnerOptions
 from omlsvc.jobs.tables import DataTables
 from omlsvc.repository.service import ModelService, parse_model_form
 from tests import modelzoo
-from tests.jobdata import InputTables
+from tests.jobdata import DatabaseRoles, InputTables
 
 ALICE = Principal("alice", ("developer",))
 MODELS = {
@@ -50,23 +50,26 @@ MODELS = {
 }
 
 
-def scoped_database(url: str | None, folder: Path) -> tuple[str, Engine, Any]:
-    """(url, engine, cleanup) of an empty database: a private PostgreSQL schema, or a SQLite file."""
+def scoped_database(url: str | None, folder: Path) -> tuple[str, Engine, Any, str | None]:
+    """(url, engine, cleanup, alice's database role) of an empty database: a private PostgreSQL schema
+    with a role for alice's jobs, or a SQLite file."""
     if url is None:
         scoped = f"sqlite:///{folder / 'bench.db'}"
-        return scoped, make_engine(scoped), lambda: None
+        return scoped, make_engine(scoped), lambda: None, None
     schema = f"omlsvc_bench_{uuid.uuid4().hex[:8]}"
     admin = make_engine(url)
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(False)
+    roles = DatabaseRoles(admin, schema, users=("alice",))
 
     def cleanup() -> None:
+        roles.drop()
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
 
-    return scoped, make_engine(scoped), cleanup
+    return scoped, make_engine(scoped), cleanup, roles.roles["alice"]
 
 
 def run_worker_processes(count: int, url: str, data_dir: Path, chunk_rows: int) -> None:
@@ -101,14 +104,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        url, engine, cleanup = scoped_database(args.database_url, folder)
+        url, engine, cleanup, role = scoped_database(args.database_url, folder)
         try:
             init_schema(engine)
             settings = Settings.for_tests(
                 folder / "data", database_url=url, max_score_rows=max(10_000, args.chunk_rows)
             )
             services = build_services(settings, engine=engine)
-            services.auth.add_user("alice", "bench-password")
+            services.auth.add_user("alice", "bench-password", db_role=role)
             make_zip, width, extra = MODELS[args.model]
             zoo = make_zip(folder)
             form = parse_model_form({"modelName": "bench", "version": "1", "modelType": "ONNX"})
@@ -124,7 +127,7 @@ def main() -> None:
                 x[:, :width].mean(0) + rng.normal(size=(args.rows, width)) * x[:, :width].std(0)
             ).astype(np.float32)
             started = time.perf_counter()
-            table = InputTables(engine).features("bench_in", features)
+            table = InputTables(engine, readers={"alice": role}).features("bench_in", features)
             load_s = time.perf_counter() - started
             print(f"loaded {args.rows:,} rows into {engine.dialect.name} in {load_s:.1f} s")
 

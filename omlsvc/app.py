@@ -39,6 +39,7 @@ from omlsvc.errors import (
     Unauthorized,
     Unavailable,
 )
+from omlsvc.jobs.grants import TableGrantService
 from omlsvc.jobs.resources import Job, JobAction, JobCheck, JobCollection, JobRuns
 from omlsvc.jobs.service import JobService
 from omlsvc.meta.resources import Liveness, Readiness, ServiceApi, Version, VersionCollection
@@ -109,6 +110,7 @@ class Services:
     deployments: DeploymentService
     scoring: ScoringService
     jobs: JobService
+    table_grants: TableGrantService
 
 
 def build_services(
@@ -136,6 +138,7 @@ def build_services(
         models=models,
         deployments=deployments,
         jobs=JobService(engine),
+        table_grants=TableGrantService(engine),
         scoring=ScoringService(
             deployments,
             models,

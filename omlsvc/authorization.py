@@ -123,3 +123,35 @@ def job_owner_scope(principal: Principal) -> str | None:
     """
     principal = require_principal(principal)
     return None if principal.is_admin else principal.name
+
+
+# -- tables a batch scoring job may read ------------------------------------------------------------
+# (Kept apart from the model rules above.) A job reads as its owner's database identity. On
+# PostgreSQL and Oracle the database itself decides, with its own privileges checked as that identity
+# (``SET LOCAL ROLE``, a proxy session); on SQLite, which has no roles, an administrator grants tables
+# (``omlsvc tables grant``). omlsvc's own tables are never job input (nor output) on any database.
+
+
+@dataclass(frozen=True)
+class TableAccess:
+    """What decides whether a job may read one table or view.
+
+    ``database_decides``: the database checked its own privileges as the job's identity and
+    ``granted`` is its answer; otherwise ``granted`` says whether an administrator granted the table
+    to the principal. ``job_output_of``: the owner of the job whose output table this is, if it is one.
+    """
+
+    service_table: bool
+    database_decides: bool
+    granted: bool
+    job_output_of: str | None = None
+
+
+def may_read_table(principal: Principal, table: TableAccess) -> bool:
+    """Read a table or view as a job's input. A table this denies answers exactly like one that does
+    not exist, so a job learns nothing of tables its owner may not read."""
+    if table.service_table:
+        return False
+    if table.database_decides:
+        return table.granted
+    return principal.is_admin or table.granted or table.job_output_of == principal.name

@@ -90,8 +90,15 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument(
         "--password-stdin", action="store_true", required=True, help="read the password from stdin"
     )
+    add.add_argument(
+        "--db-role",
+        help="the database identity the user's jobs run as (PostgreSQL role, Oracle user; default: the name)",
+    )
     add.set_defaults(handler=_users_add)
     users.add_parser("list", help="list users").set_defaults(handler=_users_list)
+    show_user = users.add_parser("show", help="show a user, with the database identity their jobs run as")
+    show_user.add_argument("name")
+    show_user.set_defaults(handler=_users_show)
     passwd = users.add_parser("passwd", help="set a user's password (their earlier tokens stop working)")
     passwd.add_argument("name")
     passwd.add_argument("--password-stdin", action="store_true", required=True)
@@ -147,6 +154,22 @@ def _parser() -> argparse.ArgumentParser:
     score.set_defaults(handler=_score)
 
     add_job_commands(commands, _services, _principal)
+
+    tables = commands.add_parser(
+        "tables", help="SQLite: the tables each user's jobs may read (other databases use GRANT)"
+    ).add_subparsers(metavar="ACTION")
+    grant = tables.add_parser("grant", help="let a user's jobs read a table or view")
+    grant.add_argument("table")
+    grant.add_argument("user")
+    grant.add_argument("--by", default="admin", help="the administrator granting it (recorded)")
+    grant.set_defaults(handler=_tables_grant)
+    revoke = tables.add_parser("revoke", help="take a grant back")
+    revoke.add_argument("table")
+    revoke.add_argument("user")
+    revoke.set_defaults(handler=_tables_revoke)
+    granted = tables.add_parser("list", help="list grants (of one user)")
+    granted.add_argument("user", nargs="?")
+    granted.set_defaults(handler=_tables_list)
 
     for sub in (push, listing, show, remove, deploy, undeploy, score):
         sub.add_argument("--user", default="admin", help="act as this user (default: admin)")
@@ -387,8 +410,25 @@ def _read_password() -> str:
 
 def _users_add(args: argparse.Namespace, settings: Settings) -> int:
     password = _read_password()
-    _with_auth(settings, lambda auth: auth.add_user(args.name, password, args.role))
+    _with_auth(settings, lambda auth: auth.add_user(args.name, password, args.role, db_role=args.db_role))
     print(f"added user {args.name} ({args.role})")
+    return 0
+
+
+def _users_show(args: argparse.Namespace, settings: Settings) -> int:
+    from omlsvc.jobs.access import database_identity
+
+    with _services(settings) as services:
+        user = services.auth.find_user(args.name)
+        backend = services.engine.dialect.name
+    if user is None:
+        raise NotFound(f"User {args.name!r} does not exist.")
+    identity = database_identity(user.name, user.db_role, backend)
+    print(f"name\t{user.name}")
+    print(f"roles\t{','.join(user.roles)}")
+    print(f"state\t{'disabled' if user.disabled else 'active'}")
+    print(f"created\t{user.created_at:%Y-%m-%d %H:%M:%S}")
+    print(f"db_role\t{identity}{'' if user.db_role else ' (default)'}")
     return 0
 
 
@@ -423,6 +463,28 @@ def _users_enable(args: argparse.Namespace, settings: Settings) -> int:
 def _users_role(args: argparse.Namespace, settings: Settings) -> int:
     _with_auth(settings, lambda auth: auth.set_role(args.name, args.role))
     print(f"{args.name} is now {args.role}")
+    return 0
+
+
+def _tables_grant(args: argparse.Namespace, settings: Settings) -> int:
+    with _services(settings) as services:
+        name = services.table_grants.grant(args.table, args.user, args.by)
+    print(f"granted {name} to {args.user}")
+    return 0
+
+
+def _tables_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    with _services(settings) as services:
+        name = services.table_grants.revoke(args.table, args.user)
+    print(f"revoked {name} from {args.user}")
+    return 0
+
+
+def _tables_list(args: argparse.Namespace, settings: Settings) -> int:
+    with _services(settings) as services:
+        grants = services.table_grants.list(args.user)
+    for g in grants:
+        print(f"{g.username}\t{g.table_name}\t{g.granted_by}\t{g.granted_at:%Y-%m-%d %H:%M:%S}")
     return 0
 
 

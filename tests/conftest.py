@@ -21,6 +21,7 @@ from omlsvc.config import Settings
 from omlsvc.db.engine import make_engine
 from omlsvc.db.schema import metadata
 from omlsvc.db.setup import init_schema
+from tests.jobdata import DatabaseRoles
 from tests.postgres_lock import MARKER as POSTGRES_OUTAGE
 from tests.postgres_lock import lock_directory, postgres_in_use
 
@@ -74,6 +75,29 @@ def postgres_engine(postgres_schema_url: str, tmp_path_factory: pytest.TempPathF
         init_schema(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_roles(
+    postgres_engine: Engine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    """Database roles of the test users alice, bob and admin (unique names; dropped at the end with
+    everything they own): on PostgreSQL a job reads and writes as its owner's role."""
+    with postgres_in_use(lock_directory(tmp_path_factory)):
+        with postgres_engine.connect() as connection:
+            schema = connection.execute(text("SELECT current_schema()")).scalar_one()
+        roles = DatabaseRoles(postgres_engine, schema)
+    yield roles.roles
+    with postgres_in_use(lock_directory(tmp_path_factory)):
+        roles.drop()
+
+
+@pytest.fixture
+def db_roles(request: pytest.FixtureRequest, database: tuple[str, Engine]) -> dict[str, str | None]:
+    """User name -> database role to create the test users with (none on SQLite)."""
+    if database[1].dialect.name == "sqlite":
+        return {}
+    return dict(request.getfixturevalue("postgres_roles"))
 
 
 def empty_postgres(engine: Engine) -> None:

@@ -2,13 +2,17 @@
 
 On PostgreSQL every test of a session shares one schema, so tables get unique names and the
 ``input_tables`` fixture drops them (and the output tables of jobs that read them) afterwards.
+
+Jobs read as their owner's database identity, so a table is readable only by the users it is made
+for (``readers``): on SQLite it is granted to them (``table_grants``, as ``omlsvc tables grant``
+does), on PostgreSQL ``GRANT SELECT`` goes to their roles (:class:`DatabaseRoles`).
 """
 
 from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -26,15 +30,46 @@ from sqlalchemy import (
     text,
 )
 
+from omlsvc.jobs.grants import TableGrantService
+
 IRIS_COLUMNS = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+JOB_USERS = ("alice", "bob", "admin")
+
+
+class DatabaseRoles:
+    """PostgreSQL roles for the test users, with unique names (the server is shared): each may use and
+    create tables in the test schema, and the test's login is a member of each, as an administrator
+    sets up omlsvc's login (``sql/postgresql/grants.sql``). :meth:`drop` drops them and what they own."""
+
+    def __init__(self, engine: Engine, schema: str, users: Sequence[str] = JOB_USERS) -> None:
+        self.engine = engine
+        self.roles = {user: f"omlsvc_t{uuid.uuid4().hex[:10]}_{user}" for user in users}
+        with engine.begin() as connection:
+            for role in self.roles.values():
+                connection.execute(text(f'CREATE ROLE "{role}" NOLOGIN'))
+                connection.execute(text(f'GRANT USAGE, CREATE ON SCHEMA "{schema}" TO "{role}"'))
+                connection.execute(text(f'GRANT "{role}" TO CURRENT_USER'))
+
+    def drop(self) -> None:
+        with self.engine.begin() as connection:
+            for role in self.roles.values():
+                connection.execute(text(f'DROP OWNED BY "{role}" CASCADE'))
+                connection.execute(text(f'DROP ROLE "{role}"'))
 
 
 class InputTables:
-    """Makes uniquely named input tables in one database and drops whatever it made."""
+    """Makes uniquely named input tables in one database, readable by ``readers`` (user name -> their
+    database role, None on SQLite), and drops whatever it made."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, readers: Mapping[str, str | None] | None = None) -> None:
         self.engine = engine
+        self.readers = dict(readers or {})
         self._made: list[str] = []
+
+    def grant(self, table: str, *users: str) -> None:
+        """Let ``users``' jobs read ``table`` (default: the readers)."""
+        for user in users or tuple(self.readers):
+            grant_table(self.engine, table, user, self.readers.get(user))
 
     def name(self, stem: str) -> str:
         return f"{stem}_{uuid.uuid4().hex[:8]}"
@@ -98,6 +133,7 @@ class InputTables:
     def _create(self, table: Table) -> None:
         table.metadata.create_all(self.engine)
         self._made.append(table.name)
+        self.grant(table.name)
 
     def drop_all(self) -> None:
         """Drop the input tables made (job output tables go with the PostgreSQL test schema)."""
@@ -106,6 +142,28 @@ class InputTables:
             for name in self._made:
                 if name in existing:
                     connection.execute(text(f'DROP TABLE "{name}"'))
+
+
+def grant_table(engine: Engine, table: str, user: str, role: str | None) -> None:
+    """What an administrator does to let ``user``'s jobs read ``table``."""
+    if engine.dialect.name == "sqlite":
+        TableGrantService(engine).grant(table, user, "admin")
+        return
+    with engine.begin() as connection:
+        connection.execute(text(f'GRANT SELECT ON "{table}" TO "{role or user.lower()}"'))
+
+
+def table_owner(engine: Engine, table: str) -> str:
+    """The PostgreSQL role that owns ``table`` (on the search path)."""
+    with engine.connect() as connection:
+        return str(
+            connection.execute(
+                text(
+                    "SELECT tableowner FROM pg_tables WHERE tablename = :t AND schemaname = current_schema()"
+                ),
+                {"t": table},
+            ).scalar_one()
+        )
 
 
 def count_rows(engine: Engine, table: str) -> int:

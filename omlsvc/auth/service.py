@@ -23,6 +23,9 @@ from omlsvc.errors import InvalidInput, TokenExpired, TooManyRequests, Unauthori
 
 USER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_$#]{0,127}$")
 MIN_PASSWORD_LENGTH = 8
+#: A database identity (PostgreSQL role, Oracle user): always quoted in SQL, and kept to a plain
+#: identifier that fits both databases' limits.
+DB_ROLE = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
 
 
 @dataclass(frozen=True)
@@ -190,12 +193,21 @@ class AuthService:
 
     # -- users --------------------------------------------------------------------------------
 
-    def add_user(self, name: str, password: str, role: str = "developer") -> None:
+    def add_user(
+        self, name: str, password: str, role: str = "developer", *, db_role: str | None = None
+    ) -> None:
+        """``db_role``: the database identity the user's jobs run as (None: the default, their name)."""
         _check_user_name(name)
         _check_password(password)
         roles = _roles(role)
+        if db_role is not None and not DB_ROLE.fullmatch(db_role):
+            raise InvalidInput(
+                f"Invalid database role {db_role!r}: a letter or '_', then up to 62 letters, digits, '_' or '$'."
+            )
         with UnitOfWork(self._engine, write=True) as uow:
-            UserStore(uow.connection).add(name, hash_password(password), roles, _datetime(self._clock()))
+            UserStore(uow.connection).add(
+                name, hash_password(password), roles, _datetime(self._clock()), db_role=db_role
+            )
             uow.commit()
 
     def ensure_admin(self, password: str) -> bool:

@@ -25,6 +25,8 @@ class User:
     created_at: datetime
     #: bumped by every change that must end the user's earlier sessions; tokens carry it.
     generation: int = 0
+    #: the database identity a job of this user runs as; None: the default (see omlsvc.jobs.access).
+    db_role: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class UserStore:
             disabled=bool(row.disabled),
             created_at=row.created_at,
             generation=int(row.generation),
+            db_role=row.db_role,
         )
 
     def list(self) -> list[User]:
@@ -63,7 +66,14 @@ class UserStore:
     def count(self) -> int:
         return len(self._connection.execute(select(users.c.name)).all())
 
-    def add(self, name: str, password_hash: str, roles: tuple[str, ...], created_at: datetime) -> None:
+    def add(
+        self,
+        name: str,
+        password_hash: str,
+        roles: tuple[str, ...],
+        created_at: datetime,
+        db_role: str | None = None,
+    ) -> None:
         try:
             with self._connection.begin_nested():
                 self._connection.execute(
@@ -73,6 +83,7 @@ class UserStore:
                         roles=ROLE_SEPARATOR.join(roles),
                         disabled=False,
                         created_at=created_at,
+                        db_role=db_role,
                     )
                 )
         except IntegrityError:

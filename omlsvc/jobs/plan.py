@@ -28,13 +28,14 @@ the feature id is the 0-based position in the model's output).
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from omlsvc.errors import InvalidInput
+from omlsvc.errors import InvalidImage, InvalidInput, OmlError
 from omlsvc.jobs.properties import ScoringJobProperties
 from omlsvc.signature import Function, ModelType, ScoringSpec, TensorInfo
 
@@ -55,6 +56,9 @@ INTEGER = "INTEGER"
 PREFIX = "OML$"
 _NUMERIC_TYPES = {"FLOAT", "DOUBLE", "FLOAT16", "BFLOAT16", "INT8", "INT16", "INT32", "INT64"}
 _NUMERIC_TYPES |= {"UINT8", "UINT16", "UINT32", "UINT64", "BOOL"}
+#: Where the scorer says a value of one record did not fit (see omlsvc.scoring.inputs).
+_VALUE_AT = re.compile(r"record 0, input '(?P<input>[^']*)': row (?P<row>\d+)(?:, column (?P<column>\d+))?")
+_IMAGE_AT = re.compile(r"^image (?P<row>\d+):")
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,35 @@ class ScoringPlan:
                 )
             images.append(bytes(data))
         return images
+
+    def explain_failure(self, error: OmlError, rows: Sequence[Sequence[Any]]) -> str:
+        """Why scoring ``rows`` failed, naming the column and the row's key at most: the scorer's own
+        message is written for a client who sent the values and may quote one, but a run's record must
+        never carry a value read from a table."""
+        if isinstance(error, InvalidImage):
+            found = _IMAGE_AT.match(error.message)
+            if found is not None and int(found.group("row")) < len(rows):
+                key = rows[int(found.group("row"))][0]
+                return f"the row with {self.key} = {key!r} holds no image file the model can read in {self.image_column}"
+            return f"column {self.image_column} holds data that is not an image file the model can read"
+        if self.image_column is not None and error.message.startswith("the row with "):
+            return error.message  # from images() below: names the key only
+        found = _VALUE_AT.search(error.message)
+        feed = (
+            None if found is None else next((f for f in self.feeds if f.name == found.group("input")), None)
+        )
+        if found is not None and feed is not None and int(found.group("row")) < len(rows):
+            position = int(found.group("column") or 0)
+            column = feed.columns[position] if position < len(feed.columns) else feed.columns[0]
+            key = rows[int(found.group("row"))][0]
+            return (
+                f"the value in column {column} of the row with {self.key} = {key!r} does not fit the model "
+                f"input {feed.name!r}"
+            )
+        if isinstance(error, InvalidInput):
+            columns = ", ".join(c for feed in self.feeds for c in feed.columns)
+            return f"values in the columns {columns} do not fit the model's inputs"
+        return "the model could not score them"
 
     # -- results -> output rows ------------------------------------------------------------------
 

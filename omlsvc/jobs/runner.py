@@ -36,6 +36,7 @@ import os
 import socket
 import threading
 import time
+import traceback
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -48,16 +49,16 @@ from sqlalchemy import Engine, Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from omlsvc.auth.store import UserStore
-from omlsvc.authorization import Principal, may_manage_job, may_see_model
+from omlsvc.authorization import may_see_model
 from omlsvc.config import Settings
 from omlsvc.db.setup import utcnow
 from omlsvc.db.uow import UnitOfWork
 from omlsvc.errors import InvalidInput, OmlError, Unavailable
 from omlsvc.jobs import lifecycle
+from omlsvc.jobs.access import JobIdentity, identity_of, user_tables
 from omlsvc.jobs.plan import ScoringPlan
 from omlsvc.jobs.properties import ScoringJobProperties
-from omlsvc.jobs.service import resolve_tables
+from omlsvc.jobs.service import drop_output_table, resolve_tables
 from omlsvc.jobs.store import (
     ACTIVE,
     FAILED,
@@ -123,6 +124,7 @@ class _Context:
     """What a runner keeps per run it works on: built once, reused for every chunk."""
 
     job: JobRecord
+    identity: JobIdentity
     properties: ScoringJobProperties
     plan: ScoringPlan
     model: PreparedModel
@@ -198,8 +200,10 @@ class Runner:
             except Unavailable as exc:
                 log.warning("job runner %s: %s", self.runner_id, exc.message)
                 progressed = False
-            except Exception:
-                log.exception("job runner %s: unexpected error", self.runner_id)
+            except Exception as exc:
+                # the type and where, not the message: it may quote a value read from a user's table
+                where = "".join(traceback.format_tb(exc.__traceback__))
+                log.error("job runner %s: unexpected %s\n%s", self.runner_id, type(exc).__name__, where)
                 progressed = False
             if not progressed:
                 stop.wait(self.options.busy_retry_s if self._busy else self.options.poll_s)
@@ -288,9 +292,11 @@ class Runner:
                     if run.status == PENDING:
                         store.update_run(run.id, status=RUNNING, started_at=now)
                     after = decode_key(run.last_key)
-                    hi, count = DataTables(uow.connection).next_boundary(
-                        context.input_table, context.plan.key, after, self._chunk_rows(context)
-                    )
+                    with user_tables(uow.connection, context.identity) as user:
+                        user.guard_input(context.input_table)
+                        hi, count = user.tables.next_boundary(
+                            context.input_table, context.plan.key, after, self._chunk_rows(context)
+                        )
                     if count == 0:
                         store.update_run(run.id, exhausted=True)
                         uow.commit()
@@ -332,8 +338,9 @@ class Runner:
         try:
             context = self._context(claim.run_id)
             self._ensure_target(context)
-            with UnitOfWork(self._engine) as uow:
-                rows = DataTables(uow.connection).read_range(
+            with UnitOfWork(self._engine) as uow, user_tables(uow.connection, context.identity) as user:
+                user.guard_input(context.input_table)
+                rows = user.tables.read_range(
                     context.input_table,
                     context.plan.key,
                     context.plan.read_columns,
@@ -348,7 +355,10 @@ class Runner:
             return
         try:
             with UnitOfWork(self._engine, write=True) as uow:
-                DataTables(uow.connection).insert(context.target, output)
+                with user_tables(uow.connection, context.identity) as user:
+                    user.guard_output(context.target)
+                    user.tables.insert(context.target, output)
+                # back as omlsvc, in the same transaction: the rows commit with their checkpoint
                 store = JobStore(uow.connection)
                 if not store.finish_chunk(claim.run_id, claim.seq, self.runner_id):
                     self.stats.lost_leases += 1
@@ -362,7 +372,7 @@ class Runner:
                 lease = self._clock() + timedelta(seconds=self.options.lease_s)
                 store.add_progress(claim.run_id, len(output), self.runner_id, lease)
                 uow.commit()
-        except DBAPIError as exc:
+        except (DBAPIError, InvalidInput) as exc:
             self._fail(claim.run_id, f"Writing the output failed: {_reason(exc)}")
             return
         self.stats.chunks += 1
@@ -383,8 +393,10 @@ class Runner:
             else:
                 results = model.score_records(plan.records(rows), top_n)
         except OmlError as exc:
+            # the scorer's own message may quote a value: name the column and the row's key instead
             raise RunFailed(
-                f"Scoring the rows with {plan.key} from {rows[0][0]!r} to {rows[-1][0]!r} failed: {exc.message}"
+                f"Scoring the rows with {plan.key} from {rows[0][0]!r} to {rows[-1][0]!r} failed: "
+                f"{plan.explain_failure(exc, rows)}"
             ) from exc
         return plan.output_rows(rows, results)
 
@@ -392,7 +404,8 @@ class Runner:
         if context.ready:
             return
         with UnitOfWork(self._engine, write=True) as uow:
-            DataTables(uow.connection).create(context.target)
+            with user_tables(uow.connection, context.identity) as user:  # the job's role owns it
+                user.tables.create(context.target)
             uow.commit()
         context.ready = True
 
@@ -435,10 +448,11 @@ class Runner:
             status = STOPPED if run.stop_requested else SUCCEEDED
             if properties.recompute:
                 if status == SUCCEEDED and context is not None:
-                    tables = DataTables(uow.connection)
-                    tables.create(context.target)  # an empty input still replaces the output
-                    tables.drop(context.output.schema, context.output.name)
-                    tables.rename(context.target, context.output.name)
+                    with user_tables(uow.connection, context.identity) as user:
+                        tables = user.tables
+                        tables.create(context.target)  # an empty input still replaces the output
+                        tables.drop(context.output.schema, context.output.name)
+                        tables.rename(context.target, context.output.name)
                 else:
                     drop_staging = True
             lifecycle.end_run(store, run, status, self._clock())
@@ -478,14 +492,11 @@ class Runner:
             properties = ScoringJobProperties.from_text(job.properties_json)
             if not properties.recompute:
                 return
-            tables = DataTables(uow.connection)
+            identity = identity_of(uow.connection, job.owner)
             try:
-                schema = tables.find_schema(
-                    properties.output_schema or properties.input_schema, "outputSchemaName"
-                )
+                drop_output_table(uow.connection, identity, properties, lifecycle.staging_table_name(run_id))
             except InvalidInput:
                 return
-            tables.drop(schema, lifecycle.staging_table_name(run_id))
             uow.commit()
 
     # -- per-run context -------------------------------------------------------------------------
@@ -506,20 +517,20 @@ class Runner:
             model = ModelStore(connection).get(job.model_id)
             if model is None:
                 raise RunFailed(f"The model {job.model_id} was deleted.")
-            user = UserStore(connection).get(job.owner)
-            owner = Principal(job.owner, user.roles if user is not None and not user.disabled else ())
+            identity = identity_of(connection, job.owner)
+            owner = identity.principal
             if not may_see_model(owner, model.access):
                 raise RunFailed(
                     f"The model {job.model_id} is no longer visible to the job's owner {job.owner}."
                 )
             spec = ScoringSpec.from_json(model.spec_json)
 
-            def may_read(other: str) -> bool:
+            def owner_of(other: str) -> str | None:
                 other_job = store.get(other)
-                return other_job is not None and may_manage_job(owner, other_job.owner)
+                return None if other_job is None else other_job.owner
 
             try:
-                resolved = resolve_tables(connection, job.id, properties, spec, may_read)
+                resolved = resolve_tables(connection, job.id, properties, spec, identity, owner_of)
             except InvalidInput as exc:
                 raise RunFailed(exc.message) from exc
             output_name = lifecycle.output_table_name(job.id, properties.output_data)
@@ -533,7 +544,9 @@ class Runner:
                     resolved.output_schema, staging, resolved.plan, resolved.input_table
                 )
         prepared = self._scoring.prepared_for_model(model)
-        context = _Context(job, properties, resolved.plan, prepared, resolved.input_table, output, target)
+        context = _Context(
+            job, identity, properties, resolved.plan, prepared, resolved.input_table, output, target
+        )
         self._contexts[run_id] = context
         while len(self._contexts) > MAX_CONTEXTS:
             self._contexts.popitem(last=False)
@@ -550,11 +563,14 @@ class Runner:
 
 
 def _reason(exc: BaseException) -> str:
+    """Why a run failed, for its record: our own messages (which never quote a row value), or for a
+    database error only its code, since drivers' messages may quote the value they refused."""
     if isinstance(exc, OmlError):
         return exc.message
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
-        return str(exc.orig).strip().splitlines()[0]
-    return str(exc).splitlines()[0]
+    original = exc.orig if isinstance(exc, DBAPIError) else None
+    code = getattr(original, "sqlstate", None) or getattr(original, "sqlite_errorname", None)
+    name = type(original or exc).__name__
+    return f"the database refused the statement ({name}{f', {code}' if code else ''})"
 
 
 # -- the in-process runner of ``omlsvc serve`` -------------------------------------------------------

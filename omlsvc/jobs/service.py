@@ -6,9 +6,10 @@ must be visible to the creator (their own, shared, or granted to them by name) w
 and when it runs.
 
 Everything the job will read is checked at creation, so a mistake is a 400 naming the problem
-rather than a failed run later: the input table or view exists (names match case-insensitively),
-its columns fit the model (:mod:`omlsvc.jobs.plan`), the output name fits the database's identifier
-limit. Tables of omlsvc itself and other users' job outputs are never job input.
+rather than a failed run later: the input table or view exists and the creator's database identity
+may read it (:mod:`omlsvc.jobs.access`; one it may not read answers exactly like one that does not
+exist), its columns fit the model (:mod:`omlsvc.jobs.plan`), the output name fits the database's
+identifier limit. Tables of omlsvc itself are never job input.
 
 Jobs are created and updated synchronously: ``jobStatus`` is CREATED or UPDATED, and ``/check``
 always answers "done".
@@ -28,6 +29,7 @@ from omlsvc.db.setup import utcnow
 from omlsvc.db.uow import UnitOfWork
 from omlsvc.errors import Conflict, InvalidInput, NotFound
 from omlsvc.jobs import lifecycle
+from omlsvc.jobs.access import JobIdentity, JobOwnerOf, identity_of, user_tables
 from omlsvc.jobs.lifecycle import CREATED, UPDATED
 from omlsvc.jobs.plan import ScoringPlan
 from omlsvc.jobs.properties import ScoringJobProperties
@@ -75,34 +77,24 @@ def resolve_tables(
     job_id: str,
     properties: ScoringJobProperties,
     spec: ScoringSpec,
-    may_read_job_output: Callable[[str], bool],
+    identity: JobIdentity,
+    job_owner_of: JobOwnerOf,
 ) -> ResolvedInput:
-    """Find the input, fit it to the model and check the output name; InvalidInput otherwise.
+    """Find the input as the job's identity may read it, fit it to the model and check the output
+    name; InvalidInput otherwise. A table the identity may not read is reported exactly like one that
+    does not exist, before anything about it (its columns) is looked at.
 
-    ``may_read_job_output(job_id)`` says whether another job's output table may be this job's input.
-    Used at creation and again by the runner before each run, since tables change.
+    ``job_owner_of(job_id)`` names the owner of another job (whose output may be this job's input on
+    SQLite). Used at creation and again by the runner before each run, since tables and grants change.
+    Runs in the caller's transaction; omlsvc's own statements after it run as omlsvc again.
     """
-    tables = DataTables(connection)
-    schema = tables.find_schema(properties.input_schema, "inputSchemaName")
-    name = tables.find_table(schema, properties.input_data)
-    if name is None:
-        where = f" in schema {schema}" if schema else ""
-        raise InvalidInput(f"inputData: there is no table or view {properties.input_data!r}{where}.")
-    if tables.is_default_schema(schema) and tables.is_service_table(name):
-        raise InvalidInput(f"inputData: {name} is one of omlsvc's own tables and cannot be scored.")
-    if name.upper().startswith("OML$"):
-        owner_job = name.upper()[:40]
-        if not (lifecycle.JOB_ID.match(owner_job) and may_read_job_output(owner_job)):
-            raise InvalidInput(f"inputData: {name} is the output of a job that is not yours.")
-    table = tables.reflect(schema, name)
-    plan = ScoringPlan.build(DataTables.shape(table), spec, properties)
-    output_schema = (
-        tables.find_schema(properties.output_schema, "outputSchemaName")
-        if properties.output_schema
-        else schema
-    )
+    with user_tables(connection, identity, job_owner_of) as user:
+        schema, name = user.find_input(properties.input_schema, properties.input_data)
+        table = user.tables.reflect(schema, name)
+        plan = ScoringPlan.build(DataTables.shape(table), spec, properties)
+        output_schema = user.output_schema(properties.output_schema)
+        limit = user.tables.max_identifier_length
     output_name = lifecycle.output_table_name(job_id, properties.output_data)
-    limit = tables.max_identifier_length
     if len(output_name.encode()) > limit:
         room = limit - len(job_id) - 1
         raise InvalidInput(
@@ -144,7 +136,8 @@ class JobService:
             if model is None or not may_see_model(principal, model.access):
                 raise InvalidInput(f"modelId: model {properties.model_id} does not exist.")
             spec = ScoringSpec.from_json(model.spec_json)
-            resolve_tables(uow.connection, job_id, properties, spec, self._reader_of(store, principal))
+            identity = identity_of(uow.connection, principal.name)
+            resolve_tables(uow.connection, job_id, properties, spec, identity, _owner_lookup(store))
             store.add(
                 JobRecord(
                     id=job_id,
@@ -169,14 +162,6 @@ class JobService:
             )
             uow.commit()
         return job_id
-
-    @staticmethod
-    def _reader_of(store: JobStore, principal: Principal) -> Callable[[str], bool]:
-        def may_read(job_id: str) -> bool:
-            job = store.get(job_id)
-            return job is not None and may_manage_job(principal, job.owner)
-
-        return may_read
 
     # -- read ------------------------------------------------------------------------------------
 
@@ -258,14 +243,14 @@ class JobService:
             if active is not None and active.status == RUNNING:
                 raise Conflict(f"Job {job_id} is running; STOP it before deleting it.")
             if drop_output:
+                # as the job's owner: their role owns the table (an admin deleting it acts for them)
                 properties = ScoringJobProperties.from_text(job.properties_json)
-                tables = DataTables(uow.connection)
-                schema_name = properties.output_schema or properties.input_schema
-                try:
-                    schema = tables.find_schema(schema_name, "outputSchemaName")
-                except InvalidInput:
-                    schema = None
-                tables.drop(schema, lifecycle.output_table_name(job_id, properties.output_data))
+                drop_output_table(
+                    uow.connection,
+                    identity_of(uow.connection, job.owner),
+                    properties,
+                    lifecycle.output_table_name(job_id, properties.output_data),
+                )
             store.delete(job_id)
             uow.commit()
 
@@ -322,6 +307,26 @@ class JobService:
         """The job exists for the caller (creation and updates are synchronous, so it is done)."""
         require_principal(principal)
         self.get(principal, job_id)
+
+
+def _owner_lookup(store: JobStore) -> JobOwnerOf:
+    def owner_of(job_id: str) -> str | None:
+        job = store.get(job_id)
+        return None if job is None else job.owner
+
+    return owner_of
+
+
+def drop_output_table(
+    connection: Connection, identity: JobIdentity, properties: ScoringJobProperties, table_name: str
+) -> None:
+    """Drop a job's output (or staging) table ``table_name`` as the job's identity, if it is there."""
+    with user_tables(connection, identity) as user:
+        try:
+            schema = user.output_schema(properties.output_schema)
+        except InvalidInput:
+            return
+        user.tables.drop(schema, table_name)
 
 
 def _owned(job: JobRecord | None, principal: Principal, job_id: str) -> JobRecord:

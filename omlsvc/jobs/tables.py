@@ -35,7 +35,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy import types as sqltypes
-from sqlalchemy.dialects import oracle
+from sqlalchemy.dialects import oracle, postgresql
 from sqlalchemy.exc import NoSuchTableError, ProgrammingError
 from sqlalchemy.schema import CreateTable, DropTable
 
@@ -158,7 +158,10 @@ class DataTables:
         for output in plan.outputs:
             if output.kind == p.COPY:
                 source_type = source.c[output.source or output.name].type
-                if isinstance(source_type, sqltypes.NullType):
+                while isinstance(source_type, postgresql.DOMAIN):
+                    # the base type: a domain's checks would run the domain owner's code on every insert
+                    source_type = source_type.data_type
+                if isinstance(source_type, sqltypes.NullType | sqltypes.Enum):
                     source_type = String()
                 columns.append(Column(output.name, source_type))  # the source's name, quoted as it is
             elif output.kind == p.DOUBLE:

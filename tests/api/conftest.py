@@ -15,11 +15,11 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def services(settings: Settings, database: tuple[str, Engine]) -> Services:
+def services(settings: Settings, database: tuple[str, Engine], db_roles: dict[str, str | None]) -> Services:
     services = build_services(settings, engine=database[1])
-    services.auth.add_user("admin", PASSWORD, "admin")
-    services.auth.add_user("alice", PASSWORD)
-    services.auth.add_user("bob", PASSWORD)
+    services.auth.add_user("admin", PASSWORD, "admin", db_role=db_roles.get("admin"))
+    services.auth.add_user("alice", PASSWORD, db_role=db_roles.get("alice"))
+    services.auth.add_user("bob", PASSWORD, db_role=db_roles.get("bob"))
     return services
 
 

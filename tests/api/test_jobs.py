@@ -32,8 +32,11 @@ JOBS = "/omlmod/v1/jobs"
 
 
 @pytest.fixture
-def tables(database: tuple[str, Engine]) -> Iterator[InputTables]:
-    made = InputTables(database[1])
+def tables(
+    database: tuple[str, Engine], services: Services, db_roles: dict[str, str | None]
+) -> Iterator[InputTables]:
+    """Input tables alice's jobs may read (granted to her on SQLite, to her role on PostgreSQL)."""
+    made = InputTables(database[1], readers={"alice": db_roles.get("alice")})
     yield made
     made.drop_all()
 

@@ -118,6 +118,8 @@ def test_the_jobs_commands_create_run_show_and_remove_a_job(tmp_path: Path) -> N
         table = InputTables(engine).features("reg_in", np.ascontiguousarray(x[:, :3]))
     finally:
         engine.dispose()
+    granted = omlsvc(tmp_path, "tables", "grant", table, "alice")  # what alice's jobs may read
+    assert granted.returncode == 0, granted.stderr
     body = {
         "jobSchedule": {"jobStartDate": "2099-01-01T00:00:00Z"},
         "jobProperties": {

@@ -41,29 +41,33 @@ SQL = Path(__file__).resolve().parents[2] / "sql"
 # -- fixtures ----------------------------------------------------------------------------------------
 
 
-def make_services(settings: Settings, engine: Engine) -> Services:
+def make_services(settings: Settings, engine: Engine, role: str | None) -> Services:
     services = build_services(settings, engine=engine)
-    services.auth.add_user("alice", "correct horse battery")
+    services.auth.add_user("alice", "correct horse battery", db_role=role)
     return services
 
 
 @pytest.fixture
 def pg(
-    tmp_path: Path, postgres_engine: Engine, postgres_schema_url: str
+    tmp_path: Path, postgres_engine: Engine, postgres_schema_url: str, postgres_roles: dict[str, str]
 ) -> Iterator[tuple[Services, InputTables]]:
-    """Services on the PostgreSQL test schema, and input tables there."""
+    """Services on the PostgreSQL test schema, and input tables there that alice's role may read."""
     empty_postgres(postgres_engine)
     settings = Settings.for_tests(tmp_path / "data", database_url=postgres_schema_url)
-    tables = InputTables(postgres_engine)
-    yield make_services(settings, postgres_engine), tables
+    services = make_services(settings, postgres_engine, postgres_roles["alice"])
+    tables = InputTables(postgres_engine, readers={"alice": postgres_roles["alice"]})
+    yield services, tables
     tables.drop_all()
 
 
 @pytest.fixture
-def both(settings: Settings, database: tuple[str, Engine]) -> Iterator[tuple[Services, InputTables]]:
+def both(
+    settings: Settings, database: tuple[str, Engine], db_roles: dict[str, str | None]
+) -> Iterator[tuple[Services, InputTables]]:
     """The same on each supported database."""
-    tables = InputTables(database[1])
-    yield make_services(settings, database[1]), tables
+    services = make_services(settings, database[1], db_roles.get("alice"))
+    tables = InputTables(database[1], readers={"alice": db_roles.get("alice")})
+    yield services, tables
     tables.drop_all()
 
 
