@@ -24,7 +24,7 @@ from tests import modelzoo
 from tests.api.conftest import PASSWORD, Caller, login
 from tests.api.forms import store_model
 from tests.api.test_worker_caches import eventually
-from tests.jobdata import InputTables
+from tests.jobdata import InputTables, grant_table
 
 MODELS = "/omlmod/v1/models"
 DEPLOYMENTS = "/omlmod/v1/deployment"
@@ -104,12 +104,17 @@ def test_a_viewer_lists_reads_downloads_and_scores_a_model_granted_to_them(
 
 
 def test_a_viewer_may_use_the_model_in_a_job(
-    alice: Caller, bob: Caller, iris: dict[str, Any], database: tuple[str, Engine]
+    alice: Caller,
+    bob: Caller,
+    iris: dict[str, Any],
+    database: tuple[str, Engine],
+    db_roles: dict[str, str | None],
 ) -> None:
     tables = InputTables(database[1])
     try:
         x, _ = modelzoo._iris()
         table = tables.features("iris_in", x[:10])
+        grant_table(database[1], table, "bob", db_roles.get("bob"))  # the input table, as an admin would
         body = {
             "jobProperties": {
                 "jobName": "BOBS_IRIS",
