@@ -18,7 +18,7 @@ import falcon
 import onnxruntime
 from sqlalchemy import Engine
 
-from omlsvc.auth.middleware import AuthMiddleware
+from omlsvc.auth.middleware import AuthMiddleware, Request
 from omlsvc.auth.resources import Token, TokenRevocation
 from omlsvc.auth.service import AuthService
 from omlsvc.auth.tokens import TokenCodec
@@ -154,7 +154,7 @@ def _session_cache(settings: Settings, files: ModelFiles, worker_index: int, gpu
 def create_app(settings: Settings, *, services: Services | None = None) -> falcon.App:
     services = services or build_services(settings)
     middleware: list[Any] = [RequestContext(services.worker_index), AuthMiddleware(services.auth)]
-    app = falcon.App(middleware=middleware, cors_enable=False)
+    app = falcon.App(middleware=middleware, request_type=Request, cors_enable=False)
     handler = json_handler()
     app.req_options.media_handlers.update(
         {falcon.MEDIA_JSON: handler, falcon.MEDIA_MULTIPART: multipart_handler()}

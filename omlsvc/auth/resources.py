@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from omlsvc.auth.middleware import bearer_token
+from omlsvc.auth.middleware import bearer_token, public
 from omlsvc.auth.service import AuthService, IssuedToken
 from omlsvc.errors import InvalidInput
 from omlsvc.web import read_form_or_json
@@ -22,6 +22,7 @@ NO_STORE_HEADERS = {
 }
 
 
+@public
 class Token:
     def __init__(self, auth: AuthService) -> None:
         self._auth = auth
@@ -40,6 +41,7 @@ class Token:
         resp.media = _token_media(issued)
 
 
+@public
 class TokenRevocation:
     def __init__(self, auth: AuthService) -> None:
         self._auth = auth
