@@ -191,10 +191,16 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
     return app
 
 
+#: On every answer, errors included: no content sniffing, and nothing kept by browsers or proxies.
+NO_SNIFF = {"X-Content-Type-Options": "nosniff"}
+NO_STORE = {"Cache-Control": "no-store"}
+
+
 class RequestContext:
     """Gives every request an id (kept from ``X-Request-ID`` when sane) that logs and errors share,
     and names the worker that answered (``X-Omlsvc-Worker``: its index, not its pid), which makes
-    per-worker behaviour such as caches observable from outside."""
+    per-worker behaviour such as caches observable from outside. Every answer, errors included,
+    also carries ``X-Content-Type-Options: nosniff`` and ``Cache-Control: no-store``."""
 
     def __init__(self, worker_index: int = 0) -> None:
         self._worker = str(worker_index)
@@ -213,6 +219,9 @@ class RequestContext:
         if request_id:
             resp.set_header("X-Request-ID", request_id)
         resp.set_header("X-Omlsvc-Worker", self._worker)
+        resp.set_headers(NO_SNIFF)
+        if resp.get_header("Cache-Control") is None:  # the token endpoints send Oracle's stricter set
+            resp.set_headers(NO_STORE)
 
 
 def status_of(error: OmlError) -> int:

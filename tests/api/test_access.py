@@ -126,3 +126,37 @@ def test_a_principal_that_is_missing_is_401_even_behind_a_public_resource(
     app = create_app(settings, services=services)
     app.add_route("/careless", Careless())
     assert_unauthorized(falcon.testing.TestClient(app).simulate_get("/careless"))
+
+
+def test_every_answer_says_nosniff_and_no_store_errors_included(
+    client: falcon.testing.TestClient, alice: Caller, settings: Settings, services: Services
+) -> None:
+    from omlsvc.app import create_app
+
+    class Broken:
+        def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+            raise RuntimeError("a bug")
+
+    app = create_app(settings, services=services)
+    app.add_route("/omlmod/v1/broken", Broken())
+    broken = falcon.testing.TestClient(app).simulate_get("/omlmod/v1/broken", headers=alice.headers)
+    answers = {
+        "200": alice.get(MODELS),
+        "200 public": client.simulate_get("/health/live"),
+        "400": alice.post(DEPLOYMENTS, body=b"{", headers={"Content-Type": "application/json"}),
+        "401": client.simulate_get(MODELS),
+        "404": alice.get(f"{MODELS}/no-such-model"),
+        "404 no route": client.simulate_get("/no/such/route"),
+        "405": alice.client.simulate_put(MODELS, headers=alice.headers),
+        "500": broken,
+    }
+    for name, result in answers.items():
+        assert result.status_code == int(name.split()[0]), (name, result.text)
+        assert result.headers["X-Content-Type-Options"] == "nosniff", name
+        assert result.headers["Cache-Control"] == "no-store", name
+    token = client.simulate_post(
+        "/omlusers/api/oauth2/v1/token",
+        json={"grant_type": "password", "username": "alice", "password": "correct horse battery"},
+    )
+    assert token.headers["Cache-Control"] == "no-cache, no-store, must-revalidate"
+    assert token.headers["X-Content-Type-Options"] == "nosniff"
