@@ -51,7 +51,7 @@ from omlsvc.scoring.inputs import InputLimits
 from omlsvc.scoring.resources import Score
 from omlsvc.scoring.service import ScoringService
 from omlsvc.scoring.sessions import SessionCache, choose_providers, detect_gpu_count, make_session_options
-from omlsvc.web import json_handler, multipart_handler
+from omlsvc.web import ForwardedHeaders, json_handler, multipart_handler
 
 log = logging.getLogger("omlsvc")
 
@@ -153,7 +153,11 @@ def _session_cache(settings: Settings, files: ModelFiles, worker_index: int, gpu
 
 def create_app(settings: Settings, *, services: Services | None = None) -> falcon.App:
     services = services or build_services(settings)
-    middleware: list[Any] = [RequestContext(services.worker_index), AuthMiddleware(services.auth)]
+    middleware: list[Any] = [
+        RequestContext(services.worker_index),
+        ForwardedHeaders(settings.trusted_proxies),
+        AuthMiddleware(services.auth),
+    ]
     app = falcon.App(middleware=middleware, request_type=Request, cors_enable=False)
     handler = json_handler()
     app.req_options.media_handlers.update(

@@ -8,6 +8,7 @@ passed down to whatever needs a value, so tests build one with ``Settings.for_te
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,9 +24,12 @@ WORKER_INDEX_ENV = "OMLSVC_WORKER_INDEX"
 DEFAULT_BIND = "127.0.0.1:8080"
 DEFAULT_TOKEN_LIFETIME_S = 3600
 DEFAULT_REFRESH_WINDOW_S = 8 * 3600
+#: HS256 keys shorter than the hash output are refused; generated ones are 64 characters.
+MIN_JWT_SECRET_BYTES = 32
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 T = TypeVar("T")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SettingsError(ValueError):
@@ -73,6 +77,8 @@ class Settings:
     job_chunk_rows: int = 10_000
     job_lease_s: int = 120
     job_poll_s: float = 2.0
+    #: peers (CIDRs) whose X-Forwarded-Host/-Proto/-For are believed; none by default.
+    trusted_proxies: tuple[Network, ...] = ()
 
     @property
     def cache_dir(self) -> Path:
@@ -109,7 +115,7 @@ class Settings:
             workers=env.get("WORKERS", _positive_int, max(1, os.cpu_count() or 1)),
             threads=env.get("THREADS", _positive_int, 4),
             log_level=env.get("LOG_LEVEL", _log_level, "INFO"),
-            jwt_secret=env.get("JWT_SECRET", _secret, None),
+            jwt_secret=env.get("JWT_SECRET", _jwt_secret, None),
             jwt_private_key_file=private_key,
             jwt_public_key_file=public_key,
             token_lifetime_s=env.get("TOKEN_LIFETIME", _positive_int, DEFAULT_TOKEN_LIFETIME_S),
@@ -134,6 +140,7 @@ class Settings:
             job_chunk_rows=env.get("JOB_CHUNK_ROWS", _positive_int, cls.job_chunk_rows),
             job_lease_s=env.get("JOB_LEASE", _positive_int, cls.job_lease_s),
             job_poll_s=env.get("JOB_POLL", _positive_float, cls.job_poll_s),
+            trusted_proxies=env.get("TRUSTED_PROXIES", _networks, ()),
         )
 
     @classmethod
@@ -162,7 +169,7 @@ class _Env:
         try:
             return parse(raw.strip())
         except (ValueError, ArgumentError) as exc:
-            shown = "***" if parse is _secret else repr(raw)
+            shown = "***" if parse in (_secret, _jwt_secret) else repr(raw)
             raise SettingsError(f"{key}={shown}: {exc}") from None
 
 
@@ -217,6 +224,19 @@ def _database_url(raw: str) -> str:
     return raw
 
 
+def _networks(raw: str) -> tuple[Network, ...]:
+    """Comma-separated addresses or CIDR networks (``10.0.0.0/8, ::1``)."""
+    networks = []
+    for item in raw.split(","):
+        item = item.strip()
+        if item:
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
+    return tuple(networks)
+
+
 def _existing_file(raw: str) -> Path:
     path = Path(raw)
     if not path.is_file():
@@ -227,4 +247,14 @@ def _existing_file(raw: str) -> Path:
 def _secret(raw: str) -> str:
     if len(raw) < 8:
         raise ValueError("must be at least 8 characters")
+    return raw
+
+
+def _jwt_secret(raw: str) -> str:
+    """An HS256 key: at least as long as the hash (RFC 7518 3.2); a short one can be brute-forced."""
+    if len(raw.encode("utf-8")) < MIN_JWT_SECRET_BYTES:
+        raise ValueError(
+            f"must be at least {MIN_JWT_SECRET_BYTES} bytes"
+            " (for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
     return raw

@@ -40,7 +40,8 @@ loglevel = _settings.log_level.lower()
 access_log_format = ACCESS_LOG_FORMAT
 logger_class = "omlsvc.accesslog.AccessLogger"
 limit_request_line = 8190
-forwarded_allow_ips = "127.0.0.1,::1"
+#: gunicorn believes X-Forwarded-Proto (wsgi.url_scheme) from the same peers as omlsvc does: by default none.
+forwarded_allow_ips = ",".join(str(network) for network in _settings.trusted_proxies)
 
 
 def on_starting(server: Any) -> None:
