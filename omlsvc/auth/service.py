@@ -19,7 +19,7 @@ from omlsvc.db.changes import ChangeFeed, WorkerCache
 from omlsvc.db.uow import UnitOfWork
 from omlsvc.errors import InvalidInput, TokenExpired, Unauthorized
 
-USER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_$#]{0,127}$")
+USER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_$#]{0,127}")
 MIN_PASSWORD_LENGTH = 8
 
 
@@ -55,7 +55,7 @@ class AuthService:
     def login(self, username: str, password: str) -> IssuedToken:
         """Check a password and issue a token. Unknown users and wrong passwords fail identically."""
         with UnitOfWork(self._engine) as uow:
-            user = UserStore(uow.connection).get(username) if USER_NAME.match(username) else None
+            user = UserStore(uow.connection).get(username) if USER_NAME.fullmatch(username) else None
         if user is None:
             verify_nobody(password)
             raise Unauthorized("Invalid username or password.")
@@ -157,7 +157,7 @@ class AuthService:
 
 
 def _check_user_name(name: str) -> None:
-    if not USER_NAME.match(name):
+    if not USER_NAME.fullmatch(name):
         raise InvalidInput(
             f"Invalid user name {name!r}: a letter, then up to 127 letters, digits, '_', '$' or '#'."
         )

@@ -91,7 +91,7 @@ def resolve_tables(
         raise InvalidInput(f"inputData: {name} is one of omlsvc's own tables and cannot be scored.")
     if name.upper().startswith("OML$"):
         owner_job = name.upper()[:40]
-        if not (lifecycle.JOB_ID.match(owner_job) and may_read_job_output(owner_job)):
+        if not (lifecycle.JOB_ID.fullmatch(owner_job) and may_read_job_output(owner_job)):
             raise InvalidInput(f"inputData: {name} is the output of a job that is not yours.")
     table = tables.reflect(schema, name)
     plan = ScoringPlan.build(DataTables.shape(table), spec, properties)
