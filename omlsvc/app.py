@@ -42,6 +42,7 @@ from omlsvc.jobs.resources import Job, JobAction, JobCheck, JobCollection, JobRu
 from omlsvc.jobs.service import JobService
 from omlsvc.meta.resources import Liveness, Readiness, ServiceApi, Version, VersionCollection
 from omlsvc.meta.service import HealthService
+from omlsvc.private_files import make_private_dir
 from omlsvc.repository.isolation import IsolatedValidator
 from omlsvc.repository.resources import Model, ModelCollection, ModelContent, ModelMetadata
 from omlsvc.repository.service import ModelService
@@ -111,6 +112,7 @@ def build_services(
 ) -> Services:
     """Everything one worker needs. ``worker_index`` (gunicorn's, see ``gunicorn_conf``) picks the
     GPU; ``gpu_count`` defaults to what the machine has."""
+    make_private_dir(settings.data_dir)
     engine = engine or make_engine(settings.database_url)
     auth_args: dict[str, Any] = {"clock": clock} if clock else {}
     changes = ChangeFeed(engine)  # one per worker: a change made here reaches every cache here at once
