@@ -11,10 +11,12 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import falcon
 import falcon.testing
 import pytest
 
-from omlsvc.app import Services
+from omlsvc.app import Services, create_app
+from omlsvc.auth.middleware import public
 from omlsvc.config import Settings
 from tests import modelzoo
 from tests.api.conftest import Caller
@@ -115,8 +117,6 @@ def test_a_principal_that_is_missing_is_401_even_behind_a_public_resource(
     settings: Settings, services: Services
 ) -> None:
     """A resource marked public by mistake that reads the caller gets a 401, never a 500."""
-    from omlsvc.app import create_app
-    from omlsvc.auth.middleware import public
 
     @public
     class Careless:
@@ -131,8 +131,6 @@ def test_a_principal_that_is_missing_is_401_even_behind_a_public_resource(
 def test_every_answer_says_nosniff_and_no_store_errors_included(
     client: falcon.testing.TestClient, alice: Caller, settings: Settings, services: Services
 ) -> None:
-    from omlsvc.app import create_app
-
     class Broken:
         def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
             raise RuntimeError("a bug")
