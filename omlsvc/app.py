@@ -18,7 +18,7 @@ import falcon
 import onnxruntime
 from sqlalchemy import Engine
 
-from omlsvc.auth.middleware import AuthMiddleware
+from omlsvc.auth.middleware import AuthMiddleware, Request
 from omlsvc.auth.resources import Token, TokenRevocation
 from omlsvc.auth.service import AuthService
 from omlsvc.auth.tokens import TokenCodec
@@ -44,6 +44,7 @@ from omlsvc.jobs.resources import Job, JobAction, JobCheck, JobCollection, JobRu
 from omlsvc.jobs.service import JobService
 from omlsvc.meta.resources import Liveness, Readiness, ServiceApi, Version, VersionCollection
 from omlsvc.meta.service import HealthService
+from omlsvc.private_files import make_private_dir
 from omlsvc.repository.isolation import IsolatedValidator
 from omlsvc.repository.resources import (
     Model,
@@ -60,7 +61,7 @@ from omlsvc.scoring.inputs import InputLimits
 from omlsvc.scoring.resources import Score
 from omlsvc.scoring.service import ScoringService
 from omlsvc.scoring.sessions import SessionCache, choose_providers, detect_gpu_count, make_session_options
-from omlsvc.web import json_handler, multipart_handler
+from omlsvc.web import ForwardedHeaders, json_handler, multipart_handler
 
 log = logging.getLogger("omlsvc")
 
@@ -123,6 +124,7 @@ def build_services(
 ) -> Services:
     """Everything one worker needs. ``worker_index`` (gunicorn's, see ``gunicorn_conf``) picks the
     GPU; ``gpu_count`` defaults to what the machine has."""
+    make_private_dir(settings.data_dir)
     engine = engine or make_engine(settings.database_url)
     auth_args: dict[str, Any] = {"clock": clock} if clock else {}
     changes = ChangeFeed(engine)  # one per worker: a change made here reaches every cache here at once
@@ -166,8 +168,12 @@ def _session_cache(settings: Settings, files: ModelFiles, worker_index: int, gpu
 
 def create_app(settings: Settings, *, services: Services | None = None) -> falcon.App:
     services = services or build_services(settings)
-    middleware: list[Any] = [RequestContext(services.worker_index), AuthMiddleware(services.auth)]
-    app = falcon.App(middleware=middleware, cors_enable=False)
+    middleware: list[Any] = [
+        RequestContext(services.worker_index),
+        ForwardedHeaders(settings.trusted_proxies, unix_peer_trusted=settings.unix_socket is not None),
+        AuthMiddleware(services.auth),
+    ]
+    app = falcon.App(middleware=middleware, request_type=Request, cors_enable=False)
     handler = json_handler()
     app.req_options.media_handlers.update(
         {falcon.MEDIA_JSON: handler, falcon.MEDIA_MULTIPART: multipart_handler()}
@@ -206,10 +212,16 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
     return app
 
 
+#: On every answer, errors included: no content sniffing, and nothing kept by browsers or proxies.
+NO_SNIFF = {"X-Content-Type-Options": "nosniff"}
+NO_STORE = {"Cache-Control": "no-store"}
+
+
 class RequestContext:
     """Gives every request an id (kept from ``X-Request-ID`` when sane) that logs and errors share,
     and names the worker that answered (``X-Omlsvc-Worker``: its index, not its pid), which makes
-    per-worker behaviour such as caches observable from outside."""
+    per-worker behaviour such as caches observable from outside. Every answer, errors included,
+    also carries ``X-Content-Type-Options: nosniff`` and ``Cache-Control: no-store``."""
 
     def __init__(self, worker_index: int = 0) -> None:
         self._worker = str(worker_index)
@@ -228,6 +240,9 @@ class RequestContext:
         if request_id:
             resp.set_header("X-Request-ID", request_id)
         resp.set_header("X-Omlsvc-Worker", self._worker)
+        resp.set_headers(NO_SNIFF)
+        if resp.get_header("Cache-Control") is None:  # the token endpoints send Oracle's stricter set
+            resp.set_headers(NO_STORE)
 
 
 def status_of(error: OmlError) -> int:

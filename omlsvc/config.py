@@ -8,6 +8,7 @@ passed down to whatever needs a value, so tests build one with ``Settings.for_te
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,9 +26,12 @@ DEFAULT_TOKEN_LIFETIME_S = 3600
 DEFAULT_REFRESH_WINDOW_S = 8 * 3600
 DEFAULT_LOGIN_FREE_ATTEMPTS = 5
 DEFAULT_LOGIN_MAX_DELAY_S = 15 * 60
+#: HS256 keys shorter than the hash output are refused; generated ones are 64 characters.
+MIN_JWT_SECRET_BYTES = 32
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 T = TypeVar("T")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SettingsError(ValueError):
@@ -89,6 +93,8 @@ class Settings:
     front_body_timeout_s: int = 30
     front_connections_per_client: int = 100
     front_requests_per_second: int = 1000
+    #: peers (CIDRs) whose X-Forwarded-Host/-Proto/-For are believed; none by default.
+    trusted_proxies: tuple[Network, ...] = ()
 
     @property
     def cache_dir(self) -> Path:
@@ -125,7 +131,7 @@ class Settings:
             workers=env.get("WORKERS", _positive_int, max(1, os.cpu_count() or 1)),
             threads=env.get("THREADS", _positive_int, 4),
             log_level=env.get("LOG_LEVEL", _log_level, "INFO"),
-            jwt_secret=env.get("JWT_SECRET", _secret, None),
+            jwt_secret=env.get("JWT_SECRET", _jwt_secret, None),
             jwt_private_key_file=private_key,
             jwt_public_key_file=public_key,
             token_lifetime_s=env.get("TOKEN_LIFETIME", _positive_int, DEFAULT_TOKEN_LIFETIME_S),
@@ -165,6 +171,7 @@ class Settings:
             front_requests_per_second=env.get(
                 "FRONT_REQUESTS_PER_SECOND", _positive_int, cls.front_requests_per_second
             ),
+            trusted_proxies=env.get("TRUSTED_PROXIES", _networks, ()),
         )
 
     @classmethod
@@ -193,7 +200,7 @@ class _Env:
         try:
             return parse(raw.strip())
         except (ValueError, ArgumentError) as exc:
-            shown = "***" if parse is _secret else repr(raw)
+            shown = "***" if parse in (_secret, _jwt_secret) else repr(raw)
             raise SettingsError(f"{key}={shown}: {exc}") from None
 
 
@@ -260,6 +267,19 @@ def _database_url(raw: str) -> str:
     return raw
 
 
+def _networks(raw: str) -> tuple[Network, ...]:
+    """Comma-separated addresses or CIDR networks (``10.0.0.0/8, ::1``)."""
+    networks = []
+    for item in raw.split(","):
+        item = item.strip()
+        if item:
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
+    return tuple(networks)
+
+
 def _existing_file(raw: str) -> Path:
     path = Path(raw)
     if not path.is_file():
@@ -270,4 +290,14 @@ def _existing_file(raw: str) -> Path:
 def _secret(raw: str) -> str:
     if len(raw) < 8:
         raise ValueError("must be at least 8 characters")
+    return raw
+
+
+def _jwt_secret(raw: str) -> str:
+    """An HS256 key: at least as long as the hash (RFC 7518 3.2); a short one can be brute-forced."""
+    if len(raw.encode("utf-8")) < MIN_JWT_SECRET_BYTES:
+        raise ValueError(
+            f"must be at least {MIN_JWT_SECRET_BYTES} bytes"
+            " (for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
     return raw

@@ -59,7 +59,8 @@ if len(os.fsencode(str(_control_socket))) <= MAX_UNIX_SOCKET_PATH:
     control_socket = str(_control_socket)
 else:
     control_socket_disable = True
-forwarded_allow_ips = "127.0.0.1,::1"
+#: gunicorn believes X-Forwarded-Proto (wsgi.url_scheme) from the same peers as omlsvc does: by default none.
+forwarded_allow_ips = ",".join(str(network) for network in _settings.trusted_proxies)
 
 
 def on_starting(server: Any) -> None:

@@ -7,6 +7,9 @@ is read, so no body can crash or stall a worker.
 
 from __future__ import annotations
 
+import ipaddress
+import re
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -14,6 +17,7 @@ import falcon
 import falcon.media
 import orjson
 
+from omlsvc.config import Network as IPNetwork
 from omlsvc.deployment.schemas import MAX_OFFSET, MAX_PAGE_SIZE
 from omlsvc.errors import InvalidInput, PayloadTooLarge
 
@@ -99,10 +103,76 @@ def _require_media_type(req: falcon.Request, allowed: tuple[str, ...]) -> None:
 
 
 def base_url(req: falcon.Request) -> str:
-    """The scheme and host the client used, honouring a proxy's X-Forwarded-* headers."""
-    scheme = req.get_header("X-Forwarded-Proto") or req.scheme
-    host = req.get_header("X-Forwarded-Host") or req.netloc
-    return f"{scheme}://{host}"
+    """The scheme and host the client used, as :class:`ForwardedHeaders` decided them."""
+    origin = getattr(req.context, "origin", None)
+    return origin if isinstance(origin, str) else f"{req.scheme}://{req.netloc}"
+
+
+def client_address(req: falcon.Request) -> str | None:
+    """The caller's address, as :class:`ForwardedHeaders` decided it (None when unknown)."""
+    address = getattr(req.context, "client_address", None)
+    return address if isinstance(address, str) else req.env.get("REMOTE_ADDR")
+
+
+class ForwardedHeaders:
+    """Believes ``X-Forwarded-Proto``/``-Host``/``-For`` only from a trusted proxy.
+
+    Decided once per request from the direct peer (``REMOTE_ADDR``, which no client can forge): when
+    it lies in one of ``trusted`` (``OMLSVC_TRUSTED_PROXIES``, none by default), the proxy's headers
+    say which scheme and host the client used (links, OpenAPI ``servers``) and who the client is;
+    otherwise they are ignored, so no client can plant another host in the links it is sent.
+    """
+
+    def __init__(self, trusted: Sequence[IPNetwork], *, unix_peer_trusted: bool = False) -> None:
+        """``unix_peer_trusted``: gunicorn listens on a unix socket that only the service's user and
+        group may open (``omlsvc serve --front nginx``): its peer, which has no address, is the proxy."""
+        self._trusted = tuple(trusted)
+        self._unix_peer_trusted = unix_peer_trusted
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        peer = req.env.get("REMOTE_ADDR")
+        scheme, host, client = req.scheme, req.netloc, peer
+        if self._trusts(peer) or (self._unix_peer_trusted and not peer):
+            proto = _first(req.get_header("X-Forwarded-Proto")).lower()
+            scheme = proto if proto in ("http", "https") else scheme
+            forwarded_host = _first(req.get_header("X-Forwarded-Host"))
+            host = forwarded_host if _HOST.fullmatch(forwarded_host) else host
+            client = self._client(req.get_header("X-Forwarded-For"), peer)
+        req.context.origin = f"{scheme}://{host}"
+        req.context.client_address = client
+
+    def _trusts(self, address: str | None) -> bool:
+        if not self._trusted or not address:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self._trusted)
+
+    def _client(self, forwarded_for: str | None, peer: str | None) -> str | None:
+        """The right-most address in ``X-Forwarded-For`` that is not one of our proxies."""
+        hops = [hop.strip() for hop in (forwarded_for or "").split(",") if hop.strip()]
+        client = peer
+        for hop in reversed(hops):
+            try:
+                ipaddress.ip_address(hop)
+            except ValueError:
+                break  # a forged or garbled entry: believe nothing further left
+            client = hop
+            if not self._trusts(hop):
+                break
+        return client
+
+
+#: A host name or IP literal with an optional port; anything else in X-Forwarded-Host is ignored.
+_HOST = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?"
+)
+
+
+def _first(value: str | None) -> str:
+    return (value or "").split(",", 1)[0].strip()
 
 
 def link(req: falcon.Request, path: str, rel: str = "self") -> dict[str, str]:

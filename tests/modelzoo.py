@@ -321,6 +321,50 @@ def make_external_data_zip(
     )
 
 
+def make_runtime_failing_regressor_zip(directory: Path) -> ZooModel:
+    """A regressor that loads, validates and scores ordinary rows, but fails inside onnxruntime when
+    any value is over 100: its Reshape target then becomes ``[-1, 6]``, impossible for 3 values a
+    row, so onnxruntime raises at run time with its C++ source path in the message.
+
+    Input ``float_input`` [None, 3]; output ``row_sums`` [None, 1] (each row's sum).
+    """
+    nodes = [
+        helper.make_node("ReduceMax", ["float_input"], ["largest"], keepdims=0),
+        helper.make_node("Greater", ["largest", "limit"], ["too_large"]),
+        helper.make_node("Cast", ["too_large"], ["doubling"], to=TensorProto.INT64),
+        helper.make_node("Add", ["doubling", "one"], ["factor"]),
+        helper.make_node("Mul", ["factor", "three"], ["width"]),
+        helper.make_node("Unsqueeze", ["width", "axis0"], ["width_1d"]),
+        helper.make_node("Concat", ["minus_one", "width_1d"], ["target"], axis=0),
+        helper.make_node("Reshape", ["float_input", "target"], ["reshaped"]),
+        helper.make_node("ReduceSum", ["reshaped", "axis1"], ["row_sums"], keepdims=1),
+    ]
+    initializers = [
+        numpy_helper.from_array(np.array(100.0, np.float32), "limit"),
+        numpy_helper.from_array(np.array(1, np.int64), "one"),
+        numpy_helper.from_array(np.array(3, np.int64), "three"),
+        numpy_helper.from_array(np.array([0], np.int64), "axis0"),
+        numpy_helper.from_array(np.array([1], np.int64), "axis1"),
+        numpy_helper.from_array(np.array([-1], np.int64), "minus_one"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "runtime_failing",
+        [helper.make_tensor_value_info("float_input", TensorProto.FLOAT, [None, 3])],
+        [helper.make_tensor_value_info("row_sums", TensorProto.FLOAT, [None, 1])],
+        initializers,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
+    onnx.checker.check_model(model)
+    return zip_package(
+        directory,
+        "runtime_failing",
+        model,
+        {"function": "regression"},
+        sample={"float_input": np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], np.float32)},
+    )
+
+
 def make_tabular_model(
     outputs: Mapping[str, str],
     *,

@@ -1,13 +1,41 @@
-"""Bearer-token authentication for ``/omlmod/**``: every request there carries a valid token."""
+"""Deny by default: every route needs a valid bearer token unless its resource is marked public.
+
+The decision is made once per request, after routing (``process_resource``), from the resource
+Falcon chose, never from the raw path: Falcon's router strips leading slashes and decodes ``%2F``,
+so ``//omlmod/v1/...`` reaches the same resource as ``/omlmod/v1/...`` and a prefix check on the
+path is no boundary. A resource answers without a token only when its class is decorated with
+:func:`public`, and that list is kept short (health probes and the token endpoints).
+
+Behind authentication, ``req.context.principal`` is read through :class:`CallerContext`, which fails
+closed: reading it when nobody was authenticated raises :class:`Unauthorized` (a 401), so a resource
+marked public by mistake cannot reach a service with a missing principal (a 500 that would also say
+whether an id exists).
+"""
 
 from __future__ import annotations
+
+from typing import Any, TypeVar
 
 import falcon
 
 from omlsvc.auth.service import AuthService
+from omlsvc.authorization import Principal
 from omlsvc.errors import Unauthorized
 
-PROTECTED_PREFIX = "/omlmod"
+#: The class attribute :func:`public` sets; nothing else may set it.
+PUBLIC_MARK = "omlsvc_public"
+
+R = TypeVar("R", bound=type)
+
+
+def public(resource_class: R) -> R:
+    """Mark a resource class as answering without a token (health probes, the token endpoints)."""
+    setattr(resource_class, PUBLIC_MARK, True)
+    return resource_class
+
+
+def is_public(resource: object) -> bool:
+    return getattr(type(resource), PUBLIC_MARK, False) is True
 
 
 def bearer_token(req: falcon.Request) -> str:
@@ -21,14 +49,41 @@ def bearer_token(req: falcon.Request) -> str:
     return token
 
 
-class AuthMiddleware:
-    def __init__(self, auth: AuthService, prefix: str = PROTECTED_PREFIX) -> None:
-        self._auth = auth
-        self._prefix = prefix
+class CallerContext(falcon.Context):
+    """``req.context`` of every request: ``principal`` can be read only once someone was authenticated."""
 
-    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        path = req.path
-        if path == self._prefix or path.startswith(self._prefix + "/"):
-            if req.method == "OPTIONS":
-                return  # CORS pre-flight requests carry no credentials
-            req.context.principal = self._auth.authenticate(bearer_token(req))
+    _principal: Principal | None = None
+
+    @property
+    def principal(self) -> Principal:
+        principal = self._principal
+        if principal is None:
+            raise Unauthorized("The request needs an 'Authorization: Bearer <token>' header.")
+        return principal
+
+    @principal.setter
+    def principal(self, value: Principal | None) -> None:
+        self._principal = value
+
+    @property
+    def authenticated(self) -> bool:
+        return self._principal is not None
+
+
+class Request(falcon.Request):
+    """Falcon's request with a :class:`CallerContext`."""
+
+    context_type = CallerContext
+
+
+class AuthMiddleware:
+    def __init__(self, auth: AuthService) -> None:
+        self._auth = auth
+
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict[str, Any]
+    ) -> None:
+        """Runs after routing, before the responder reads a byte of the body."""
+        if resource is None or is_public(resource):
+            return
+        req.context.principal = self._auth.authenticate(bearer_token(req))

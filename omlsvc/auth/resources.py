@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import falcon
 
-from omlsvc.auth.middleware import bearer_token
+from omlsvc.auth.middleware import bearer_token, public
 from omlsvc.auth.service import AuthService, IssuedToken
 from omlsvc.errors import InvalidInput
-from omlsvc.web import read_form_or_json
+from omlsvc.web import client_address, read_form_or_json
 
 TOKEN_BODY_LIMIT = 64 * 1024
 
@@ -22,6 +22,7 @@ NO_STORE_HEADERS = {
 }
 
 
+@public
 class Token:
     def __init__(self, auth: AuthService) -> None:
         self._auth = auth
@@ -31,7 +32,7 @@ class Token:
         grant_type = body.get("grant_type")
         if grant_type == "password":
             # the peer's address: forwarded headers are a proxy's business, never a client's word
-            issued = self._auth.login(_text(body, "username"), _text(body, "password"), req.remote_addr)
+            issued = self._auth.login(_text(body, "username"), _text(body, "password"), client_address(req))
         elif grant_type == "refresh_token":
             token = body.get("refresh_token")
             issued = self._auth.refresh(token if isinstance(token, str) and token else bearer_token(req))
@@ -41,6 +42,7 @@ class Token:
         resp.media = _token_media(issued)
 
 
+@public
 class TokenRevocation:
     def __init__(self, auth: AuthService) -> None:
         self._auth = auth

@@ -21,7 +21,7 @@ from omlsvc.db.changes import ChangeFeed, WorkerCache
 from omlsvc.db.uow import UnitOfWork
 from omlsvc.errors import InvalidInput, TokenExpired, TooManyRequests, Unauthorized
 
-USER_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_$#]{0,127}$")
+USER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_$#]{0,127}")
 MIN_PASSWORD_LENGTH = 8
 #: A database identity (PostgreSQL role, Oracle user): always quoted in SQL, and kept to a plain
 #: identifier that fits both databases' limits.
@@ -69,7 +69,7 @@ class AuthService:
         :class:`TooManyRequests` before any password is hashed, as is a login that finds all of this
         worker's password-check slots taken.
         """
-        valid_name = USER_NAME.match(username) is not None
+        valid_name = USER_NAME.fullmatch(username) is not None
         keys = throttle_keys(username if valid_name else None, client_address)
         with UnitOfWork(self._engine) as uow:
             blocked_until = LoginFailureStore(uow.connection).blocked_until(keys) if keys else None
@@ -255,7 +255,7 @@ class AuthService:
 
 
 def _check_user_name(name: str) -> None:
-    if not USER_NAME.match(name):
+    if not USER_NAME.fullmatch(name):
         raise InvalidInput(
             f"Invalid user name {name!r}: a letter, then up to 127 letters, digits, '_', '$' or '#'."
         )

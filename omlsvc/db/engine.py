@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from omlsvc.private_files import make_private_dir, make_private_file
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: Execution option a writing unit of work sets on its connection (see ``_begin``).
 WRITE_OPTION = "omlsvc_write"
@@ -23,8 +25,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         database = parsed.database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            # Private whatever the umask: the file holds password hashes. SQLite gives its -wal and
+            # -shm files the database file's mode.
+            make_private_file(make_private_dir(Path(database).parent) / Path(database).name)
         engine = create_engine(
             parsed,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},

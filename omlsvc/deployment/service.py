@@ -24,7 +24,7 @@ from omlsvc.paging import fetch_page
 from omlsvc.repository.store import ModelFilter, ModelStore
 from omlsvc.signature import ScoringSpec
 
-URI = re.compile(r"^[A-Za-z0-9_]{1,200}$")
+URI = re.compile(r"[A-Za-z0-9_]{1,200}")
 
 
 class DeploymentService:
@@ -43,7 +43,7 @@ class DeploymentService:
         problems = []
         if not isinstance(model_id, str) or not model_id:
             problems.append("modelId is required and must be a string.")
-        if not isinstance(uri, str) or not URI.match(uri):
+        if not isinstance(uri, str) or not URI.fullmatch(uri):
             problems.append("uri is required: 1 to 200 letters, digits or '_'.")
         if problems:
             raise InvalidInput(" ".join(problems), details=problems)

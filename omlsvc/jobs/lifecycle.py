@@ -17,7 +17,7 @@ from omlsvc.errors import NotFound
 from omlsvc.jobs.schedule import Schedule, parse_repeat_interval
 from omlsvc.jobs.store import PENDING, SCHEDULED, JobRecord, JobStore, RunRecord
 
-JOB_ID = re.compile(r"^OML\$[0-9A-F]{8}_[0-9A-F]{4}_[0-9A-F]{4}_[0-9A-F]{4}_[0-9A-F]{12}$")
+JOB_ID = re.compile(r"OML\$[0-9A-F]{8}_[0-9A-F]{4}_[0-9A-F]{4}_[0-9A-F]{4}_[0-9A-F]{12}")
 #: ``jobStatus``: jobs are created and updated synchronously, so only the settled values appear.
 CREATED = "CREATED"
 UPDATED = "UPDATED"
@@ -37,7 +37,7 @@ def new_run_id() -> str:
 def parse_job_id(raw: str) -> str:
     """A job id from a URL: ``$`` raw or percent-encoded (``OML%24...``), any case; else NotFound."""
     job_id = unquote(raw).upper()
-    if not JOB_ID.match(job_id):
+    if not JOB_ID.fullmatch(job_id):
         raise NotFound(f"Job {raw} does not exist.")
     return job_id
 

@@ -25,9 +25,9 @@ MODEL_SCORING = "MODEL_SCORING"
 OTHER_JOB_TYPES = ("DATA_MONITORING", "MODEL_MONITORING", "DATA_BIAS")
 SERVICE_LEVELS = ("LOW", "MEDIUM", "HIGH")
 #: An identifier we are willing to look up in the database: letters, digits, ``_``, ``$``, ``#``.
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$#]{0,127}$")
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$#]{0,127}")
 #: ``outputData`` becomes part of an unquoted-style Oracle name, so it must start with a letter.
-OUTPUT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_$#]{0,127}$")
+OUTPUT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_$#]{0,127}")
 MAX_JOB_NAME = 128
 MAX_DESCRIPTION = 4000
 #: Oracle's column limit bounds the output table: S + 2 * topN columns (spec section 14).
@@ -180,7 +180,7 @@ def _identifier(
     pattern: re.Pattern[str] = IDENTIFIER,
 ) -> str | None:
     value = _text(raw, name, problems, required=required, limit=128)
-    if value is not None and not pattern.match(value):
+    if value is not None and not pattern.fullmatch(value):
         problems.append(f"{name} {value!r} must be a table or column name: letters, digits, '_', '$' or '#'")
         return None
     return value
@@ -198,7 +198,7 @@ def _identifiers(
     if non_empty and not value:
         problems.append(f"{name} must name at least one column")
         return None
-    bad = [item for item in value if not IDENTIFIER.match(item)]
+    bad = [item for item in value if not IDENTIFIER.fullmatch(item)]
     if bad:
         problems.append(f"{name} holds names that are not column names: {', '.join(map(repr, bad))}")
         return None

@@ -62,7 +62,7 @@ SCHEDULE_FIELDS = ("jobStartDate", "jobEndDate", "repeatInterval", "maxRuns")
 #: dateutil would otherwise search until the year 9999 (seconds of CPU per request).
 _PROBE_START = datetime(9970, 1, 1)
 
-_BYDAY = re.compile(r"^([+-]?\d{1,2})?([A-Z]{3})$")
+_BYDAY = re.compile(r"([+-]?\d{1,2})?([A-Z]{3})")
 
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def _interval(text: str, name: str, value: str) -> tuple[str, int]:
 def _byday(text: str, name: str, value: str) -> tuple[str, tuple[rrule.weekday, ...]]:
     days = []
     for item in value.split(","):
-        match = _BYDAY.match(item)
+        match = _BYDAY.fullmatch(item)
         if match is None or match.group(2) not in WEEKDAYS:
             raise _bad(
                 text, f"BYDAY value {item!r} is not a day (MON, TUE, WED, THU, FRI, SAT, SUN, or e.g. -1FRI)"

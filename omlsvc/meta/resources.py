@@ -5,6 +5,7 @@ from __future__ import annotations
 import falcon
 
 from omlsvc import __version__
+from omlsvc.auth.middleware import public
 from omlsvc.meta.openapi import service_document
 from omlsvc.meta.service import HealthService
 from omlsvc.web import base_url, link
@@ -48,11 +49,13 @@ class ServiceApi:
         resp.media = service_document(base_url(req))
 
 
+@public
 class Liveness:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {"status": "ok", "version": __version__}
 
 
+@public
 class Readiness:
     def __init__(self, health: HealthService) -> None:
         self._health = health

@@ -10,7 +10,6 @@ raising, so that every problem of a package reaches the client in one response.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ import onnx.defs
 import onnxruntime
 from onnxruntime.capi import onnxruntime_pybind11_state
 
+from omlsvc.ortmessages import onnxruntime_message
 from omlsvc.repository.archive import external_data_locations, unsafe_name_reason
 from omlsvc.signature import ELEMENT_TYPES, ModelType, TensorInfo, ValueKind
 
@@ -35,10 +35,6 @@ _PASS_THROUGH_OPS = frozenset({"Identity", "Cast", "CastLike", "Reshape", "Squee
 _STRING_LABELS = "classlabels_strings"
 _INT_LABELS = frozenset({"classlabels_ints", "classlabels_int64s"})
 _MAX_MESSAGE = 600
-_ORT_HEADER = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
-#: onnxruntime names the file it loaded: a server path that clients must not see.
-_ORT_LOAD_PREFIX = re.compile(r"^Load model from .*? failed:\s*")
-_SOURCE_LOCATION = re.compile(r"^\S+\.(?:h|cc|cpp):\d+ ")
 
 
 @dataclass(frozen=True)
@@ -272,24 +268,6 @@ def _node_labels(node: onnx.NodeProto) -> tuple[str, ...] | None:
 
 def _domain(domain: str) -> str:
     return ONNX_DOMAIN if domain in ("", "ai.onnx") else domain
-
-
-def onnxruntime_message(text: str) -> str:
-    """onnxruntime's exception text for a client: without the error-code header, C++ source location
-    and function signature that onnxruntime puts in front of what actually went wrong."""
-    text = _ORT_LOAD_PREFIX.sub("", _ORT_HEADER.sub("", text.strip()))
-    location = _SOURCE_LOCATION.match(text)
-    if location:
-        text = text[location.end() :]
-        head = text.split("(", 1)[0]
-        if "::" in head:  # a C++ function signature follows the location: skip to its closing parenthesis
-            depth = 0
-            for index, char in enumerate(text):
-                depth += {"(": 1, ")": -1}.get(char, 0)
-                if char == ")" and depth == 0:
-                    text = text[index + 1 :]
-                    break
-    return _short(text.strip())
 
 
 def _short(text: str) -> str:

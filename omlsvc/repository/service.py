@@ -47,9 +47,9 @@ from omlsvc.repository.store import GrantRecord, GrantStore, ModelFilter, ModelR
 from omlsvc.repository.validation import ValidatedPackage, validate_package
 from omlsvc.signature import ModelType, ScoringSpec
 
-MODEL_NAME = re.compile(r"^[A-Za-z0-9_#$]{1,50}$")
-VERSION = re.compile(r"^[1-9]?[0-9](\.[0-9][0-9]?)?$")
-NAMESPACE = re.compile(r"^[A-Za-z0-9_]{0,50}$")
+MODEL_NAME = re.compile(r"[A-Za-z0-9_#$]{1,50}")
+VERSION = re.compile(r"[1-9]?[0-9](\.[0-9][0-9]?)?")
+NAMESPACE = re.compile(r"[A-Za-z0-9_]{0,50}")
 MAX_DESCRIPTION = 4000
 SPOOL_BLOCK_BYTES = 1024 * 1024
 GRANT_FIELDS = frozenset({"user", "permission"})
@@ -95,11 +95,11 @@ def parse_model_form(fields: Mapping[str, str | None]) -> ModelForm:
     description = fields.get("description") or None
     if not name:
         problems.append("modelName is required.")
-    elif not MODEL_NAME.match(name):
+    elif not MODEL_NAME.fullmatch(name):
         problems.append(f"modelName {name!r} must be 1 to 50 letters, digits, '_', '#' or '$'.")
     if not version:
         problems.append("version is required.")
-    elif not VERSION.match(version):
+    elif not VERSION.fullmatch(version):
         problems.append(
             f"version {version!r} must look like 1, 1.0 or 10.25 (at most two digits on each side)."
         )
@@ -107,7 +107,7 @@ def parse_model_form(fields: Mapping[str, str | None]) -> ModelForm:
         problems.append(f"modelType is required ({' or '.join(MODEL_TYPES)}).")
     elif model_type.upper() not in MODEL_TYPES:
         problems.append(f"modelType {model_type!r} is not supported here; use {' or '.join(MODEL_TYPES)}.")
-    if namespace is not None and not NAMESPACE.match(namespace):
+    if namespace is not None and not NAMESPACE.fullmatch(namespace):
         problems.append(f"namespace {namespace!r} must be up to 50 letters, digits or '_'.")
     if description is not None and len(description) > MAX_DESCRIPTION:
         problems.append(f"description is longer than {MAX_DESCRIPTION} characters.")
@@ -244,7 +244,9 @@ class ModelService:
         values: dict[str, object] = {}
         if "namespace" in changes:
             namespace = changes["namespace"]
-            if namespace is not None and (not isinstance(namespace, str) or not NAMESPACE.match(namespace)):
+            if namespace is not None and (
+                not isinstance(namespace, str) or not NAMESPACE.fullmatch(namespace)
+            ):
                 raise InvalidInput("namespace must be up to 50 letters, digits or '_' (or null).")
             values["namespace"] = namespace or None
         if "description" in changes:

@@ -7,19 +7,18 @@ itself: convert the request, run only the outputs the formatter reads, format on
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
 from omlsvc.errors import OmlError, ScoringFailed
+from omlsvc.ortmessages import onnxruntime_message
 from omlsvc.scoring.images import ImageOptions
 from omlsvc.scoring.inputs import Feeds, InputConverter, InputLimits
 from omlsvc.scoring.outputs import OutputFormatter, Result
 from omlsvc.signature import ModelType, ScoringSpec
 
-_ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*[A-Z_]+\s*:\s*")
 _MAX_REASON = 500
 
 
@@ -33,14 +32,14 @@ def scoring_failed(exc: BaseException, what: str, *, hide: Sequence[str] = ()) -
     """Translate an onnxruntime exception into :class:`ScoringFailed`.
 
     onnxruntime's own reason is kept (it usually names the offending input and dimension, which is
-    what a client needs), its ``[ONNXRuntimeError] : 2 : INVALID_ARGUMENT :`` prefix is dropped, and
-    every string in ``hide`` (local paths of the model cache) is replaced so no server path leaks.
+    what a client needs); every string in ``hide`` (local paths of the model cache) is replaced so no
+    server path leaks, and the error-code header, C++ source paths, signatures and failed internal
+    checks are dropped (:func:`omlsvc.ortmessages.onnxruntime_message`).
     """
-    reason = _ORT_PREFIX.sub("", str(exc).strip())
+    reason = str(exc)
     for secret in sorted((h for h in hide if h), key=len, reverse=True):
         reason = reason.replace(secret, "<model>")
-    if len(reason) > _MAX_REASON:
-        reason = reason[: _MAX_REASON - 3] + "..."
+    reason = onnxruntime_message(reason, _MAX_REASON)
     return ScoringFailed(f"{what}: {reason}" if reason else what)
 
 

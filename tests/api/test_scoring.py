@@ -366,3 +366,29 @@ def test_too_many_rows_is_413(alice: Caller, tmp_path: Path) -> None:
     result = alice.post(f"{DEPLOYMENTS}/house_rg/score", json=body)
     assert result.status_code == 413
     assert result.json["code"] == "PAYLOAD_TOO_LARGE"
+
+
+def test_a_model_failing_inside_onnxruntime_answers_the_reason_without_library_insides(
+    alice: Caller, tmp_path: Path
+) -> None:
+    zoo = modelzoo.make_runtime_failing_regressor_zip(tmp_path)
+    model_id = store_model(alice, zoo.zip_path, name="fragile")
+    assert (
+        alice.post("/omlmod/v1/deployment", json={"modelId": model_id, "uri": "fragile"}).status_code == 201
+    )
+    fine = alice.post(
+        "/omlmod/v1/deployment/fragile/score", json={"inputRecords": [{"float_input": [[1, 2, 3]]}]}
+    )
+    assert fine.json == {"scoringResults": [{"regression": 6.0}]}
+
+    failed = alice.post(
+        "/omlmod/v1/deployment/fragile/score", json={"inputRecords": [{"float_input": [[1, 2, 300]]}]}
+    )
+
+    assert failed.status_code == 400, failed.text
+    assert failed.json["code"] == "SCORING_FAILED"
+    message = failed.json["message"]
+    assert "cannot be reshaped to the requested shape" in message
+    assert "Reshape" in message
+    for insides in ("/onnxruntime_src", ".h:", ".cc:", "onnxruntime::", "was false", "[ONNXRuntimeError]"):
+        assert insides not in message, message

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
+
 import falcon.testing
 import pytest
 
-from tests.api.conftest import Caller
+from omlsvc.app import Services, create_app
+from omlsvc.config import Settings
+from tests.api.conftest import Caller, login
 
 
 def test_the_version_collection_lists_v1(alice: Caller) -> None:
@@ -23,9 +28,14 @@ def test_the_v1_document_has_all_four_required_fields(alice: Caller) -> None:
     assert set(result.json) == {"version", "isLatest", "lifecycle", "links"}
 
 
-def test_links_follow_the_host_the_client_used(alice: Caller) -> None:
+def test_links_follow_the_host_the_client_used(settings: Settings, services: Services) -> None:
+    """Behind a proxy listed in OMLSVC_TRUSTED_PROXIES (``tests/api/test_forwarded_headers.py``)."""
+    trusted = dataclasses.replace(settings, trusted_proxies=(ipaddress.ip_network("127.0.0.1"),))
+    alice = login(falcon.testing.TestClient(create_app(trusted, services=services)), "alice")
     result = alice.get(
-        "/omlmod/v1", headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "oml.example.com"}
+        "/omlmod/v1",
+        headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "oml.example.com"},
+        remote_addr="127.0.0.1",
     )
     assert result.json["links"][0]["href"] == "https://oml.example.com/omlmod/v1"
 

@@ -46,6 +46,10 @@ def test_every_variable_is_read_and_typed(tmp_path: Path) -> None:
         ("OMLSVC_DATABASE_URL", "not a url"),
         ("OMLSVC_WARM_UP", "maybe"),
         ("OMLSVC_JWT_PRIVATE_KEY_FILE", "/no/such/key.pem"),
+        ("OMLSVC_JWT_SECRET", "eight-ch"),
+        ("OMLSVC_JWT_SECRET", "x" * 31),
+        ("OMLSVC_TRUSTED_PROXIES", "10.0.0.0/8, proxy.example.com"),
+        ("OMLSVC_TRUSTED_PROXIES", "10.0.0.0/33"),
     ],
 )
 def test_an_invalid_value_is_one_line_that_names_the_variable(tmp_path: Path, name: str, value: str) -> None:
@@ -61,7 +65,7 @@ def test_secrets_never_appear_in_reprs_or_errors(tmp_path: Path) -> None:
         {
             "OMLSVC_DATA_DIR": str(tmp_path),
             "OMLSVC_DATABASE_URL": "postgresql+psycopg://omlsvc:db-password-123@db/omlsvc",
-            "OMLSVC_JWT_SECRET": "jwt-secret-456-long-enough",
+            "OMLSVC_JWT_SECRET": "jwt-secret-456-long-enough-for-hs256-keys",
             "OMLSVC_ADMIN_PASSWORD": "admin-password-789",
         }
     )
@@ -78,3 +82,22 @@ def test_key_files_must_come_in_pairs(tmp_path: Path) -> None:
     key.write_text("x")
     with pytest.raises(SettingsError, match="together"):
         Settings.from_env({"OMLSVC_JWT_PRIVATE_KEY_FILE": str(key)})
+
+
+def test_an_hs256_secret_needs_32_bytes_and_the_error_shows_neither_it_nor_more_than_one_line() -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"OMLSVC_JWT_SECRET": "an-8-or-more-but-31-byte-secret"})
+    message = str(raised.value)
+    assert message.startswith("OMLSVC_JWT_SECRET=***: must be at least 32 bytes")
+    assert "31-byte" not in message and "\n" not in message
+    assert Settings.from_env({"OMLSVC_JWT_SECRET": "y" * 32}).jwt_secret == "y" * 32
+
+
+def test_trusted_proxies_are_none_unless_listed() -> None:
+    assert Settings.from_env({}).trusted_proxies == ()
+    settings = Settings.from_env({"OMLSVC_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7 ,::1,"})
+    assert [str(network) for network in settings.trusted_proxies] == [
+        "10.0.0.0/8",
+        "192.168.1.7/32",
+        "::1/128",
+    ]
