@@ -24,6 +24,9 @@ DEFAULT_BIND = "127.0.0.1:8080"
 DEFAULT_TOKEN_LIFETIME_S = 3600
 DEFAULT_REFRESH_WINDOW_S = 8 * 3600
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+GIB = 1024 * 1024 * 1024
+#: Where cgroup v2 says how much memory this service may use (a container's or systemd unit's limit).
+CGROUP_MEMORY_MAX = Path("/sys/fs/cgroup/memory.max")
 
 T = TypeVar("T")
 
@@ -73,10 +76,34 @@ class Settings:
     job_chunk_rows: int = 10_000
     job_lease_s: int = 120
     job_poll_s: float = 2.0
+    #: seconds a model run may take, unless its deployment says otherwise (up to max_score_timeout_s).
+    score_timeout_s: float = 30.0
+    max_score_timeout_s: float = 300.0
+    #: resident bytes above which a worker finishes its requests and is replaced; 0: a share of the host.
+    max_worker_memory: int = 0
+    #: bytes onnxruntime may hold for all runs of one worker together; 0: half of the worker ceiling.
+    max_scoring_memory: int = 0
+    #: what the isolated validation of an upload (load plus one trial run) may use.
+    validation_cpu_s: int = 120
+    validation_memory: int = 8 * GIB
+    max_image_target_pixels: int = 4096 * 4096
+    max_request_pixels: int = 64 * 1024 * 1024
+    max_labels: int = 100_000
+    max_response_bytes: int = 32 * 1024 * 1024
 
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
+
+    @property
+    def worker_memory_ceiling(self) -> int:
+        """``max_worker_memory``, or the host's (or cgroup's) memory shared by the workers plus one
+        (the master and everything else on the host)."""
+        return self.max_worker_memory or host_memory() // (self.workers + 1)
+
+    @property
+    def scoring_memory_limit(self) -> int:
+        return self.max_scoring_memory or self.worker_memory_ceiling // 2
 
     @property
     def database_url_masked(self) -> str:
@@ -102,7 +129,7 @@ class Settings:
             raise SettingsError(
                 "OMLSVC_JWT_PRIVATE_KEY_FILE and OMLSVC_JWT_PUBLIC_KEY_FILE must be set together"
             )
-        return cls(
+        settings = cls(
             data_dir=data_dir,
             database_url=database_url,
             bind=env.get("BIND", _bind, DEFAULT_BIND),
@@ -134,7 +161,25 @@ class Settings:
             job_chunk_rows=env.get("JOB_CHUNK_ROWS", _positive_int, cls.job_chunk_rows),
             job_lease_s=env.get("JOB_LEASE", _positive_int, cls.job_lease_s),
             job_poll_s=env.get("JOB_POLL", _positive_float, cls.job_poll_s),
+            score_timeout_s=env.get("SCORE_TIMEOUT", _positive_float, cls.score_timeout_s),
+            max_score_timeout_s=env.get("MAX_SCORE_TIMEOUT", _positive_float, cls.max_score_timeout_s),
+            max_worker_memory=env.get("MAX_WORKER_MEMORY", _positive_int, 0),
+            max_scoring_memory=env.get("MAX_SCORING_MEMORY", _positive_int, 0),
+            validation_cpu_s=env.get("VALIDATION_CPU_SECONDS", _positive_int, cls.validation_cpu_s),
+            validation_memory=env.get("VALIDATION_MEMORY", _positive_int, cls.validation_memory),
+            max_image_target_pixels=env.get(
+                "MAX_IMAGE_TARGET_PIXELS", _positive_int, cls.max_image_target_pixels
+            ),
+            max_request_pixels=env.get("MAX_REQUEST_PIXELS", _positive_int, cls.max_request_pixels),
+            max_labels=env.get("MAX_LABELS", _positive_int, cls.max_labels),
+            max_response_bytes=env.get("MAX_RESPONSE_BYTES", _positive_int, cls.max_response_bytes),
         )
+        if settings.score_timeout_s > settings.max_score_timeout_s:
+            raise SettingsError(
+                f"OMLSVC_SCORE_TIMEOUT={settings.score_timeout_s:g}: must not exceed "
+                f"OMLSVC_MAX_SCORE_TIMEOUT ({settings.max_score_timeout_s:g})"
+            )
+        return settings
 
     @classmethod
     def for_tests(cls, data_dir: Path, database_url: str | None = None, **overrides: Any) -> Settings:
@@ -148,6 +193,17 @@ class Settings:
         }
         values.update(overrides)
         return cls(**values)
+
+
+def host_memory() -> int:
+    """Bytes of memory this process may use: the host's physical memory, or less when a cgroup
+    (container, systemd ``MemoryMax``) limits it."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = CGROUP_MEMORY_MAX.read_text().strip()
+    except OSError:
+        return total
+    return min(total, int(limit)) if limit.isdigit() else total
 
 
 class _Env:

@@ -39,6 +39,10 @@ _ORT_HEADER = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ")
 #: onnxruntime names the file it loaded: a server path that clients must not see.
 _ORT_LOAD_PREFIX = re.compile(r"^Load model from .*? failed:\s*")
 _SOURCE_LOCATION = re.compile(r"^\S+\.(?:h|cc|cpp):\d+ ")
+#: How onnxruntime reports that an allocation failed (under a memory rlimit, or its arena's limit).
+ALLOCATION_FAILURE = re.compile(
+    r"Failed to allocate memory|bad_alloc|std::bad_array_new_length|Available memory of|Cannot allocate memory"
+)
 
 
 @dataclass(frozen=True)
@@ -194,9 +198,21 @@ def _session_problems(onnx_path: Path) -> list[str]:
     options.log_severity_level = 3
     try:
         onnxruntime.InferenceSession(str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"])
+    except MemoryError:
+        return [memory_problem("loading the model")]
     except Exception as exc:  # onnxruntime's pybind errors (Fail, InvalidGraph, ...) share no useful base
+        if ALLOCATION_FAILURE.search(str(exc)):  # constant folding computes constant subgraphs at load
+            return [memory_problem("loading the model")]
         return [f"onnxruntime cannot load the model: {onnxruntime_message(str(exc))}"]
     return []
+
+
+def memory_problem(what: str) -> str:
+    """The problem of a model that needs more memory than validation allows to load or run once."""
+    return (
+        f"{what} needs more memory than validation allows (OMLSVC_VALIDATION_MEMORY): the graph "
+        "allocates a very large tensor (ConstantOfShape, Expand, Tile...)"
+    )
 
 
 def _value_info(value: onnx.ValueInfoProto) -> TensorInfo:
