@@ -103,7 +103,8 @@ class Settings:
 
     @property
     def scoring_memory_limit(self) -> int:
-        return self.max_scoring_memory or self.worker_memory_ceiling // 2
+        """``max_scoring_memory``, or half of the worker ceiling (at least 256 MiB)."""
+        return self.max_scoring_memory or max(self.worker_memory_ceiling // 2, 256 * 1024 * 1024)
 
     @property
     def database_url_masked(self) -> str:

@@ -15,7 +15,9 @@ it stops taking connections, finishes what it holds and exits, and gunicorn star
 and both are avoided: connections already queued on the worker's own socket would be reset when it
 closes, so the worker accepts every one of them before closing it (and takes them through like any
 other); and a host whose every worker recycles at once would refuse connections, so a worker only
-leaves while another socket listens on its port, deciding under a lock its siblings share.
+leaves while another socket listens on its port, deciding under a lock its siblings share. A lone
+worker (``OMLSVC_WORKERS=1``) has no sibling to wait for: while it is replaced, connections are
+refused (nginx in front retries them).
 """
 
 from __future__ import annotations
@@ -126,7 +128,7 @@ def recycle(worker: Any, rss: int) -> None:
     except OSError:
         os.close(lock)  # a sibling is leaving right now: try again after the next request
         return
-    if min(listening_sockets(port) for port in ports) < 2:
+    if worker.cfg.workers > 1 and min(listening_sockets(port) for port in ports) < 2:
         os.close(lock)  # the last listener of its port stays until a sibling is back
         return
     worker.omlsvc_recycling = True

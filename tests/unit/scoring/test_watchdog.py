@@ -48,7 +48,7 @@ def test_a_run_past_its_deadline_is_ended_and_its_session_scores_again(tmp_path:
     session = _session(hostile.looping_regressor_zip(tmp_path))
     watchdog = RunWatchdog()
     started = time.monotonic()
-    with pytest.raises(ScoringTimeout, match="time limit of 0.5 s"):
+    with pytest.raises(ScoringTimeout, match=r"time limit of 0\.5 s"):
         watchdog.run(0.5, lambda options: session.run(None, {"x": NEVER_ENDS}, options))
     assert 0.5 <= time.monotonic() - started < 3
     result = watchdog.run(5, lambda options: session.run(None, {"x": AT_ONCE}, options))
