@@ -72,10 +72,25 @@ _SHARED = {"type": "boolean", "description": "Whether every user of the service 
 _CREATED_BY = {"type": "string", "pattern": CREATED_BY_PATTERN, "description": "User who stored the model."}
 _URI = {"type": "string", "pattern": URI_PATTERN, "description": "Endpoint URI, unique in the service."}
 _TIMESTAMP = {"type": "string", "format": "date-time", "description": "ISO-8601 UTC with milliseconds."}
+_SCORE_TIMEOUT = {
+    "type": "number",
+    "minimum": 0,
+    "exclusiveMinimum": True,
+    "description": (
+        "omlsvc extension: seconds a model run of this deployment may take (at most the service's "
+        "OMLSVC_MAX_SCORE_TIMEOUT); absent: the service's OMLSVC_SCORE_TIMEOUT."
+    ),
+}
 
 
 def _created_endpoint_properties() -> dict[str, Any]:
-    return {"modelId": _MODEL_ID, "uri": _URI, "deployedOn": _TIMESTAMP, "links": _links()}
+    return {
+        "modelId": _MODEL_ID,
+        "uri": _URI,
+        "deployedOn": _TIMESTAMP,
+        "scoreTimeout": _SCORE_TIMEOUT,
+        "links": _links(),
+    }
 
 
 def _deployment_endpoint_properties() -> dict[str, Any]:
@@ -235,7 +250,7 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
     "EndpointParam": {
         "type": "object",
         "required": ["modelId", "uri"],
-        "properties": {"modelId": _MODEL_ID, "uri": _URI},
+        "properties": {"modelId": _MODEL_ID, "uri": _URI, "scoreTimeout": _SCORE_TIMEOUT},
     },
     "CreatedEndpoint": {
         "type": "object",

@@ -100,27 +100,46 @@ class PreparedModel:
         self._watchdog = watchdog
 
     def score_records(
-        self, records: Any, top_n: int | None = None, *, timeout_s: float | None = None
+        self,
+        records: Any,
+        top_n: int | None = None,
+        *,
+        timeout_s: float | None = None,
+        answer_limit: int | None = None,
     ) -> list[Result]:
         """``scoringResults`` for parsed JSON ``inputRecords``: one item per row, in order."""
-        return self.score_feeds(self.inputs.convert(records), top_n, timeout_s=timeout_s)
+        feeds = self.inputs.convert(records)
+        return self.score_feeds(feeds, top_n, timeout_s=timeout_s, answer_limit=answer_limit)
 
     def score_images(
-        self, images: Sequence[bytes], top_n: int | None = None, *, timeout_s: float | None = None
+        self,
+        images: Sequence[bytes],
+        top_n: int | None = None,
+        *,
+        timeout_s: float | None = None,
+        answer_limit: int | None = None,
     ) -> list[Result]:
         """``scoringResults`` for uploaded image files (multipart path): one item per image."""
-        return self.score_feeds(self.inputs.convert_image_bytes(images), top_n, timeout_s=timeout_s)
+        feeds = self.inputs.convert_image_bytes(images)
+        return self.score_feeds(feeds, top_n, timeout_s=timeout_s, answer_limit=answer_limit)
 
     def score_feeds(
-        self, feeds: Feeds, top_n: int | None = None, *, timeout_s: float | None = None
+        self,
+        feeds: Feeds,
+        top_n: int | None = None,
+        *,
+        timeout_s: float | None = None,
+        answer_limit: int | None = None,
     ) -> list[Result]:
         """Run converted feeds and format them; the result count always equals ``feeds.rows``.
 
-        ``timeout_s`` (default: the worker's limit) bounds the model run(s) of this call; an answer
-        that could not fit ``max_response_bytes`` is refused before it is built.
+        ``timeout_s`` (default: the worker's limit) bounds the model run(s) of this call. With an
+        ``answer_limit`` (bytes of JSON, for an HTTP answer) results that could not fit it are
+        refused before they are built; batch jobs write rows instead and pass none.
         """
         outputs = self.run(feeds, timeout_s=timeout_s)
-        self._check_answer_size(outputs, feeds.rows, top_n)
+        if answer_limit is not None:
+            self._check_answer_size(outputs, feeds.rows, top_n, answer_limit)
         results = self.outputs.format(outputs, top_n)
         if len(results) != feeds.rows:
             raise ScoringFailed(f"the model returned {len(results)} results for {feeds.rows} input rows")
@@ -202,9 +221,11 @@ class PreparedModel:
             "OMLSVC_MAX_SCORING_MEMORY; send fewer rows or smaller values."
         )
 
-    def _check_answer_size(self, outputs: Mapping[str, Any], rows: int, top_n: int | None) -> None:
-        """Refuse an answer that cannot fit ``max_response_bytes`` before building it: formatting
-        builds a Python object per entry, which for millions of entries is gigabytes."""
+    def _check_answer_size(
+        self, outputs: Mapping[str, Any], rows: int, top_n: int | None, limit: int
+    ) -> None:
+        """Refuse an answer that cannot fit ``limit`` bytes before building it: formatting builds a
+        Python object per entry, which for millions of entries is gigabytes."""
         value = outputs.get(self._batched_output)
         if isinstance(value, np.ndarray):
             per_row = value.size // max(1, rows)
@@ -216,10 +237,10 @@ class PreparedModel:
         if top_n is not None and function in (Function.CLASSIFICATION, Function.CLUSTERING):
             per_row = min(per_row, top_n)
         least = rows * max(1, per_row) * _MIN_ENTRY_BYTES[function]
-        if least > self.limits.max_response_bytes:
+        if least > limit:
             raise ResponseTooLarge(
                 f"The answer would hold {rows} results of {per_row} entries each, at least {least} "
-                f"bytes, over the response limit of {self.limits.max_response_bytes} bytes "
+                f"bytes, over the response limit of {limit} bytes "
                 "(OMLSVC_MAX_RESPONSE_BYTES); send fewer rows or use topN."
             )
 

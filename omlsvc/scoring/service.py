@@ -77,7 +77,12 @@ class ScoringService:
                 "inputRecords is required: a list of records mapping ONNX input names to values."
             )
         deployment, model = self._prepared(principal, uri)
-        return model.score_records(body["inputRecords"], top_n, timeout_s=deployment.score_timeout_s)
+        return model.score_records(
+            body["inputRecords"],
+            top_n,
+            timeout_s=deployment.score_timeout_s,
+            answer_limit=model.limits.max_response_bytes,
+        )
 
     def score_images(
         self, principal: Principal, uri: str, images: Sequence[bytes], top_n: int | None
@@ -88,7 +93,9 @@ class ScoringService:
             raise InvalidInput(
                 f"The model at {uri!r} is not an image model; send JSON inputRecords instead of imageData."
             )
-        return model.score_images(images, top_n, timeout_s=deployment.score_timeout_s)
+        return model.score_images(
+            images, top_n, timeout_s=deployment.score_timeout_s, answer_limit=model.limits.max_response_bytes
+        )
 
     def prepare_deployed(self, record: ModelRecord, timeout_s: float | None = None) -> None:
         """Make a model about to be deployed ready in this worker, or refuse it (:class:`InvalidModel`).
