@@ -121,7 +121,7 @@ def build_services(
     changes = ChangeFeed(engine)  # one per worker: a change made here reaches every cache here at once
     validator = IsolatedValidator(cpu_s=settings.validation_cpu_s, memory_bytes=settings.validation_memory)
     models = ModelService(engine, settings, validate=validator, changes=changes)
-    deployments = DeploymentService(engine, changes=changes, max_score_timeout_s=settings.max_score_timeout_s)
+    deployments = DeploymentService(engine, changes=changes)
     files = ModelFiles(settings.cache_dir, models.archive_limits)
     return Services(
         settings=settings,

@@ -76,9 +76,8 @@ class Settings:
     job_chunk_rows: int = 10_000
     job_lease_s: int = 120
     job_poll_s: float = 2.0
-    #: seconds a model run may take, unless its deployment says otherwise (up to max_score_timeout_s).
+    #: seconds a model run may take, unless its deployment says otherwise.
     score_timeout_s: float = 30.0
-    max_score_timeout_s: float = 300.0
     #: resident bytes above which a worker finishes its requests and is replaced; 0: a share of the host.
     max_worker_memory: int = 0
     #: bytes onnxruntime may hold for all runs of one worker together; 0: half of the worker ceiling.
@@ -163,7 +162,6 @@ class Settings:
             job_lease_s=env.get("JOB_LEASE", _positive_int, cls.job_lease_s),
             job_poll_s=env.get("JOB_POLL", _positive_float, cls.job_poll_s),
             score_timeout_s=env.get("SCORE_TIMEOUT", _positive_float, cls.score_timeout_s),
-            max_score_timeout_s=env.get("MAX_SCORE_TIMEOUT", _positive_float, cls.max_score_timeout_s),
             max_worker_memory=env.get("MAX_WORKER_MEMORY", _positive_int, 0),
             max_scoring_memory=env.get("MAX_SCORING_MEMORY", _positive_int, 0),
             validation_cpu_s=env.get("VALIDATION_CPU_SECONDS", _positive_int, cls.validation_cpu_s),
@@ -175,11 +173,6 @@ class Settings:
             max_labels=env.get("MAX_LABELS", _positive_int, cls.max_labels),
             max_response_bytes=env.get("MAX_RESPONSE_BYTES", _positive_int, cls.max_response_bytes),
         )
-        if settings.score_timeout_s > settings.max_score_timeout_s:
-            raise SettingsError(
-                f"OMLSVC_SCORE_TIMEOUT={settings.score_timeout_s:g}: must not exceed "
-                f"OMLSVC_MAX_SCORE_TIMEOUT ({settings.max_score_timeout_s:g})"
-            )
         return settings
 
     @classmethod

@@ -32,6 +32,8 @@ MODEL_NAME_PATTERN = "^[A-Za-z0-9_#$]{1,50}$"
 VERSION_PATTERN = "^[1-9]?[0-9](\\.[0-9][0-9]?)?$"
 NAMESPACE_PATTERN = "^[A-Za-z0-9_]{0,50}$"
 URI_PATTERN = "^[A-Za-z0-9_]{1,200}$"
+#: The longest time limit a deployment may set for its model runs (``scoreTimeout``), in seconds.
+MAX_SCORE_TIMEOUT_S = 3600
 CREATED_BY_PATTERN = "^[A-Za-z][A-Za-z0-9_$#]{0,127}$"
 DESCRIPTION_MAX_LENGTH = 4000
 #: Paging of the model and deployment lists (our extension); a larger offset than the databases'
@@ -76,9 +78,10 @@ _SCORE_TIMEOUT = {
     "type": "number",
     "minimum": 0,
     "exclusiveMinimum": True,
+    "maximum": MAX_SCORE_TIMEOUT_S,
     "description": (
-        "omlsvc extension: seconds a model run of this deployment may take (at most the service's "
-        "OMLSVC_MAX_SCORE_TIMEOUT); absent: the service's OMLSVC_SCORE_TIMEOUT."
+        "omlsvc extension: seconds a model run of this deployment may take; absent: the service's "
+        "OMLSVC_SCORE_TIMEOUT. A run past it is ended with a 503 SCORING_TIMEOUT."
     ),
 }
 

@@ -18,6 +18,7 @@ from omlsvc.db.changes import ChangeFeed, WorkerCache
 from omlsvc.db.setup import utcnow
 from omlsvc.db.uow import UnitOfWork
 from omlsvc.deployment.openapi import deployment_document
+from omlsvc.deployment.schemas import MAX_SCORE_TIMEOUT_S
 from omlsvc.deployment.store import DeploymentRecord, DeploymentStore
 from omlsvc.errors import Conflict, Forbidden, InvalidInput, NotFound
 from omlsvc.paging import fetch_page
@@ -25,7 +26,6 @@ from omlsvc.repository.store import ModelFilter, ModelRecord, ModelStore
 from omlsvc.signature import ScoringSpec
 
 URI = re.compile(r"^[A-Za-z0-9_]{1,200}$")
-DEFAULT_MAX_SCORE_TIMEOUT_S = 300.0
 #: Readies a model in this worker before its deployment is written: (model, the deployment's time
 #: limit or None for the default). Raises (InvalidModel) when the model cannot serve.
 Prepare = Callable[[ModelRecord, float | None], None]
@@ -38,13 +38,10 @@ class DeploymentService:
         *,
         clock: Callable[[], datetime] = utcnow,
         changes: ChangeFeed | None = None,
-        max_score_timeout_s: float = DEFAULT_MAX_SCORE_TIMEOUT_S,
     ) -> None:
-        """``changes`` is the worker's feed, shared with the other services; a private one by default.
-        ``max_score_timeout_s`` bounds a deployment's own ``scoreTimeout``."""
+        """``changes`` is the worker's feed, shared with the other services; a private one by default."""
         self._engine = engine
         self._clock = clock
-        self._max_score_timeout_s = max_score_timeout_s
         self._changes = changes or ChangeFeed(engine)
         #: uri -> deployment, for scoring: filled per worker, emptied by any change anywhere.
         self._by_uri: WorkerCache[str, DeploymentRecord] = WorkerCache(self._changes)
@@ -102,16 +99,17 @@ class DeploymentService:
             raise Conflict(f"The URI {uri!r} is already in use.")
         return model
 
-    def _score_timeout(self, value: object, problems: list[str]) -> float | None:
+    @staticmethod
+    def _score_timeout(value: object, problems: list[str]) -> float | None:
         if value is None:
             return None
         if (
             isinstance(value, bool)
             or not isinstance(value, int | float)
-            or not 0 < value <= self._max_score_timeout_s
+            or not 0 < value <= MAX_SCORE_TIMEOUT_S
         ):
             problems.append(
-                f"scoreTimeout must be a number of seconds above 0 and at most {self._max_score_timeout_s:g}."
+                f"scoreTimeout must be a number of seconds above 0 and at most {MAX_SCORE_TIMEOUT_S}."
             )
             return None
         return float(value)

@@ -88,7 +88,6 @@ def test_the_bounds_on_work_are_read_and_the_memory_ones_default_to_a_share_of_t
         {
             "OMLSVC_DATA_DIR": str(tmp_path),
             "OMLSVC_SCORE_TIMEOUT": "2.5",
-            "OMLSVC_MAX_SCORE_TIMEOUT": "60",
             "OMLSVC_MAX_WORKER_MEMORY": str(2 * 1024**3),
             "OMLSVC_VALIDATION_CPU_SECONDS": "30",
             "OMLSVC_VALIDATION_MEMORY": str(4 * 1024**3),
@@ -98,7 +97,7 @@ def test_the_bounds_on_work_are_read_and_the_memory_ones_default_to_a_share_of_t
             "OMLSVC_MAX_RESPONSE_BYTES": "4096",
         }
     )
-    assert (bounded.score_timeout_s, bounded.max_score_timeout_s) == (2.5, 60.0)
+    assert bounded.score_timeout_s == 2.5
     assert (bounded.worker_memory_ceiling, bounded.scoring_memory_limit) == (2 * 1024**3, 1024**3)
     assert (bounded.validation_cpu_s, bounded.validation_memory) == (30, 4 * 1024**3)
     assert (bounded.max_image_target_pixels, bounded.max_request_pixels) == (1_000_000, 2_000_000)
@@ -106,12 +105,3 @@ def test_the_bounds_on_work_are_read_and_the_memory_ones_default_to_a_share_of_t
     shared = Settings.from_env({"OMLSVC_DATA_DIR": str(tmp_path), "OMLSVC_WORKERS": "3"})
     assert 0 < shared.worker_memory_ceiling * 4 <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     assert shared.scoring_memory_limit == max(shared.worker_memory_ceiling // 2, 256 * 1024**2)
-
-
-def test_the_default_score_timeout_may_not_exceed_the_maximum(tmp_path: Path) -> None:
-    with pytest.raises(
-        SettingsError, match="OMLSVC_SCORE_TIMEOUT=90: must not exceed OMLSVC_MAX_SCORE_TIMEOUT"
-    ):
-        Settings.from_env(
-            {"OMLSVC_DATA_DIR": str(tmp_path), "OMLSVC_SCORE_TIMEOUT": "90", "OMLSVC_MAX_SCORE_TIMEOUT": "60"}
-        )
