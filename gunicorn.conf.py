@@ -5,4 +5,4 @@ the same way; see that module for what they are and why.
 """
 
 from omlsvc.gunicorn_conf import *  # noqa: F403
-from omlsvc.gunicorn_conf import post_fork, pre_fork  # noqa: F401
+from omlsvc.gunicorn_conf import post_fork, post_request, pre_fork  # noqa: F401

@@ -31,10 +31,12 @@ from omlsvc.errors import (
     Conflict,
     Forbidden,
     InvalidInput,
+    MemoryLimitExceeded,
     NotFound,
     OmlError,
     PayloadTooLarge,
     ScoringFailed,
+    ScoringTimeout,
     TooManyRequests,
     Unauthorized,
     Unavailable,
@@ -59,6 +61,7 @@ from omlsvc.scoring.files import ModelFiles
 from omlsvc.scoring.images import ImageOptions
 from omlsvc.scoring.inputs import InputLimits
 from omlsvc.scoring.resources import Score
+from omlsvc.scoring.scorer import RunLimits
 from omlsvc.scoring.service import ScoringService
 from omlsvc.scoring.sessions import SessionCache, choose_providers, detect_gpu_count, make_session_options
 from omlsvc.web import ForwardedHeaders, json_handler, multipart_handler
@@ -70,6 +73,8 @@ STATUS_BY_ERROR: tuple[tuple[type[OmlError], int], ...] = (
     (PayloadTooLarge, 413),
     (InvalidInput, 400),
     (ScoringFailed, 400),
+    (MemoryLimitExceeded, 400),
+    (ScoringTimeout, 503),
     (Unauthorized, 401),
     (Forbidden, 403),
     (NotFound, 404),
@@ -128,7 +133,8 @@ def build_services(
     engine = engine or make_engine(settings.database_url)
     auth_args: dict[str, Any] = {"clock": clock} if clock else {}
     changes = ChangeFeed(engine)  # one per worker: a change made here reaches every cache here at once
-    models = ModelService(engine, settings, validate=IsolatedValidator(), changes=changes)
+    validator = IsolatedValidator(cpu_s=settings.validation_cpu_s, memory_bytes=settings.validation_memory)
+    models = ModelService(engine, settings, validate=validator, changes=changes)
     deployments = DeploymentService(engine, changes=changes)
     files = ModelFiles(settings.cache_dir, models.archive_limits)
     return Services(
@@ -161,8 +167,17 @@ def _session_cache(settings: Settings, files: ModelFiles, worker_index: int, gpu
         lambda: make_session_options(threads, workers=settings.workers),
         choose_providers(onnxruntime.get_available_providers(), worker_index, gpu_count),
         limits=InputLimits(max_rows=settings.max_score_rows),
-        image_options=ImageOptions(max_pixels=settings.max_image_pixels),
+        image_options=ImageOptions(
+            max_pixels=settings.max_image_pixels,
+            max_target_pixels=settings.max_image_target_pixels,
+            max_request_pixels=settings.max_request_pixels,
+        ),
         warm_up=settings.warm_up,
+        run_limits=RunLimits(
+            timeout_s=settings.score_timeout_s,
+            memory_bytes=settings.scoring_memory_limit,
+            max_response_bytes=settings.max_response_bytes,
+        ),
     )
 
 
@@ -197,7 +212,10 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
     )
     app.add_route("/omlmod/v1/deployment/{uri}", Deployment(services.deployments))
     app.add_route("/omlmod/v1/deployment/{uri}/api", DeploymentApi(services.deployments))
-    app.add_route("/omlmod/v1/deployment/{uri}/score", Score(services.scoring, settings.max_request_bytes))
+    app.add_route(
+        "/omlmod/v1/deployment/{uri}/score",
+        Score(services.scoring, settings.max_request_bytes, settings.max_response_bytes),
+    )
     app.add_route("/omlmod/v1/jobs", JobCollection(services.jobs))
     app.add_route("/omlmod/v1/jobs/{jobId}", Job(services.jobs))
     app.add_route("/omlmod/v1/jobs/{jobId}/action", JobAction(services.jobs))

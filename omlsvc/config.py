@@ -29,6 +29,9 @@ DEFAULT_LOGIN_MAX_DELAY_S = 15 * 60
 #: HS256 keys shorter than the hash output are refused; generated ones are 64 characters.
 MIN_JWT_SECRET_BYTES = 32
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+GIB = 1024 * 1024 * 1024
+#: Where cgroup v2 says how much memory this service may use (a container's or systemd unit's limit).
+CGROUP_MEMORY_MAX = Path("/sys/fs/cgroup/memory.max")
 
 T = TypeVar("T")
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -95,10 +98,34 @@ class Settings:
     front_requests_per_second: int = 1000
     #: peers (CIDRs) whose X-Forwarded-Host/-Proto/-For are believed; none by default.
     trusted_proxies: tuple[Network, ...] = ()
+    #: seconds a model run may take, unless its deployment says otherwise.
+    score_timeout_s: float = 30.0
+    #: resident bytes above which a worker finishes its requests and is replaced; 0: a share of the host.
+    max_worker_memory: int = 0
+    #: bytes onnxruntime may hold for all runs of one worker together; 0: half of the worker ceiling.
+    max_scoring_memory: int = 0
+    #: what the isolated validation of an upload (load plus one trial run) may use.
+    validation_cpu_s: int = 120
+    validation_memory: int = 8 * GIB
+    max_image_target_pixels: int = 4096 * 4096
+    max_request_pixels: int = 64 * 1024 * 1024
+    max_labels: int = 100_000
+    max_response_bytes: int = 32 * 1024 * 1024
 
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
+
+    @property
+    def worker_memory_ceiling(self) -> int:
+        """``max_worker_memory``, or the host's (or cgroup's) memory shared by the workers plus one
+        (the master and everything else on the host)."""
+        return self.max_worker_memory or host_memory() // (self.workers + 1)
+
+    @property
+    def scoring_memory_limit(self) -> int:
+        """``max_scoring_memory``, or half of the worker ceiling (at least 256 MiB)."""
+        return self.max_scoring_memory or max(self.worker_memory_ceiling // 2, 256 * 1024 * 1024)
 
     @property
     def database_url_masked(self) -> str:
@@ -124,7 +151,7 @@ class Settings:
             raise SettingsError(
                 "OMLSVC_JWT_PRIVATE_KEY_FILE and OMLSVC_JWT_PUBLIC_KEY_FILE must be set together"
             )
-        return cls(
+        settings = cls(
             data_dir=data_dir,
             database_url=database_url,
             bind=env.get("BIND", _bind, DEFAULT_BIND),
@@ -172,7 +199,19 @@ class Settings:
                 "FRONT_REQUESTS_PER_SECOND", _positive_int, cls.front_requests_per_second
             ),
             trusted_proxies=env.get("TRUSTED_PROXIES", _networks, ()),
+            score_timeout_s=env.get("SCORE_TIMEOUT", _positive_float, cls.score_timeout_s),
+            max_worker_memory=env.get("MAX_WORKER_MEMORY", _positive_int, 0),
+            max_scoring_memory=env.get("MAX_SCORING_MEMORY", _positive_int, 0),
+            validation_cpu_s=env.get("VALIDATION_CPU_SECONDS", _positive_int, cls.validation_cpu_s),
+            validation_memory=env.get("VALIDATION_MEMORY", _positive_int, cls.validation_memory),
+            max_image_target_pixels=env.get(
+                "MAX_IMAGE_TARGET_PIXELS", _positive_int, cls.max_image_target_pixels
+            ),
+            max_request_pixels=env.get("MAX_REQUEST_PIXELS", _positive_int, cls.max_request_pixels),
+            max_labels=env.get("MAX_LABELS", _positive_int, cls.max_labels),
+            max_response_bytes=env.get("MAX_RESPONSE_BYTES", _positive_int, cls.max_response_bytes),
         )
+        return settings
 
     @classmethod
     def for_tests(cls, data_dir: Path, database_url: str | None = None, **overrides: Any) -> Settings:
@@ -186,6 +225,17 @@ class Settings:
         }
         values.update(overrides)
         return cls(**values)
+
+
+def host_memory() -> int:
+    """Bytes of memory this process may use: the host's physical memory, or less when a cgroup
+    (container, systemd ``MemoryMax``) limits it."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = CGROUP_MEMORY_MAX.read_text().strip()
+    except OSError:
+        return total
+    return min(total, int(limit)) if limit.isdigit() else total
 
 
 class _Env:

@@ -54,6 +54,12 @@ class PayloadTooLarge(InvalidInput):
     code = "PAYLOAD_TOO_LARGE"
 
 
+class ResponseTooLarge(PayloadTooLarge):
+    """The answer to a request would be over ``OMLSVC_MAX_RESPONSE_BYTES``; ask for less at once."""
+
+    code = "RESPONSE_TOO_LARGE"
+
+
 class Unauthorized(OmlError):
     """Missing, malformed, expired, revoked or wrongly signed credentials."""
 
@@ -105,6 +111,19 @@ class ScoringFailed(OmlError):
     """onnxruntime refused inputs that passed our own checks."""
 
     code = "SCORING_FAILED"
+
+
+class MemoryLimitExceeded(ScoringFailed):
+    """A model run needs more memory than a worker lets onnxruntime hold, whatever else runs."""
+
+    code = "MEMORY_LIMIT_EXCEEDED"
+
+
+class ScoringTimeout(OmlError):
+    """A model run was ended at its time limit (the deployment's ``scoreTimeout`` or
+    ``OMLSVC_SCORE_TIMEOUT``); the worker thread is free again."""
+
+    code = "SCORING_TIMEOUT"
 
 
 class Unavailable(OmlError):

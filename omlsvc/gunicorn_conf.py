@@ -15,13 +15,27 @@ gunicorn listens on one unix socket instead, bound by the master and shared by t
 only the last would be reached). nginx opens a new connection for every request it forwards, each
 accepted by whichever worker is free, so the keep-alive pile-up above cannot happen there. The socket
 is readable and writable by the service's user and group only.
+
+A worker whose resident memory is above ``OMLSVC_MAX_WORKER_MEMORY`` after a request is recycled:
+it stops taking connections, finishes what it holds and exits, and gunicorn starts a fresh one
+(:func:`post_request`). With per-worker sockets two things could lose requests that had not started,
+and both are avoided: connections already queued on the worker's own socket would be reset when it
+closes, so the worker accepts every one of them before closing it (and takes them through like any
+other); and a host whose every worker recycles at once would refuse connections, so a worker only
+leaves while another socket listens on its port, deciding under a lock its siblings share. A lone
+worker (``OMLSVC_WORKERS=1``) has no sibling to wait for: while it is replaced, connections are
+refused (nginx in front retries them).
 """
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
+import resource
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 from omlsvc.accesslog import ACCESS_LOG_FORMAT
@@ -62,6 +76,13 @@ else:
 #: gunicorn believes X-Forwarded-Proto (wsgi.url_scheme) from the same peers as omlsvc does: by default none.
 forwarded_allow_ips = ",".join(str(network) for network in _settings.trusted_proxies)
 
+#: Resident bytes above which a worker is recycled after its current request.
+MAX_WORKER_MEMORY = _settings.worker_memory_ceiling
+#: Siblings decide one at a time whether they may leave (see the module docstring).
+RECYCLE_LOCK = _settings.data_dir / "recycle.lock"
+_TCP_LISTEN = "0A"
+log = logging.getLogger("omlsvc.recycle")
+
 
 def on_starting(server: Any) -> None:
     """Fail at once when the address is taken. With per-worker ``SO_REUSEPORT`` sockets the master
@@ -89,3 +110,84 @@ def pre_fork(server: Any, worker: Any) -> None:
 def post_fork(server: Any, worker: Any) -> None:
     os.environ[WORKER_INDEX_ENV] = str(getattr(worker, "omlsvc_index", 0))
     os.environ.setdefault("OMLSVC_WORKER_COUNT", str(server.num_workers))
+
+
+def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
+    """Recycle this worker once its resident memory is above ``MAX_WORKER_MEMORY``."""
+    # the peak (no file read) is at least the current size: most requests stop here
+    if resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 <= MAX_WORKER_MEMORY:
+        return
+    if not worker.alive or getattr(worker, "omlsvc_recycling", False):
+        return
+    rss = resident_bytes()
+    if rss > MAX_WORKER_MEMORY:
+        recycle(worker, rss)
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now (``/proc/self/statm``)."""
+    resident_pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def recycle(worker: Any, rss: int) -> None:
+    """Have ``worker`` leave gracefully without losing a connection that has not been served.
+
+    Without gthread's main-loop queue (another worker class), fall back to ``alive = False``.
+    """
+    queue = getattr(worker, "method_queue", None)
+    ports = {s.getsockname()[1] for s in worker.sockets if s.family in (socket.AF_INET, socket.AF_INET6)}
+    if queue is None or not ports:
+        worker.omlsvc_recycling = True
+        worker.alive = False
+        return
+    RECYCLE_LOCK.parent.mkdir(parents=True, exist_ok=True)
+    lock = os.open(RECYCLE_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(lock)  # a sibling is leaving right now: try again after the next request
+        return
+    if worker.cfg.workers > 1 and min(listening_sockets(port) for port in ports) < 2:
+        os.close(lock)  # the last listener of its port stays until a sibling is back
+        return
+    worker.omlsvc_recycling = True
+    log.warning(
+        "worker %s uses %d MiB, over OMLSVC_MAX_WORKER_MEMORY (%d MiB): recycling it",
+        os.getpid(),
+        rss >> 20,
+        MAX_WORKER_MEMORY >> 20,
+    )
+    queue.defer(_leave, worker, lock)
+
+
+def _leave(worker: Any, lock: int) -> None:
+    """On the worker's main loop: take every queued connection, close the sockets, stop the loop."""
+    try:
+        worker.set_accept_enabled(False)
+        for listener in worker.sockets:
+            while True:  # gthread's accept() hands the connection to a thread, or does nothing (EAGAIN)
+                before = worker.nr_conns
+                worker.accept(listener)
+                if worker.nr_conns == before:
+                    break
+            listener.close()
+    finally:
+        worker.alive = False
+        os.close(lock)  # the socket is closed: a sibling now counts one listener fewer
+
+
+def listening_sockets(port: int) -> int:
+    """TCP sockets listening on ``port`` in this network namespace (``/proc/net/tcp`` and ``tcp6``)."""
+    suffix = f":{port:04X}"
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 3 and fields[3] == _TCP_LISTEN and fields[1].endswith(suffix):
+                count += 1
+    return count

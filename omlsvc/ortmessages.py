@@ -62,3 +62,9 @@ def _without_signature(text: str) -> str:
     if check >= 0:  # ORT_ENFORCE: ``<condition> was false. <message>``
         text = text[check + len(_FAILED_CHECK) :]
     return text.lstrip()
+
+
+#: How onnxruntime reports that an allocation failed (under a memory rlimit, or its arena's limit).
+ALLOCATION_FAILURE = re.compile(
+    r"Failed to allocate memory|bad_alloc|std::bad_array_new_length|Available memory of|Cannot allocate memory"
+)

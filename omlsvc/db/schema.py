@@ -12,6 +12,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -131,6 +132,8 @@ deployments = Table(
     Column("model_id", String(36), ForeignKey("models.id"), nullable=False, unique=True),
     Column("owner", String(128), ForeignKey("users.name"), nullable=False),
     Column("created_at", Timestamp, nullable=False),
+    # the deployment's own time limit for a model run (null: OMLSVC_SCORE_TIMEOUT)
+    Column("score_timeout_s", Float, nullable=True),
 )
 
 # The change counter (schema version 2): bumped with every revocation, disabled user, undeploy, model

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import falcon
 
-from omlsvc.deployment.service import DeploymentService
+from omlsvc.deployment.service import DeploymentService, Prepare
 from omlsvc.deployment.store import DeploymentRecord
 from omlsvc.repository.resources import model_filter
-from omlsvc.repository.store import ModelRecord
 from omlsvc.repository.views import iso_timestamp, metadata_view, model_view
 from omlsvc.signature import ScoringSpec
 from omlsvc.web import base_url, collection_links, link, paging, read_json_object
@@ -26,29 +24,39 @@ def _endpoint_view(req: falcon.Request, record: DeploymentRecord) -> dict[str, A
         **model,
         "uri": record.uri,
         "deployedOn": iso_timestamp(record.created_at),
+        **_score_timeout(record),
         "links": [link(req, f"{DEPLOYMENTS}/{record.uri}")],
     }
 
 
+def _score_timeout(record: DeploymentRecord) -> dict[str, Any]:
+    """Our extension: the deployment's own time limit for a model run, when it has one."""
+    return {} if record.score_timeout_s is None else {"scoreTimeout": record.score_timeout_s}
+
+
 class DeploymentCollection:
-    def __init__(
-        self, deployments: DeploymentService, prepare: Callable[[ModelRecord], None] | None = None
-    ) -> None:
-        """``prepare`` readies a just-deployed model in this worker before the 201 goes out."""
+    def __init__(self, deployments: DeploymentService, prepare: Prepare | None = None) -> None:
+        """``prepare`` readies the model in this worker (and may refuse it) before the deployment is
+        written and the 201 goes out."""
         self._deployments = deployments
         self._prepare = prepare
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json_object(req, BODY_LIMIT)
-        record = self._deployments.deploy(req.context.principal, body.get("modelId"), body.get("uri"))
-        if self._prepare is not None:
-            self._prepare(record.model)
+        record = self._deployments.deploy(
+            req.context.principal,
+            body.get("modelId"),
+            body.get("uri"),
+            body.get("scoreTimeout"),
+            prepare=self._prepare,
+        )
         resp.status = falcon.HTTP_201
         resp.location = f"{DEPLOYMENTS}/{record.uri}"
         resp.media = {
             "modelId": record.model.id,
             "uri": record.uri,
             "deployedOn": iso_timestamp(record.created_at),
+            **_score_timeout(record),
             "links": [link(req, f"{DEPLOYMENTS}/{record.uri}")],
         }
 

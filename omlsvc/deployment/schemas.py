@@ -32,6 +32,8 @@ MODEL_NAME_PATTERN = "^[A-Za-z0-9_#$]{1,50}$"
 VERSION_PATTERN = "^[1-9]?[0-9](\\.[0-9][0-9]?)?$"
 NAMESPACE_PATTERN = "^[A-Za-z0-9_]{0,50}$"
 URI_PATTERN = "^[A-Za-z0-9_]{1,200}$"
+#: The longest time limit a deployment may set for its model runs (``scoreTimeout``), in seconds.
+MAX_SCORE_TIMEOUT_S = 3600
 CREATED_BY_PATTERN = "^[A-Za-z][A-Za-z0-9_$#]{0,127}$"
 DESCRIPTION_MAX_LENGTH = 4000
 #: Paging of the model and deployment lists (our extension); a larger offset than the databases'
@@ -72,10 +74,26 @@ _SHARED = {"type": "boolean", "description": "Whether every user of the service 
 _CREATED_BY = {"type": "string", "pattern": CREATED_BY_PATTERN, "description": "User who stored the model."}
 _URI = {"type": "string", "pattern": URI_PATTERN, "description": "Endpoint URI, unique in the service."}
 _TIMESTAMP = {"type": "string", "format": "date-time", "description": "ISO-8601 UTC with milliseconds."}
+_SCORE_TIMEOUT = {
+    "type": "number",
+    "minimum": 0,
+    "exclusiveMinimum": True,
+    "maximum": MAX_SCORE_TIMEOUT_S,
+    "description": (
+        "omlsvc extension: seconds a model run of this deployment may take; absent: the service's "
+        "OMLSVC_SCORE_TIMEOUT. A run past it is ended with a 503 SCORING_TIMEOUT."
+    ),
+}
 
 
 def _created_endpoint_properties() -> dict[str, Any]:
-    return {"modelId": _MODEL_ID, "uri": _URI, "deployedOn": _TIMESTAMP, "links": _links()}
+    return {
+        "modelId": _MODEL_ID,
+        "uri": _URI,
+        "deployedOn": _TIMESTAMP,
+        "scoreTimeout": _SCORE_TIMEOUT,
+        "links": _links(),
+    }
 
 
 def _deployment_endpoint_properties() -> dict[str, Any]:
@@ -258,7 +276,7 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
     "EndpointParam": {
         "type": "object",
         "required": ["modelId", "uri"],
-        "properties": {"modelId": _MODEL_ID, "uri": _URI},
+        "properties": {"modelId": _MODEL_ID, "uri": _URI, "scoreTimeout": _SCORE_TIMEOUT},
     },
     "CreatedEndpoint": {
         "type": "object",

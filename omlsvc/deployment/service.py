@@ -18,18 +18,26 @@ from omlsvc.db.changes import ChangeFeed, WorkerCache
 from omlsvc.db.setup import utcnow
 from omlsvc.db.uow import UnitOfWork
 from omlsvc.deployment.openapi import deployment_document
+from omlsvc.deployment.schemas import MAX_SCORE_TIMEOUT_S
 from omlsvc.deployment.store import DeploymentRecord, DeploymentStore
 from omlsvc.errors import Conflict, Forbidden, InvalidInput, NotFound
 from omlsvc.paging import fetch_page
-from omlsvc.repository.store import ModelFilter, ModelStore
+from omlsvc.repository.store import ModelFilter, ModelRecord, ModelStore
 from omlsvc.signature import ScoringSpec
 
 URI = re.compile(r"[A-Za-z0-9_]{1,200}")
+#: Readies a model in this worker before its deployment is written: (model, the deployment's time
+#: limit or None for the default). Raises (InvalidModel) when the model cannot serve.
+Prepare = Callable[[ModelRecord, float | None], None]
 
 
 class DeploymentService:
     def __init__(
-        self, engine: Engine, *, clock: Callable[[], datetime] = utcnow, changes: ChangeFeed | None = None
+        self,
+        engine: Engine,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        changes: ChangeFeed | None = None,
     ) -> None:
         """``changes`` is the worker's feed, shared with the other services; a private one by default."""
         self._engine = engine
@@ -38,34 +46,74 @@ class DeploymentService:
         #: uri -> deployment, for scoring: filled per worker, emptied by any change anywhere.
         self._by_uri: WorkerCache[str, DeploymentRecord] = WorkerCache(self._changes)
 
-    def deploy(self, principal: Principal, model_id: object, uri: object) -> DeploymentRecord:
+    def deploy(
+        self,
+        principal: Principal,
+        model_id: object,
+        uri: object,
+        score_timeout: object = None,
+        *,
+        prepare: Prepare | None = None,
+    ) -> DeploymentRecord:
+        """Deploy a model at ``uri``, with its own time limit for a model run when ``score_timeout``
+        (seconds) is given.
+
+        ``prepare`` runs after every check and before anything is written, outside any transaction:
+        a model it refuses (a warm-up that fails or times out) leaves no deployment behind.
+        """
         require_principal(principal)
         problems = []
         if not isinstance(model_id, str) or not model_id:
             problems.append("modelId is required and must be a string.")
         if not isinstance(uri, str) or not URI.fullmatch(uri):
             problems.append("uri is required: 1 to 200 letters, digits or '_'.")
+        timeout = self._score_timeout(score_timeout, problems)
         if problems:
             raise InvalidInput(" ".join(problems), details=problems)
         assert isinstance(model_id, str) and isinstance(uri, str)
+        with UnitOfWork(self._engine) as uow:
+            model = self._deployable(principal, ModelStore(uow.connection).get(model_id), model_id, uri, uow)
+        if prepare is not None:
+            prepare(model, timeout)
         with UnitOfWork(self._engine, write=True) as uow:
-            model = ModelStore(uow.connection).get(model_id)
-            if model is None or not may_see_model(principal, model.access):
-                raise NotFound(f"Model {model_id} does not exist.")
-            if not may_manage_model(principal, model.access):
-                raise Forbidden(f"Only the creator of model {model_id} ({model.owner}) may deploy it.")
-            store = DeploymentStore(uow.connection)
-            existing = store.uri_of_model(model_id)
-            if existing is not None:
-                raise Conflict(
-                    f"Model {model_id} is already deployed at {existing!r}; a model has one deployment."
-                )
-            if store.uri_taken(uri):
-                raise Conflict(f"The URI {uri!r} is already in use.")
+            model = self._deployable(principal, ModelStore(uow.connection).get(model_id), model_id, uri, uow)
             created_at = self._clock()
-            store.add(uri, model_id, principal.name, created_at)
+            DeploymentStore(uow.connection).add(uri, model_id, principal.name, created_at, timeout)
             uow.commit()
-        return DeploymentRecord(uri=uri, created_at=created_at, model=model)
+        return DeploymentRecord(uri=uri, created_at=created_at, model=model, score_timeout_s=timeout)
+
+    def _deployable(
+        self, principal: Principal, model: ModelRecord | None, model_id: str, uri: str, uow: UnitOfWork
+    ) -> ModelRecord:
+        """The model, if ``principal`` may deploy it at ``uri`` now."""
+        if model is None or not may_see_model(principal, model.access):
+            raise NotFound(f"Model {model_id} does not exist.")
+        if not may_manage_model(principal, model.access):
+            raise Forbidden(f"Only the creator of model {model_id} ({model.owner}) may deploy it.")
+        store = DeploymentStore(uow.connection)
+        existing = store.uri_of_model(model_id)
+        if existing is not None:
+            raise Conflict(
+                f"Model {model_id} is already deployed at {existing!r}; a model has one deployment."
+            )
+        if store.uri_taken(uri):
+            raise Conflict(f"The URI {uri!r} is already in use.")
+        return model
+
+    @staticmethod
+    def _score_timeout(value: object, problems: list[str]) -> float | None:
+        if value is None:
+            return None
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not 0 < value <= MAX_SCORE_TIMEOUT_S
+        ):
+            problems.append(
+                f"scoreTimeout must be a number of seconds above 0 and at most {MAX_SCORE_TIMEOUT_S}."
+            )
+            return None
+        return float(value)
 
     def list_deployments(
         self, principal: Principal, where: ModelFilter, offset: int = 0, limit: int | None = None

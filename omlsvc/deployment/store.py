@@ -30,28 +30,40 @@ class DeploymentRecord:
     uri: str
     created_at: datetime
     model: ModelRecord
+    #: the deployment's own time limit for a model run; None: the service's default.
+    score_timeout_s: float | None = None
 
 
-_JOINED = select(deployments.c.uri, deployments.c.created_at, *model_columns()).join_from(
-    deployments, models, deployments.c.model_id == models.c.id
-)
+_JOINED = select(
+    deployments.c.uri, deployments.c.created_at, deployments.c.score_timeout_s, *model_columns()
+).join_from(deployments, models, deployments.c.model_id == models.c.id)
 #: Built once: this lookup runs on every score request.
 _BY_URI = _JOINED.where(deployments.c.uri == bindparam("uri"))
 
 
 def _record(row: Sequence[Any]) -> DeploymentRecord:
-    return DeploymentRecord(uri=row[0], created_at=row[1], model=model_record(row[2:]))
+    return DeploymentRecord(
+        uri=row[0], created_at=row[1], score_timeout_s=row[2], model=model_record(row[3:])
+    )
 
 
 class DeploymentStore:
     def __init__(self, connection: Connection) -> None:
         self._connection = connection
 
-    def add(self, uri: str, model_id: str, owner: str, created_at: datetime) -> None:
+    def add(
+        self, uri: str, model_id: str, owner: str, created_at: datetime, score_timeout_s: float | None = None
+    ) -> None:
         try:
             with self._connection.begin_nested():
                 self._connection.execute(
-                    insert(deployments).values(uri=uri, model_id=model_id, owner=owner, created_at=created_at)
+                    insert(deployments).values(
+                        uri=uri,
+                        model_id=model_id,
+                        owner=owner,
+                        created_at=created_at,
+                        score_timeout_s=score_timeout_s,
+                    )
                 )
         except IntegrityError:
             raise Conflict(f"The URI {uri!r} is already in use, or the model is already deployed.") from None

@@ -19,7 +19,7 @@ import onnx.defs
 import onnxruntime
 from onnxruntime.capi import onnxruntime_pybind11_state
 
-from omlsvc.ortmessages import onnxruntime_message
+from omlsvc.ortmessages import ALLOCATION_FAILURE, onnxruntime_message
 from omlsvc.repository.archive import external_data_locations, unsafe_name_reason
 from omlsvc.signature import ELEMENT_TYPES, ModelType, TensorInfo, ValueKind
 
@@ -190,9 +190,21 @@ def _session_problems(onnx_path: Path) -> list[str]:
     options.log_severity_level = 3
     try:
         onnxruntime.InferenceSession(str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"])
+    except MemoryError:
+        return [memory_problem("loading the model")]
     except Exception as exc:  # onnxruntime's pybind errors (Fail, InvalidGraph, ...) share no useful base
+        if ALLOCATION_FAILURE.search(str(exc)):  # constant folding computes constant subgraphs at load
+            return [memory_problem("loading the model")]
         return [f"onnxruntime cannot load the model: {onnxruntime_message(str(exc))}"]
     return []
+
+
+def memory_problem(what: str) -> str:
+    """The problem of a model that needs more memory than validation allows to load or run once."""
+    return (
+        f"{what} needs more memory than validation allows (OMLSVC_VALIDATION_MEMORY): the graph "
+        "allocates a very large tensor (ConstantOfShape, Expand, Tile...)"
+    )
 
 
 def _value_info(value: onnx.ValueInfoProto) -> TensorInfo:

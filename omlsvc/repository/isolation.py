@@ -6,15 +6,26 @@ runs in a fresh child of a forkserver (one task per child, the forkserver having
 validation code once), so the worker's memory stays flat whatever the model size, and a crash or a
 runaway costs a child process and yields a clean 400, never a dead worker. Never fork the worker
 itself: onnxruntime and database pools do not survive it.
+
+Each child runs under ``resource.setrlimit`` limits: ``RLIMIT_CPU`` (the child is killed by SIGXCPU
+beyond it, even inside one onnxruntime node that ``RunOptions.terminate`` cannot interrupt) and
+``RLIMIT_AS`` (an allocation beyond it fails, which onnxruntime reports as an error). Children die
+with their parent (``PR_SET_PDEATHSIG``): the forkserver when the worker that started it dies, the
+validation children when the forkserver does, so killing a worker leaves no process behind.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import resource
+import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from omlsvc.errors import InvalidModel
@@ -24,6 +35,33 @@ from omlsvc.signature import ModelType
 
 DEFAULT_TIMEOUT_S = 600.0
 DEFAULT_PARALLEL = 2
+DEFAULT_CPU_S = 120
+DEFAULT_MEMORY_BYTES = 8 * 1024 * 1024 * 1024
+#: prctl(2) option: the signal a process receives when the thread that created it exits.
+PR_SET_PDEATHSIG = 1
+#: Preloaded by the forkserver: it makes the forkserver itself die with its parent.
+FORKSERVER_PRELOAD = ["omlsvc.repository.forkserver", "omlsvc.repository.validation"]
+
+
+def die_with_parent(expected_parent: int | None = None) -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies; exit now if it already has
+    (``expected_parent`` is no longer the parent). Linux only; elsewhere a no-op."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if expected_parent is not None and os.getppid() != expected_parent:
+        os._exit(1)
+
+
+def limit_child(cpu_s: int, memory_bytes: int) -> None:
+    """The initializer of every validation child: die with the forkserver, and run under limits."""
+    from omlsvc.repository import forkserver
+
+    die_with_parent(forkserver.SERVER_PID)  # None outside a forkserver: nothing to compare with
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 5))  # SIGXCPU, then SIGKILL 5 s later
+    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
 
 
 class IsolatedValidator:
@@ -34,25 +72,30 @@ class IsolatedValidator:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         parallel: int = DEFAULT_PARALLEL,
         validate: Callable[[Path, ModelType, ArchiveLimits, Path], ValidatedPackage] = validate_package,
+        *,
+        cpu_s: int = DEFAULT_CPU_S,
+        memory_bytes: int = DEFAULT_MEMORY_BYTES,
     ) -> None:
+        """``cpu_s`` and ``memory_bytes`` limit each child (``RLIMIT_CPU``, ``RLIMIT_AS``)."""
         self._validate = validate
         self._timeout_s = timeout_s
         self._parallel = parallel
+        self._cpu_s = cpu_s
+        self._memory_bytes = memory_bytes
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
 
     def __call__(
         self, zip_path: Path, model_type: ModelType, limits: ArchiveLimits, workdir: Path
     ) -> ValidatedPackage:
-        future = self._executor().submit(self._validate, zip_path, model_type, limits, workdir)
+        pool = self._executor()
+        future = pool.submit(self._validate, zip_path, model_type, limits, workdir)
+        children: list[BaseProcess] = list(getattr(pool, "_processes", {}).values())
         try:
             return future.result(timeout=self._timeout_s)
         except BrokenProcessPool:
             self._discard()
-            raise InvalidModel(
-                "The model package is invalid: loading it crashed the ONNX runtime.",
-                details=["onnxruntime terminated while loading the model"],
-            ) from None
+            raise self._crashed(children) from None
         except TimeoutError:
             self._discard(kill=True)
             raise InvalidModel(
@@ -63,12 +106,38 @@ class IsolatedValidator:
     def close(self) -> None:
         self._discard()
 
+    def _crashed(self, children: list[BaseProcess]) -> InvalidModel:
+        """Why the child died, as far as its exit status tells: over its CPU time, or a crash."""
+        signals = set()
+        for child in children:
+            child.join(timeout=1)
+            if child.exitcode is not None and child.exitcode < 0:
+                signals.add(-child.exitcode)
+        if signals & {signal.SIGXCPU, signal.SIGKILL}:
+            return InvalidModel(
+                f"The model package is invalid: validating it used more than {self._cpu_s} s of CPU time.",
+                details=[
+                    f"loading the model and running it once on a dummy batch used more than {self._cpu_s} s "
+                    "of CPU time (OMLSVC_VALIDATION_CPU_SECONDS)"
+                ],
+            )
+        return InvalidModel(
+            "The model package is invalid: loading it crashed the ONNX runtime.",
+            details=["onnxruntime terminated while loading or running the model"],
+        )
+
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
                 context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload(["omlsvc.repository.validation"])
-                self._pool = ProcessPoolExecutor(self._parallel, mp_context=context, max_tasks_per_child=1)
+                context.set_forkserver_preload(FORKSERVER_PRELOAD)
+                self._pool = ProcessPoolExecutor(
+                    self._parallel,
+                    mp_context=context,
+                    max_tasks_per_child=1,
+                    initializer=limit_child,
+                    initargs=(self._cpu_s, self._memory_bytes),
+                )
             return self._pool
 
     def _discard(self, kill: bool = False) -> None:
@@ -79,4 +148,6 @@ class IsolatedValidator:
         if kill:
             for process in list(getattr(pool, "_processes", {}).values()):
                 process.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
+        # wait: without it the pool's manager thread may still be replacing a finished child
+        # (max_tasks_per_child) when shutdown empties its process table, and die of a TypeError.
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -146,6 +146,9 @@ class ModelService:
             max_uncompressed_bytes=settings.max_uncompressed_bytes,
             max_ratio=settings.max_zip_ratio,
             max_entries=settings.max_zip_entries,
+            max_labels=settings.max_labels,
+            max_image_target_pixels=settings.max_image_target_pixels,
+            trial_run_s=settings.validation_cpu_s,
         )
         self._clock = clock
         self._new_id = new_id

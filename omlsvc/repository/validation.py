@@ -19,6 +19,7 @@ from typing import Any
 
 from omlsvc.errors import InvalidModel
 from omlsvc.repository.archive import (
+    DEFAULT_MAX_IMAGE_TARGET_PIXELS,
     LABELS_NAME,
     METADATA_NAME,
     ArchiveLimits,
@@ -43,6 +44,7 @@ from omlsvc.repository.spec import (
     CLUSTERING_PROB_OUTPUT,
     HEIGHT,
     INPUT_TENSOR_DIM_NAMES,
+    MAX_IMAGE_SIDE,
     REGRESSION_OUTPUT,
     WIDTH,
     ImageFields,
@@ -50,6 +52,7 @@ from omlsvc.repository.spec import (
     parse_metadata_json,
     read_metadata,
 )
+from omlsvc.repository.trial import trial_run_problems
 from omlsvc.signature import (
     Function,
     ImageSpec,
@@ -89,22 +92,32 @@ def validate_package(
     """Check the package at ``zip_path`` against spec sections 7 and 8 and derive its ScoringSpec.
 
     The model and its external data are extracted into a private folder under ``workdir`` (removed
-    afterwards) so that onnxruntime can load it once from a path. Raises :class:`InvalidModel` whose
-    ``details`` list every problem found.
+    afterwards) so that onnxruntime can load it from a path, and, when every rule passed, run it
+    once on a dummy batch within ``limits.trial_run_s`` (``trial``). Raises :class:`InvalidModel`
+    whose ``details`` list every problem found.
     """
     problems: list[str] = []
-    with open_package(zip_path, limits) as package:
-        problems += package.problems
-        document = _read_metadata_document(package, limits, problems)
-        metadata = _read_metadata(document, model_type, problems)
-        labels = _read_labels(package, limits, problems)
-        info = _inspect(package, model_type, workdir, problems)
-    # An unreadable label.txt (over its limit, corrupt) already has its problem; the function rules
-    # would only add a misleading "label.txt is required".
-    unreadable_labels = labels is None and LABELS_NAME in package.files
-    spec = None
-    if metadata is not None and info is not None and not unreadable_labels:
-        spec = build_spec(metadata, info, labels, model_type, problems)
+    workdir.mkdir(parents=True, exist_ok=True)
+    model_dir = Path(tempfile.mkdtemp(prefix="validate-", dir=workdir))
+    try:
+        with open_package(zip_path, limits) as package:
+            problems += package.problems
+            document = _read_metadata_document(package, limits, problems)
+            metadata = _read_metadata(document, model_type, problems)
+            labels = _read_labels(package, limits, problems)
+            info = _inspect(package, model_type, model_dir, problems)
+        # An unreadable label.txt (over its limit, corrupt) already has its problem; the function rules
+        # would only add a misleading "label.txt is required".
+        unreadable_labels = labels is None and LABELS_NAME in package.files
+        spec = None
+        if metadata is not None and info is not None and not unreadable_labels:
+            spec = build_spec(
+                metadata, info, labels, model_type, problems, max_target_pixels=limits.max_image_target_pixels
+            )
+        if not problems and spec is not None and package.onnx_name is not None:
+            problems += trial_run_problems(model_dir / package.onnx_name, spec, limits.trial_run_s)
+    finally:
+        shutil.rmtree(model_dir, ignore_errors=True)
     if problems or spec is None or document is None or package.onnx_name is None:
         count = len(problems)
         raise InvalidModel(
@@ -145,17 +158,21 @@ def build_spec(
     labels: tuple[str, ...] | None,
     model_type: ModelType,
     problems: list[str],
+    *,
+    max_target_pixels: int = DEFAULT_MAX_IMAGE_TARGET_PIXELS,
 ) -> ScoringSpec | None:
     """Apply the function rules of spec 8.2-8.7 to a graph; None (with problems added) if they fail.
 
-    A graph without outputs (already reported by ``inspect_model``) gets no further rules.
+    A graph without outputs (already reported by ``inspect_model``) gets no further rules. An image
+    model's input size (height x width, from metadata.json or the graph) is at most
+    ``max_target_pixels``.
     """
     if not info.outputs:
         return None
     choice = _FUNCTION_RULES[metadata.function](metadata, info, labels, problems)
     image = None
     if model_type is ModelType.ONNX_IMG:
-        image = _image_spec(metadata.image or ImageFields(), info.inputs, problems)
+        image = _image_spec(metadata.image or ImageFields(), info.inputs, problems, max_target_pixels)
         if image is None:
             return None
     if choice is None:
@@ -226,17 +243,22 @@ def _read_labels(package: ModelPackage, limits: ArchiveLimits, problems: list[st
         return None
     labels, found = parse_labels(data)
     problems += found
+    if len(labels) > limits.max_labels:
+        problems.append(
+            f"{LABELS_NAME} has {len(labels)} lines; at most {limits.max_labels} labels are allowed "
+            "(OMLSVC_MAX_LABELS)"
+        )
+        return None
     return labels
 
 
 def _inspect(
-    package: ModelPackage, model_type: ModelType, workdir: Path, problems: list[str]
+    package: ModelPackage, model_type: ModelType, model_dir: Path, problems: list[str]
 ) -> ModelInfo | None:
-    """Extract the model (and its external data, once proven safe) privately and inspect it there."""
+    """Extract the model (and its external data, once proven safe) into the private ``model_dir``
+    and inspect it there; the caller removes the folder."""
     if package.onnx_name is None:
         return None  # the archive scan reported why
-    workdir.mkdir(parents=True, exist_ok=True)
-    model_dir = Path(tempfile.mkdtemp(prefix="validate-", dir=workdir))
     try:
         onnx_path = model_dir / package.onnx_name
         package.extract([package.onnx_name], model_dir)
@@ -252,8 +274,6 @@ def _inspect(
     except InvalidModel as exc:
         problems += exc.details
         return None
-    finally:
-        shutil.rmtree(model_dir, ignore_errors=True)
 
 
 # --- function rules ------------------------------------------------------------------------------
@@ -525,12 +545,15 @@ _FUNCTION_RULES: dict[Function, _FunctionRule] = {
 # --- image input ---------------------------------------------------------------------------------
 
 
-def _image_spec(fields: ImageFields, inputs: Sequence[TensorInfo], problems: list[str]) -> ImageSpec | None:
+def _image_spec(
+    fields: ImageFields, inputs: Sequence[TensorInfo], problems: list[str], max_target_pixels: int
+) -> ImageSpec | None:
     """Spec 8.7: the metadata's image fields reconciled with the model's 4-D input.
 
     height and width come from the input's fixed dims when not given, and given values must agree
     with fixed dims; a fixed channel axis must match ``channel``. Axes are located through
-    ``inputTensorDimNames``, so an NHWC model described as NCHW shows up here.
+    ``inputTensorDimNames``, so an NHWC model described as NCHW shows up here. Wherever they come
+    from, each side is at most ``MAX_IMAGE_SIDE`` and their product at most ``max_target_pixels``.
     """
     if len(inputs) != 1 or inputs[0].shape is None or len(inputs[0].shape) != 4:
         return None  # input_problems reported the rank rule
@@ -550,6 +573,12 @@ def _image_spec(fields: ImageFields, inputs: Sequence[TensorInfo], problems: lis
             f"channel is {fields.channel} but the image input {image.name!r} (shape "
             f"{describe_shape(image.shape)}) has {fixed_channels} on its channel axis {axes[CHANNEL]} per "
             f"{layout}: set channel, or {INPUT_TENSOR_DIM_NAMES} if the layout is not NCHW"
+        )
+    if height is not None and width is not None and height * width > max_target_pixels:
+        found.append(
+            f"the image input size {width}x{height} ({width * height} pixels, from {layout} and the input "
+            f"shape {describe_shape(image.shape)}) is over the limit of {max_target_pixels} pixels "
+            "(OMLSVC_MAX_IMAGE_TARGET_PIXELS): every image would be resized to it"
         )
     problems += found
     if found or height is None or width is None:
@@ -572,6 +601,12 @@ def _image_side(
 ) -> int | None:
     assert image.shape is not None
     fixed = image.shape[axis]
+    if fixed > MAX_IMAGE_SIDE:
+        problems.append(
+            f"the image input {image.name!r} (shape {describe_shape(image.shape)}) fixes {name} to {fixed} "
+            f"on axis {axis} per {layout}; at most {MAX_IMAGE_SIDE} pixels are allowed"
+        )
+        return None
     if fixed > 0:
         if given is not None and given != fixed:
             problems.append(

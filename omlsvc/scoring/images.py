@@ -47,11 +47,17 @@ from typing import Any
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
-from omlsvc.errors import InvalidImage, ScoringFailed
+from omlsvc.errors import InvalidImage, PayloadTooLarge, ScoringFailed
 from omlsvc.signature import ImageSpec
 
 #: 40 megapixels: a large phone photo is 12-50 MP; the RGB decode of 40 MP takes 120 MB.
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
+#: The largest resize target (height x width) a model may ask for: 4096 x 4096. Its float32 RGB
+#: tensor is 200 MB per image; a model claiming 8192 x 8192 made one 4 x 4 PNG cost 7.6 GB.
+DEFAULT_MAX_TARGET_PIXELS = 4096 * 4096
+#: Pixels one request may make us decode and produce, summed over its images (each image counts its
+#: own size plus the model's target size).
+DEFAULT_MAX_REQUEST_PIXELS = 64 * 1024 * 1024
 
 #: Pillow format names for the OML-documented set (.bmp .pbm .pgm .ppm .sr .ras .jpeg .jpg .jpe .jp2
 #: .tiff .tif .png) plus GIF and WebP.
@@ -96,9 +102,30 @@ class ImageOptions:
     """Deployment-wide knobs of the image pipeline (the per-model ones live in :class:`ImageSpec`)."""
 
     max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    max_target_pixels: int = DEFAULT_MAX_TARGET_PIXELS
+    max_request_pixels: int = DEFAULT_MAX_REQUEST_PIXELS
     jpeg_draft: bool = True
     divide_by_scale: bool = False
     formats: tuple[str, ...] = DEFAULT_IMAGE_FORMATS
+
+
+class PixelBudget:
+    """The pixels one request may still decode and produce (:attr:`ImageOptions.max_request_pixels`).
+
+    Not thread-safe: one per request.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.spent = 0
+
+    def spend(self, pixels: int) -> None:
+        self.spent += pixels
+        if self.spent > self.limit:
+            raise PayloadTooLarge(
+                f"the images of this request come to more than {self.limit} pixels (their own sizes plus "
+                "the model's input size each; OMLSVC_MAX_REQUEST_PIXELS): send fewer or smaller images"
+            )
 
 
 class ImagePreprocessor:
@@ -118,6 +145,11 @@ class ImagePreprocessor:
             )
         if spec.height < 1 or spec.width < 1:
             raise ScoringFailed(f"image input {spec.input_name!r}: height and width must be positive")
+        if spec.height * spec.width > self.options.max_target_pixels:
+            raise ScoringFailed(
+                f"image input {spec.input_name!r}: the model's input size {spec.width}x{spec.height} is over "
+                f"the limit of {self.options.max_target_pixels} pixels (OMLSVC_MAX_IMAGE_TARGET_PIXELS)"
+            )
         if sorted(spec.dim_names) != sorted(_SOURCE_AXES):
             raise ScoringFailed(
                 f"image input {spec.input_name!r}: dim_names {list(spec.dim_names)} is not a permutation "
@@ -144,19 +176,20 @@ class ImagePreprocessor:
         #: the shape of one preprocessed image, batch axis included, in the model's axis order.
         self.row_shape: tuple[int, ...] = tuple(sizes[name] for name in spec.dim_names)
 
-    def from_base64(self, text: str) -> np.ndarray:
+    def from_base64(self, text: str, budget: PixelBudget | None = None) -> np.ndarray:
         """Decode a base64 string (optionally a ``data:`` URL, wrapped or URL-safe) and preprocess it."""
-        return self.preprocess(decode_base64(text))
+        return self.preprocess(decode_base64(text), budget)
 
-    def preprocess(self, data: bytes) -> np.ndarray:
+    def preprocess(self, data: bytes, budget: PixelBudget | None = None) -> np.ndarray:
         """Return the ``[1, ...]`` input row for one image file; :class:`InvalidImage` when undecodable."""
-        return self.to_array(self.decode(data))
+        return self.to_array(self.decode(data, budget))
 
-    def decode(self, data: bytes) -> Image.Image:
+    def decode(self, data: bytes, budget: PixelBudget | None = None) -> Image.Image:
         """Decode, orient, convert to ``RGB``/``L`` and resize one image file.
 
         When a JPEG is decoded in draft mode the resize uses the draft's crop box, so the geometry is
         that of a full decode (see the module docstring for what draft mode costs in exactness).
+        The image's size and the target's are charged to ``budget`` before anything is decoded.
         """
         if not data:
             raise InvalidImage("image data is empty")
@@ -178,6 +211,8 @@ class ImagePreprocessor:
                 f"image is {width}x{height} = {width * height} pixels, over the limit of "
                 f"{self.options.max_pixels} pixels"
             )
+        if budget is not None:
+            budget.spend(width * height + self.spec.width * self.spec.height)
         box: tuple[float, float] | None = None
         orientation: int | None = None
         try:

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from omlsvc.errors import InvalidImage, InvalidInput, PayloadTooLarge, ScoringFailed
-from omlsvc.scoring.images import ImageOptions, ImagePreprocessor, cast_pixels
+from omlsvc.scoring.images import ImageOptions, ImagePreprocessor, PixelBudget, cast_pixels
 from omlsvc.signature import ModelType, ScoringSpec, TensorInfo
 
 DEFAULT_MAX_ROWS = 10_000
@@ -143,9 +143,10 @@ class InputConverter:
         if len(images) > self.limits.max_images:
             raise PayloadTooLarge(f"at most {self.limits.max_images} images may be scored in one request")
         rows = []
+        budget = self._images.budget()
         for index, data in enumerate(images):
             try:
-                rows.append(self._images.preprocessor.preprocess(data))
+                rows.append(self._images.preprocessor.preprocess(data, budget))
             except InvalidImage as exc:
                 if len(images) == 1:
                     raise
@@ -236,12 +237,13 @@ class InputConverter:
         rows: list[np.ndarray] = []
         row_counts: list[int] = []
         total = 0
+        budget = images.budget()
         for index, record in enumerate(records):
             value = record[name]
             where = _where(index, name)
             if type(value) is str:
                 try:
-                    array = images.preprocessor.from_base64(value)
+                    array = images.preprocessor.from_base64(value, budget)
                 except InvalidImage as exc:
                     raise InvalidImage(f"{where}: {exc.message}") from exc
             elif type(value) is list:
@@ -270,6 +272,9 @@ class _ImageInput:
         shape = list(preprocessor.row_shape)
         shape[self.batch_axis] = -1
         self._shape_text = "[" + ", ".join("N" if d < 0 else str(d) for d in shape) + "]"
+
+    def budget(self) -> PixelBudget:
+        return PixelBudget(self.preprocessor.options.max_request_pixels)
 
     def from_array(self, value: list[Any], where: str) -> np.ndarray:
         dtype = self.preprocessor.dtype

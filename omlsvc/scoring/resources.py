@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import falcon
 
-from omlsvc.errors import InvalidInput, PayloadTooLarge
+from omlsvc.errors import InvalidInput, PayloadTooLarge, ResponseTooLarge
+from omlsvc.scoring.scorer import DEFAULT_MAX_RESPONSE_BYTES
 from omlsvc.scoring.service import ScoringService, parse_top_n
-from omlsvc.web import read_json_object
+from omlsvc.web import json_handler, read_json_object
 
 IMAGE_FIELD = "imageData"
 BLOCK_BYTES = 1024 * 1024
 
 
 class Score:
-    def __init__(self, scoring: ScoringService, max_request_bytes: int) -> None:
+    def __init__(
+        self,
+        scoring: ScoringService,
+        max_request_bytes: int,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
         self._scoring = scoring
         self._limit = max_request_bytes
+        self._response_limit = max_response_bytes
+        self._json = json_handler()
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, uri: str) -> None:
         principal = req.context.principal
@@ -24,7 +32,14 @@ class Score:
             results = self._scoring.score_images(principal, uri, images, top_n)
         else:
             results = self._scoring.score_records(principal, uri, read_json_object(req, self._limit))
-        resp.media = {"scoringResults": results}
+        data = self._json.serialize({"scoringResults": results}, falcon.MEDIA_JSON)
+        if len(data) > self._response_limit:
+            raise ResponseTooLarge(
+                f"The answer is {len(data)} bytes, over the response limit of {self._response_limit} bytes "
+                "(OMLSVC_MAX_RESPONSE_BYTES); send fewer rows or use topN."
+            )
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = data
 
     def _read_image_form(self, req: falcon.Request) -> tuple[list[bytes], int | None]:
         if req.content_length is not None and req.content_length > self._limit:

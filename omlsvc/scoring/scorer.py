@@ -7,25 +7,52 @@ itself: convert the request, run only the outputs the formatter reads, format on
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
 
-from omlsvc.errors import OmlError, ScoringFailed
-from omlsvc.ortmessages import onnxruntime_message
+from omlsvc.errors import MemoryLimitExceeded, OmlError, ResponseTooLarge, ScoringFailed, Unavailable
+from omlsvc.ortmessages import ALLOCATION_FAILURE, onnxruntime_message
 from omlsvc.scoring.images import ImageOptions
 from omlsvc.scoring.inputs import Feeds, InputConverter, InputLimits
 from omlsvc.scoring.outputs import OutputFormatter, Result
-from omlsvc.signature import ModelType, ScoringSpec
+from omlsvc.scoring.watchdog import DEFAULT_SCORE_TIMEOUT_S, RunWatchdog
+from omlsvc.signature import Function, ModelType, ScoringSpec
 
 _MAX_REASON = 500
+#: How onnxruntime's bounded arena refuses an allocation, and how other allocators fail.
+_ARENA_REFUSAL = re.compile(r"Available memory of (\d+) is smaller than requested bytes of (\d+)")
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+#: The fewest bytes one entry of a result takes in JSON, per function (``{"label":"a","probability":0},``
+#: for classes and clusters, ``0,`` for a feature weight): enough to refuse a hopeless answer before
+#: building it.
+_MIN_ENTRY_BYTES = {
+    Function.CLASSIFICATION: 30,
+    Function.CLUSTERING: 30,
+    Function.REGRESSION: 16,
+    Function.FEATURE_EXTRACTION: 2,
+}
 
 
 class Session(Protocol):
-    """The part of ``onnxruntime.InferenceSession`` scoring uses (a fake in tests needs only this)."""
+    """The part of ``onnxruntime.InferenceSession`` scoring uses (a fake in tests needs only this;
+    ``run_options`` is passed only when runs are watched)."""
 
     def run(self, output_names: Sequence[str] | None, input_feed: Mapping[str, Any]) -> Sequence[Any]: ...
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """What one worker allows a model run: seconds (unless the deployment says otherwise), bytes of
+    onnxruntime memory for all runs together (None: unbounded), bytes of answer."""
+
+    timeout_s: float = DEFAULT_SCORE_TIMEOUT_S
+    memory_bytes: int | None = None
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
 
 def scoring_failed(exc: BaseException, what: str, *, hide: Sequence[str] = ()) -> ScoringFailed:
@@ -55,8 +82,11 @@ class PreparedModel:
         limits: InputLimits | None = None,
         image_options: ImageOptions | None = None,
         hide: Sequence[str] = (),
+        run_limits: RunLimits | None = None,
+        watchdog: RunWatchdog | None = None,
     ) -> None:
-        """``hide`` lists strings (the model's local paths) that must never reach an error message."""
+        """``hide`` lists strings (the model's local paths) that must never reach an error message.
+        Without a ``watchdog`` runs have no time limit (fakes in tests take no run options)."""
         self.spec = spec
         self.session = session
         self.inputs = InputConverter(spec, limits, image_options)
@@ -65,36 +95,72 @@ class PreparedModel:
         self._batched_output = spec.output
         self._batch_size = _fixed_batch_size(spec)
         self._hide = tuple(hide)
+        self.limits = run_limits or RunLimits()
+        self._watchdog = watchdog
 
-    def score_records(self, records: Any, top_n: int | None = None) -> list[Result]:
+    def score_records(
+        self,
+        records: Any,
+        top_n: int | None = None,
+        *,
+        timeout_s: float | None = None,
+        answer_limit: int | None = None,
+    ) -> list[Result]:
         """``scoringResults`` for parsed JSON ``inputRecords``: one item per row, in order."""
-        return self.score_feeds(self.inputs.convert(records), top_n)
+        feeds = self.inputs.convert(records)
+        return self.score_feeds(feeds, top_n, timeout_s=timeout_s, answer_limit=answer_limit)
 
-    def score_images(self, images: Sequence[bytes], top_n: int | None = None) -> list[Result]:
+    def score_images(
+        self,
+        images: Sequence[bytes],
+        top_n: int | None = None,
+        *,
+        timeout_s: float | None = None,
+        answer_limit: int | None = None,
+    ) -> list[Result]:
         """``scoringResults`` for uploaded image files (multipart path): one item per image."""
-        return self.score_feeds(self.inputs.convert_image_bytes(images), top_n)
+        feeds = self.inputs.convert_image_bytes(images)
+        return self.score_feeds(feeds, top_n, timeout_s=timeout_s, answer_limit=answer_limit)
 
-    def score_feeds(self, feeds: Feeds, top_n: int | None = None) -> list[Result]:
-        """Run converted feeds and format them; the result count always equals ``feeds.rows``."""
-        results = self.outputs.format(self.run(feeds), top_n)
+    def score_feeds(
+        self,
+        feeds: Feeds,
+        top_n: int | None = None,
+        *,
+        timeout_s: float | None = None,
+        answer_limit: int | None = None,
+    ) -> list[Result]:
+        """Run converted feeds and format them; the result count always equals ``feeds.rows``.
+
+        ``timeout_s`` (default: the worker's limit) bounds the model run(s) of this call. With an
+        ``answer_limit`` (bytes of JSON, for an HTTP answer) results that could not fit it are
+        refused before they are built; batch jobs write rows instead and pass none.
+        """
+        outputs = self.run(feeds, timeout_s=timeout_s)
+        if answer_limit is not None:
+            self._check_answer_size(outputs, feeds.rows, top_n, answer_limit)
+        results = self.outputs.format(outputs, top_n)
         if len(results) != feeds.rows:
             raise ScoringFailed(f"the model returned {len(results)} results for {feeds.rows} input rows")
         return results
 
-    def run(self, feeds: Feeds) -> dict[str, Any]:
+    def run(self, feeds: Feeds, *, timeout_s: float | None = None) -> dict[str, Any]:
         """Outputs by name for the formatter's outputs only; onnxruntime errors -> ScoringFailed.
 
         A model whose graph fixes the batch size (common for exported image networks: ``[1, 3, 224,
-        224]``) is run in chunks of that size, the last one padded by repeating its final row.
+        224]``) is run in chunks of that size, the last one padded by repeating its final row. All
+        chunks share one deadline ``timeout_s`` from now.
         """
+        limit = self.limits.timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + limit
         size = self._batch_size
         if size is None or feeds.rows == size:
-            return self._run_once(feeds.arrays)
+            return self._run_once(feeds.arrays, deadline, limit)
         parts = []
         for start in range(0, feeds.rows, size):
             chunk = {name: _padded(array[start : start + size], size) for name, array in feeds.arrays.items()}
             taken = min(size, feeds.rows - start)
-            part = self._run_once(chunk)
+            part = self._run_once(chunk, deadline, limit)
             part[self._batched_output] = part[self._batched_output][:taken]
             parts.append(part)
         merged = dict(parts[0])
@@ -106,19 +172,76 @@ class PreparedModel:
             merged[self._batched_output] = [row for piece in pieces for row in piece]
         return merged
 
-    def warm_up(self) -> None:
+    def warm_up(self, *, timeout_s: float | None = None) -> None:
         """One dummy row through the session, so the first real request does not pay for lazy
-        initialisation (memory arenas, CUDA kernels). Raises ScoringFailed if the model refuses it."""
-        self.score_feeds(self.inputs.dummy_feeds())
+        initialisation (memory arenas, CUDA kernels). Raises ScoringFailed if the model refuses it,
+        ScoringTimeout if it does not finish within ``timeout_s`` (default: the worker's limit)."""
+        self.score_feeds(self.inputs.dummy_feeds(), timeout_s=timeout_s)
 
-    def _run_once(self, arrays: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    def _run_once(self, arrays: Mapping[str, np.ndarray], deadline: float, limit: float) -> dict[str, Any]:
+        names = self._output_names
         try:
-            values = self.session.run(self._output_names, arrays)
+            if self._watchdog is None:
+                values = self.session.run(names, arrays)
+            else:
+                values = self._watchdog.run_until(
+                    deadline,
+                    lambda options: self.session.run(names, arrays, options),  # type: ignore[call-arg]
+                    what="The model run",
+                    limit_s=limit,
+                )
         except OmlError:
             raise
+        except MemoryError:
+            raise self._memory_error(None) from None
         except Exception as exc:
+            text = str(exc)
+            refusal = _ARENA_REFUSAL.search(text)
+            if refusal is not None:
+                raise self._memory_error(int(refusal.group(2))) from None
+            if ALLOCATION_FAILURE.search(text):
+                raise self._memory_error(None) from None
             raise scoring_failed(exc, "onnxruntime could not score the input", hide=self._hide) from exc
-        return dict(zip(self._output_names, values, strict=True))
+        return dict(zip(names, values, strict=True))
+
+    def _memory_error(self, requested: int | None) -> OmlError:
+        """A run refused for memory: for good when it alone needs more than the worker's limit,
+        for now when the memory is held by other runs in flight."""
+        limit = self.limits.memory_bytes
+        if requested is not None and limit is not None and requested <= limit:
+            return Unavailable(
+                f"The model run needs {requested} bytes at once and the worker's model memory "
+                f"(OMLSVC_MAX_SCORING_MEMORY, {limit} bytes) is held by other requests; retry later."
+            )
+        needs = f"{requested} bytes at once" if requested is not None else "more memory than it could get"
+        bound = f" (at most {limit} bytes)" if limit is not None else ""
+        return MemoryLimitExceeded(
+            f"The model run needs {needs}, beyond what a worker allows for model runs{bound}, "
+            "OMLSVC_MAX_SCORING_MEMORY; send fewer rows or smaller values."
+        )
+
+    def _check_answer_size(
+        self, outputs: Mapping[str, Any], rows: int, top_n: int | None, limit: int
+    ) -> None:
+        """Refuse an answer that cannot fit ``limit`` bytes before building it: formatting builds a
+        Python object per entry, which for millions of entries is gigabytes."""
+        value = outputs.get(self._batched_output)
+        if isinstance(value, np.ndarray):
+            per_row = value.size // max(1, rows)
+        elif isinstance(value, list) and value and isinstance(value[0], Mapping):
+            per_row = len(value[0])
+        else:
+            per_row = 1
+        function = self.spec.function
+        if top_n is not None and function in (Function.CLASSIFICATION, Function.CLUSTERING):
+            per_row = min(per_row, top_n)
+        least = rows * max(1, per_row) * _MIN_ENTRY_BYTES[function]
+        if least > limit:
+            raise ResponseTooLarge(
+                f"The answer would hold {rows} results of {per_row} entries each, at least {least} "
+                f"bytes, over the response limit of {limit} bytes "
+                "(OMLSVC_MAX_RESPONSE_BYTES); send fewer rows or use topN."
+            )
 
 
 def _fixed_batch_size(spec: ScoringSpec) -> int | None:

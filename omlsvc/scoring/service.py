@@ -10,12 +10,16 @@ costs one fetch of its BLOB into the host's disk cache and one session build.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from omlsvc.authorization import Principal, require_principal
 from omlsvc.deployment.service import DeploymentService
-from omlsvc.errors import InvalidInput
+from omlsvc.deployment.store import DeploymentRecord
+from omlsvc.errors import InvalidInput, InvalidModel, MemoryLimitExceeded, OmlError, ScoringTimeout
 from omlsvc.repository.service import ModelService
 from omlsvc.repository.store import ModelRecord
 from omlsvc.scoring.files import ModelFiles
@@ -30,6 +34,11 @@ log = logging.getLogger(__name__)
 #: How often a model is fetched again when its disk cache vanishes while it loads (an operator
 #: cleaning the cache directory); each attempt re-reads the BLOB from the database.
 CACHE_ATTEMPTS = 5
+#: Seconds a deploy waits for its warm-up beyond the time limit: ``RunOptions.terminate`` is only
+#: checked between nodes, so a run may overrun its limit by one node; the deploy does not wait longer.
+WARM_UP_GRACE_S = 2.0
+#: Threads that run deploy warm-ups, off the request threads.
+WARM_UP_THREADS = 2
 
 
 def parse_top_n(value: object, name: str = "topN") -> int | None:
@@ -51,6 +60,8 @@ class ScoringService:
         self._models = models
         self._files = files
         self._cache = cache
+        self._warmers: ThreadPoolExecutor | None = None
+        self._warmers_lock = threading.Lock()
 
     @property
     def cache(self) -> SessionCache:
@@ -66,35 +77,75 @@ class ScoringService:
             raise InvalidInput(
                 "inputRecords is required: a list of records mapping ONNX input names to values."
             )
-        model = self._prepared(principal, uri)
-        return model.score_records(body["inputRecords"], top_n)
+        deployment, model = self._prepared(principal, uri)
+        return model.score_records(
+            body["inputRecords"],
+            top_n,
+            timeout_s=deployment.score_timeout_s,
+            answer_limit=model.limits.max_response_bytes,
+        )
 
     def score_images(
         self, principal: Principal, uri: str, images: Sequence[bytes], top_n: int | None
     ) -> list[Result]:
         """Score uploaded image files (the multipart ``imageData`` form of image models)."""
         require_principal(principal)
-        model = self._prepared(principal, uri)
+        deployment, model = self._prepared(principal, uri)
         if model.spec.model_type is not ModelType.ONNX_IMG:
             raise InvalidInput(
                 f"The model at {uri!r} is not an image model; send JSON inputRecords instead of imageData."
             )
-        return model.score_images(images, top_n)
+        return model.score_images(
+            images, top_n, timeout_s=deployment.score_timeout_s, answer_limit=model.limits.max_response_bytes
+        )
 
-    def prepare_deployed(self, record: ModelRecord) -> None:
-        """Make a just-deployed model ready in this worker: its files in the host's disk cache and its
-        session built (and warmed up when the settings say so), so that the first score after a deploy
-        does not pay for the fetch; other workers of the host then only build a session. Never raises:
-        the deployment stands, and a model that cannot load fails its score requests with the reason."""
+    def prepare_deployed(self, record: ModelRecord, timeout_s: float | None = None) -> None:
+        """Make a model about to be deployed ready in this worker, or refuse it (:class:`InvalidModel`).
+
+        Its files go to the host's disk cache and its session is built, so that the first score after
+        a deploy does not pay for them (other workers of the host then only build a session). When
+        warm-up is on, the model then runs once on a dummy batch, off the request thread, within the
+        deployment's time limit (``timeout_s``, default the worker's): a model that does not finish,
+        or that cannot load, is refused. A model that merely refuses the dummy values (an encoder of
+        unknown categories) is deployed: it still serves real requests.
+        """
         try:
-            self.prepared_for_model(record)
-        except Exception as exc:
-            log.warning("could not prepare model %s after its deployment: %s", record.id, exc)
+            model = self.prepared_for_model(record, warm_up=False)
+        except OmlError as exc:
+            raise InvalidModel(
+                f"Model {record.id} cannot be deployed: it does not load.", details=[exc.message]
+            ) from None
+        if not self._cache.warms_up:
+            return
+        limit = model.limits.timeout_s if timeout_s is None else timeout_s
+        future = self._warm_up_pool().submit(model.warm_up, timeout_s=limit)
+        try:
+            future.result(timeout=limit + WARM_UP_GRACE_S)
+        except (ScoringTimeout, FutureTimeout):
+            self._cache.evict(record.sha256)
+            raise InvalidModel(
+                f"Model {record.id} cannot be deployed: its warm-up run did not finish within {limit:g} s.",
+                details=[f"running the model once on a dummy batch took longer than the {limit:g} s limit"],
+            ) from None
+        except MemoryLimitExceeded as exc:
+            self._cache.evict(record.sha256)
+            raise InvalidModel(
+                f"Model {record.id} cannot be deployed: its warm-up run needs too much memory.",
+                details=[exc.message],
+            ) from None
+        except OmlError as exc:
+            log.warning("warm-up of model %s refused the dummy batch: %s", record.id, exc.message)
 
-    def _prepared(self, principal: Principal, uri: str) -> PreparedModel:
+    def _warm_up_pool(self) -> ThreadPoolExecutor:
+        with self._warmers_lock:
+            if self._warmers is None:  # made on first use: threads do not survive gunicorn's fork
+                self._warmers = ThreadPoolExecutor(WARM_UP_THREADS, thread_name_prefix="omlsvc-warm-up")
+            return self._warmers
+
+    def _prepared(self, principal: Principal, uri: str) -> tuple[DeploymentRecord, PreparedModel]:
         # built for a waiting request, a session is not warmed up: the request's own run does that.
-        record = self._deployments.lookup_deployment(principal, uri).model
-        return self.prepared_for_model(record, warm_up=False)
+        deployment = self._deployments.lookup_deployment(principal, uri)
+        return deployment, self.prepared_for_model(deployment.model, warm_up=False)
 
     def prepared_for_model(self, record: ModelRecord, *, warm_up: bool | None = None) -> PreparedModel:
         """The worker's prepared model for a stored model (batch jobs score through this too, so a

@@ -123,6 +123,7 @@ CREATE TABLE deployments (
 	model_id VARCHAR2(36 CHAR) NOT NULL,
 	owner VARCHAR2(128 CHAR) NOT NULL,
 	created_at TIMESTAMP NOT NULL,
+	score_timeout_s FLOAT,
 	CONSTRAINT pk_deployments PRIMARY KEY (uri),
 	CONSTRAINT uq_deployments_model_id UNIQUE (model_id),
 	CONSTRAINT fk_deployments_model_id FOREIGN KEY(model_id) REFERENCES models (id),

@@ -109,6 +109,7 @@ CREATE TABLE deployments (
 	model_id VARCHAR(36) NOT NULL,
 	owner VARCHAR(128) NOT NULL,
 	created_at DATETIME NOT NULL,
+	score_timeout_s FLOAT,
 	CONSTRAINT pk_deployments PRIMARY KEY (uri),
 	CONSTRAINT uq_deployments_model_id UNIQUE (model_id),
 	CONSTRAINT fk_deployments_model_id FOREIGN KEY(model_id) REFERENCES models (id),

@@ -18,13 +18,134 @@ import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import onnx
+from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 from tests import modelzoo
 
 #: ``S_IFLNK`` in the high 16 bits of ``external_attr``: how Unix zip tools record a symbolic link.
 SYMLINK_ATTR = (stat.S_IFLNK | 0o777) << 16
+
+
+# --- models that do not end or do not fit ---------------------------------------------------------
+
+#: What a looping or allocating regressor's input holds when its own value sets the work.
+HOSTILE_INPUT = "x"
+
+
+def _regressor_package(directory: Path, stem: str, nodes: list[onnx.NodeProto], initializers: list) -> Path:
+    """A regression package: input ``x`` float [N, 1], output ``variable`` = x + 0 * (what the nodes make
+    as the scalar ``work``), so the result is x once the work is done."""
+    nodes = [
+        *nodes,
+        helper.make_node("Mul", ["work", "zero"], ["nothing"]),
+        helper.make_node("Add", [HOSTILE_INPUT, "nothing"], ["variable"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        stem,
+        [helper.make_tensor_value_info(HOSTILE_INPUT, TensorProto.FLOAT, [None, 1])],
+        [helper.make_tensor_value_info("variable", TensorProto.FLOAT, [None, 1])],
+        [*initializers, numpy_helper.from_array(np.array(0.0, dtype=np.float32), "zero")],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", modelzoo.OPSET)], ir_version=modelzoo.IR_VERSION
+    )
+    onnx.checker.check_model(model)
+    return modelzoo.zip_package(directory, stem, model, {"function": "regression"}).zip_path
+
+
+def _input_as_count(name: str) -> list[onnx.NodeProto]:
+    """Nodes making the int64 scalar ``name`` from the largest value of the input."""
+    return [
+        helper.make_node("ReduceMax", [HOSTILE_INPUT], [f"{name}_float"], keepdims=0),
+        helper.make_node("Cast", [f"{name}_float"], [name], to=TensorProto.INT64),
+    ]
+
+
+def looping_regressor_zip(directory: Path, trip_count: int | None = None) -> Path:
+    """A Loop of ``trip_count`` iterations (a Sin and an Add each, about 2 us here), or as many as the
+    largest input value says when None: ``x = 1e12`` never ends in practice, zeros end at once."""
+    body = helper.make_graph(
+        [
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+            helper.make_node("Sin", ["acc_in"], ["sine"]),
+            helper.make_node("Add", ["sine", "one"], ["acc_out"]),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, []),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, []),
+        ],
+        [numpy_helper.from_array(np.array(1.0, dtype=np.float32), "one")],
+    )
+    initializers = [
+        numpy_helper.from_array(np.array(True), "cond"),
+        numpy_helper.from_array(np.array(0.0, dtype=np.float32), "acc0"),
+    ]
+    nodes = []
+    if trip_count is None:
+        nodes += _input_as_count("trip")
+    else:
+        initializers.append(numpy_helper.from_array(np.array(trip_count, dtype=np.int64), "trip"))
+    nodes.append(helper.make_node("Loop", ["trip", "cond", "acc0"], ["work"], body=body))
+    stem = "loop_input" if trip_count is None else f"loop_{trip_count}"
+    return _regressor_package(directory, stem, nodes, initializers)
+
+
+def allocating_regressor_zip(directory: Path, side: int | None = None) -> Path:
+    """ConstantOfShape([k, k]) of float ones, summed: ``4 k^2`` bytes at once. ``k`` is ``side``, or
+    the largest input value when None (``x = 20000`` asks for 1.6 GB, zeros for nothing)."""
+    initializers = []
+    nodes = []
+    if side is None:
+        nodes += _input_as_count("side")
+        nodes += [
+            helper.make_node("Unsqueeze", ["side", "axis0"], ["side_1d"]),
+            helper.make_node("Concat", ["side_1d", "side_1d"], ["shape"], axis=0),
+        ]
+        initializers.append(numpy_helper.from_array(np.array([0], dtype=np.int64), "axis0"))
+    else:
+        initializers.append(numpy_helper.from_array(np.array([side, side], dtype=np.int64), "shape"))
+    nodes += [
+        helper.make_node(
+            "ConstantOfShape",
+            ["shape"],
+            ["ones"],
+            value=numpy_helper.from_array(np.array([1.0], dtype=np.float32)),
+        ),
+        helper.make_node("ReduceSum", ["ones"], ["work"], keepdims=0),
+    ]
+    stem = "allocate_input" if side is None else f"allocate_{side}"
+    return _regressor_package(directory, stem, nodes, initializers)
+
+
+def fixed_giant_image_zip(directory: Path, height: int = 40_000, width: int = 8) -> Path:
+    """The zoo's image classifier with its input fixed to [N, 3, height, width] in the graph."""
+    model = modelzoo.make_image_model(outputs={"probabilities": "probabilities"}, fixed_size=False)
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_value, dims[3].dim_value = height, width
+    metadata = {"function": "classification", "classificationProbOutput": "probabilities"}
+    return modelzoo.zip_package(directory, "giant_image", model, metadata, modelzoo.IMAGE_CLASSES).zip_path
+
+
+def huge_target_image_zip(directory: Path, side: int = 8192) -> Path:
+    """The zoo's image classifier with dynamic sides that metadata.json sets to ``side`` x ``side``."""
+    model = modelzoo.make_image_model(outputs={"probabilities": "probabilities"}, fixed_size=False)
+    metadata = {
+        "function": "classification",
+        "classificationProbOutput": "probabilities",
+        "height": side,
+        "width": side,
+    }
+    return modelzoo.zip_package(directory, "huge_target", model, metadata, modelzoo.IMAGE_CLASSES).zip_path
 
 
 def regressor_files(directory: Path) -> dict[str, bytes]:

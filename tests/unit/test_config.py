@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,29 @@ def test_trusted_proxies_are_none_unless_listed() -> None:
         "192.168.1.7/32",
         "::1/128",
     ]
+
+
+def test_the_bounds_on_work_are_read_and_the_memory_ones_default_to_a_share_of_the_host(
+    tmp_path: Path,
+) -> None:
+    bounded = Settings.from_env(
+        {
+            "OMLSVC_DATA_DIR": str(tmp_path),
+            "OMLSVC_SCORE_TIMEOUT": "2.5",
+            "OMLSVC_MAX_WORKER_MEMORY": str(2 * 1024**3),
+            "OMLSVC_VALIDATION_CPU_SECONDS": "30",
+            "OMLSVC_VALIDATION_MEMORY": str(4 * 1024**3),
+            "OMLSVC_MAX_IMAGE_TARGET_PIXELS": "1000000",
+            "OMLSVC_MAX_REQUEST_PIXELS": "2000000",
+            "OMLSVC_MAX_LABELS": "500",
+            "OMLSVC_MAX_RESPONSE_BYTES": "4096",
+        }
+    )
+    assert bounded.score_timeout_s == 2.5
+    assert (bounded.worker_memory_ceiling, bounded.scoring_memory_limit) == (2 * 1024**3, 1024**3)
+    assert (bounded.validation_cpu_s, bounded.validation_memory) == (30, 4 * 1024**3)
+    assert (bounded.max_image_target_pixels, bounded.max_request_pixels) == (1_000_000, 2_000_000)
+    assert (bounded.max_labels, bounded.max_response_bytes) == (500, 4096)
+    shared = Settings.from_env({"OMLSVC_DATA_DIR": str(tmp_path), "OMLSVC_WORKERS": "3"})
+    assert 0 < shared.worker_memory_ceiling * 4 <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    assert shared.scoring_memory_limit == max(shared.worker_memory_ceiling // 2, 256 * 1024**2)

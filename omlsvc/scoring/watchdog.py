@@ -1,0 +1,149 @@
+"""Time limits for model runs: one watchdog thread per worker ends runs that pass their deadline.
+
+onnxruntime checks ``RunOptions.terminate`` between the nodes it executes (inside a Loop's body too),
+so setting it from another thread ends a run that takes too long: ``session.run`` then raises, the
+calling thread is free again, and :meth:`RunWatchdog.run` turns that into :class:`ScoringTimeout`.
+
+A thread per run would double the threads of a busy worker; instead every run puts its deadline in
+one heap and a single daemon thread sleeps until the earliest one. The thread starts on first use,
+so never in gunicorn's master (a thread does not survive a fork), and again in a forked child.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import onnxruntime as ort
+
+from omlsvc.errors import ScoringTimeout
+
+T = TypeVar("T")
+
+DEFAULT_SCORE_TIMEOUT_S = 30.0
+
+
+class _Run:
+    __slots__ = ("deadline", "done", "options", "terminated")
+
+    def __init__(self, deadline: float, options: ort.RunOptions) -> None:
+        self.deadline = deadline
+        self.options = options
+        self.done = False
+        self.terminated = False
+
+
+class RunWatchdog:
+    """Ends onnxruntime runs at their deadline; thread-safe, one per worker.
+
+    ``options_factory`` makes the ``RunOptions`` of each run (a fresh object per run: terminating
+    one run must not end another); ``clock`` is monotonic seconds.
+    """
+
+    def __init__(
+        self,
+        options_factory: Callable[[], ort.RunOptions] = ort.RunOptions,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._options_factory = options_factory
+        self._clock = clock
+        self._heap: list[tuple[float, int, _Run]] = []
+        self._order = itertools.count()
+        self._wake = threading.Condition()
+        self._owner_pid: int | None = None
+        self._finished = 0  # entries of finished runs still in the heap
+
+    def run(self, timeout_s: float, call: Callable[[ort.RunOptions], T], *, what: str = "the model run") -> T:
+        """``call(run_options)`` with ``run_options.terminate`` set once ``timeout_s`` seconds pass.
+
+        Raises :class:`ScoringTimeout` when the watchdog ended the run; any other outcome (result or
+        exception) passes through unchanged.
+        """
+        return self.run_until(self._clock() + timeout_s, call, what=what, limit_s=timeout_s)
+
+    def run_until(
+        self,
+        deadline: float,
+        call: Callable[[ort.RunOptions], T],
+        *,
+        what: str = "the model run",
+        limit_s: float | None = None,
+    ) -> T:
+        """As :meth:`run`, against an absolute deadline on the watchdog's clock (several runs of one
+        request, such as the chunks of a fixed-batch model, share one deadline)."""
+        run = _Run(deadline, self._options_factory())
+        if deadline <= self._clock():
+            run.terminated = True
+            raise self._timeout(what, limit_s)
+        self._watch(run)
+        try:
+            result = call(run.options)
+        except Exception:
+            if run.terminated:
+                raise self._timeout(what, limit_s) from None
+            raise
+        finally:
+            self._finish(run)
+        if run.terminated:  # ended right after its last node: the result is complete, keep it
+            run.terminated = False
+        return result
+
+    def pending(self) -> int:
+        """Runs being watched (finished ones still in the heap are not counted)."""
+        with self._wake:
+            return sum(1 for _, _, run in self._heap if not run.done)
+
+    @staticmethod
+    def _timeout(what: str, limit_s: float | None) -> ScoringTimeout:
+        limit = f" of {limit_s:g} s" if limit_s is not None else ""
+        return ScoringTimeout(f"{what} was stopped at its time limit{limit}.")
+
+    def _watch(self, run: _Run) -> None:
+        with self._wake:
+            self._start_thread()
+            heapq.heappush(self._heap, (run.deadline, next(self._order), run))
+            if self._heap[0][2] is run:
+                self._wake.notify()
+
+    def _finish(self, run: _Run) -> None:
+        """Mark a run finished; its heap entry goes when it reaches the top, or when finished entries
+        make up half the heap (so a busy worker's heap stays the size of its runs in flight)."""
+        with self._wake:
+            run.done = True
+            self._finished += 1
+            if self._finished > 64 and self._finished * 2 > len(self._heap):
+                self._heap = [entry for entry in self._heap if not entry[2].done]
+                heapq.heapify(self._heap)
+                self._finished = 0
+
+    def _start_thread(self) -> None:
+        pid = os.getpid()
+        if self._owner_pid == pid:
+            return
+        self._owner_pid = pid
+        threading.Thread(target=self._loop, name="omlsvc-run-watchdog", daemon=True).start()
+
+    def _loop(self) -> None:
+        with self._wake:
+            while True:
+                while self._heap and self._heap[0][2].done:
+                    heapq.heappop(self._heap)
+                    self._finished = max(0, self._finished - 1)
+                if not self._heap:
+                    self._wake.wait()
+                    continue
+                deadline, _, run = self._heap[0]
+                delay = deadline - self._clock()
+                if delay > 0:
+                    self._wake.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+                if not run.done:
+                    run.terminated = True
+                    run.options.terminate = True
