@@ -311,9 +311,10 @@ class ModelService:
         user who already holds the grant keeps it unchanged (granting twice is harmless).
         """
         require_principal(principal)
-        username, permission = parse_grant(body)
         with UnitOfWork(self._engine, write=True) as uow:
+            # who may share comes first: a model the caller may not see is 404 whatever the body says
             record = _owned(ModelStore(uow.connection).get(model_id), principal, model_id, "share it")
+            username, permission = parse_grant(body)
             if username == record.owner:
                 raise InvalidInput(f"{username} owns model {model_id}; grants are for other users.")
             grants = GrantStore(uow.connection)

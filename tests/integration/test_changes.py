@@ -6,6 +6,7 @@ same database, with a fake clock so that "half a second later" is exact.
 
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
 
@@ -125,7 +126,7 @@ def test_the_oldest_entry_goes_beyond_capacity(engine: Engine) -> None:
 
 def test_a_failing_poll_empties_the_caches_until_the_database_answers(tmp_path: Path) -> None:
     broken = make_engine(f"sqlite:///{tmp_path / 'missing' / 'nothing-here.db'}")
-    (tmp_path / "missing").rmdir()  # the engine cannot even create its file now
+    shutil.rmtree(tmp_path / "missing")  # the engine cannot even create its file now
     clock = FakeClock()
     feed = ChangeFeed(broken, clock=clock)
     cache: WorkerCache[str, str] = WorkerCache(feed)
