@@ -31,14 +31,14 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from bench.report import markdown_table, save
-from omlsvc.app import build_services
-from omlsvc.authorization import Principal
 from omlsvc.config import Settings
+from omlsvc.core.authorization import Principal
 from omlsvc.db.engine import make_engine
 from omlsvc.db.setup import init_schema
 from omlsvc.jobs.runner import Runner, RunnerOptions
 from omlsvc.jobs.tables import DataTables
 from omlsvc.repository.service import ModelService, parse_model_form
+from omlsvc.wiring import build_services
 from tests import modelzoo
 from tests.jobdata import DatabaseRoles, InputTables
 

@@ -157,8 +157,8 @@ def _capacity_worker(job: dict[str, Any], commands: Any, results: Any) -> None:
     session = ort.InferenceSession(job["onnx"], sess_options=options, providers=["CPUExecutionProvider"])
     preprocess = None
     if job.get("image_spec"):
+        from omlsvc.core.signature import ImageSpec
         from omlsvc.scoring.images import ImagePreprocessor
-        from omlsvc.signature import ImageSpec
 
         preprocess = ImagePreprocessor(ImageSpec.from_dict(job["image_spec"])).preprocess
     feed = np.load(io.BytesIO(job["feed"]))
@@ -308,11 +308,12 @@ def measure_inprocess(
     """Section 2: the service without HTTP. Returns the image spec omlsvc derived for ResNet."""
     import falcon.testing
 
-    from omlsvc.app import build_services, create_app
     from omlsvc.config import Settings
+    from omlsvc.core.signature import ScoringSpec
     from omlsvc.db.engine import make_engine
     from omlsvc.db.setup import init_schema
-    from omlsvc.signature import ScoringSpec
+    from omlsvc.rest.app import create_app
+    from omlsvc.wiring import build_services
 
     log("scoring service in-process (no HTTP)")
     data = scratch / "inprocess"
@@ -380,8 +381,8 @@ def measure_images_raw_stream(
     models: dict[str, BenchModel], plan: Plan, results: Results, jpeg: bytes, image_spec: dict[str, Any]
 ) -> None:
     """One stream of omlsvc's own preprocessing + ``session.run``: the latency floor for an upload."""
+    from omlsvc.core.signature import ImageSpec
     from omlsvc.scoring.images import ImagePreprocessor
-    from omlsvc.signature import ImageSpec
 
     log("raw image loop: decode + preprocess + run")
     model = models["resnet50"]

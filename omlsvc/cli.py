@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from omlsvc import __version__
 from omlsvc.config import Settings, SettingsError
-from omlsvc.errors import InvalidInput, NotFound, OmlError
+from omlsvc.core.errors import InvalidInput, NotFound, OmlError
 from omlsvc.jobs.cli import add_job_commands
 
 if TYPE_CHECKING:
-    from omlsvc.app import Services
-    from omlsvc.authorization import Principal
+    from omlsvc.core.authorization import Principal
+    from omlsvc.wiring import Services
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -197,9 +197,9 @@ def _serve(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdou
 
 def _prepare(settings: Settings, out: TextIO, listening: str) -> None:
     """Initialise the schema and, on a database without users, create ``admin``."""
-    from omlsvc.app import build_services
     from omlsvc.auth.passwords import generate_password
     from omlsvc.db.setup import init_schema
+    from omlsvc.wiring import build_services
 
     services = build_services(settings)
     try:
@@ -247,7 +247,7 @@ def _db_ddl(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _with_auth(settings: Settings, action: Callable[..., object]) -> object:
-    from omlsvc.app import build_services
+    from omlsvc.wiring import build_services
 
     services = build_services(settings)
     try:
@@ -283,7 +283,7 @@ class _Progress:
 
 @contextmanager
 def _services(settings: Settings) -> Iterator[Services]:
-    from omlsvc.app import build_services
+    from omlsvc.wiring import build_services
 
     services = build_services(settings)
     try:
@@ -294,7 +294,7 @@ def _services(settings: Settings) -> Iterator[Services]:
 
 def _principal(services: Services, name: str) -> Principal:
     """Act as a user from the command line: the machine's operator speaks for them."""
-    from omlsvc.authorization import Principal
+    from omlsvc.core.authorization import Principal
 
     user = services.auth.find_user(name)
     if user is None or user.disabled:
@@ -342,7 +342,7 @@ def _models_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _models_show(args: argparse.Namespace, settings: Settings) -> int:
-    from omlsvc.repository.views import metadata_view, model_view
+    from omlsvc.rest.model_views import metadata_view, model_view
 
     with _services(settings) as services:
         record = services.models.get_model(_principal(services, args.user), args.model_id)
@@ -373,7 +373,7 @@ def _undeploy(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _deployments_list(args: argparse.Namespace, settings: Settings) -> int:
-    from omlsvc.authorization import Principal
+    from omlsvc.core.authorization import Principal
     from omlsvc.repository.store import ModelFilter
 
     with _services(settings) as services:
@@ -384,7 +384,7 @@ def _deployments_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _score(args: argparse.Namespace, settings: Settings) -> int:
-    from omlsvc.web import parse_json
+    from omlsvc.rest.web import parse_json
 
     with _services(settings) as services:
         principal = _principal(services, args.user)

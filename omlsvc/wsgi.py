@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import os
 
-from omlsvc.app import build_services, create_app
 from omlsvc.config import WORKER_INDEX_ENV, Settings
 from omlsvc.jobs.runner import start_job_runner
+from omlsvc.rest.app import create_app
+from omlsvc.wiring import build_services
 
 settings = Settings.from_env(os.environ)
 logging.basicConfig(

@@ -15,11 +15,11 @@ from omlsvc.auth.passwords import hash_password, verify_nobody, verify_password
 from omlsvc.auth.store import LoginFailureStore, User, UserStore
 from omlsvc.auth.throttle import BackOff, PasswordChecks, throttle_keys
 from omlsvc.auth.tokens import Claims, TokenCodec
-from omlsvc.authorization import ADMIN, DEVELOPER, ROLES, Principal
 from omlsvc.config import Settings
+from omlsvc.core.authorization import ADMIN, DEVELOPER, ROLES, Principal
+from omlsvc.core.errors import InvalidInput, TokenExpired, TooManyRequests, Unauthorized
 from omlsvc.db.changes import ChangeFeed, WorkerCache
 from omlsvc.db.uow import UnitOfWork
-from omlsvc.errors import InvalidInput, TokenExpired, TooManyRequests, Unauthorized
 
 USER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_$#]{0,127}")
 MIN_PASSWORD_LENGTH = 8

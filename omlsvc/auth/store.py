@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from omlsvc.core.errors import Conflict, NotFound
 from omlsvc.db.schema import login_failures, revoked_tokens, users
-from omlsvc.errors import Conflict, NotFound
 
 ROLE_SEPARATOR = ","
 #: Most stale login-failure rows one purge deletes (each failed login runs one).

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from omlsvc.errors import TooManyRequests
+from omlsvc.core.errors import TooManyRequests
 
 #: The first wait after the free attempts; each further failure doubles it.
 BASE_DELAY_S = 1

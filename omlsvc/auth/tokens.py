@@ -2,7 +2,7 @@
 
 Only the one configured algorithm is accepted when verifying (HS256 with a secret, or RS256 with a
 key pair), which rules out ``alg: none`` and HS/RS key confusion by construction. Every failure is
-an :class:`omlsvc.errors.Unauthorized`, with :class:`omlsvc.errors.TokenExpired` for expiry so the
+an :class:`omlsvc.core.errors.Unauthorized`, with :class:`omlsvc.core.errors.TokenExpired` for expiry so the
 client is told to log in again.
 
 Besides the standard claims a token carries ``fam``, the ``jti`` of the login's first token, kept by
@@ -25,7 +25,7 @@ from typing import Any
 import jwt
 
 from omlsvc.config import Settings
-from omlsvc.errors import TokenExpired, Unauthorized
+from omlsvc.core.errors import TokenExpired, Unauthorized
 
 ISSUER = "omlsvc"
 SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Connection, Engine, inspect, select
 from sqlalchemy.schema import CreateColumn
 
+from omlsvc.core.clock import utcnow
+from omlsvc.core.errors import Conflict
 from omlsvc.db.schema import SCHEMA_VERSION, metadata, schema_info
-from omlsvc.errors import Conflict
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def init_schema(engine: Engine, clock: Callable[[], datetime] = utcnow) -> int:

@@ -1,7 +1,7 @@
 """The unit of work: one transaction per service call.
 
 It commits only when told and rolls back otherwise, and always returns its connection to the pool.
-Database outages surface here as :class:`omlsvc.errors.Unavailable`, so every endpoint answers 503
+Database outages surface here as :class:`omlsvc.core.errors.Unavailable`, so every endpoint answers 503
 with a clear code while the database is down and recovers by itself when it comes back.
 """
 
@@ -12,8 +12,8 @@ from types import TracebackType
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from omlsvc.core.errors import Unavailable
 from omlsvc.db.engine import WRITE_OPTION
-from omlsvc.errors import Unavailable
 
 
 class UnitOfWork:

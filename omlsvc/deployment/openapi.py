@@ -3,7 +3,7 @@
 Oracle generates, for every endpoint, an OpenAPI document with one operation,
 ``POST /omlmod/v1/deployment/<uri>/score``, whose request schema ``<NAME>_INPUT_TYPE`` and response
 schema ``<NAME>_OUTPUT_TYPE`` describe that one model. We build the same layout from the
-:class:`~omlsvc.signature.ScoringSpec` recorded when the model was stored, as tightly as the spec
+:class:`~omlsvc.core.signature.ScoringSpec` recorded when the model was stored, as tightly as the spec
 allows, so that client generators get precise types and tests can check real traffic against it:
 
 * every ONNX input is a required property of each input record; a non-image input is a 2-D array
@@ -22,8 +22,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from omlsvc.core.signature import Function, LabelSource, ModelType, ScoringSpec, TensorInfo
 from omlsvc.deployment.schemas import URI_PATTERN, component_schemas, schema_ref
-from omlsvc.signature import Function, LabelSource, ModelType, ScoringSpec, TensorInfo
 
 OPENAPI_VERSION = "3.0.3"
 SCORE_PATH_TEMPLATE = "/omlmod/v1/deployment/{uri}/score"

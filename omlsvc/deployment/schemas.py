@@ -22,7 +22,7 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
-from omlsvc.signature import ELEMENT_TYPES, Function, ModelType
+from omlsvc.core.signature import ELEMENT_TYPES, Function, ModelType
 
 #: Where a document keeps its schema components; every ``$ref`` here points below it.
 SCHEMA_REF_PREFIX = "#/components/schemas/"

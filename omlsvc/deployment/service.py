@@ -13,17 +13,17 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from omlsvc.authorization import Principal, may_manage_model, may_see_model, require_principal
+from omlsvc.core.authorization import Principal, may_manage_model, may_see_model, require_principal
+from omlsvc.core.clock import utcnow
+from omlsvc.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from omlsvc.core.paging import fetch_page
+from omlsvc.core.signature import ScoringSpec
 from omlsvc.db.changes import ChangeFeed, WorkerCache
-from omlsvc.db.setup import utcnow
 from omlsvc.db.uow import UnitOfWork
 from omlsvc.deployment.openapi import deployment_document
 from omlsvc.deployment.schemas import MAX_SCORE_TIMEOUT_S
 from omlsvc.deployment.store import DeploymentRecord, DeploymentStore
-from omlsvc.errors import Conflict, Forbidden, InvalidInput, NotFound
-from omlsvc.paging import fetch_page
 from omlsvc.repository.store import ModelFilter, ModelRecord, ModelStore
-from omlsvc.signature import ScoringSpec
 
 URI = re.compile(r"[A-Za-z0-9_]{1,200}")
 #: Readies a model in this worker before its deployment is written: (model, the deployment's time

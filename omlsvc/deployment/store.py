@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from omlsvc.authorization import Principal
+from omlsvc.core.authorization import Principal
+from omlsvc.core.errors import Conflict
 from omlsvc.db.schema import deployments, models
-from omlsvc.errors import Conflict
 from omlsvc.repository.store import (
     ModelFilter,
     ModelRecord,

@@ -22,7 +22,7 @@ from types import FrameType
 from typing import TextIO
 
 from omlsvc.config import Settings
-from omlsvc.errors import Unavailable
+from omlsvc.core.errors import Unavailable
 from omlsvc.front.nginx import FrontFiles, find_nginx, nginx_command, write_front_files
 
 #: Variables the gunicorn child is given: where to listen, and which peer may set X-Forwarded-*.

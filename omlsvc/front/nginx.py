@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 
 from omlsvc.config import Settings
-from omlsvc.errors import Unavailable
+from omlsvc.core.errors import Unavailable
 
 #: Where Debian's nginx lives when /usr/sbin is not on PATH (as for users other than root).
 FALLBACK_DIRS = ("/usr/sbin",)

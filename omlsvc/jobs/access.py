@@ -27,9 +27,9 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.exc import DBAPIError
 
 from omlsvc.auth.store import UserStore
-from omlsvc.authorization import Principal, TableAccess, may_read_table
+from omlsvc.core.authorization import Principal, TableAccess, may_read_table
+from omlsvc.core.errors import InvalidInput
 from omlsvc.db.schema import metadata as service_metadata
-from omlsvc.errors import InvalidInput
 from omlsvc.jobs import catalog, lifecycle
 from omlsvc.jobs.grants import TableGrantStore
 from omlsvc.jobs.tables import DataTables

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from omlsvc.config import Settings
 
 if TYPE_CHECKING:
-    from omlsvc.app import Services
-    from omlsvc.authorization import Principal
+    from omlsvc.core.authorization import Principal
+    from omlsvc.wiring import Services
 
 ServicesFactory = Callable[[Settings], AbstractContextManager["Services"]]
 PrincipalOf = Callable[["Services", str], "Principal"]
@@ -72,7 +72,7 @@ def add_job_commands(
 def _create(
     args: argparse.Namespace, settings: Settings, services: ServicesFactory, principal: PrincipalOf
 ) -> int:
-    from omlsvc.errors import InvalidInput
+    from omlsvc.core.errors import InvalidInput
 
     text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
     try:
@@ -89,7 +89,7 @@ def _list(
     args: argparse.Namespace, settings: Settings, services: ServicesFactory, principal: PrincipalOf
 ) -> int:
     from omlsvc.jobs.store import JobFilter
-    from omlsvc.jobs.views import job_state
+    from omlsvc.rest.job_views import job_state
 
     with services(settings) as built:
         details, _ = built.jobs.list_jobs(principal(built, args.user), JobFilter())
@@ -107,8 +107,8 @@ def _show(
     args: argparse.Namespace, settings: Settings, services: ServicesFactory, principal: PrincipalOf
 ) -> int:
     from omlsvc.jobs.lifecycle import parse_job_id
-    from omlsvc.jobs.resources import job_path
-    from omlsvc.jobs.views import job_view, run_view
+    from omlsvc.rest.job_views import job_view, run_view
+    from omlsvc.rest.jobs import job_path
 
     job_id = parse_job_id(args.job_id)
     with services(settings) as built:

@@ -1,7 +1,7 @@
 """Table grants on SQLite: which tables an administrator lets a user's jobs read.
 
 SQLite is one file with no roles, so omlsvc keeps the grants itself (``table_grants``) and
-:func:`omlsvc.authorization.may_read_table` applies them. PostgreSQL and Oracle decide with their own
+:func:`omlsvc.core.authorization.may_read_table` applies them. PostgreSQL and Oracle decide with their own
 privileges (``GRANT SELECT ... TO <the user's role>``); there ``omlsvc tables`` refuses and says so.
 """
 
@@ -15,10 +15,10 @@ from sqlalchemy import Connection, Engine, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from omlsvc.auth.store import UserStore
+from omlsvc.core.clock import utcnow
+from omlsvc.core.errors import Conflict, InvalidInput, NotFound
 from omlsvc.db.schema import table_grants
-from omlsvc.db.setup import utcnow
 from omlsvc.db.uow import UnitOfWork
-from omlsvc.errors import Conflict, InvalidInput, NotFound
 from omlsvc.jobs.tables import DataTables
 
 

@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 from urllib.parse import unquote
 
-from omlsvc.errors import NotFound
+from omlsvc.core.errors import NotFound
 from omlsvc.jobs.schedule import Schedule, parse_repeat_interval
 from omlsvc.jobs.store import PENDING, SCHEDULED, JobRecord, JobStore, RunRecord
 

@@ -1,7 +1,7 @@
 """How one job scores one input table: which columns feed which model input, what the output holds.
 
 Pure: works on a :class:`TableShape` (what reflection saw) and the model's
-:class:`~omlsvc.signature.ScoringSpec`, so it is checked when the job is created (a clear 400
+:class:`~omlsvc.core.signature.ScoringSpec`, so it is checked when the job is created (a clear 400
 instead of a failed run) and rebuilt by the runner, which then uses it to turn rows into
 ``inputRecords`` for the same :class:`~omlsvc.scoring.scorer.PreparedModel` the REST endpoint
 uses, and scoring results into output rows.
@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from omlsvc.errors import InvalidImage, InvalidInput, OmlError
+from omlsvc.core.errors import InvalidImage, InvalidInput, OmlError
+from omlsvc.core.signature import Function, ModelType, ScoringSpec, TensorInfo
 from omlsvc.jobs.properties import ScoringJobProperties
-from omlsvc.signature import Function, ModelType, ScoringSpec, TensorInfo
 
 # Column kinds, as :mod:`omlsvc.jobs.tables` classifies reflected types.
 NUMBER = "NUMBER"

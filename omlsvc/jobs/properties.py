@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from omlsvc.errors import InvalidInput
+from omlsvc.core.errors import InvalidInput
 from omlsvc.jobs.schedule import parse_positive_int
 
 MODEL_SCORING = "MODEL_SCORING"

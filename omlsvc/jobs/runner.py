@@ -49,11 +49,12 @@ from sqlalchemy import Engine, Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from omlsvc.authorization import may_see_model
 from omlsvc.config import Settings
-from omlsvc.db.setup import utcnow
+from omlsvc.core.authorization import may_see_model
+from omlsvc.core.clock import utcnow
+from omlsvc.core.errors import InvalidInput, OmlError, Unavailable
+from omlsvc.core.signature import Function, ScoringSpec
 from omlsvc.db.uow import UnitOfWork
-from omlsvc.errors import InvalidInput, OmlError, Unavailable
 from omlsvc.jobs import lifecycle
 from omlsvc.jobs.access import JobIdentity, identity_of, user_tables
 from omlsvc.jobs.plan import ScoringPlan
@@ -75,7 +76,6 @@ from omlsvc.jobs.tables import DataTables, decode_key, encode_key
 from omlsvc.repository.store import ModelStore
 from omlsvc.scoring.scorer import PreparedModel
 from omlsvc.scoring.service import ScoringService
-from omlsvc.signature import Function, ScoringSpec
 
 log = logging.getLogger("omlsvc.jobs")
 

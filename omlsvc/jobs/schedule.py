@@ -26,7 +26,7 @@ from typing import Any
 
 from dateutil import rrule
 
-from omlsvc.errors import InvalidInput
+from omlsvc.core.errors import InvalidInput
 
 FREQUENCIES = {
     "YEARLY": rrule.YEARLY,

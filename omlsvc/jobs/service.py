@@ -24,10 +24,17 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table
 
-from omlsvc.authorization import Principal, job_owner_scope, may_manage_job, may_see_model, require_principal
-from omlsvc.db.setup import utcnow
+from omlsvc.core.authorization import (
+    Principal,
+    job_owner_scope,
+    may_manage_job,
+    may_see_model,
+    require_principal,
+)
+from omlsvc.core.clock import utcnow
+from omlsvc.core.errors import Conflict, InvalidInput, NotFound
+from omlsvc.core.signature import ScoringSpec
 from omlsvc.db.uow import UnitOfWork
-from omlsvc.errors import Conflict, InvalidInput, NotFound
 from omlsvc.jobs import lifecycle
 from omlsvc.jobs.access import JobIdentity, JobOwnerOf, identity_of, user_tables
 from omlsvc.jobs.lifecycle import CREATED, UPDATED
@@ -46,7 +53,6 @@ from omlsvc.jobs.store import (
 )
 from omlsvc.jobs.tables import DataTables
 from omlsvc.repository.store import ModelStore
-from omlsvc.signature import ScoringSpec
 
 ACTIONS = ("ENABLE", "DISABLE", "RUN", "STOP")
 

@@ -39,8 +39,8 @@ from sqlalchemy.dialects import oracle, postgresql
 from sqlalchemy.exc import NoSuchTableError, ProgrammingError
 from sqlalchemy.schema import CreateTable, DropTable
 
+from omlsvc.core.errors import InvalidInput
 from omlsvc.db.schema import metadata as service_metadata
-from omlsvc.errors import InvalidInput
 from omlsvc.jobs import plan as p
 
 #: Output label columns (class names, cluster ids): long enough for any label.txt line.

@@ -27,7 +27,7 @@ from typing import BinaryIO
 
 import onnx
 
-from omlsvc.errors import InvalidModel
+from omlsvc.core.errors import InvalidModel
 
 KIB = 1024
 MIB = 1024 * KIB

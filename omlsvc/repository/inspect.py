@@ -19,9 +19,9 @@ import onnx.defs
 import onnxruntime
 from onnxruntime.capi import onnxruntime_pybind11_state
 
-from omlsvc.ortmessages import ALLOCATION_FAILURE, onnxruntime_message
+from omlsvc.core.ortmessages import ALLOCATION_FAILURE, onnxruntime_message
+from omlsvc.core.signature import ELEMENT_TYPES, ModelType, TensorInfo, ValueKind
 from omlsvc.repository.archive import external_data_locations, unsafe_name_reason
-from omlsvc.signature import ELEMENT_TYPES, ModelType, TensorInfo, ValueKind
 
 ONNX_DOMAIN = ""
 ONNX_ML_DOMAIN = "ai.onnx.ml"

@@ -28,10 +28,10 @@ from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
-from omlsvc.errors import InvalidModel
+from omlsvc.core.errors import InvalidModel
+from omlsvc.core.signature import ModelType
 from omlsvc.repository.archive import ArchiveLimits
 from omlsvc.repository.validation import ValidatedPackage, validate_package
-from omlsvc.signature import ModelType
 
 DEFAULT_TIMEOUT_S = 600.0
 DEFAULT_PARALLEL = 2

@@ -1,7 +1,7 @@
 """Use cases of the model repository: store, list, read, change, delete (spec section 4), and
 share a model with named users (grants, our extension).
 
-The rules come from :mod:`omlsvc.authorization`: a user sees their own models, shared ones and
+The rules come from :mod:`omlsvc.core.authorization`: a user sees their own models, shared ones and
 those granted to them by name; another user's private model does not exist for them (404, so
 nothing leaks); changing (or granting) what one may see but does not own is 403; the ``admin``
 role may do everything. A grant or its removal bumps the change counter like a model update, so
@@ -26,7 +26,8 @@ from typing import Any, BinaryIO
 from sqlalchemy import Engine
 
 from omlsvc.auth.service import USER_NAME
-from omlsvc.authorization import (
+from omlsvc.config import Settings
+from omlsvc.core.authorization import (
     GRANTABLE,
     VIEW,
     ModelUser,
@@ -36,16 +37,15 @@ from omlsvc.authorization import (
     model_users_visible_to,
     require_principal,
 )
-from omlsvc.config import Settings
+from omlsvc.core.clock import utcnow
+from omlsvc.core.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
+from omlsvc.core.paging import fetch_page
+from omlsvc.core.signature import ModelType, ScoringSpec
 from omlsvc.db.changes import ChangeFeed
-from omlsvc.db.setup import utcnow
 from omlsvc.db.uow import UnitOfWork
-from omlsvc.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
-from omlsvc.paging import fetch_page
 from omlsvc.repository.archive import ArchiveLimits
 from omlsvc.repository.store import GrantRecord, GrantStore, ModelFilter, ModelRecord, ModelStore
 from omlsvc.repository.validation import ValidatedPackage, validate_package
-from omlsvc.signature import ModelType, ScoringSpec
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9_#$]{1,50}")
 VERSION = re.compile(r"[1-9]?[0-9](\.[0-9][0-9]?)?")

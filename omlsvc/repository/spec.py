@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from omlsvc.core.signature import Function, ModelType
 from omlsvc.repository.archive import METADATA_NAME
-from omlsvc.signature import Function, ModelType
 
 FUNCTION = "function"
 REGRESSION_OUTPUT = "regressionOutput"

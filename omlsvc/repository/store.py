@@ -3,7 +3,7 @@
 A model's zip is stored as chunks of a few MiB (``model_chunks``), so uploads and downloads stream
 with bounded memory on every database. The row and all its chunks are written in the caller's
 transaction: they become visible together or not at all. A record is read with its viewers (the
-``model_grants`` rows), so the rules of :mod:`omlsvc.authorization` decide on the whole truth.
+``model_grants`` rows), so the rules of :mod:`omlsvc.core.authorization` decide on the whole truth.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from omlsvc.authorization import VIEW, ModelAccess, Principal, sees_every_model
+from omlsvc.core.authorization import VIEW, ModelAccess, Principal, sees_every_model
+from omlsvc.core.errors import Conflict
 from omlsvc.db.schema import deployments, model_chunks, model_grants, models, users
-from omlsvc.errors import Conflict
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class ModelRecord:
     function: str
     spec_json: str
     metadata_json: str
-    #: Users granted :data:`~omlsvc.authorization.VIEW` by name (``model_grants``).
+    #: Users granted :data:`~omlsvc.core.authorization.VIEW` by name (``model_grants``).
     viewers: frozenset[str] = frozenset()
 
     @property
@@ -122,7 +122,7 @@ _record = model_record
 
 
 def visible_to(principal: Principal) -> ColumnElement[bool]:
-    """The SQL condition for models a principal may see: :func:`omlsvc.authorization.may_see_model`
+    """The SQL condition for models a principal may see: :func:`omlsvc.core.authorization.may_see_model`
     in SQL, term by term (admin, owner, shared, granted by name); a test ties the two together."""
     if sees_every_model(principal):
         return true()

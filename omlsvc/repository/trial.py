@@ -21,11 +21,11 @@ from pathlib import Path
 
 import onnxruntime
 
-from omlsvc.errors import OmlError, ScoringTimeout
+from omlsvc.core.errors import OmlError, ScoringTimeout
+from omlsvc.core.signature import ScoringSpec
 from omlsvc.repository.inspect import ALLOCATION_FAILURE, memory_problem
 from omlsvc.scoring.inputs import InputConverter
 from omlsvc.scoring.watchdog import RunWatchdog
-from omlsvc.signature import ScoringSpec
 
 TRIAL = "running the model once on a dummy batch"
 

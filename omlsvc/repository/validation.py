@@ -17,7 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omlsvc.errors import InvalidModel
+from omlsvc.core.errors import InvalidModel
+from omlsvc.core.signature import (
+    Function,
+    ImageSpec,
+    LabelSource,
+    ModelType,
+    ScoringSpec,
+    TensorInfo,
+    ValueKind,
+)
 from omlsvc.repository.archive import (
     DEFAULT_MAX_IMAGE_TARGET_PIXELS,
     LABELS_NAME,
@@ -53,15 +62,6 @@ from omlsvc.repository.spec import (
     read_metadata,
 )
 from omlsvc.repository.trial import trial_run_problems
-from omlsvc.signature import (
-    Function,
-    ImageSpec,
-    LabelSource,
-    ModelType,
-    ScoringSpec,
-    TensorInfo,
-    ValueKind,
-)
 
 #: Element types an image tensor cannot be built in.
 _NON_IMAGE_TYPES = frozenset({"STRING", "BOOL", "UNKNOWN"})

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from omlsvc.errors import InvalidModel, ScoringFailed
+from omlsvc.core.errors import InvalidModel, ScoringFailed
 from omlsvc.repository.archive import ArchiveLimits, extract_package
 
 MARKER = "model-path"

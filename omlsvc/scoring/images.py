@@ -9,7 +9,7 @@ The pipeline, in order:
    :attr:`ImageOptions.max_pixels` *before* anything is decoded. Pillow's own process-wide
    ``Image.MAX_IMAGE_PIXELS`` is left alone; its ``DecompressionBombError`` (a plain ``Exception``)
    and ``DecompressionBombWarning`` (an exception where warnings are errors) are also mapped to
-   :class:`~omlsvc.errors.InvalidImage`. ``ImageFile.LOAD_TRUNCATED_IMAGES`` is never enabled, so a
+   :class:`~omlsvc.core.errors.InvalidImage`. ``ImageFile.LOAD_TRUNCATED_IMAGES`` is never enabled, so a
    truncated file fails at ``load()``.
 3. **JPEG draft mode**: for a JPEG at least four times the target size both ways, libjpeg decodes
    at 1/2, 1/4 or 1/8 scale but never below twice the target (the reducing gap ``Image.thumbnail``
@@ -47,8 +47,8 @@ from typing import Any
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
-from omlsvc.errors import InvalidImage, PayloadTooLarge, ScoringFailed
-from omlsvc.signature import ImageSpec
+from omlsvc.core.errors import InvalidImage, PayloadTooLarge, ScoringFailed
+from omlsvc.core.signature import ImageSpec
 
 #: 40 megapixels: a large phone photo is 12-50 MP; the RGB decode of 40 MP takes 120 MB.
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000

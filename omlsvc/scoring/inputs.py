@@ -35,9 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from omlsvc.errors import InvalidImage, InvalidInput, PayloadTooLarge, ScoringFailed
+from omlsvc.core.errors import InvalidImage, InvalidInput, PayloadTooLarge, ScoringFailed
+from omlsvc.core.signature import ModelType, ScoringSpec, TensorInfo
 from omlsvc.scoring.images import ImageOptions, ImagePreprocessor, PixelBudget, cast_pixels
-from omlsvc.signature import ModelType, ScoringSpec, TensorInfo
 
 DEFAULT_MAX_ROWS = 10_000
 DEFAULT_MAX_IMAGES = 64

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from omlsvc.errors import InvalidInput, ScoringFailed
-from omlsvc.signature import Function, LabelSource, ScoringSpec, ValueKind
+from omlsvc.core.errors import InvalidInput, ScoringFailed
+from omlsvc.core.signature import Function, LabelSource, ScoringSpec, ValueKind
 
 Result = dict[str, Any]
 

@@ -15,13 +15,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from omlsvc.errors import MemoryLimitExceeded, OmlError, ResponseTooLarge, ScoringFailed, Unavailable
-from omlsvc.ortmessages import ALLOCATION_FAILURE, onnxruntime_message
+from omlsvc.core.errors import MemoryLimitExceeded, OmlError, ResponseTooLarge, ScoringFailed, Unavailable
+from omlsvc.core.ortmessages import ALLOCATION_FAILURE, onnxruntime_message
+from omlsvc.core.signature import Function, ModelType, ScoringSpec
 from omlsvc.scoring.images import ImageOptions
 from omlsvc.scoring.inputs import Feeds, InputConverter, InputLimits
 from omlsvc.scoring.outputs import OutputFormatter, Result
 from omlsvc.scoring.watchdog import DEFAULT_SCORE_TIMEOUT_S, RunWatchdog
-from omlsvc.signature import Function, ModelType, ScoringSpec
 
 _MAX_REASON = 500
 #: How onnxruntime's bounded arena refuses an allocation, and how other allocators fail.
@@ -61,7 +61,7 @@ def scoring_failed(exc: BaseException, what: str, *, hide: Sequence[str] = ()) -
     onnxruntime's own reason is kept (it usually names the offending input and dimension, which is
     what a client needs); every string in ``hide`` (local paths of the model cache) is replaced so no
     server path leaks, and the error-code header, C++ source paths, signatures and failed internal
-    checks are dropped (:func:`omlsvc.ortmessages.onnxruntime_message`).
+    checks are dropped (:func:`omlsvc.core.ortmessages.onnxruntime_message`).
     """
     reason = str(exc)
     for secret in sorted((h for h in hide if h), key=len, reverse=True):

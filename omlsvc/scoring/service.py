@@ -16,17 +16,17 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
-from omlsvc.authorization import Principal, require_principal
+from omlsvc.core.authorization import Principal, require_principal
+from omlsvc.core.errors import InvalidInput, InvalidModel, MemoryLimitExceeded, OmlError, ScoringTimeout
+from omlsvc.core.signature import ModelType, ScoringSpec
 from omlsvc.deployment.service import DeploymentService
 from omlsvc.deployment.store import DeploymentRecord
-from omlsvc.errors import InvalidInput, InvalidModel, MemoryLimitExceeded, OmlError, ScoringTimeout
 from omlsvc.repository.service import ModelService
 from omlsvc.repository.store import ModelRecord
 from omlsvc.scoring.files import ModelFiles
 from omlsvc.scoring.outputs import Result
 from omlsvc.scoring.scorer import PreparedModel
 from omlsvc.scoring.sessions import SessionCache
-from omlsvc.signature import ModelType, ScoringSpec
 
 log = logging.getLogger(__name__)
 

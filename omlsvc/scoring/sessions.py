@@ -32,12 +32,12 @@ from typing import Any
 
 import onnxruntime as ort
 
-from omlsvc.errors import ScoringFailed, ScoringTimeout, Unavailable
+from omlsvc.core.errors import ScoringFailed, ScoringTimeout, Unavailable
+from omlsvc.core.signature import ScoringSpec
 from omlsvc.scoring.images import ImageOptions
 from omlsvc.scoring.inputs import InputLimits
 from omlsvc.scoring.scorer import PreparedModel, RunLimits, scoring_failed
 from omlsvc.scoring.watchdog import RunWatchdog
-from omlsvc.signature import ScoringSpec
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from typing import TypeVar
 
 import onnxruntime as ort
 
-from omlsvc.errors import ScoringTimeout
+from omlsvc.core.errors import ScoringTimeout
 
 T = TypeVar("T")
 

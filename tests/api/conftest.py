@@ -8,8 +8,9 @@ import falcon.testing
 import pytest
 from sqlalchemy import Engine
 
-from omlsvc.app import Services, build_services, create_app
 from omlsvc.config import Settings
+from omlsvc.rest.app import create_app
+from omlsvc.wiring import Services, build_services
 
 PASSWORD = "correct horse battery"
 

@@ -15,9 +15,10 @@ import falcon
 import falcon.testing
 import pytest
 
-from omlsvc.app import Services, create_app
-from omlsvc.auth.middleware import public
 from omlsvc.config import Settings
+from omlsvc.rest.app import create_app
+from omlsvc.rest.middleware import public
+from omlsvc.wiring import Services
 from tests import modelzoo
 from tests.api.conftest import Caller
 from tests.api.forms import multipart, store_model

@@ -11,9 +11,10 @@ import falcon
 import falcon.testing
 import pytest
 
-from omlsvc.app import Services, create_app
 from omlsvc.config import Settings
-from omlsvc.web import client_address
+from omlsvc.rest.app import create_app
+from omlsvc.rest.web import client_address
+from omlsvc.wiring import Services
 from tests import modelzoo
 from tests.api.conftest import Caller, login
 from tests.api.forms import store_model

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from omlsvc.app import Services
-from omlsvc.errors import InvalidInput
+from omlsvc.core.errors import InvalidInput
+from omlsvc.wiring import Services
 from tests import modelzoo
 from tests.api.conftest import PASSWORD, Caller
 from tests.api.forms import store_model, upload_model

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Column, Engine, Integer, MetaData, String, Table, insert, inspect, text
 
-from omlsvc.app import Services
+from omlsvc.wiring import Services
 from tests.api.conftest import Caller
 from tests.api.forms import store_model
 from tests.api.test_jobs import JOBS, act, create, job_body, path, runner

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, text
 
-from omlsvc.app import Services
 from omlsvc.jobs.runner import Runner, RunnerOptions
+from omlsvc.wiring import Services
 from tests.api.conftest import Caller
 from tests.api.forms import store_model
 from tests.jobdata import InputTables, count_rows, read_table

@@ -17,12 +17,13 @@ import falcon.testing
 import pytest
 from sqlalchemy import Engine, select
 
-from omlsvc.app import build_services, create_app
 from omlsvc.auth.service import AuthService
 from omlsvc.auth.throttle import PasswordChecks
 from omlsvc.auth.tokens import TokenCodec
 from omlsvc.config import Settings
 from omlsvc.db.schema import login_failures
+from omlsvc.rest.app import create_app
+from omlsvc.wiring import build_services
 from tests.api.conftest import PASSWORD
 from tests.api.test_tokens import FakeClock
 

@@ -16,10 +16,11 @@ import falcon.testing
 import pytest
 from sqlalchemy import Engine, func, select
 
-from omlsvc.app import Services, build_services, create_app
 from omlsvc.config import Settings
 from omlsvc.db.engine import make_engine
 from omlsvc.db.schema import model_grants
+from omlsvc.rest.app import create_app
+from omlsvc.wiring import Services, build_services
 from tests import modelzoo
 from tests.api.conftest import PASSWORD, Caller, login
 from tests.api.forms import store_model

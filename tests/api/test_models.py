@@ -279,7 +279,8 @@ def test_large_models_are_stored_in_many_chunks_and_reassembled(
 
     import falcon.testing
 
-    from omlsvc.app import build_services, create_app
+    from omlsvc.rest.app import create_app
+    from omlsvc.wiring import build_services
     from tests.api.conftest import PASSWORD, login
 
     small_chunks = dataclasses.replace(settings, chunk_bytes=1000)

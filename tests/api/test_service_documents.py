@@ -8,8 +8,9 @@ import ipaddress
 import falcon.testing
 import pytest
 
-from omlsvc.app import Services, create_app
 from omlsvc.config import Settings
+from omlsvc.rest.app import create_app
+from omlsvc.wiring import Services
 from tests.api.conftest import Caller, login
 
 

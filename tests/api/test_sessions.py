@@ -16,9 +16,10 @@ import jwt
 import pytest
 from sqlalchemy import Engine
 
-from omlsvc.app import Services, build_services, create_app
 from omlsvc.config import Settings
 from omlsvc.db.engine import make_engine
+from omlsvc.rest.app import create_app
+from omlsvc.wiring import Services, build_services
 from tests.api.conftest import PASSWORD, Caller, login
 
 TOKEN = "/omlusers/api/oauth2/v1/token"
@@ -135,7 +136,7 @@ def test_a_role_change_ends_every_earlier_token(
 
 
 def test_a_role_change_to_an_unknown_role_or_user_is_refused(services: Services) -> None:
-    from omlsvc.errors import InvalidInput, NotFound
+    from omlsvc.core.errors import InvalidInput, NotFound
 
     with pytest.raises(InvalidInput):
         services.auth.set_role("alice", "root")

@@ -14,8 +14,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import Engine
 
-from omlsvc.app import build_services, create_app
 from omlsvc.config import Settings
+from omlsvc.rest.app import create_app
+from omlsvc.wiring import build_services
 from tests.api.conftest import PASSWORD, login
 
 TOKEN = "/omlusers/api/oauth2/v1/token"

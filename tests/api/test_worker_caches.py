@@ -16,9 +16,10 @@ import falcon.testing
 import pytest
 from sqlalchemy import Engine, event
 
-from omlsvc.app import Services, build_services, create_app
 from omlsvc.config import Settings
 from omlsvc.db.engine import make_engine
+from omlsvc.rest.app import create_app
+from omlsvc.wiring import Services, build_services
 from tests import modelzoo
 from tests.api.conftest import Caller, login
 from tests.api.forms import store_model

@@ -63,8 +63,9 @@ def test_role_password_and_disable_changes_end_the_users_sessions(tmp_path: Path
     """A token obtained over HTTP stops working (within a second) after each change made with the CLI."""
     import falcon.testing
 
-    from omlsvc.app import build_services, create_app
     from omlsvc.config import Settings
+    from omlsvc.rest.app import create_app
+    from omlsvc.wiring import build_services
 
     assert omlsvc(tmp_path, "db", "init").returncode == 0
     assert (

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from omlsvc.app import build_services
 from omlsvc.config import Settings
 from omlsvc.db.engine import make_engine
+from omlsvc.wiring import build_services
 from tests import modelzoo
 from tests.api.forms import multipart
 from tests.conftest import postgres_url

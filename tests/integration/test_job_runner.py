@@ -24,11 +24,11 @@ import pytest
 from PIL import Image
 from sqlalchemy import Engine, text
 
-from omlsvc.app import Services, build_services
-from omlsvc.authorization import Principal
 from omlsvc.config import Settings
+from omlsvc.core.authorization import Principal
 from omlsvc.jobs.runner import Claim, Runner, RunnerOptions
 from omlsvc.repository.service import parse_model_form
+from omlsvc.wiring import Services, build_services
 from tests import modelzoo
 from tests.conftest import empty_postgres
 from tests.jobdata import InputTables, count_rows, read_table

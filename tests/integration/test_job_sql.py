@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Table, inspect, select
 
+from omlsvc.core.clock import utcnow
 from omlsvc.db.engine import make_engine
 from omlsvc.db.schema import SCHEMA_VERSION, job_chunks, job_runs, jobs, metadata, schema_info
-from omlsvc.db.setup import init_schema, utcnow
+from omlsvc.db.setup import init_schema
 
 SQL = Path(__file__).resolve().parents[2] / "sql"
 

@@ -9,9 +9,10 @@ import falcon.testing
 import pytest
 from sqlalchemy import Engine, func, select
 
-from omlsvc.app import build_services, create_app
 from omlsvc.config import Settings
 from omlsvc.db.schema import model_chunks
+from omlsvc.rest.app import create_app
+from omlsvc.wiring import build_services
 from tests.api.conftest import PASSWORD, login
 from tests.api.forms import store_model
 from tests.conftest import empty_postgres

@@ -1,4 +1,4 @@
-"""The SQL listing condition is :func:`omlsvc.authorization.may_see_model`, on SQLite and PostgreSQL.
+"""The SQL listing condition is :func:`omlsvc.core.authorization.may_see_model`, on SQLite and PostgreSQL.
 
 ``visible_to`` (``omlsvc/repository/store.py``) filters model and deployment lists in SQL; the rule
 decides everything else. Over a matrix of owners, shared flags and named viewers, listing through
@@ -19,12 +19,12 @@ import pytest
 from sqlalchemy import Engine
 
 from omlsvc.auth.store import UserStore
-from omlsvc.authorization import VIEW, Principal, may_see_model
+from omlsvc.core.authorization import VIEW, Principal, may_see_model
+from omlsvc.core.errors import Unauthorized
 from omlsvc.db.engine import make_engine
 from omlsvc.db.setup import init_schema
 from omlsvc.db.uow import UnitOfWork
 from omlsvc.deployment.store import DeploymentStore
-from omlsvc.errors import Unauthorized
 from omlsvc.repository.store import GrantRecord, GrantStore, ModelFilter, ModelRecord, ModelStore
 from tests.conftest import empty_postgres
 

@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
-from omlsvc.app import build_services
 from omlsvc.config import Settings
 from omlsvc.db.engine import make_engine
+from omlsvc.wiring import build_services
 from tests import modelzoo
 from tests.api.forms import multipart
 from tests.e2e.server import RunningService, running_service

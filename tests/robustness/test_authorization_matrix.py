@@ -19,7 +19,7 @@ from pathlib import Path
 import falcon.testing
 import pytest
 
-from omlsvc.app import Services
+from omlsvc.wiring import Services
 from tests import modelzoo
 from tests.api.conftest import PASSWORD, Caller, login
 from tests.api.forms import store_model

@@ -15,7 +15,8 @@ from pathlib import Path
 import falcon.testing
 import pytest
 
-from omlsvc.authorization import Principal
+from omlsvc.core.authorization import Principal
+from omlsvc.core.signature import ScoringSpec
 from omlsvc.deployment.schemas import MAX_OFFSET, MAX_PAGE_SIZE
 from omlsvc.deployment.store import DeploymentRecord
 from omlsvc.repository.archive import ArchiveLimits
@@ -23,7 +24,6 @@ from omlsvc.repository.store import ModelRecord
 from omlsvc.scoring.files import ModelFiles
 from omlsvc.scoring.service import ScoringService
 from omlsvc.scoring.sessions import SessionCache, make_session_options
-from omlsvc.signature import ScoringSpec
 from tests import modelzoo
 from tests.api.conftest import Caller
 from tests.api.forms import store_model
@@ -179,7 +179,7 @@ def test_a_model_file_gone_before_its_session_is_built_is_reported_as_missing(tm
 
 
 def _regressor_spec(zip_path: Path) -> ScoringSpec:
+    from omlsvc.core.signature import ModelType
     from omlsvc.repository.validation import validate_package
-    from omlsvc.signature import ModelType
 
     return validate_package(zip_path, ModelType.ONNX, ArchiveLimits(), zip_path.parent / "work").spec

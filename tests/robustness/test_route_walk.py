@@ -19,7 +19,7 @@ import falcon
 import falcon.testing
 import pytest
 
-from omlsvc.auth.middleware import is_public
+from omlsvc.rest.middleware import is_public
 from tests import modelzoo
 from tests.api.conftest import Caller, login
 from tests.robustness.conftest import World, assert_error_body, seed_world

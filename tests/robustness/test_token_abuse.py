@@ -19,8 +19,9 @@ import jwt
 import pytest
 from sqlalchemy import Engine
 
-from omlsvc.app import build_services, create_app
 from omlsvc.config import Settings
+from omlsvc.rest.app import create_app
+from omlsvc.wiring import build_services
 from tests import modelzoo
 from tests.api.conftest import PASSWORD, login
 from tests.api.forms import store_model

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from omlsvc.authorization import (
+from omlsvc.core.authorization import (
     OWN,
     VIEW,
     ModelAccess,
@@ -20,7 +20,7 @@ from omlsvc.authorization import (
     model_users_visible_to,
     sees_every_model,
 )
-from omlsvc.errors import Unauthorized
+from omlsvc.core.errors import Unauthorized
 
 ALICE = Principal("alice", ("developer",))
 BOB = Principal("bob", ("developer",))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "omlsvc"
-HTTP_MODULES = {"app.py", "web.py", "resources.py", "middleware.py"}
+REST = PACKAGE / "rest"
 
 
 def imports_of(path: Path) -> set[str]:
@@ -31,8 +31,8 @@ def _id(path: Path) -> str:
     return str(path.relative_to(PACKAGE))
 
 
-@pytest.mark.parametrize("path", [p for p in MODULES if p.name not in HTTP_MODULES], ids=_id)
-def test_only_resources_middleware_and_the_app_import_falcon(path: Path) -> None:
+@pytest.mark.parametrize("path", [p for p in MODULES if REST not in p.parents], ids=_id)
+def test_only_the_rest_transport_imports_falcon(path: Path) -> None:
     assert not {m for m in imports_of(path) if m == "falcon" or m.startswith("falcon.")}
 
 
@@ -44,7 +44,9 @@ def test_stores_import_no_services_or_resources(path: Path) -> None:
 
 @pytest.mark.parametrize("path", [p for p in MODULES if p.name == "service.py"], ids=_id)
 def test_services_import_no_resources(path: Path) -> None:
-    assert not {m for m in imports_of(path) if m.endswith(".resources") or m in ("omlsvc.app", "omlsvc.web")}
+    assert not {
+        m for m in imports_of(path) if m.endswith(".resources") or m in ("omlsvc.app", "omlsvc.rest.web")
+    }
 
 
 SCORING_CORE = [p for p in (PACKAGE / "scoring").glob("*.py") if p.name not in ("service.py", "resources.py")]

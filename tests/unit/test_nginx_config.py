@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from omlsvc.config import Settings
-from omlsvc.errors import Unavailable
+from omlsvc.core.errors import Unavailable
 from omlsvc.front.nginx import (
     find_nginx,
     max_body_bytes,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from omlsvc.ortmessages import onnxruntime_message
+from omlsvc.core.ortmessages import onnxruntime_message
 
 RESHAPE = (
     "[ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while running Reshape node. "

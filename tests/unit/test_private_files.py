@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from omlsvc.app import build_services
 from omlsvc.cli import main
 from omlsvc.config import Settings
 from omlsvc.db.engine import make_engine
 from omlsvc.db.setup import init_schema
+from omlsvc.wiring import build_services
 
 
 @pytest.fixture(autouse=True)

@@ -18,9 +18,7 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate as validate_openapi
 
-from omlsvc.deployment import schemas
-from omlsvc.deployment.openapi import EXAMPLE_IMAGE_BASE64, component_prefix, deployment_document
-from omlsvc.signature import (
+from omlsvc.core.signature import (
     Function,
     ImageSpec,
     LabelSource,
@@ -29,6 +27,8 @@ from omlsvc.signature import (
     TensorInfo,
     ValueKind,
 )
+from omlsvc.deployment import schemas
+from omlsvc.deployment.openapi import EXAMPLE_IMAGE_BASE64, component_prefix, deployment_document
 from tests.openapi_check import (
     assert_invalid,
     assert_valid,

@@ -6,10 +6,18 @@ from typing import Any
 
 import pytest
 
-from omlsvc.errors import InvalidInput
+from omlsvc.core.errors import InvalidInput
+from omlsvc.core.signature import (
+    Function,
+    ImageSpec,
+    LabelSource,
+    ModelType,
+    ScoringSpec,
+    TensorInfo,
+    ValueKind,
+)
 from omlsvc.jobs.plan import BINARY, NUMBER, STRING, ColumnShape, ScoringPlan, TableShape
 from omlsvc.jobs.properties import ScoringJobProperties
-from omlsvc.signature import Function, ImageSpec, LabelSource, ModelType, ScoringSpec, TensorInfo, ValueKind
 
 IRIS = TableShape(
     schema=None,

@@ -7,12 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from omlsvc.errors import InvalidInput
+from omlsvc.core.errors import InvalidInput
 from omlsvc.jobs.lifecycle import new_job_id, parse_job_id
 from omlsvc.jobs.properties import ScoringJobProperties
 from omlsvc.jobs.store import RunRecord
 from omlsvc.jobs.tables import decode_key, encode_key
-from omlsvc.jobs.views import duration
+from omlsvc.rest.job_views import duration
 
 GOOD = {
     "jobName": "CHURN_WEEKLY",

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from omlsvc.errors import InvalidInput
+from omlsvc.core.errors import InvalidInput
 from omlsvc.jobs.schedule import Schedule, iso_utc, parse_repeat_interval, parse_timestamp
 
 SUBMITTED = datetime(2025, 1, 3, 10, 15, 42, 118204)  # a Friday

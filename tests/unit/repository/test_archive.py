@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime
 import pytest
 
-from omlsvc.errors import InvalidModel
+from omlsvc.core.errors import InvalidModel
 from omlsvc.repository.archive import (
     MIB,
     ArchiveLimits,

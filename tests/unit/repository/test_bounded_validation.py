@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from omlsvc.errors import InvalidModel
+from omlsvc.core.errors import InvalidModel
+from omlsvc.core.signature import Function, ModelType
 from omlsvc.repository.archive import ArchiveLimits
 from omlsvc.repository.isolation import IsolatedValidator
 from omlsvc.repository.validation import validate_package
-from omlsvc.signature import Function, ModelType
 from tests import modelzoo
 from tests.robustness import hostile
 

@@ -15,6 +15,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from omlsvc.core.signature import ModelType, TensorInfo, ValueKind
 from omlsvc.repository.archive import read_model_proto
 from omlsvc.repository.inspect import (
     ModelInfo,
@@ -25,7 +26,6 @@ from omlsvc.repository.inspect import (
     signature,
     supported_opsets,
 )
-from omlsvc.signature import ModelType, TensorInfo, ValueKind
 from tests.modelzoo import (
     IR_VERSION,
     OPSET,

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from omlsvc.core.signature import Function, ModelType
 from omlsvc.repository.spec import (
     MAX_IMAGE_SIDE,
     ImageFields,
@@ -19,7 +20,6 @@ from omlsvc.repository.spec import (
     parse_metadata_json,
     read_metadata,
 )
-from omlsvc.signature import Function, ModelType
 
 IMAGE_CLASSIFIER = {"function": "classification"}
 FUNCTION_FIELD = "metadata.json field 'function'"

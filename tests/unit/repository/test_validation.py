@@ -17,12 +17,8 @@ from typing import Any
 
 import pytest
 
-from omlsvc.errors import InvalidModel
-from omlsvc.repository.archive import ArchiveLimits
-from omlsvc.repository.inspect import ModelInfo
-from omlsvc.repository.spec import ImageFields, Metadata
-from omlsvc.repository.validation import ValidatedPackage, build_spec, parse_labels, validate_package
-from omlsvc.signature import (
+from omlsvc.core.errors import InvalidModel
+from omlsvc.core.signature import (
     Function,
     ImageSpec,
     LabelSource,
@@ -31,6 +27,10 @@ from omlsvc.signature import (
     TensorInfo,
     ValueKind,
 )
+from omlsvc.repository.archive import ArchiveLimits
+from omlsvc.repository.inspect import ModelInfo
+from omlsvc.repository.spec import ImageFields, Metadata
+from omlsvc.repository.validation import ValidatedPackage, build_spec, parse_labels, validate_package
 from tests.modelzoo import (
     IMAGE_CLASSES,
     IMAGE_MEAN,

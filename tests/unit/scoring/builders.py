@@ -17,7 +17,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
-from omlsvc.signature import (
+from omlsvc.core.signature import (
     Function,
     ImageSpec,
     LabelSource,

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from omlsvc.errors import InvalidImage, InvalidInput
+from omlsvc.core.errors import InvalidImage, InvalidInput
+from omlsvc.core.signature import ImageSpec
 from omlsvc.scoring.images import ImageOptions, ImagePreprocessor, decode_base64
-from omlsvc.signature import ImageSpec
 from tests.unit.scoring.builders import encode, gradient_image
 
 NCHW = ("batch", "channel", "height", "width")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto
 
-from omlsvc.errors import InvalidImage, InvalidInput, PayloadTooLarge
+from omlsvc.core.errors import InvalidImage, InvalidInput, PayloadTooLarge
 from omlsvc.scoring.images import ImagePreprocessor
 from omlsvc.scoring.inputs import Feeds, InputConverter, InputLimits
 from tests.unit.scoring.builders import BuiltModel, encode, gradient_image, make_typed_identity

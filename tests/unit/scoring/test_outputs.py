@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from omlsvc.errors import InvalidInput, ScoringFailed
+from omlsvc.core.errors import InvalidInput, ScoringFailed
+from omlsvc.core.signature import Function, LabelSource, ScoringSpec
 from omlsvc.scoring.outputs import OutputFormatter
-from omlsvc.signature import Function, LabelSource, ScoringSpec
 from tests.unit.scoring.builders import (
     IRIS_NAMES,
     BuiltModel,
@@ -195,7 +195,7 @@ def test_feature_extraction_flattens_rows(feature_extractor: BuiltModel) -> None
 
 
 def spec_for(function: Function, **fields: Any) -> ScoringSpec:
-    from omlsvc.signature import ModelType, TensorInfo, ValueKind
+    from omlsvc.core.signature import ModelType, TensorInfo, ValueKind
 
     output = TensorInfo("out", ValueKind.TENSOR, "FLOAT", (-1, -1))
     values: dict[str, Any] = {

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from omlsvc.errors import InvalidInput, ScoringFailed
+from omlsvc.core.errors import InvalidInput, ScoringFailed
 from omlsvc.scoring.images import ImagePreprocessor
 from omlsvc.scoring.inputs import Feeds
 from omlsvc.scoring.scorer import PreparedModel, scoring_failed

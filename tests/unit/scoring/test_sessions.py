@@ -14,7 +14,8 @@ from pathlib import Path
 import onnxruntime as ort
 import pytest
 
-from omlsvc.errors import NotFound, ScoringFailed
+from omlsvc.core.errors import NotFound, ScoringFailed
+from omlsvc.core.signature import Function, LabelSource
 from omlsvc.scoring.sessions import (
     SessionCache,
     choose_providers,
@@ -22,7 +23,6 @@ from omlsvc.scoring.sessions import (
     detect_gpu_count,
     make_session_options,
 )
-from omlsvc.signature import Function, LabelSource
 from tests.unit.scoring.builders import BuiltModel
 
 # -- providers and options -----------------------------------------------------------------------

@@ -11,11 +11,11 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from omlsvc.errors import MemoryLimitExceeded, ScoringTimeout
+from omlsvc.core.errors import MemoryLimitExceeded, ScoringTimeout
+from omlsvc.core.signature import Function, ModelType, ScoringSpec, TensorInfo, ValueKind
 from omlsvc.scoring.scorer import PreparedModel, RunLimits
 from omlsvc.scoring.sessions import SessionCache, make_session_options
 from omlsvc.scoring.watchdog import RunWatchdog
-from omlsvc.signature import Function, ModelType, ScoringSpec, TensorInfo, ValueKind
 from tests.robustness import hostile
 
 NEVER_ENDS = np.array([[1e12]], dtype=np.float32)

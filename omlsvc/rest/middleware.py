@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 import falcon
 
 from omlsvc.auth.service import AuthService
-from omlsvc.authorization import Principal
-from omlsvc.errors import Unauthorized
+from omlsvc.core.authorization import Principal
+from omlsvc.core.errors import Unauthorized
 
 #: The class attribute :func:`public` sets; nothing else may set it.
 PUBLIC_MARK = "omlsvc_public"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import falcon
 
-from omlsvc.errors import InvalidInput, PayloadTooLarge, ResponseTooLarge
+from omlsvc.core.errors import InvalidInput, PayloadTooLarge, ResponseTooLarge
+from omlsvc.rest.web import json_handler, read_json_object
 from omlsvc.scoring.scorer import DEFAULT_MAX_RESPONSE_BYTES
 from omlsvc.scoring.service import ScoringService, parse_top_n
-from omlsvc.web import json_handler, read_json_object
 
 IMAGE_FIELD = "imageData"
 BLOCK_BYTES = 1024 * 1024

@@ -7,7 +7,7 @@ from typing import Any
 
 from omlsvc.jobs.service import JobDetails
 from omlsvc.jobs.store import MODEL_DELETED, RUNNING, RunRecord
-from omlsvc.repository.views import iso_timestamp
+from omlsvc.rest.model_views import iso_timestamp
 
 #: ``state`` values (the DBMS_SCHEDULER words; COMPLETED: the schedule has no run left).
 SCHEDULED_STATE = "SCHEDULED"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import falcon
 
 from omlsvc import __version__
-from omlsvc.auth.middleware import public
+from omlsvc.db.health import HealthService
 from omlsvc.meta.openapi import service_document
-from omlsvc.meta.service import HealthService
-from omlsvc.web import base_url, link
+from omlsvc.rest.middleware import public
+from omlsvc.rest.web import base_url, link
 
 API_VERSION = "v1"
 

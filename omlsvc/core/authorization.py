@@ -8,7 +8,7 @@ see), it mirrors :func:`may_see_model` term by term, asks :func:`sees_every_mode
 term, and a test ties the two together (``tests/integration/test_model_visibility.py``).
 
 Every rule fails closed: called without a :class:`Principal` (a request that reached a service
-without authentication), it raises :class:`~omlsvc.errors.Unauthorized` before deciding anything,
+without authentication), it raises :class:`~omlsvc.core.errors.Unauthorized` before deciding anything,
 so a missing principal is a 401, never a 500 and never a grant.
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from omlsvc.errors import Unauthorized
+from omlsvc.core.errors import Unauthorized
 
 ADMIN = "admin"
 DEVELOPER = "developer"

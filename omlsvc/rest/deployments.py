@@ -6,12 +6,12 @@ from typing import Any
 
 import falcon
 
+from omlsvc.core.signature import ScoringSpec
 from omlsvc.deployment.service import DeploymentService, Prepare
 from omlsvc.deployment.store import DeploymentRecord
-from omlsvc.repository.resources import model_filter
-from omlsvc.repository.views import iso_timestamp, metadata_view, model_view
-from omlsvc.signature import ScoringSpec
-from omlsvc.web import base_url, collection_links, link, paging, read_json_object
+from omlsvc.rest.model_views import iso_timestamp, metadata_view, model_view
+from omlsvc.rest.models import model_filter
+from omlsvc.rest.web import base_url, collection_links, link, paging, read_json_object
 
 DEPLOYMENTS = "/omlmod/v1/deployment"
 BODY_LIMIT = 64 * 1024

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import falcon
 
-from omlsvc.auth.middleware import bearer_token, public
 from omlsvc.auth.service import AuthService, IssuedToken
-from omlsvc.errors import InvalidInput
-from omlsvc.web import client_address, read_form_or_json
+from omlsvc.core.errors import InvalidInput
+from omlsvc.rest.middleware import bearer_token, public
+from omlsvc.rest.web import client_address, read_form_or_json
 
 TOKEN_BODY_LIMIT = 64 * 1024
 

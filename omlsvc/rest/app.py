@@ -1,4 +1,5 @@
-"""The composition root: ``create_app(settings)`` wires services into a Falcon app.
+"""The OML REST app: ``create_app(settings)`` routes every path to its resource over the services that
+:mod:`omlsvc.wiring` builds.
 
 This module also holds the one mapping from domain errors to HTTP: every non-2xx answer, whether
 raised by our code or by Falcon itself (unknown route, wrong method, wrong media type), leaves as
@@ -9,25 +10,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
 import falcon
-import onnxruntime
-from sqlalchemy import Engine
 
-from omlsvc.auth.middleware import AuthMiddleware, Request
-from omlsvc.auth.resources import Token, TokenRevocation
-from omlsvc.auth.service import AuthService
-from omlsvc.auth.tokens import TokenCodec
 from omlsvc.config import Settings
-from omlsvc.db.changes import ChangeFeed
-from omlsvc.db.engine import make_engine
-from omlsvc.deployment.resources import Deployment, DeploymentApi, DeploymentCollection
-from omlsvc.deployment.service import DeploymentService
-from omlsvc.errors import (
+from omlsvc.core.errors import (
     Conflict,
     Forbidden,
     InvalidInput,
@@ -41,14 +30,11 @@ from omlsvc.errors import (
     Unauthorized,
     Unavailable,
 )
-from omlsvc.jobs.grants import TableGrantService
-from omlsvc.jobs.resources import Job, JobAction, JobCheck, JobCollection, JobRuns
-from omlsvc.jobs.service import JobService
-from omlsvc.meta.resources import Liveness, Readiness, ServiceApi, Version, VersionCollection
-from omlsvc.meta.service import HealthService
-from omlsvc.private_files import make_private_dir
-from omlsvc.repository.isolation import IsolatedValidator
-from omlsvc.repository.resources import (
+from omlsvc.rest.deployments import Deployment, DeploymentApi, DeploymentCollection
+from omlsvc.rest.jobs import Job, JobAction, JobCheck, JobCollection, JobRuns
+from omlsvc.rest.meta import Liveness, Readiness, ServiceApi, Version, VersionCollection
+from omlsvc.rest.middleware import AuthMiddleware, Request
+from omlsvc.rest.models import (
     Model,
     ModelCollection,
     ModelContent,
@@ -56,15 +42,10 @@ from omlsvc.repository.resources import (
     ModelGrants,
     ModelMetadata,
 )
-from omlsvc.repository.service import ModelService
-from omlsvc.scoring.files import ModelFiles
-from omlsvc.scoring.images import ImageOptions
-from omlsvc.scoring.inputs import InputLimits
-from omlsvc.scoring.resources import Score
-from omlsvc.scoring.scorer import RunLimits
-from omlsvc.scoring.service import ScoringService
-from omlsvc.scoring.sessions import SessionCache, choose_providers, detect_gpu_count, make_session_options
-from omlsvc.web import ForwardedHeaders, json_handler, multipart_handler
+from omlsvc.rest.scoring import Score
+from omlsvc.rest.tokens import Token, TokenRevocation
+from omlsvc.rest.web import ForwardedHeaders, json_handler, multipart_handler
+from omlsvc.wiring import Services, build_services
 
 log = logging.getLogger("omlsvc")
 
@@ -101,84 +82,6 @@ CODE_BY_STATUS = {
     500: "INTERNAL_ERROR",
     503: "UNAVAILABLE",
 }
-
-
-@dataclass(frozen=True)
-class Services:
-    """Everything a resource may call; built once per worker by :func:`build_services`."""
-
-    settings: Settings
-    engine: Engine
-    worker_index: int
-    auth: AuthService
-    health: HealthService
-    models: ModelService
-    deployments: DeploymentService
-    scoring: ScoringService
-    jobs: JobService
-    table_grants: TableGrantService
-
-
-def build_services(
-    settings: Settings,
-    *,
-    engine: Engine | None = None,
-    clock: Callable[[], float] | None = None,
-    worker_index: int = 0,
-    gpu_count: int | None = None,
-) -> Services:
-    """Everything one worker needs. ``worker_index`` (gunicorn's, see ``gunicorn_conf``) picks the
-    GPU; ``gpu_count`` defaults to what the machine has."""
-    make_private_dir(settings.data_dir)
-    engine = engine or make_engine(settings.database_url)
-    auth_args: dict[str, Any] = {"clock": clock} if clock else {}
-    changes = ChangeFeed(engine)  # one per worker: a change made here reaches every cache here at once
-    validator = IsolatedValidator(cpu_s=settings.validation_cpu_s, memory_bytes=settings.validation_memory)
-    models = ModelService(engine, settings, validate=validator, changes=changes)
-    deployments = DeploymentService(engine, changes=changes)
-    files = ModelFiles(settings.cache_dir, models.archive_limits)
-    return Services(
-        settings=settings,
-        engine=engine,
-        worker_index=worker_index,
-        auth=AuthService(engine, TokenCodec.from_settings(settings), settings, changes=changes, **auth_args),
-        health=HealthService(engine),
-        models=models,
-        deployments=deployments,
-        jobs=JobService(engine),
-        table_grants=TableGrantService(engine),
-        scoring=ScoringService(
-            deployments,
-            models,
-            files,
-            _session_cache(
-                settings, files, worker_index, detect_gpu_count() if gpu_count is None else gpu_count
-            ),
-        ),
-    )
-
-
-def _session_cache(settings: Settings, files: ModelFiles, worker_index: int, gpu_count: int) -> SessionCache:
-    """The worker's LRU of onnxruntime sessions, on its GPU when onnxruntime offers CUDA."""
-    threads = settings.intra_op_threads or None
-    return SessionCache(
-        settings.session_cache_size,
-        files.path,
-        lambda: make_session_options(threads, workers=settings.workers),
-        choose_providers(onnxruntime.get_available_providers(), worker_index, gpu_count),
-        limits=InputLimits(max_rows=settings.max_score_rows),
-        image_options=ImageOptions(
-            max_pixels=settings.max_image_pixels,
-            max_target_pixels=settings.max_image_target_pixels,
-            max_request_pixels=settings.max_request_pixels,
-        ),
-        warm_up=settings.warm_up,
-        run_limits=RunLimits(
-            timeout_s=settings.score_timeout_s,
-            memory_bytes=settings.scoring_memory_limit,
-            max_response_bytes=settings.max_response_bytes,
-        ),
-    )
 
 
 def create_app(settings: Settings, *, services: Services | None = None) -> falcon.App:

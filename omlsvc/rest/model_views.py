@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from omlsvc.authorization import ModelUser
+from omlsvc.core.authorization import ModelUser
+from omlsvc.core.signature import ScoringSpec, TensorInfo, ValueKind
 from omlsvc.repository.store import GrantRecord, ModelRecord
-from omlsvc.signature import ScoringSpec, TensorInfo, ValueKind
 
 
 def iso_timestamp(moment: datetime) -> str:

@@ -18,8 +18,8 @@ import falcon.media
 import orjson
 
 from omlsvc.config import Network as IPNetwork
+from omlsvc.core.errors import InvalidInput, PayloadTooLarge
 from omlsvc.deployment.schemas import MAX_OFFSET, MAX_PAGE_SIZE
-from omlsvc.errors import InvalidInput, PayloadTooLarge
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"

@@ -6,11 +6,11 @@ from contextlib import ExitStack
 
 import falcon
 
-from omlsvc.errors import InvalidInput, PayloadTooLarge
+from omlsvc.core.errors import InvalidInput, PayloadTooLarge
 from omlsvc.repository.service import ModelService, Upload, parse_model_form
 from omlsvc.repository.store import ModelFilter
-from omlsvc.repository.views import grant_view, metadata_view, model_view
-from omlsvc.web import collection_links, link, paging, read_json_object, text_param
+from omlsvc.rest.model_views import grant_view, metadata_view, model_view
+from omlsvc.rest.web import collection_links, link, paging, read_json_object, text_param
 
 MODELS = "/omlmod/v1/models"
 FORM_FIELDS = frozenset({"modelName", "modelType", "version", "description", "namespace", "shared"})

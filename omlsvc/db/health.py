@@ -12,7 +12,7 @@ class HealthService:
         self._engine = engine
 
     def check_database(self) -> None:
-        """Raise :class:`omlsvc.errors.Unavailable` unless a trivial query succeeds."""
+        """Raise :class:`omlsvc.core.errors.Unavailable` unless a trivial query succeeds."""
         with UnitOfWork(self._engine) as uow:
             probe = "SELECT 1 FROM DUAL" if self._engine.dialect.name == "oracle" else "SELECT 1"
             uow.connection.execute(text(probe))

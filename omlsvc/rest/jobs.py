@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import falcon
 
-from omlsvc.errors import InvalidInput
+from omlsvc.core.errors import InvalidInput
 from omlsvc.jobs.lifecycle import parse_job_id
 from omlsvc.jobs.schedule import parse_timestamp
 from omlsvc.jobs.service import JobService
 from omlsvc.jobs.store import JobFilter
-from omlsvc.jobs.views import job_view, run_view
-from omlsvc.web import base_url, collection_links, paging, read_json_object, text_param
+from omlsvc.rest.job_views import job_view, run_view
+from omlsvc.rest.web import base_url, collection_links, paging, read_json_object, text_param
 
 JOBS = "/omlmod/v1/jobs"
 BODY_LIMIT = 256 * 1024

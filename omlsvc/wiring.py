@@ -1,0 +1,112 @@
+"""The one wiring module: builds the object graph a gunicorn worker, a test or the CLI works with.
+
+Services are built here and nowhere else: ``build_services`` for a worker (sessions, GPU, the change
+feed shared by every cache of the worker), :func:`build_admin_services` for the CLI's administration
+commands, which need the database and no onnxruntime session or GPU detection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import onnxruntime
+from sqlalchemy import Engine
+
+from omlsvc.auth.service import AuthService
+from omlsvc.auth.tokens import TokenCodec
+from omlsvc.config import Settings
+from omlsvc.db.changes import ChangeFeed
+from omlsvc.db.engine import make_engine
+from omlsvc.db.health import HealthService
+from omlsvc.deployment.service import DeploymentService
+from omlsvc.jobs.grants import TableGrantService
+from omlsvc.jobs.service import JobService
+from omlsvc.private_files import make_private_dir
+from omlsvc.repository.isolation import IsolatedValidator
+from omlsvc.repository.service import ModelService
+from omlsvc.scoring.files import ModelFiles
+from omlsvc.scoring.images import ImageOptions
+from omlsvc.scoring.inputs import InputLimits
+from omlsvc.scoring.scorer import RunLimits
+from omlsvc.scoring.service import ScoringService
+from omlsvc.scoring.sessions import SessionCache, choose_providers, detect_gpu_count, make_session_options
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything a resource may call; built once per worker by :func:`build_services`."""
+
+    settings: Settings
+    engine: Engine
+    worker_index: int
+    auth: AuthService
+    health: HealthService
+    models: ModelService
+    deployments: DeploymentService
+    scoring: ScoringService
+    jobs: JobService
+    table_grants: TableGrantService
+
+
+def build_services(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    clock: Callable[[], float] | None = None,
+    worker_index: int = 0,
+    gpu_count: int | None = None,
+) -> Services:
+    """Everything one worker needs. ``worker_index`` (gunicorn's, see ``gunicorn_conf``) picks the
+    GPU; ``gpu_count`` defaults to what the machine has."""
+    make_private_dir(settings.data_dir)
+    engine = engine or make_engine(settings.database_url)
+    auth_args: dict[str, Any] = {"clock": clock} if clock else {}
+    changes = ChangeFeed(engine)  # one per worker: a change made here reaches every cache here at once
+    validator = IsolatedValidator(cpu_s=settings.validation_cpu_s, memory_bytes=settings.validation_memory)
+    models = ModelService(engine, settings, validate=validator, changes=changes)
+    deployments = DeploymentService(engine, changes=changes)
+    files = ModelFiles(settings.cache_dir, models.archive_limits)
+    return Services(
+        settings=settings,
+        engine=engine,
+        worker_index=worker_index,
+        auth=AuthService(engine, TokenCodec.from_settings(settings), settings, changes=changes, **auth_args),
+        health=HealthService(engine),
+        models=models,
+        deployments=deployments,
+        jobs=JobService(engine),
+        table_grants=TableGrantService(engine),
+        scoring=ScoringService(
+            deployments,
+            models,
+            files,
+            _session_cache(
+                settings, files, worker_index, detect_gpu_count() if gpu_count is None else gpu_count
+            ),
+        ),
+    )
+
+
+def _session_cache(settings: Settings, files: ModelFiles, worker_index: int, gpu_count: int) -> SessionCache:
+    """The worker's LRU of onnxruntime sessions, on its GPU when onnxruntime offers CUDA."""
+    threads = settings.intra_op_threads or None
+    return SessionCache(
+        settings.session_cache_size,
+        files.path,
+        lambda: make_session_options(threads, workers=settings.workers),
+        choose_providers(onnxruntime.get_available_providers(), worker_index, gpu_count),
+        limits=InputLimits(max_rows=settings.max_score_rows),
+        image_options=ImageOptions(
+            max_pixels=settings.max_image_pixels,
+            max_target_pixels=settings.max_image_target_pixels,
+            max_request_pixels=settings.max_request_pixels,
+        ),
+        warm_up=settings.warm_up,
+        run_limits=RunLimits(
+            timeout_s=settings.score_timeout_s,
+            memory_bytes=settings.scoring_memory_limit,
+            max_response_bytes=settings.max_response_bytes,
+        ),
+    )
