@@ -115,7 +115,9 @@ def main() -> None:
             make_zip, width, extra = MODELS[args.model]
             zoo = make_zip(folder)
             form = parse_model_form({"modelName": "bench", "version": "1", "modelType": "ONNX"})
-            models = ModelService(engine, settings)  # validates in this process: no helper process to outlive
+            models = ModelService(
+                services.transactions, settings
+            )  # validates in this process: no helper process to outlive
             with zoo.zip_path.open("rb") as handle:
                 upload = models.receive_upload(handle)
             model_id = models.store_model(ALICE, form, upload).id

@@ -199,9 +199,9 @@ def _prepare(settings: Settings, out: TextIO, listening: str) -> None:
     """Initialise the schema and, on a database without users, create ``admin``."""
     from omlsvc.auth.passwords import generate_password
     from omlsvc.db.setup import init_schema
-    from omlsvc.wiring import build_services
+    from omlsvc.wiring import build_admin_services
 
-    services = build_services(settings)
+    services = build_admin_services(settings)
     try:
         init_schema(services.engine)
         password = settings.admin_password or generate_password()
@@ -247,9 +247,9 @@ def _db_ddl(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _with_auth(settings: Settings, action: Callable[..., object]) -> object:
-    from omlsvc.wiring import build_services
+    from omlsvc.wiring import build_admin_services
 
-    services = build_services(settings)
+    services = build_admin_services(settings)
     try:
         return action(services.auth)
     finally:

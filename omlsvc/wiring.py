@@ -7,6 +7,7 @@ commands, which need the database and no onnxruntime session or GPU detection.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,9 +18,9 @@ from sqlalchemy import Engine
 from omlsvc.auth.service import AuthService
 from omlsvc.auth.tokens import TokenCodec
 from omlsvc.config import Settings
-from omlsvc.db.changes import ChangeFeed
 from omlsvc.db.engine import make_engine
 from omlsvc.db.health import HealthService
+from omlsvc.db.transactions import Transactions
 from omlsvc.deployment.service import DeploymentService
 from omlsvc.jobs.grants import TableGrantService
 from omlsvc.jobs.service import JobService
@@ -35,19 +36,50 @@ from omlsvc.scoring.sessions import SessionCache, choose_providers, detect_gpu_c
 
 
 @dataclass(frozen=True)
-class Services:
-    """Everything a resource may call; built once per worker by :func:`build_services`."""
+class AdminServices:
+    """The use cases that need the database and nothing else: what the CLI's administration commands
+    (users, tables, models, deployments, jobs) work with, without onnxruntime sessions or a GPU."""
 
     settings: Settings
     engine: Engine
-    worker_index: int
+    transactions: Transactions
     auth: AuthService
     health: HealthService
     models: ModelService
     deployments: DeploymentService
-    scoring: ScoringService
     jobs: JobService
     table_grants: TableGrantService
+
+
+@dataclass(frozen=True)
+class Services(AdminServices):
+    """Everything a resource may call; built once per worker by :func:`build_services`."""
+
+    worker_index: int
+    scoring: ScoringService
+
+
+def build_admin_services(
+    settings: Settings, *, engine: Engine | None = None, clock: Callable[[], float] | None = None
+) -> AdminServices:
+    """The light graph: one change feed for every service (a change made here reaches every cache
+    here at once), no session cache, no GPU detection."""
+    make_private_dir(settings.data_dir)
+    engine = engine or make_engine(settings.database_url)
+    transactions = Transactions(engine)  # one feed per worker, shared by every service
+    auth_args: dict[str, Any] = {"clock": clock} if clock else {}
+    validator = IsolatedValidator(cpu_s=settings.validation_cpu_s, memory_bytes=settings.validation_memory)
+    return AdminServices(
+        settings=settings,
+        engine=engine,
+        transactions=transactions,
+        auth=AuthService(transactions, TokenCodec.from_settings(settings), settings, **auth_args),
+        health=HealthService(transactions),
+        models=ModelService(transactions, settings, validate=validator),
+        deployments=DeploymentService(transactions),
+        jobs=JobService(transactions),
+        table_grants=TableGrantService(transactions),
+    )
 
 
 def build_services(
@@ -60,33 +92,14 @@ def build_services(
 ) -> Services:
     """Everything one worker needs. ``worker_index`` (gunicorn's, see ``gunicorn_conf``) picks the
     GPU; ``gpu_count`` defaults to what the machine has."""
-    make_private_dir(settings.data_dir)
-    engine = engine or make_engine(settings.database_url)
-    auth_args: dict[str, Any] = {"clock": clock} if clock else {}
-    changes = ChangeFeed(engine)  # one per worker: a change made here reaches every cache here at once
-    validator = IsolatedValidator(cpu_s=settings.validation_cpu_s, memory_bytes=settings.validation_memory)
-    models = ModelService(engine, settings, validate=validator, changes=changes)
-    deployments = DeploymentService(engine, changes=changes)
-    files = ModelFiles(settings.cache_dir, models.archive_limits)
-    return Services(
-        settings=settings,
-        engine=engine,
-        worker_index=worker_index,
-        auth=AuthService(engine, TokenCodec.from_settings(settings), settings, changes=changes, **auth_args),
-        health=HealthService(engine),
-        models=models,
-        deployments=deployments,
-        jobs=JobService(engine),
-        table_grants=TableGrantService(engine),
-        scoring=ScoringService(
-            deployments,
-            models,
-            files,
-            _session_cache(
-                settings, files, worker_index, detect_gpu_count() if gpu_count is None else gpu_count
-            ),
-        ),
+    admin = build_admin_services(settings, engine=engine, clock=clock)
+    files = ModelFiles(settings.cache_dir, admin.models.archive_limits)
+    gpus = detect_gpu_count() if gpu_count is None else gpu_count
+    scoring = ScoringService(
+        admin.deployments, admin.models, files, _session_cache(settings, files, worker_index, gpus)
     )
+    fields = {f.name: getattr(admin, f.name) for f in dataclasses.fields(AdminServices)}
+    return Services(**fields, worker_index=worker_index, scoring=scoring)
 
 
 def _session_cache(settings: Settings, files: ModelFiles, worker_index: int, gpu_count: int) -> SessionCache:

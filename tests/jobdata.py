@@ -30,6 +30,7 @@ from sqlalchemy import (
     text,
 )
 
+from omlsvc.db.transactions import Transactions
 from omlsvc.jobs.grants import TableGrantService
 
 IRIS_COLUMNS = ("sepal_length", "sepal_width", "petal_length", "petal_width")
@@ -147,7 +148,7 @@ class InputTables:
 def grant_table(engine: Engine, table: str, user: str, role: str | None) -> None:
     """What an administrator does to let ``user``'s jobs read ``table``."""
     if engine.dialect.name == "sqlite":
-        TableGrantService(engine).grant(table, user, "admin")
+        TableGrantService(Transactions(engine)).grant(table, user, "admin")
         return
     with engine.begin() as connection:
         connection.execute(text(f'GRANT SELECT ON "{table}" TO "{role or user.lower()}"'))

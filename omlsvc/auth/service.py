@@ -9,8 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine
-
 from omlsvc.auth.passwords import hash_password, verify_nobody, verify_password
 from omlsvc.auth.store import LoginFailureStore, User, UserStore
 from omlsvc.auth.throttle import BackOff, PasswordChecks, throttle_keys
@@ -18,8 +16,8 @@ from omlsvc.auth.tokens import Claims, TokenCodec
 from omlsvc.config import Settings
 from omlsvc.core.authorization import ADMIN, DEVELOPER, ROLES, Principal
 from omlsvc.core.errors import InvalidInput, TokenExpired, TooManyRequests, Unauthorized
-from omlsvc.db.changes import ChangeFeed, WorkerCache
-from omlsvc.db.uow import UnitOfWork
+from omlsvc.db.changes import WorkerCache
+from omlsvc.db.transactions import Transactions
 
 USER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_$#]{0,127}")
 MIN_PASSWORD_LENGTH = 8
@@ -38,22 +36,21 @@ class IssuedToken:
 class AuthService:
     def __init__(
         self,
-        engine: Engine,
+        transactions: Transactions,
         codec: TokenCodec,
         settings: Settings,
         clock: Callable[[], float] = time.time,
-        changes: ChangeFeed | None = None,
         password_checks: PasswordChecks | None = None,
     ) -> None:
-        """``changes`` is the worker's feed (shared with the other services, so that a revocation
-        here empties every cache here at once); a private one by default. ``password_checks``
+        """``transactions`` carry the worker's change feed (shared with the other services, so that a
+        revocation here empties every cache here at once). ``password_checks``
         bounds the password hashing this worker does at once (``settings.login_concurrency``)."""
-        self._engine = engine
+        self._transactions = transactions
         self._codec = codec
         self._lifetime = settings.token_lifetime_s
         self._refresh_window = settings.token_refresh_window_s
         self._clock = clock
-        self._changes = changes or ChangeFeed(engine)
+        self._changes = transactions.changes
         self._backoff = BackOff(settings.login_free_attempts, settings.login_max_delay_s)
         self._password_checks = password_checks or PasswordChecks(settings.login_concurrency)
         #: token -> (expiry, principal) of tokens verified since the last change anywhere.
@@ -71,7 +68,7 @@ class AuthService:
         """
         valid_name = USER_NAME.fullmatch(username) is not None
         keys = throttle_keys(username if valid_name else None, client_address)
-        with UnitOfWork(self._engine) as uow:
+        with self._transactions() as uow:
             blocked_until = LoginFailureStore(uow.connection).blocked_until(keys) if keys else None
             now = _datetime(self._clock())
             if blocked_until is not None and blocked_until > now:
@@ -95,7 +92,7 @@ class AuthService:
     def _count_failure(self, keys: tuple[str, ...]) -> None:
         now = _datetime(self._clock())
         since = now - timedelta(seconds=self._backoff.forget_after_s)
-        with UnitOfWork(self._engine, write=True) as uow:
+        with self._transactions(write=True) as uow:
             store = LoginFailureStore(uow.connection)
             for key in keys:
                 failures = store.failures(key, since) + 1
@@ -105,14 +102,14 @@ class AuthService:
         self._purge_failures(since)
 
     def _forget_failures(self, keys: tuple[str, ...]) -> None:
-        with UnitOfWork(self._engine, write=True) as uow:
+        with self._transactions(write=True) as uow:
             LoginFailureStore(uow.connection).clear(keys)
             uow.commit()
         self._purge_failures(_datetime(self._clock()) - timedelta(seconds=self._backoff.forget_after_s))
 
     def _purge_failures(self, before: datetime) -> None:
         # its own transaction, after the counted one: it skips rows others hold and never waits.
-        with UnitOfWork(self._engine, write=True) as uow:
+        with self._transactions(write=True) as uow:
             LoginFailureStore(uow.connection).purge(before)
             uow.commit()
 
@@ -138,11 +135,9 @@ class AuthService:
         The revocation is kept until the last token the family could hold expires."""
         claims = self._verify(token)
         family_ends = _datetime(claims.auth_time + self._refresh_window)
-        with UnitOfWork(self._engine, write=True) as uow:
+        with self._transactions(write=True) as uow:
             UserStore(uow.connection).revoke(claims.family, max(family_ends, _datetime(claims.expires_at)))
-            self._changes.record(uow.connection)
-            uow.commit()
-        self._changes.changed()
+            uow.commit(announce=True)
 
     def authenticate(self, token: str) -> Principal:
         """Who sends ``token``. The signature check and the revocation/user lookup run once per token
@@ -159,7 +154,7 @@ class AuthService:
 
     def _verify(self, token: str) -> Claims:
         claims = self._codec.decode(token, now=int(self._clock()))
-        with UnitOfWork(self._engine) as uow:
+        with self._transactions() as uow:
             standing = UserStore(uow.connection).token_standing(claims.subject, claims.jti, claims.family)
         if standing.revoked:
             raise Unauthorized("The access token has been revoked.")
@@ -204,7 +199,7 @@ class AuthService:
             raise InvalidInput(
                 f"Invalid database role {db_role!r}: a letter or '_', then up to 62 letters, digits, '_' or '$'."
             )
-        with UnitOfWork(self._engine, write=True) as uow:
+        with self._transactions(write=True) as uow:
             UserStore(uow.connection).add(
                 name, hash_password(password), roles, _datetime(self._clock()), db_role=db_role
             )
@@ -212,7 +207,7 @@ class AuthService:
 
     def ensure_admin(self, password: str) -> bool:
         """Create the ``admin`` user when the database has no user at all; True when it did."""
-        with UnitOfWork(self._engine, write=True) as uow:
+        with self._transactions(write=True) as uow:
             store = UserStore(uow.connection)
             if store.count() > 0:
                 return False
@@ -239,18 +234,16 @@ class AuthService:
 
     def _change_access(self, change: Callable[[UserStore], None]) -> None:
         """Apply a change that moves the user's generation on, and tell every worker's caches."""
-        with UnitOfWork(self._engine, write=True) as uow:
+        with self._transactions(write=True) as uow:
             change(UserStore(uow.connection))
-            self._changes.record(uow.connection)
-            uow.commit()
-        self._changes.changed()
+            uow.commit(announce=True)
 
     def find_user(self, name: str) -> User | None:
-        with UnitOfWork(self._engine) as uow:
+        with self._transactions() as uow:
             return UserStore(uow.connection).get(name)
 
     def list_users(self) -> list[User]:
-        with UnitOfWork(self._engine) as uow:
+        with self._transactions() as uow:
             return UserStore(uow.connection).list()
 
 

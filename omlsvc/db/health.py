@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, text
+from sqlalchemy import text
 
-from omlsvc.db.uow import UnitOfWork
+from omlsvc.db.transactions import Transactions
 
 
 class HealthService:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+    def __init__(self, transactions: Transactions) -> None:
+        self._transactions = transactions
 
     def check_database(self) -> None:
         """Raise :class:`omlsvc.core.errors.Unavailable` unless a trivial query succeeds."""
-        with UnitOfWork(self._engine) as uow:
-            probe = "SELECT 1 FROM DUAL" if self._engine.dialect.name == "oracle" else "SELECT 1"
+        with self._transactions() as uow:
+            probe = "SELECT 1 FROM DUAL" if self._transactions.engine.dialect.name == "oracle" else "SELECT 1"
             uow.connection.execute(text(probe))

@@ -8,6 +8,7 @@ with a clear code while the database is down and recovers by itself when it come
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Protocol
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -16,12 +17,26 @@ from omlsvc.core.errors import Unavailable
 from omlsvc.db.engine import WRITE_OPTION
 
 
-class UnitOfWork:
-    """``with UnitOfWork(engine, write=True) as uow: ...; uow.commit()``."""
+class Announcer(Protocol):
+    """Tells every worker's caches of a change (:class:`omlsvc.db.changes.ChangeFeed`)."""
 
-    def __init__(self, engine: Engine, *, write: bool = False) -> None:
+    def record(self, connection: Connection) -> None: ...
+
+    def changed(self) -> None: ...
+
+
+class UnitOfWork:
+    """``with UnitOfWork(engine, write=True) as uow: ...; uow.commit()``.
+
+    A change that must reach cached copies (a revocation, an undeploy, a grant) commits with
+    ``uow.commit(announce=True)``: the change counter moves in the same transaction and this worker's
+    caches are emptied right after the commit, the one sequence that keeps caches honest.
+    """
+
+    def __init__(self, engine: Engine, *, write: bool = False, announcer: Announcer | None = None) -> None:
         self._engine = engine
         self._write = write
+        self._announcer = announcer
         self._connection: Connection | None = None
         self._committed = False
 
@@ -42,12 +57,18 @@ class UnitOfWork:
         self._connection = connection
         return self
 
-    def commit(self) -> None:
+    def commit(self, *, announce: bool = False) -> None:
+        if announce:
+            if self._announcer is None:
+                raise RuntimeError("this unit of work has no change feed to announce to")
+            self._announcer.record(self.connection)
         try:
             self.connection.commit()
         except OperationalError as exc:
             raise unavailable() from exc
         self._committed = True
+        if announce and self._announcer is not None:
+            self._announcer.changed()
 
     def __exit__(
         self,

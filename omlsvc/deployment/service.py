@@ -11,14 +11,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine
-
 from omlsvc.core.authorization import Principal, may_manage_model, may_see_model, require_principal
 from omlsvc.core.clock import utcnow
 from omlsvc.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from omlsvc.core.paging import fetch_page
 from omlsvc.core.signature import ScoringSpec
-from omlsvc.db.changes import ChangeFeed, WorkerCache
+from omlsvc.db.changes import WorkerCache
+from omlsvc.db.transactions import Transactions
 from omlsvc.db.uow import UnitOfWork
 from omlsvc.deployment.openapi import deployment_document
 from omlsvc.deployment.schemas import MAX_SCORE_TIMEOUT_S
@@ -34,17 +33,15 @@ Prepare = Callable[[ModelRecord, float | None], None]
 class DeploymentService:
     def __init__(
         self,
-        engine: Engine,
+        transactions: Transactions,
         *,
         clock: Callable[[], datetime] = utcnow,
-        changes: ChangeFeed | None = None,
     ) -> None:
-        """``changes`` is the worker's feed, shared with the other services; a private one by default."""
-        self._engine = engine
+        """The worker's change feed comes with ``transactions``; it keeps the deployment cache honest."""
+        self._transactions = transactions
         self._clock = clock
-        self._changes = changes or ChangeFeed(engine)
         #: uri -> deployment, for scoring: filled per worker, emptied by any change anywhere.
-        self._by_uri: WorkerCache[str, DeploymentRecord] = WorkerCache(self._changes)
+        self._by_uri: WorkerCache[str, DeploymentRecord] = WorkerCache(transactions.changes)
 
     def deploy(
         self,
@@ -71,11 +68,11 @@ class DeploymentService:
         if problems:
             raise InvalidInput(" ".join(problems), details=problems)
         assert isinstance(model_id, str) and isinstance(uri, str)
-        with UnitOfWork(self._engine) as uow:
+        with self._transactions() as uow:
             model = self._deployable(principal, ModelStore(uow.connection).get(model_id), model_id, uri, uow)
         if prepare is not None:
             prepare(model, timeout)
-        with UnitOfWork(self._engine, write=True) as uow:
+        with self._transactions(write=True) as uow:
             model = self._deployable(principal, ModelStore(uow.connection).get(model_id), model_id, uri, uow)
             created_at = self._clock()
             DeploymentStore(uow.connection).add(uri, model_id, principal.name, created_at, timeout)
@@ -119,14 +116,14 @@ class DeploymentService:
         self, principal: Principal, where: ModelFilter, offset: int = 0, limit: int | None = None
     ) -> tuple[list[DeploymentRecord], bool]:
         require_principal(principal)
-        with UnitOfWork(self._engine) as uow:
+        with self._transactions() as uow:
             store = DeploymentStore(uow.connection)
             return fetch_page(lambda n: store.list_visible(principal, where, offset, n), limit)
 
     def get_deployment(self, principal: Principal, uri: str) -> DeploymentRecord:
         """The deployment at ``uri`` if the caller may see it: one indexed lookup, run per score."""
         require_principal(principal)
-        with UnitOfWork(self._engine) as uow:
+        with self._transactions() as uow:
             record = DeploymentStore(uow.connection).get(uri)
         if record is None or not may_see_model(principal, record.model.access):
             raise NotFound(f"No deployment at {uri!r}.")
@@ -142,7 +139,7 @@ class DeploymentService:
         return record
 
     def _existing(self, uri: str) -> DeploymentRecord:
-        with UnitOfWork(self._engine) as uow:
+        with self._transactions() as uow:
             record = DeploymentStore(uow.connection).get(uri)
         if record is None:
             raise NotFound(f"No deployment at {uri!r}.")
@@ -150,7 +147,7 @@ class DeploymentService:
 
     def undeploy(self, principal: Principal, uri: str) -> None:
         require_principal(principal)
-        with UnitOfWork(self._engine, write=True) as uow:
+        with self._transactions(write=True) as uow:
             store = DeploymentStore(uow.connection)
             record = store.get(uri)
             if record is None or not may_see_model(principal, record.model.access):
@@ -160,9 +157,7 @@ class DeploymentService:
                     f"Only the creator of model {record.model.id} ({record.model.owner}) may undeploy it."
                 )
             store.delete(uri)
-            self._changes.record(uow.connection)
-            uow.commit()
-        self._changes.changed()
+            uow.commit(announce=True)
 
     def document(self, principal: Principal, uri: str, server_url: str) -> dict[str, Any]:
         """The deployment's own OpenAPI document, describing its score call for its model."""

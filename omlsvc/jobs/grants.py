@@ -11,14 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from omlsvc.auth.store import UserStore
 from omlsvc.core.clock import utcnow
 from omlsvc.core.errors import Conflict, InvalidInput, NotFound
 from omlsvc.db.schema import table_grants
-from omlsvc.db.uow import UnitOfWork
+from omlsvc.db.transactions import Transactions
 from omlsvc.jobs.tables import DataTables
 
 
@@ -77,14 +77,14 @@ class TableGrantStore:
 class TableGrantService:
     """``omlsvc tables grant|revoke|list``: an administrator's tool, used from the command line."""
 
-    def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
-        self._engine = engine
+    def __init__(self, transactions: Transactions, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self._transactions = transactions
         self._clock = clock
 
     def grant(self, table: str, username: str, granted_by: str) -> str:
         """Let ``username``'s jobs read ``table``; returns the table's real name."""
         self._sqlite_only()
-        with UnitOfWork(self._engine, write=True) as uow:
+        with self._transactions(write=True) as uow:
             if UserStore(uow.connection).get(username) is None:
                 raise NotFound(f"User {username!r} does not exist.")
             tables = DataTables(uow.connection)
@@ -102,7 +102,7 @@ class TableGrantService:
 
     def revoke(self, table: str, username: str) -> str:
         self._sqlite_only()
-        with UnitOfWork(self._engine, write=True) as uow:
+        with self._transactions(write=True) as uow:
             store = TableGrantStore(uow.connection)
             granted = [name for name in store.tables_of(username) if name.upper() == table.upper()]
             if not granted or not store.remove(username, granted[0]):
@@ -111,13 +111,13 @@ class TableGrantService:
         return granted[0]
 
     def list(self, username: str | None = None) -> list[TableGrant]:
-        with UnitOfWork(self._engine) as uow:
+        with self._transactions() as uow:
             return TableGrantStore(uow.connection).list(username)
 
     def _sqlite_only(self) -> None:
-        if self._engine.dialect.name != "sqlite":
+        if self._transactions.engine.dialect.name != "sqlite":
             raise InvalidInput(
-                f"On {self._engine.dialect.name} the database's own privileges decide what jobs read: "
+                f"On {self._transactions.engine.dialect.name} the database's own privileges decide what jobs read: "
                 "GRANT SELECT ON the table TO the user's database role (see the README, "
                 '"Jobs and database access").'
             )

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table
+from sqlalchemy import Connection, Table
 
 from omlsvc.core.authorization import (
     Principal,
@@ -34,7 +34,7 @@ from omlsvc.core.authorization import (
 from omlsvc.core.clock import utcnow
 from omlsvc.core.errors import Conflict, InvalidInput, NotFound
 from omlsvc.core.signature import ScoringSpec
-from omlsvc.db.uow import UnitOfWork
+from omlsvc.db.transactions import Transactions
 from omlsvc.jobs import lifecycle
 from omlsvc.jobs.access import JobIdentity, JobOwnerOf, identity_of, user_tables
 from omlsvc.jobs.lifecycle import CREATED, UPDATED
@@ -113,12 +113,12 @@ def resolve_tables(
 class JobService:
     def __init__(
         self,
-        engine: Engine,
+        transactions: Transactions,
         *,
         clock: Callable[[], datetime] = utcnow,
         new_id: Callable[[], str] = lifecycle.new_job_id,
     ) -> None:
-        self._engine = engine
+        self._transactions = transactions
         self._clock = clock
         self._new_id = new_id
 
@@ -136,7 +136,7 @@ class JobService:
         schedule = Schedule.parse(body.get("jobSchedule"))
         job_id = self._new_id()
         now = self._clock()
-        with UnitOfWork(self._engine, write=True) as uow:
+        with self._transactions(write=True) as uow:
             store = JobStore(uow.connection)
             model = ModelStore(uow.connection).get(properties.model_id)
             if model is None or not may_see_model(principal, model.access):
@@ -176,7 +176,7 @@ class JobService:
     ) -> tuple[list[JobDetails], bool]:
         """The caller's jobs (every job for an admin), oldest first, and whether more follow."""
         require_principal(principal)
-        with UnitOfWork(self._engine) as uow:
+        with self._transactions() as uow:
             store = JobStore(uow.connection)
             page = store.list_jobs(
                 job_owner_scope(principal), where, offset, None if limit is None else limit + 1
@@ -188,14 +188,14 @@ class JobService:
 
     def get(self, principal: Principal, job_id: str) -> JobDetails:
         require_principal(principal)
-        with UnitOfWork(self._engine) as uow:
+        with self._transactions() as uow:
             store = JobStore(uow.connection)
             return self._details(store, _owned(store.get(job_id), principal, job_id))
 
     def runs(self, principal: Principal, job_id: str, limit: int | None = None) -> list[RunRecord]:
         """The job's runs, most recent first (pending and running ones included)."""
         require_principal(principal)
-        with UnitOfWork(self._engine) as uow:
+        with self._transactions() as uow:
             store = JobStore(uow.connection)
             _owned(store.get(job_id), principal, job_id)
             return store.runs(job_id, limit)
@@ -223,7 +223,7 @@ class JobService:
                 f"Only jobSchedule can change on a MODEL_SCORING job; {', '.join(unknown)} cannot."
             )
         now = self._clock()
-        with UnitOfWork(self._engine, write=True) as uow:
+        with self._transactions(write=True) as uow:
             store = JobStore(uow.connection)
             job = _owned(store.get(job_id, for_update=True), principal, job_id)
             schedule = lifecycle.schedule_of(job).updated(body["jobSchedule"])
@@ -242,7 +242,7 @@ class JobService:
     def delete(self, principal: Principal, job_id: str, *, drop_output: bool = False) -> None:
         """Delete a job and its run history; its output table stays unless ``drop_output``."""
         require_principal(principal)
-        with UnitOfWork(self._engine, write=True) as uow:
+        with self._transactions(write=True) as uow:
             store = JobStore(uow.connection)
             job = _owned(store.get(job_id, for_update=True), principal, job_id)
             active = store.active_run(job_id)
@@ -268,7 +268,7 @@ class JobService:
         action = action.upper()
         forced = _flag(force, "force")
         now = self._clock()
-        with UnitOfWork(self._engine, write=True) as uow:
+        with self._transactions(write=True) as uow:
             store = JobStore(uow.connection)
             job = _owned(store.get(job_id, for_update=True), principal, job_id)
             active = store.active_run(job_id)

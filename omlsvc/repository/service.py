@@ -23,8 +23,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import Engine
-
 from omlsvc.auth.service import USER_NAME
 from omlsvc.config import Settings
 from omlsvc.core.authorization import (
@@ -41,8 +39,7 @@ from omlsvc.core.clock import utcnow
 from omlsvc.core.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from omlsvc.core.paging import fetch_page
 from omlsvc.core.signature import ModelType, ScoringSpec
-from omlsvc.db.changes import ChangeFeed
-from omlsvc.db.uow import UnitOfWork
+from omlsvc.db.transactions import Transactions
 from omlsvc.repository.archive import ArchiveLimits
 from omlsvc.repository.store import GrantRecord, GrantStore, ModelFilter, ModelRecord, ModelStore
 from omlsvc.repository.validation import ValidatedPackage, validate_package
@@ -127,18 +124,16 @@ def parse_model_form(fields: Mapping[str, str | None]) -> ModelForm:
 class ModelService:
     def __init__(
         self,
-        engine: Engine,
+        transactions: Transactions,
         settings: Settings,
         *,
         clock: Callable[[], datetime] = utcnow,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         validate: Validator = validate_package,
-        changes: ChangeFeed | None = None,
     ) -> None:
-        """``changes``: the worker's change feed, told of every update and delete (deployment caches
-        hold the model's record); a private one by default."""
-        self._engine = engine
-        self._changes = changes or ChangeFeed(engine)
+        """Every update, delete and grant is announced on the worker's change feed (deployment caches
+        hold the model's record)."""
+        self._transactions = transactions
         self._chunk_bytes = settings.chunk_bytes
         self._scratch = settings.data_dir / "tmp"
         self._limits = ArchiveLimits(
@@ -197,7 +192,7 @@ class ModelService:
     def store_model(self, principal: Principal, form: ModelForm, upload: Upload) -> ModelRecord:
         """Validate the package and store row and content in one transaction."""
         principal = require_principal(principal)
-        with UnitOfWork(self._engine) as uow:
+        with self._transactions() as uow:
             if ModelStore(uow.connection).exists(principal.name, form.name, form.version):
                 raise _duplicate(principal, form)
         workdir = Path(tempfile.mkdtemp(prefix="validate-", dir=self.scratch_dir))
@@ -222,7 +217,7 @@ class ModelService:
             spec_json=package.spec.to_json(),
             metadata_json=json.dumps(package.metadata, sort_keys=True),
         )
-        with UnitOfWork(self._engine, write=True) as uow, upload.path.open("rb") as content:
+        with self._transactions(write=True) as uow, upload.path.open("rb") as content:
             ModelStore(uow.connection).add(record, content, self._chunk_bytes)
             uow.commit()
         return record
@@ -232,13 +227,13 @@ class ModelService:
     ) -> tuple[list[ModelRecord], bool]:
         """Visible models in storage order, and whether more follow the page."""
         require_principal(principal)
-        with UnitOfWork(self._engine) as uow:
+        with self._transactions() as uow:
             store = ModelStore(uow.connection)
             return fetch_page(lambda n: store.list_visible(principal, where, offset, n), limit)
 
     def get_model(self, principal: Principal, model_id: str) -> ModelRecord:
         require_principal(principal)
-        with UnitOfWork(self._engine) as uow:
+        with self._transactions() as uow:
             return _visible(ModelStore(uow.connection).get(model_id), principal, model_id)
 
     def update_model(self, principal: Principal, model_id: str, changes: Mapping[str, Any]) -> None:
@@ -263,23 +258,19 @@ class ModelService:
             values["description"] = description or None
         if not values:
             raise InvalidInput("Nothing to change: send namespace (and/or description).")
-        with UnitOfWork(self._engine, write=True) as uow:
+        with self._transactions(write=True) as uow:
             store = ModelStore(uow.connection)
             _owned(store.get(model_id), principal, model_id)
             store.update(model_id, **values)
-            self._changes.record(uow.connection)
-            uow.commit()
-        self._changes.changed()
+            uow.commit(announce=True)
 
     def delete_model(self, principal: Principal, model_id: str) -> None:
         require_principal(principal)
-        with UnitOfWork(self._engine, write=True) as uow:
+        with self._transactions(write=True) as uow:
             store = ModelStore(uow.connection)
             _owned(store.get(model_id), principal, model_id)
             store.delete(model_id)
-            self._changes.record(uow.connection)
-            uow.commit()
-        self._changes.changed()
+            uow.commit(announce=True)
 
     def read_content(self, principal: Principal, model_id: str) -> tuple[ModelRecord, Iterator[bytes]]:
         """The record and an iterator over the stored bytes, one chunk in memory at a time."""
@@ -288,7 +279,7 @@ class ModelService:
 
     def iter_content(self, record: ModelRecord) -> Iterator[bytes]:
         for seq in range(record.chunk_count):
-            with UnitOfWork(self._engine) as uow:
+            with self._transactions() as uow:
                 data = ModelStore(uow.connection).read_chunk(record.id, seq)
             if data is None:
                 return  # deleted while being read: the client sees a short body, never wrong bytes
@@ -311,7 +302,7 @@ class ModelService:
         user who already holds the grant keeps it unchanged (granting twice is harmless).
         """
         require_principal(principal)
-        with UnitOfWork(self._engine, write=True) as uow:
+        with self._transactions(write=True) as uow:
             # who may share comes first: a model the caller may not see is 404 whatever the body says
             record = _owned(ModelStore(uow.connection).get(model_id), principal, model_id, "share it")
             username, permission = parse_grant(body)
@@ -328,28 +319,24 @@ class ModelService:
                 existing = grants.get(model_id, username)
                 assert existing is not None
                 return existing, False
-            self._changes.record(uow.connection)
-            uow.commit()
-        self._changes.changed()
+            uow.commit(announce=True)
         return grant, True
 
     def list_grants(self, principal: Principal, model_id: str) -> list[GrantRecord]:
         """Whom the model is granted to, by name: owner or admin only."""
         require_principal(principal)
-        with UnitOfWork(self._engine) as uow:
+        with self._transactions() as uow:
             _owned(ModelStore(uow.connection).get(model_id), principal, model_id, "list its grants")
             return GrantStore(uow.connection).list(model_id)
 
     def revoke(self, principal: Principal, model_id: str, username: str) -> None:
         """Remove a user's grant; every worker stops honouring it within a second."""
         require_principal(principal)
-        with UnitOfWork(self._engine, write=True) as uow:
+        with self._transactions(write=True) as uow:
             _owned(ModelStore(uow.connection).get(model_id), principal, model_id, "share it")
             if not USER_NAME.fullmatch(username) or not GrantStore(uow.connection).delete(model_id, username):
                 raise NotFound(f"Model {model_id} is not granted to that user.")
-            self._changes.record(uow.connection)
-            uow.commit()
-        self._changes.changed()
+            uow.commit(announce=True)
 
 
 def parse_grant(body: Mapping[str, Any]) -> tuple[str, str]:

@@ -74,7 +74,11 @@ def make_world(settings: Settings, engine: Engine) -> World:
     clock, checks = FakeClock(), CountingChecks()
     services = build_services(settings, engine=engine, clock=clock)
     auth = AuthService(
-        engine, TokenCodec.from_settings(settings), settings, clock=clock, password_checks=checks
+        services.transactions,
+        TokenCodec.from_settings(settings),
+        settings,
+        clock=clock,
+        password_checks=checks,
     )
     services = dataclasses.replace(services, auth=auth)
     for name in ("alice", "bob"):
