@@ -82,7 +82,7 @@ def build_admin_services(
         models=models,
         deployments=DeploymentService(transactions),
         jobs=JobService(transactions, auth, models),
-        table_grants=TableGrantService(transactions),
+        table_grants=TableGrantService(transactions, auth),
     )
 
 

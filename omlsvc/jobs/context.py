@@ -7,14 +7,16 @@ them), then reused for every chunk of the run.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError
 
 from omlsvc.core.authorization import may_see_model
 from omlsvc.core.errors import InvalidInput, OmlError
-from omlsvc.core.signature import ScoringSpec
+from omlsvc.core.signature import Function, ScoringSpec
 from omlsvc.db.transactions import Transactions
 from omlsvc.jobs import lifecycle
 from omlsvc.jobs.access import JobIdentity, identity_of
@@ -53,6 +55,30 @@ class RunContext:
     target: Table
     #: the target table exists.
     ready: bool = False
+
+    def score(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+        """The output rows of ``rows`` (in key order), scored by the run's prepared model; a failure is
+        :class:`RunFailed` naming the rows' keys and the column, never a value."""
+        if not rows:
+            return []
+        plan, model = self.plan, self.model
+        top_n = plan.top_n if plan.function in (Function.CLASSIFICATION, Function.CLUSTERING) else None
+        try:
+            if plan.image_column is not None:
+                images = plan.images(rows)
+                step = model.inputs.limits.max_images
+                results = []
+                for start in range(0, len(images), step):
+                    results += model.score_images(images[start : start + step], top_n)
+            else:
+                results = model.score_records(plan.records(rows), top_n)
+        except OmlError as exc:
+            # the scorer's own message may quote a value: name the column and the row's key instead
+            raise RunFailed(
+                f"Scoring the rows with {plan.key} from {rows[0][0]!r} to {rows[-1][0]!r} failed: "
+                f"{plan.explain_failure(exc, rows)}"
+            ) from exc
+        return plan.output_rows(rows, results)
 
 
 class RunContexts:

@@ -26,6 +26,14 @@ class JobOwners(Protocol):
         ...
 
 
+class KnownUsers(Protocol):
+    """Whether a user exists, enabled or not (:class:`omlsvc.auth.service.AuthService`)."""
+
+    def find_user(self, name: str) -> object | None:
+        """The user ``name`` (None: no such user)."""
+        ...
+
+
 class ModelRecords(Protocol):
     """The stored models jobs score with (:class:`omlsvc.repository.service.ModelService`)."""
 

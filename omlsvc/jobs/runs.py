@@ -31,7 +31,7 @@ runners is given up after ``max_attempts``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,12 +39,11 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from omlsvc.core.errors import InvalidInput, OmlError, Unavailable
-from omlsvc.core.signature import Function
 from omlsvc.db.transactions import Transactions
 from omlsvc.db.uow import UnitOfWork
 from omlsvc.jobs import lifecycle
 from omlsvc.jobs.access import user_tables
-from omlsvc.jobs.context import RunContext, RunContexts, RunFailed, reason
+from omlsvc.jobs.context import RunContext, RunContexts, reason
 from omlsvc.jobs.options import RunnerOptions
 from omlsvc.jobs.properties import ScoringJobProperties
 from omlsvc.jobs.records import ChunkRecord, RunRecord
@@ -228,7 +227,7 @@ class RunSteps:
                     decode_key(claim.lo_key),
                     decode_key(claim.hi_key),
                 )
-            output = _score(context, rows)
+            output = context.score(rows)
         except (OmlError, DBAPIError) as exc:
             if isinstance(exc, Unavailable):
                 raise
@@ -372,30 +371,6 @@ class RunSteps:
         with self._transactions() as uow:
             store = JobStore(uow.connection)
             return bool(store.has_claimable_run() or store.has_chunks())
-
-
-def _score(context: RunContext, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
-    """The output rows of ``rows``, scored by the run's prepared model."""
-    if not rows:
-        return []
-    plan, model = context.plan, context.model
-    top_n = plan.top_n if plan.function in (Function.CLASSIFICATION, Function.CLUSTERING) else None
-    try:
-        if plan.image_column is not None:
-            images = plan.images(rows)
-            step = model.inputs.limits.max_images
-            results = []
-            for start in range(0, len(images), step):
-                results += model.score_images(images[start : start + step], top_n)
-        else:
-            results = model.score_records(plan.records(rows), top_n)
-    except OmlError as exc:
-        # the scorer's own message may quote a value: name the column and the row's key instead
-        raise RunFailed(
-            f"Scoring the rows with {plan.key} from {rows[0][0]!r} to {rows[-1][0]!r} failed: "
-            f"{plan.explain_failure(exc, rows)}"
-        ) from exc
-    return plan.output_rows(rows, results)
 
 
 def _publish(uow: UnitOfWork, context: RunContext) -> None:
