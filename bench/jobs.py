@@ -35,10 +35,10 @@ from omlsvc.config import Settings
 from omlsvc.core.authorization import Principal
 from omlsvc.db.engine import make_engine
 from omlsvc.db.setup import init_schema
-from omlsvc.jobs.runner import Runner, RunnerOptions
+from omlsvc.jobs.options import RunnerOptions
 from omlsvc.jobs.tables import DataTables
 from omlsvc.repository.service import ModelService, parse_model_form
-from omlsvc.wiring import build_services
+from omlsvc.wiring import build_runner, build_services
 from tests import modelzoo
 from tests.jobdata import DatabaseRoles, InputTables
 
@@ -178,9 +178,7 @@ def main() -> None:
                 )
                 started = time.perf_counter()
                 if runners == 1:
-                    Runner(
-                        engine, services.scoring, RunnerOptions(chunk_rows=args.chunk_rows)
-                    ).run_until_idle(3600)
+                    build_runner(services, RunnerOptions(chunk_rows=args.chunk_rows)).run_until_idle(3600)
                 else:
                     run_worker_processes(runners, url, folder / "worker", args.chunk_rows)
                 job_s = time.perf_counter() - started

@@ -23,6 +23,8 @@ from omlsvc.db.health import HealthService
 from omlsvc.db.transactions import Transactions
 from omlsvc.deployment.service import DeploymentService
 from omlsvc.jobs.grants import TableGrantService
+from omlsvc.jobs.options import RunnerOptions
+from omlsvc.jobs.runner import Runner
 from omlsvc.jobs.service import JobService
 from omlsvc.private_files import make_private_dir
 from omlsvc.repository.isolation import IsolatedValidator
@@ -69,16 +71,18 @@ def build_admin_services(
     transactions = Transactions(engine)  # one feed per worker, shared by every service
     auth_args: dict[str, Any] = {"clock": clock} if clock else {}
     validator = IsolatedValidator(cpu_s=settings.validation_cpu_s, memory_bytes=settings.validation_memory)
+    auth = AuthService(transactions, TokenCodec.from_settings(settings), settings, **auth_args)
+    models = ModelService(transactions, settings, validate=validator)
     return AdminServices(
         settings=settings,
         engine=engine,
         transactions=transactions,
-        auth=AuthService(transactions, TokenCodec.from_settings(settings), settings, **auth_args),
+        auth=auth,
         health=HealthService(transactions),
-        models=ModelService(transactions, settings, validate=validator),
+        models=models,
         deployments=DeploymentService(transactions),
-        jobs=JobService(transactions),
-        table_grants=TableGrantService(transactions),
+        jobs=JobService(transactions, auth, models),
+        table_grants=TableGrantService(transactions, auth),
     )
 
 
@@ -123,3 +127,10 @@ def _session_cache(settings: Settings, files: ModelFiles, worker_index: int, gpu
             max_response_bytes=settings.max_response_bytes,
         ),
     )
+
+
+def build_runner(services: Services, options: RunnerOptions | None = None, **kwargs: Any) -> Runner:
+    """The batch scoring runner over a worker's services (the thread of ``omlsvc serve``, ``omlsvc jobs
+    worker``, tests): it reaches users, models and scoring through their services. ``kwargs``: the
+    runner's ``clock`` and ``runner_id``."""
+    return Runner(services.transactions, services.scoring, services.auth, services.models, options, **kwargs)

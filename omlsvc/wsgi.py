@@ -6,9 +6,9 @@ import logging
 import os
 
 from omlsvc.config import WORKER_INDEX_ENV, Settings
-from omlsvc.jobs.runner import start_job_runner
+from omlsvc.jobs.background import start_job_runner
 from omlsvc.rest.app import create_app
-from omlsvc.wiring import build_services
+from omlsvc.wiring import build_runner, build_services
 
 settings = Settings.from_env(os.environ)
 logging.basicConfig(
@@ -16,4 +16,4 @@ logging.basicConfig(
 )
 services = build_services(settings, worker_index=int(os.environ.get(WORKER_INDEX_ENV, "0")))
 app = create_app(settings, services=services)
-start_job_runner(settings, services.engine, services.scoring)  # when OMLSVC_JOB_RUNNER says so
+start_job_runner(settings, lambda options: build_runner(services, options))  # when OMLSVC_JOB_RUNNER says so

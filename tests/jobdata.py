@@ -30,6 +30,7 @@ from sqlalchemy import (
     text,
 )
 
+from omlsvc.auth.store import UserStore
 from omlsvc.db.transactions import Transactions
 from omlsvc.jobs.grants import TableGrantService
 
@@ -148,7 +149,7 @@ class InputTables:
 def grant_table(engine: Engine, table: str, user: str, role: str | None) -> None:
     """What an administrator does to let ``user``'s jobs read ``table``."""
     if engine.dialect.name == "sqlite":
-        TableGrantService(Transactions(engine)).grant(table, user, "admin")
+        TableGrantService(Transactions(engine), _Users(engine)).grant(table, user, "admin")
         return
     with engine.begin() as connection:
         connection.execute(text(f'GRANT SELECT ON "{table}" TO "{role or user.lower()}"'))
@@ -178,3 +179,14 @@ def read_table(engine: Engine, table: str, order_by: str = "id") -> list[dict[st
             dict(row._mapping)
             for row in connection.execute(text(f'SELECT * FROM "{table}" ORDER BY "{order_by}"'))
         ]
+
+
+class _Users:
+    """The users a grant asks about, read as the auth service reads them."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def find_user(self, name: str) -> object | None:
+        with self._engine.connect() as connection:
+            return UserStore(connection).get(name)

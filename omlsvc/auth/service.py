@@ -246,6 +246,18 @@ class AuthService:
         with self._transactions() as uow:
             return UserStore(uow.connection).list()
 
+    # -- for other capabilities (no caller: the job runner acts for a job's owner) -----------------
+
+    def principal_of(self, name: str) -> Principal | None:
+        """The enabled user ``name`` as a :class:`Principal` (None: no such user, or disabled)."""
+        user = self.find_user(name)
+        return None if user is None or user.disabled else Principal(user.name, user.roles)
+
+    def db_role_of(self, name: str) -> str | None:
+        """The database identity set for user ``name`` (None: the default, or no such user)."""
+        user = self.find_user(name)
+        return None if user is None else user.db_role
+
 
 def _check_user_name(name: str) -> None:
     if not USER_NAME.fullmatch(name):

@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Table
 from sqlalchemy.exc import DBAPIError
 
-from omlsvc.auth.store import UserStore
 from omlsvc.core.authorization import Principal, TableAccess, may_read_table
 from omlsvc.core.errors import InvalidInput
 from omlsvc.db.schema import metadata as service_metadata
 from omlsvc.jobs import catalog, lifecycle
+from omlsvc.jobs.directory import JobOwners
 from omlsvc.jobs.grants import TableGrantStore
 from omlsvc.jobs.tables import DataTables
 
@@ -58,12 +58,11 @@ def database_identity(user_name: str, db_role: str | None, backend: str) -> str:
     return user_name
 
 
-def identity_of(connection: Connection, user_name: str) -> JobIdentity:
-    """The identity of ``user_name``'s jobs (a disabled or deleted user keeps no omlsvc role)."""
-    user = UserStore(connection).get(user_name)
-    roles = user.roles if user is not None and not user.disabled else ()
-    db_role = database_identity(user_name, None if user is None else user.db_role, connection.dialect.name)
-    return JobIdentity(Principal(user_name, roles), db_role)
+def identity_of(owners: JobOwners, user_name: str, backend: str) -> JobIdentity:
+    """The identity of ``user_name``'s jobs (a disabled or deleted user keeps no omlsvc role) on a
+    ``backend`` database."""
+    principal = owners.principal_of(user_name) or Principal(user_name, ())
+    return JobIdentity(principal, database_identity(user_name, owners.db_role_of(user_name), backend))
 
 
 def no_such_table(wanted: str, schema: str | None) -> InvalidInput:

@@ -125,7 +125,8 @@ def _run(
     args: argparse.Namespace, settings: Settings, services: ServicesFactory, principal: PrincipalOf
 ) -> int:
     from omlsvc.jobs.lifecycle import parse_job_id
-    from omlsvc.jobs.runner import Runner, options_from
+    from omlsvc.jobs.options import options_from
+    from omlsvc.wiring import build_runner
 
     job_id = parse_job_id(args.job_id)
     with services(settings) as built:
@@ -134,7 +135,7 @@ def _run(
         if not args.wait:
             print(f"run of {job_id} requested")
             return 0
-        runner = Runner(built.engine, built.scoring, options_from(settings))
+        runner = build_runner(built, options_from(settings))
         runner.run_until_idle(timeout_s=7 * 24 * 3600)
         latest = built.jobs.runs(caller, job_id, 1)[0]
     print(
@@ -173,13 +174,14 @@ def _worker(
 ) -> int:
     """The runner in the foreground; SIGTERM/SIGINT stop it between steps (a chunk in flight is
     finished first, or left to another runner after its lease if the process is killed)."""
-    from omlsvc.jobs.runner import Runner, options_from
+    from omlsvc.jobs.options import options_from
+    from omlsvc.wiring import build_runner
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     with services(settings) as built:
-        runner = Runner(built.engine, built.scoring, options_from(settings))
+        runner = build_runner(built, options_from(settings))
         # Everything allocated so far (modules, the app's objects) lives as long as the process: keep it
         # out of the collector's full passes, which otherwise rescan it while every chunk allocates
         # hundreds of thousands of small result objects (measured: a third of a chunk's time).

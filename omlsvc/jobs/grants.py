@@ -14,11 +14,11 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from omlsvc.auth.store import UserStore
 from omlsvc.core.clock import utcnow
 from omlsvc.core.errors import Conflict, InvalidInput, NotFound
 from omlsvc.db.schema import table_grants
 from omlsvc.db.transactions import Transactions
+from omlsvc.jobs.directory import KnownUsers
 from omlsvc.jobs.tables import DataTables
 
 
@@ -77,16 +77,20 @@ class TableGrantStore:
 class TableGrantService:
     """``omlsvc tables grant|revoke|list``: an administrator's tool, used from the command line."""
 
-    def __init__(self, transactions: Transactions, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, transactions: Transactions, users: KnownUsers, *, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        """``users``: the auth service, asked whether a user exists."""
         self._transactions = transactions
+        self._users = users
         self._clock = clock
 
     def grant(self, table: str, username: str, granted_by: str) -> str:
         """Let ``username``'s jobs read ``table``; returns the table's real name."""
         self._sqlite_only()
+        if self._users.find_user(username) is None:
+            raise NotFound(f"User {username!r} does not exist.")
         with self._transactions(write=True) as uow:
-            if UserStore(uow.connection).get(username) is None:
-                raise NotFound(f"User {username!r} does not exist.")
             tables = DataTables(uow.connection)
             name = tables.find_table(None, table)
             if name is None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from omlsvc.core.errors import InvalidInput
-from omlsvc.jobs.schedule import parse_positive_int
+from omlsvc.core.values import parse_positive_int
 
 MODEL_SCORING = "MODEL_SCORING"
 #: Job types of OML Services this service does not run (spec section 15).

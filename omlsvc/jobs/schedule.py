@@ -27,6 +27,7 @@ from typing import Any
 from dateutil import rrule
 
 from omlsvc.core.errors import InvalidInput
+from omlsvc.core.values import parse_positive_int
 
 FREQUENCIES = {
     "YEARLY": rrule.YEARLY,
@@ -213,17 +214,6 @@ def iso_utc(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds") + "Z"
-
-
-def parse_positive_int(value: object, name: str) -> int | None:
-    """An integer of at least 1, given as a number or (as Oracle's examples do) a numeric string."""
-    if value is None:
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidInput(f"{name} must be an integer of at least 1.")
-    return value
 
 
 # -- the schedule ----------------------------------------------------------------------------------

@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table
-
 from omlsvc.core.authorization import (
     Principal,
     job_owner_scope,
@@ -36,23 +34,15 @@ from omlsvc.core.errors import Conflict, InvalidInput, NotFound
 from omlsvc.core.signature import ScoringSpec
 from omlsvc.db.transactions import Transactions
 from omlsvc.jobs import lifecycle
-from omlsvc.jobs.access import JobIdentity, JobOwnerOf, identity_of, user_tables
+from omlsvc.jobs.access import JobOwnerOf, identity_of
+from omlsvc.jobs.directory import JobOwners, ModelRecords
 from omlsvc.jobs.lifecycle import CREATED, UPDATED
-from omlsvc.jobs.plan import ScoringPlan
 from omlsvc.jobs.properties import ScoringJobProperties
+from omlsvc.jobs.records import JobFilter, JobRecord, RunRecord
+from omlsvc.jobs.resolve import drop_output_table, resolve_tables
 from omlsvc.jobs.schedule import Schedule
-from omlsvc.jobs.store import (
-    MANUAL,
-    PENDING,
-    RUNNING,
-    STOPPED,
-    JobFilter,
-    JobRecord,
-    JobStore,
-    RunRecord,
-)
-from omlsvc.jobs.tables import DataTables
-from omlsvc.repository.store import ModelStore
+from omlsvc.jobs.states import MANUAL, PENDING, RUNNING, STOPPED
+from omlsvc.jobs.store import JobStore
 
 ACTIONS = ("ENABLE", "DISABLE", "RUN", "STOP")
 
@@ -68,59 +58,27 @@ class JobDetails:
     active_run: RunRecord | None
 
 
-@dataclass(frozen=True)
-class ResolvedInput:
-    """Where a job reads and writes, with the real names reflection found."""
-
-    input_schema: str | None
-    input_table: Table
-    output_schema: str | None
-    plan: ScoringPlan
-
-
-def resolve_tables(
-    connection: Connection,
-    job_id: str,
-    properties: ScoringJobProperties,
-    spec: ScoringSpec,
-    identity: JobIdentity,
-    job_owner_of: JobOwnerOf,
-) -> ResolvedInput:
-    """Find the input as the job's identity may read it, fit it to the model and check the output
-    name; InvalidInput otherwise. A table the identity may not read is reported exactly like one that
-    does not exist, before anything about it (its columns) is looked at.
-
-    ``job_owner_of(job_id)`` names the owner of another job (whose output may be this job's input on
-    SQLite). Used at creation and again by the runner before each run, since tables and grants change.
-    Runs in the caller's transaction; omlsvc's own statements after it run as omlsvc again.
-    """
-    with user_tables(connection, identity, job_owner_of) as user:
-        schema, name = user.find_input(properties.input_schema, properties.input_data)
-        table = user.tables.reflect(schema, name)
-        plan = ScoringPlan.build(DataTables.shape(table), spec, properties)
-        output_schema = user.output_schema(properties.output_schema)
-        limit = user.tables.max_identifier_length
-    output_name = lifecycle.output_table_name(job_id, properties.output_data)
-    if len(output_name.encode()) > limit:
-        room = limit - len(job_id) - 1
-        raise InvalidInput(
-            f"outputData {properties.output_data!r} is too long: the output table {{jobId}}_{{outputData}} may have "
-            f"{limit} characters on this database, which leaves {room} for outputData."
-        )
-    return ResolvedInput(schema, table, output_schema, plan)
-
-
 class JobService:
     def __init__(
         self,
         transactions: Transactions,
+        owners: JobOwners,
+        models: ModelRecords,
         *,
         clock: Callable[[], datetime] = utcnow,
         new_id: Callable[[], str] = lifecycle.new_job_id,
     ) -> None:
+        """``owners`` and ``models`` are the auth and repository services: what jobs need to know of
+        users and models, asked through them and never through their stores."""
         self._transactions = transactions
+        self._owners = owners
+        self._models = models
         self._clock = clock
         self._new_id = new_id
+
+    @property
+    def _backend(self) -> str:
+        return self._transactions.engine.dialect.name
 
     # -- create ----------------------------------------------------------------------------------
 
@@ -136,13 +94,13 @@ class JobService:
         schedule = Schedule.parse(body.get("jobSchedule"))
         job_id = self._new_id()
         now = self._clock()
+        model = self._models.record(properties.model_id)
+        if model is None or not may_see_model(principal, model.access):
+            raise InvalidInput(f"modelId: model {properties.model_id} does not exist.")
+        spec = ScoringSpec.from_json(model.spec_json)
+        identity = identity_of(self._owners, principal.name, self._backend)
         with self._transactions(write=True) as uow:
             store = JobStore(uow.connection)
-            model = ModelStore(uow.connection).get(properties.model_id)
-            if model is None or not may_see_model(principal, model.access):
-                raise InvalidInput(f"modelId: model {properties.model_id} does not exist.")
-            spec = ScoringSpec.from_json(model.spec_json)
-            identity = identity_of(uow.connection, principal.name)
             resolve_tables(uow.connection, job_id, properties, spec, identity, _owner_lookup(store))
             store.add(
                 JobRecord(
@@ -253,7 +211,7 @@ class JobService:
                 properties = ScoringJobProperties.from_text(job.properties_json)
                 drop_output_table(
                     uow.connection,
-                    identity_of(uow.connection, job.owner),
+                    identity_of(self._owners, job.owner, self._backend),
                     properties,
                     lifecycle.output_table_name(job_id, properties.output_data),
                 )
@@ -321,18 +279,6 @@ def _owner_lookup(store: JobStore) -> JobOwnerOf:
         return None if job is None else job.owner
 
     return owner_of
-
-
-def drop_output_table(
-    connection: Connection, identity: JobIdentity, properties: ScoringJobProperties, table_name: str
-) -> None:
-    """Drop a job's output (or staging) table ``table_name`` as the job's identity, if it is there."""
-    with user_tables(connection, identity) as user:
-        try:
-            schema = user.output_schema(properties.output_schema)
-        except InvalidInput:
-            return
-        user.tables.drop(schema, table_name)
 
 
 def _owned(job: JobRecord | None, principal: Principal, job_id: str) -> JobRecord:

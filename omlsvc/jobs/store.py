@@ -14,7 +14,6 @@ Locking contract (what lets any number of runners on any number of hosts share t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -37,87 +36,8 @@ from sqlalchemy import (
 )
 
 from omlsvc.db.schema import job_chunks, job_runs, jobs, models
-
-#: ``job_runs.status`` values; PENDING and RUNNING are "active": a job has at most one active run.
-PENDING = "PENDING"
-RUNNING = "RUNNING"
-SUCCEEDED = "SUCCEEDED"
-FAILED = "FAILED"
-STOPPED = "STOPPED"
-ACTIVE = (PENDING, RUNNING)
-#: ``job_runs.run_type``: made by our scheduler, by the RUN action, or by the database's scheduler.
-SCHEDULED = "SCHEDULED"
-MANUAL = "MANUAL"
-EXTERNAL = "EXTERNAL"
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    id: str
-    name: str
-    job_type: str
-    owner: str
-    model_id: str
-    service_level: str | None
-    properties_json: str
-    job_status: str
-    enabled: bool
-    start_at: datetime | None
-    end_at: datetime | None
-    max_runs: int | None
-    repeat_interval: str | None
-    next_run_at: datetime | None
-    run_count: int
-    scheduled_runs: int
-    submitted_at: datetime
-    updated_at: datetime
-    #: read through a join: the job's model no longer exists (the ``MODEL_DELETED`` flag).
-    model_deleted: bool = False
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    id: str
-    job_id: str
-    run_type: str
-    status: str
-    requested_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    claimed_by: str | None
-    lease_until: datetime | None
-    stop_requested: bool
-    exhausted: bool
-    last_key: str | None
-    rows_done: int
-    chunk_seq: int
-    error_message: str | None
-
-
-@dataclass(frozen=True)
-class ChunkRecord:
-    run_id: str
-    seq: int
-    lo_key: str | None
-    hi_key: str
-    claimed_by: str
-    lease_until: datetime
-    attempts: int
-
-
-@dataclass(frozen=True)
-class JobFilter:
-    """The list filters of spec section 5; ``flags`` are ANDed."""
-
-    name: str | None = None
-    service_level: str | None = None
-    job_status: str | None = None
-    job_type: str | None = None
-    model_id: str | None = None
-    submitted_after: datetime | None = None
-    submitted_before: datetime | None = None
-    flags: frozenset[str] = frozenset()
-
+from omlsvc.jobs.records import ChunkRecord, JobFilter, JobRecord, RunRecord
+from omlsvc.jobs.states import ACTIVE, MODEL_DELETED, RUNNING
 
 _JOB_COLUMNS = (
     jobs.c.id,
@@ -144,8 +64,6 @@ _MODEL_DELETED = ~exists().where(models.c.id == jobs.c.model_id)
 _MODEL_DELETED_FLAG = case((_MODEL_DELETED, 1), else_=0).label("model_deleted")
 _RUN_COLUMNS = tuple(job_runs.c[name] for name in RunRecord.__dataclass_fields__)
 _CHUNK_COLUMNS = tuple(job_chunks.c[name] for name in ChunkRecord.__dataclass_fields__)
-#: Flags this service computes; an unknown flag in a filter simply matches nothing.
-MODEL_DELETED = "MODEL_DELETED"
 
 
 def _job(row: Sequence[Any]) -> JobRecord:

@@ -41,7 +41,8 @@ from sqlalchemy.schema import CreateTable, DropTable
 
 from omlsvc.core.errors import InvalidInput
 from omlsvc.db.schema import metadata as service_metadata
-from omlsvc.jobs import plan as p
+from omlsvc.jobs import shapes as p
+from omlsvc.jobs.plan import ScoringPlan
 
 #: Output label columns (class names, cluster ids): long enough for any label.txt line.
 LABEL_LENGTH = 4000
@@ -52,7 +53,7 @@ _DOUBLE: sqltypes.TypeEngine[float] = Double().with_variant(oracle.BINARY_DOUBLE
 
 
 def column_kind(type_: sqltypes.TypeEngine[Any]) -> str:
-    """The kind of a reflected column type, in the words :mod:`omlsvc.jobs.plan` checks."""
+    """The kind of a reflected column type, in the words :mod:`omlsvc.jobs.fitting` checks."""
     if isinstance(type_, sqltypes.Boolean):
         return p.BOOLEAN
     if isinstance(type_, sqltypes.Integer | sqltypes.Numeric):
@@ -152,7 +153,7 @@ class DataTables:
     # -- output tables ---------------------------------------------------------------------------
 
     @staticmethod
-    def output_table(schema: str | None, name: str, plan: p.ScoringPlan, source: Table) -> Table:
+    def output_table(schema: str | None, name: str, plan: ScoringPlan, source: Table) -> Table:
         """The output table's definition: supplemental columns typed like their source, then ours."""
         columns = []
         for output in plan.outputs:

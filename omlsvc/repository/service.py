@@ -338,6 +338,14 @@ class ModelService:
                 raise NotFound(f"Model {model_id} is not granted to that user.")
             uow.commit(announce=True)
 
+    # -- for other capabilities (no caller: they decide with omlsvc.core.authorization) -------------
+
+    def record(self, model_id: str) -> ModelRecord | None:
+        """The stored model ``model_id`` whoever may see it (None: no such model). For the job runner
+        and service, which decide with :func:`may_see_model` themselves; never an answer to a request."""
+        with self._transactions() as uow:
+            return ModelStore(uow.connection).get(model_id)
+
 
 def parse_grant(body: Mapping[str, Any]) -> tuple[str, str]:
     """``{"user": NAME, "permission": "VIEW"}`` (permission defaults to VIEW), every problem at once."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from omlsvc.jobs.records import RunRecord
 from omlsvc.jobs.service import JobDetails
-from omlsvc.jobs.store import MODEL_DELETED, RUNNING, RunRecord
+from omlsvc.jobs.states import MODEL_DELETED, RUNNING
 from omlsvc.rest.model_views import iso_timestamp
 
 #: ``state`` values (the DBMS_SCHEDULER words; COMPLETED: the schedule has no run left).

@@ -10,9 +10,9 @@ import falcon
 
 from omlsvc.core.errors import InvalidInput
 from omlsvc.jobs.lifecycle import parse_job_id
+from omlsvc.jobs.records import JobFilter
 from omlsvc.jobs.schedule import parse_timestamp
 from omlsvc.jobs.service import JobService
-from omlsvc.jobs.store import JobFilter
 from omlsvc.rest.job_views import job_view, run_view
 from omlsvc.rest.web import base_url, collection_links, paging, read_json_object, text_param
 

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, text
 
-from omlsvc.jobs.runner import Runner, RunnerOptions
-from omlsvc.wiring import Services
+from omlsvc.jobs.options import RunnerOptions
+from omlsvc.jobs.runner import Runner
+from omlsvc.wiring import Services, build_runner
 from tests.api.conftest import Caller
 from tests.api.forms import store_model
 from tests.jobdata import InputTables, count_rows, read_table
@@ -53,9 +54,7 @@ def classifier(alice: Caller, tmp_path: Path) -> str:
 
 
 def runner(services: Services, **options: Any) -> Runner:
-    return Runner(
-        services.engine, services.scoring, RunnerOptions(**{"chunk_rows": 40, "lease_s": 5, **options})
-    )
+    return build_runner(services, RunnerOptions(**{"chunk_rows": 40, "lease_s": 5, **options}))
 
 
 def job_body(model_id: str, input_data: str, **properties: Any) -> dict[str, Any]:
@@ -384,7 +383,7 @@ def test_a_scheduled_job_runs_on_its_schedule_until_max_runs(
     assert alice.get(path(job_id)).json["nextRunDate"] == start.isoformat() + ".000Z"
 
     def runner_at(moment: datetime) -> Runner:
-        return Runner(services.engine, services.scoring, RunnerOptions(chunk_rows=1000), clock=lambda: moment)
+        return build_runner(services, RunnerOptions(chunk_rows=1000), clock=lambda: moment)
 
     runner_at(now).run_until_idle()
     assert alice.get(path(job_id)).json["runCount"] == 0  # not due yet

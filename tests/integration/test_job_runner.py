@@ -26,9 +26,10 @@ from sqlalchemy import Engine, text
 
 from omlsvc.config import Settings
 from omlsvc.core.authorization import Principal
-from omlsvc.jobs.runner import Claim, Runner, RunnerOptions
+from omlsvc.jobs.options import RunnerOptions
+from omlsvc.jobs.runner import Claim, Runner
 from omlsvc.repository.service import parse_model_form
-from omlsvc.wiring import Services, build_services
+from omlsvc.wiring import Services, build_runner, build_services
 from tests import modelzoo
 from tests.conftest import empty_postgres
 from tests.jobdata import InputTables, count_rows, read_table
@@ -114,7 +115,7 @@ def last_run(services: Services, job_id: str) -> Any:
 
 
 def runner(services: Services, **options: Any) -> Runner:
-    return Runner(services.engine, services.scoring, RunnerOptions(**{"chunk_rows": 10_000, **options}))
+    return build_runner(services, RunnerOptions(**{"chunk_rows": 10_000, **options}))
 
 
 # -- 100,000 rows per function -------------------------------------------------------------------------

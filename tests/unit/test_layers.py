@@ -64,3 +64,25 @@ def test_the_scoring_core_knows_nothing_of_sql_or_http(path: Path) -> None:
 def test_shared_vocabulary_imports_nothing_of_ours_but_itself(path: Path) -> None:
     ours = {m for m in imports_of(path) if m.startswith("omlsvc")}
     assert ours <= {"omlsvc"}
+
+
+JOBS = sorted((PACKAGE / "jobs").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", JOBS, ids=_id)
+def test_jobs_reach_users_and_models_through_their_services_not_their_stores(path: Path) -> None:
+    foreign_stores = {
+        m for m in imports_of(path) if m.endswith(".store") and not m.startswith("omlsvc.jobs.")
+    }
+    assert not foreign_stores
+
+
+@pytest.mark.parametrize("path", JOBS, ids=_id)
+def test_jobs_open_transactions_only_through_the_factory_they_are_given(path: Path) -> None:
+    tree = ast.parse(path.read_text())
+    built = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "UnitOfWork"
+    ]
+    assert not built

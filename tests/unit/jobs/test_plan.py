@@ -16,8 +16,9 @@ from omlsvc.core.signature import (
     TensorInfo,
     ValueKind,
 )
-from omlsvc.jobs.plan import BINARY, NUMBER, STRING, ColumnShape, ScoringPlan, TableShape
+from omlsvc.jobs.plan import ScoringPlan
 from omlsvc.jobs.properties import ScoringJobProperties
+from omlsvc.jobs.shapes import BINARY, NUMBER, STRING, ColumnShape, TableShape
 
 IRIS = TableShape(
     schema=None,

@@ -10,7 +10,7 @@ import pytest
 from omlsvc.core.errors import InvalidInput
 from omlsvc.jobs.lifecycle import new_job_id, parse_job_id
 from omlsvc.jobs.properties import ScoringJobProperties
-from omlsvc.jobs.store import RunRecord
+from omlsvc.jobs.records import RunRecord
 from omlsvc.jobs.tables import decode_key, encode_key
 from omlsvc.rest.job_views import duration
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from omlsvc.config import Settings, SettingsError
-from omlsvc.jobs.runner import options_from, runs_in_process
+from omlsvc.jobs.options import options_from, runs_in_process
 
 
 def test_job_variables_are_read_and_typed(tmp_path: Path) -> None:

@@ -1,0 +1,382 @@
+"""The run state machine: due schedules become runs, runs are handed out in key ranges, each range is
+scored and written with its checkpoint, and a run ends exactly once.
+
+Any number of runners (threads in ``omlsvc serve``, ``omlsvc jobs worker`` processes, on any number
+of hosts) share one database; each step is one short transaction that locks what it takes with
+``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL, Oracle; SQLite serialises writers instead):
+
+1. **schedule**: due enabled jobs get a PENDING run, and their next run date moves on;
+2. **take over**: a chunk whose runner's lease ran out (killed, stalled) is re-leased to this runner;
+3. **claim**: the next ``chunk_rows`` keys of an active run's input (keyset pagination on its key
+   column, from the run's frontier ``last_key``) become a chunk leased to this runner, and the
+   frontier moves past them; the run is then free for other runners to claim the next chunk, so
+   several runners score one large run in parallel without overlap;
+4. **score** (no transaction open): read the chunk's rows in key order, score them through the
+   same :class:`~omlsvc.scoring.scorer.PreparedModel` the REST endpoint uses, then in ONE
+   transaction insert the output rows and delete the chunk row (the checkpoint), which succeeds only
+   while this runner still holds the chunk; a runner that lost its lease rolls back, so every input
+   row is written exactly once however runners die;
+5. **finish**: a run with no input left (or asked to STOP) and no chunk in flight ends; with
+   ``recompute=true`` its rows went to a staging table that replaces the output table in the same
+   transaction that records success (readers never see a half table, except on Oracle, whose DDL
+   commits on its own).
+
+STOP is honoured between chunks: no new chunk is claimed, chunks in flight complete, and the run
+ends STOPPED (a staging table is dropped, so the previous output stays). A scoring error (bad
+values, a model that refuses the rows, a dropped table) ends the run FAILED with the reason in
+``errorMessage``; rows already appended stay (``recompute=false``). A chunk that kept killing its
+runners is given up after ``max_attempts``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+
+from omlsvc.core.errors import InvalidInput, OmlError, Unavailable
+from omlsvc.db.transactions import Transactions
+from omlsvc.db.uow import UnitOfWork
+from omlsvc.jobs import lifecycle
+from omlsvc.jobs.access import user_tables
+from omlsvc.jobs.context import RunContext, RunContexts, reason
+from omlsvc.jobs.options import RunnerOptions
+from omlsvc.jobs.properties import ScoringJobProperties
+from omlsvc.jobs.records import ChunkRecord, RunRecord
+from omlsvc.jobs.resolve import drop_output_table
+from omlsvc.jobs.states import ACTIVE, FAILED, PENDING, RUNNING, SCHEDULED, STOPPED, SUCCEEDED
+from omlsvc.jobs.store import JobStore
+from omlsvc.jobs.tables import decode_key, encode_key
+
+log = logging.getLogger("omlsvc.jobs")
+
+
+@dataclass
+class RunnerStats:
+    chunks: int = 0
+    rows: int = 0
+    takeovers: int = 0
+    lost_leases: int = 0
+    runs_ended: int = 0
+    claimed_runs: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A key range of a run leased to this runner: the rows with ``lo_key < key <= hi_key``."""
+
+    run_id: str
+    seq: int
+    lo_key: str | None
+    hi_key: str
+
+
+class RunSteps:
+    """The steps one runner takes; each opens its own short transactions."""
+
+    def __init__(
+        self,
+        transactions: Transactions,
+        contexts: RunContexts,
+        options: RunnerOptions,
+        *,
+        clock: Callable[[], datetime],
+        runner_id: str,
+    ) -> None:
+        self._transactions = transactions
+        self._contexts = contexts
+        self.options = options
+        self._clock = clock
+        self.runner_id = runner_id
+        self.stats = RunnerStats()
+        #: the last claim found an active run another runner held a moment: look again soon.
+        self._busy = False
+
+    # -- 1. schedule -----------------------------------------------------------------------------
+
+    def schedule_due(self) -> bool:
+        """Give every due enabled job its PENDING run and move its next run date on."""
+        now = self._clock()
+        with self._transactions(write=True) as uow:
+            store = JobStore(uow.connection)
+            due = store.lock_due_jobs(now)
+            for job in due:
+                runs = job.scheduled_runs
+                at = job.next_run_at or now
+                if store.active_run(job.id) is None:
+                    store.add_run(lifecycle.pending_run(job.id, SCHEDULED, at))
+                    runs += 1
+                following = lifecycle.schedule_of(job).next_run(
+                    job.submitted_at, max(now, at), runs, inclusive=False
+                )
+                store.update(job.id, next_run_at=following, scheduled_runs=runs)
+            if due:
+                uow.commit()
+        return bool(due)
+
+    # -- 2. take over ----------------------------------------------------------------------------
+
+    def take_over_expired(self) -> Claim | None:
+        """Lease to this runner a chunk whose runner's lease ran out (or give its run up)."""
+        now = self._clock()
+        with self._transactions(write=True) as uow:
+            store = JobStore(uow.connection)
+            chunk = store.lock_expired_chunk(now)
+            if chunk is None:
+                return None
+            if chunk.attempts < self.options.max_attempts:
+                store.take_over_chunk(chunk, self.runner_id, now + timedelta(seconds=self.options.lease_s))
+                uow.commit()
+        if chunk.attempts >= self.options.max_attempts:
+            self.fail(
+                chunk.run_id,
+                f"Runners stopped {chunk.attempts} times while scoring one range of rows (last: "
+                f"{chunk.claimed_by}); the run was abandoned.",
+            )
+            return None
+        log.info(
+            "runner %s took over chunk %d of run %s from %s",
+            self.runner_id,
+            chunk.seq,
+            chunk.run_id,
+            chunk.claimed_by,
+        )
+        self.stats.takeovers += 1
+        return Claim(chunk.run_id, chunk.seq, chunk.lo_key, chunk.hi_key)
+
+    # -- 3. claim --------------------------------------------------------------------------------
+
+    def claim_next(self) -> tuple[Claim | None, bool]:
+        """Lease the next key range of an active run to this runner: (the chunk or None, whether
+        anything changed). A run seen for the first time only gets its context built this round."""
+        self._busy = False
+        run_id = ""
+        try:
+            with self._transactions(write=True) as uow:
+                store = JobStore(uow.connection)
+                run = store.lock_claimable_run()
+                if run is None:
+                    self._busy = store.has_claimable_run()
+                    return None, False
+                run_id = run.id
+                if run.stop_requested:
+                    store.update_run(run.id, exhausted=True)
+                    uow.commit()
+                    return None, True
+                context = self._contexts.cached(run.id)
+                if context is not None:
+                    return self._claim_range(uow, store, run, context), True
+        except (DBAPIError, InvalidInput) as exc:
+            self.fail(run_id, f"Reading the input failed: {reason(exc)}")
+            return None, True
+        try:
+            self._contexts.get(run_id)  # outside the transaction; the range is claimed next round
+        except OmlError as exc:
+            self.fail(run_id, exc.message)
+        return None, True
+
+    def _claim_range(
+        self, uow: UnitOfWork, store: JobStore, run: RunRecord, context: RunContext
+    ) -> Claim | None:
+        """Lease the run's next range and move its frontier past it, committed; None (the run marked
+        exhausted) when its input has no row left."""
+        now = self._clock()
+        if run.status == PENDING:
+            store.update_run(run.id, status=RUNNING, started_at=now)
+        with user_tables(uow.connection, context.identity) as user:
+            user.guard_input(context.input_table)
+            hi, count = user.tables.next_boundary(
+                context.input_table, context.plan.key, decode_key(run.last_key), self._chunk_rows(context)
+            )
+        if count == 0:
+            store.update_run(run.id, exhausted=True)
+            uow.commit()
+            return None
+        hi_key = encode_key(hi)
+        lease = now + timedelta(seconds=self.options.lease_s)
+        store.add_chunk(ChunkRecord(run.id, run.chunk_seq, run.last_key, hi_key, self.runner_id, lease, 1))
+        store.update_run(
+            run.id, last_key=hi_key, chunk_seq=run.chunk_seq + 1, claimed_by=self.runner_id, lease_until=lease
+        )
+        uow.commit()
+        self.stats.claimed_runs.add(run.id)
+        return Claim(run.id, run.chunk_seq, run.last_key, hi_key)
+
+    def _chunk_rows(self, context: RunContext) -> int:
+        if context.plan.image_column is not None:
+            return self.options.image_chunk_rows
+        return max(1, min(self.options.chunk_rows, context.model.inputs.limits.max_rows))
+
+    # -- 4. score --------------------------------------------------------------------------------
+
+    def process(self, claim: Claim) -> None:
+        """Score a claimed chunk and write its rows with its checkpoint, if this runner still holds it."""
+        try:
+            context = self._contexts.get(claim.run_id)
+            self._ensure_target(context)
+            with self._transactions() as uow, user_tables(uow.connection, context.identity) as user:
+                user.guard_input(context.input_table)
+                rows = user.tables.read_range(
+                    context.input_table,
+                    context.plan.key,
+                    context.plan.read_columns,
+                    decode_key(claim.lo_key),
+                    decode_key(claim.hi_key),
+                )
+            output = context.score(rows)
+        except (OmlError, DBAPIError) as exc:
+            if isinstance(exc, Unavailable):
+                raise
+            self.fail(claim.run_id, reason(exc))
+            return
+        try:
+            written = self._checkpoint(claim, context, output)
+        except (DBAPIError, InvalidInput) as exc:
+            self.fail(claim.run_id, f"Writing the output failed: {reason(exc)}")
+            return
+        if written:
+            self.stats.chunks += 1
+            self.stats.rows += len(output)
+
+    def _checkpoint(self, claim: Claim, context: RunContext, output: list[dict[str, Any]]) -> bool:
+        """Write the chunk's rows and delete its chunk row in one transaction; False (nothing written)
+        when this runner no longer holds the chunk."""
+        with self._transactions(write=True) as uow:
+            with user_tables(uow.connection, context.identity) as user:
+                user.guard_output(context.target)
+                user.tables.insert(context.target, output)
+            # back as omlsvc, in the same transaction: the rows commit with their checkpoint
+            store = JobStore(uow.connection)
+            if not store.finish_chunk(claim.run_id, claim.seq, self.runner_id):
+                self.stats.lost_leases += 1
+                log.info(
+                    "runner %s lost chunk %d of run %s; its rows were not written",
+                    self.runner_id,
+                    claim.seq,
+                    claim.run_id,
+                )
+                return False
+            lease = self._clock() + timedelta(seconds=self.options.lease_s)
+            store.add_progress(claim.run_id, len(output), self.runner_id, lease)
+            uow.commit()
+        return True
+
+    def _ensure_target(self, context: RunContext) -> None:
+        if context.ready:
+            return
+        with self._transactions(write=True) as uow:
+            with user_tables(uow.connection, context.identity) as user:  # the job's role owns it
+                user.tables.create(context.target)
+            uow.commit()
+        context.ready = True
+
+    # -- 5. finish -------------------------------------------------------------------------------
+
+    def finish_runs(self) -> bool:
+        """End the runs with nothing left to score and no chunk in flight."""
+        with self._transactions() as uow:
+            candidates = JobStore(uow.connection).finishable_run_ids()
+        finished = False
+        for run_id in candidates:
+            try:
+                finished = self._finish(run_id) or finished
+            except (OmlError, DBAPIError) as exc:
+                if isinstance(exc, Unavailable):
+                    raise
+                self.fail(run_id, reason(exc))
+                finished = True
+        return finished
+
+    def _finish(self, run_id: str) -> bool:
+        with self._transactions() as uow:
+            peek = JobStore(uow.connection).get_run(run_id)
+        if peek is None or peek.status != RUNNING:
+            return False
+        context = None if peek.stop_requested else self._contexts.get(run_id)
+        drop_staging = False
+        with self._transactions(write=True) as uow:
+            store = JobStore(uow.connection)
+            run = store.lock_run(run_id)
+            if run is None or run.status != RUNNING or not (run.exhausted or run.stop_requested):
+                return False
+            job = None if store.chunks_in_flight(run_id) else store.get(run.job_id)
+            if job is None:
+                return False
+            status = STOPPED if run.stop_requested else SUCCEEDED
+            if ScoringJobProperties.from_text(job.properties_json).recompute:
+                if status == SUCCEEDED and context is not None:
+                    _publish(uow, context)
+                else:
+                    drop_staging = True
+            lifecycle.end_run(store, run, status, self._clock())
+            uow.commit()
+        if drop_staging:
+            self._drop_staging(run_id)
+        self._ended(run_id)
+        log.info("run %s of job %s ended %s", run_id, run.job_id, status)
+        return True
+
+    def fail(self, run_id: str, message: str) -> None:
+        """End the run FAILED with ``message`` (unless it ended meanwhile); its staging table goes."""
+        if not run_id:
+            return
+        with self._transactions(write=True) as uow:
+            store = JobStore(uow.connection)
+            store.delete_chunks(run_id)
+            run = store.get_run(run_id, for_update=True)
+            if run is None or run.status not in ACTIVE:
+                uow.commit()
+                return
+            lifecycle.end_run(store, run, FAILED, self._clock(), message)
+            uow.commit()
+        self._drop_staging(run_id)
+        self._ended(run_id)
+        log.warning("run %s of job %s failed: %s", run_id, run.job_id, message)
+
+    def _ended(self, run_id: str) -> None:
+        self._contexts.forget(run_id)
+        self.stats.runs_ended += 1
+
+    def _drop_staging(self, run_id: str) -> None:
+        """Drop a ``recompute`` run's staging table, if it made one (best effort: it holds no result)."""
+        with self._transactions(write=True) as uow:
+            store = JobStore(uow.connection)
+            run = store.get_run(run_id)
+            job = None if run is None else store.get(run.job_id)
+            if job is None:
+                return
+            properties = ScoringJobProperties.from_text(job.properties_json)
+            if not properties.recompute:
+                return
+            identity = self._contexts.identity(job.owner)
+            try:
+                drop_output_table(uow.connection, identity, properties, lifecycle.staging_table_name(run_id))
+            except InvalidInput:
+                return
+            uow.commit()
+
+    # -- what is left ----------------------------------------------------------------------------
+
+    def has_work(self) -> bool:
+        """Whether anything is due, active or in flight (one cheap read, no writing transaction)."""
+        with self._transactions() as uow:
+            return JobStore(uow.connection).has_work(self._clock())
+
+    def chunks_pending(self) -> bool:
+        """Whether chunks are leased to runners (maybe dead ones whose leases have yet to expire)."""
+        with self._transactions() as uow:
+            store = JobStore(uow.connection)
+            return bool(store.has_claimable_run() or store.has_chunks())
+
+
+def _publish(uow: UnitOfWork, context: RunContext) -> None:
+    """A ``recompute`` run's staging table replaces the output table, in the caller's transaction."""
+    with user_tables(uow.connection, context.identity) as user:
+        tables = user.tables
+        tables.create(context.target)  # an empty input still replaces the output
+        tables.drop(context.output.schema, context.output.name)
+        tables.rename(context.target, context.output.name)
