@@ -108,7 +108,7 @@ def deployment_document(
         },
         "components": {
             "schemas": _schemas(spec, names),
-            "responses": error_responses(ERROR_TEXT, texts=ERROR_TEXT),
+            "responses": error_responses(tuple(ERROR_TEXT), texts=ERROR_TEXT),
             "securitySchemes": bearer_scheme("Access token from POST /omlusers/api/oauth2/v1/token."),
         },
     }
@@ -173,7 +173,7 @@ def _score_operation(
                     }
                 },
             },
-            **error_refs(ERROR_TEXT),
+            **error_refs(tuple(ERROR_TEXT)),
         },
     }
     if image:

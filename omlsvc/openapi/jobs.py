@@ -79,6 +79,7 @@ def job_paths() -> dict[str, Any]:
             ),
         },
         **_job_paths(),
+        **_job_action_paths(),
     }
 
 
@@ -113,6 +114,12 @@ def _job_paths() -> dict[str, Any]:
                 ],
             ),
         },
+    }
+
+
+def _job_action_paths() -> dict[str, Any]:
+    """The job's sub-resources: its action, its runs, and the poll of a submission."""
+    return {
         "/omlmod/v1/jobs/{jobId}/action": {
             "parameters": _job_id(),
             "post": _operation(

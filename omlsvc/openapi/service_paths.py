@@ -53,6 +53,7 @@ def service_paths() -> dict[str, Any]:
         **_token_paths(),
         **_version_paths(),
         **_model_paths(),
+        **_model_detail_paths(),
         **_grant_paths(),
         **_deployment_paths(),
         **_health_paths(),
@@ -136,6 +137,11 @@ def _model_paths() -> dict[str, Any]:
                 "deleteModel", "Delete a model", ok("Deleted.", status="204"), (403, 404, 409, *COMMON_ERRORS)
             ),
         },
+    }
+
+
+def _model_detail_paths() -> dict[str, Any]:
+    return {
         "/omlmod/v1/models/{modelId}/metadata": {
             "parameters": _model_id(),
             "get": operation(
