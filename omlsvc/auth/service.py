@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,14 +15,11 @@ from omlsvc.auth.tokens import Claims, TokenCodec
 from omlsvc.config import Settings
 from omlsvc.core.authorization import ADMIN, DEVELOPER, ROLES, Principal
 from omlsvc.core.errors import InvalidInput, TokenExpired, TooManyRequests, Unauthorized
+from omlsvc.core.patterns import DB_ROLE, USER_NAME
 from omlsvc.db.changes import WorkerCache
 from omlsvc.db.transactions import Transactions
 
-USER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_$#]{0,127}")
 MIN_PASSWORD_LENGTH = 8
-#: A database identity (PostgreSQL role, Oracle user): always quoted in SQL, and kept to a plain
-#: identifier that fits both databases' limits.
-DB_ROLE = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Use cases of deployments (spec sections 5.1-5.5): deploy, list, describe, undeploy, document.
+"""Use cases of deployments (spec sections 5.1-5.5): deploy, list, describe, undeploy.
 
 A deployment is visible exactly when its model is; only the model's owner (or an admin) deploys
 and undeploys; one deployment per model; URIs are unique across the service.
@@ -6,25 +6,21 @@ and undeploys; one deployment per model; URIs are unique across the service.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from omlsvc.core.authorization import Principal, may_manage_model, may_see_model, require_principal
 from omlsvc.core.clock import utcnow
 from omlsvc.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from omlsvc.core.limits import MAX_SCORE_TIMEOUT_S
 from omlsvc.core.paging import fetch_page
-from omlsvc.core.signature import ScoringSpec
+from omlsvc.core.patterns import DEPLOYMENT_URI
 from omlsvc.db.changes import WorkerCache
 from omlsvc.db.transactions import Transactions
 from omlsvc.db.uow import UnitOfWork
-from omlsvc.deployment.openapi import deployment_document
-from omlsvc.deployment.schemas import MAX_SCORE_TIMEOUT_S
 from omlsvc.deployment.store import DeploymentRecord, DeploymentStore
 from omlsvc.repository.store import ModelFilter, ModelRecord, ModelStore
 
-URI = re.compile(r"[A-Za-z0-9_]{1,200}")
 #: Readies a model in this worker before its deployment is written: (model, the deployment's time
 #: limit or None for the default). Raises (InvalidModel) when the model cannot serve.
 Prepare = Callable[[ModelRecord, float | None], None]
@@ -62,7 +58,7 @@ class DeploymentService:
         problems = []
         if not isinstance(model_id, str) or not model_id:
             problems.append("modelId is required and must be a string.")
-        if not isinstance(uri, str) or not URI.fullmatch(uri):
+        if not isinstance(uri, str) or not DEPLOYMENT_URI.fullmatch(uri):
             problems.append("uri is required: 1 to 200 letters, digits or '_'.")
         timeout = self._score_timeout(score_timeout, problems)
         if problems:
@@ -158,18 +154,3 @@ class DeploymentService:
                 )
             store.delete(uri)
             uow.commit(announce=True)
-
-    def document(self, principal: Principal, uri: str, server_url: str) -> dict[str, Any]:
-        """The deployment's own OpenAPI document, describing its score call for its model."""
-        require_principal(principal)
-        record = self.get_deployment(principal, uri)
-        model = record.model
-        return deployment_document(
-            ScoringSpec.from_json(model.spec_json),
-            model_name=model.name,
-            model_id=model.id,
-            uri=record.uri,
-            server_url=server_url,
-            version=model.version,
-            description=model.description,
-        )

@@ -8,18 +8,17 @@ the job's ``runCount``.
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from urllib.parse import unquote
 
 from omlsvc.core.errors import NotFound
+from omlsvc.core.patterns import JOB_ID
 from omlsvc.jobs.records import JobRecord, RunRecord
 from omlsvc.jobs.schedule import Schedule, parse_repeat_interval
 from omlsvc.jobs.states import PENDING, SCHEDULED
 from omlsvc.jobs.store import JobStore
 
-JOB_ID = re.compile(r"OML\$[0-9A-F]{8}_[0-9A-F]{4}_[0-9A-F]{4}_[0-9A-F]{4}_[0-9A-F]{12}")
 #: ``jobStatus``: jobs are created and updated synchronously, so only the settled values appear.
 CREATED = "CREATED"
 UPDATED = "UPDATED"

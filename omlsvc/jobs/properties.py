@@ -18,16 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from omlsvc.core.errors import InvalidInput
+from omlsvc.core.patterns import IDENTIFIER, OUTPUT_NAME
 from omlsvc.core.values import parse_positive_int
 
 MODEL_SCORING = "MODEL_SCORING"
 #: Job types of OML Services this service does not run (spec section 15).
 OTHER_JOB_TYPES = ("DATA_MONITORING", "MODEL_MONITORING", "DATA_BIAS")
 SERVICE_LEVELS = ("LOW", "MEDIUM", "HIGH")
-#: An identifier we are willing to look up in the database: letters, digits, ``_``, ``$``, ``#``.
-IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$#]{0,127}")
-#: ``outputData`` becomes part of an unquoted-style Oracle name, so it must start with a letter.
-OUTPUT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_$#]{0,127}")
 MAX_JOB_NAME = 128
 MAX_DESCRIPTION = 4000
 #: Oracle's column limit bounds the output table: S + 2 * topN columns (spec section 14).

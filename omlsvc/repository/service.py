@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 import shutil
 import tempfile
 import uuid
@@ -23,7 +22,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from omlsvc.auth.service import USER_NAME
 from omlsvc.config import Settings
 from omlsvc.core.authorization import (
     GRANTABLE,
@@ -37,17 +35,15 @@ from omlsvc.core.authorization import (
 )
 from omlsvc.core.clock import utcnow
 from omlsvc.core.errors import Conflict, Forbidden, InvalidInput, NotFound, PayloadTooLarge
+from omlsvc.core.limits import MAX_DESCRIPTION
 from omlsvc.core.paging import fetch_page
+from omlsvc.core.patterns import MODEL_NAME, NAMESPACE, USER_NAME, VERSION
 from omlsvc.core.signature import ModelType, ScoringSpec
 from omlsvc.db.transactions import Transactions
 from omlsvc.repository.archive import ArchiveLimits
 from omlsvc.repository.store import GrantRecord, GrantStore, ModelFilter, ModelRecord, ModelStore
 from omlsvc.repository.validation import ValidatedPackage, validate_package
 
-MODEL_NAME = re.compile(r"[A-Za-z0-9_#$]{1,50}")
-VERSION = re.compile(r"[1-9]?[0-9](\.[0-9][0-9]?)?")
-NAMESPACE = re.compile(r"[A-Za-z0-9_]{0,50}")
-MAX_DESCRIPTION = 4000
 SPOOL_BLOCK_BYTES = 1024 * 1024
 GRANT_FIELDS = frozenset({"user", "permission"})
 #: ``OML`` models live inside Oracle Database; this service stores ONNX packages only.

@@ -1,9 +1,9 @@
 """The OML REST app: ``create_app(settings)`` routes every path to its resource over the services that
 :mod:`omlsvc.wiring` builds.
 
-This module also holds the one mapping from domain errors to HTTP: every non-2xx answer, whether
-raised by our code or by Falcon itself (unknown route, wrong method, wrong media type), leaves as
-``{"code": "...", "message": "..."}`` with a stable upper-case code.
+Every non-2xx answer, whether raised by our code or by Falcon itself (unknown route, wrong method,
+wrong media type), leaves as ``{"code": "...", "message": "..."}`` with a stable upper-case code and
+the status :mod:`omlsvc.rest.error_table` (the one error table) gives it.
 """
 
 from __future__ import annotations
@@ -16,21 +16,9 @@ from typing import Any
 import falcon
 
 from omlsvc.config import Settings
-from omlsvc.core.errors import (
-    Conflict,
-    Forbidden,
-    InvalidInput,
-    MemoryLimitExceeded,
-    NotFound,
-    OmlError,
-    PayloadTooLarge,
-    ScoringFailed,
-    ScoringTimeout,
-    TooManyRequests,
-    Unauthorized,
-    Unavailable,
-)
+from omlsvc.core.errors import OmlError, TooManyRequests
 from omlsvc.rest.deployments import Deployment, DeploymentApi, DeploymentCollection
+from omlsvc.rest.error_table import code_of_status, status_of
 from omlsvc.rest.jobs import Job, JobAction, JobCheck, JobCollection, JobRuns
 from omlsvc.rest.meta import Liveness, Readiness, ServiceApi, Version, VersionCollection
 from omlsvc.rest.middleware import AuthMiddleware, Request
@@ -48,40 +36,6 @@ from omlsvc.rest.web import ForwardedHeaders, json_handler, multipart_handler
 from omlsvc.wiring import Services, build_services
 
 log = logging.getLogger("omlsvc")
-
-#: The one table from domain error to HTTP status; the most specific class wins.
-STATUS_BY_ERROR: tuple[tuple[type[OmlError], int], ...] = (
-    (PayloadTooLarge, 413),
-    (InvalidInput, 400),
-    (ScoringFailed, 400),
-    (MemoryLimitExceeded, 400),
-    (ScoringTimeout, 503),
-    (Unauthorized, 401),
-    (Forbidden, 403),
-    (NotFound, 404),
-    (Conflict, 409),
-    (TooManyRequests, 429),
-    (Unavailable, 503),
-)
-
-#: Codes for errors Falcon raises itself, keyed by status.
-CODE_BY_STATUS = {
-    400: "BAD_REQUEST",
-    401: "UNAUTHORIZED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    406: "NOT_ACCEPTABLE",
-    411: "LENGTH_REQUIRED",
-    413: "PAYLOAD_TOO_LARGE",
-    414: "URI_TOO_LONG",
-    415: "UNSUPPORTED_MEDIA_TYPE",
-    422: "UNPROCESSABLE_ENTITY",
-    429: "TOO_MANY_REQUESTS",
-    431: "HEADERS_TOO_LARGE",
-    500: "INTERNAL_ERROR",
-    503: "UNAVAILABLE",
-}
 
 
 def create_app(settings: Settings, *, services: Services | None = None) -> falcon.App:
@@ -166,14 +120,6 @@ class RequestContext:
             resp.set_headers(NO_STORE)
 
 
-def status_of(error: OmlError) -> int:
-    for cls in type(error).__mro__:
-        for error_class, status in STATUS_BY_ERROR:
-            if cls is error_class:
-                return status
-    return 500
-
-
 def _domain_error(
     req: falcon.Request, resp: falcon.Response, error: OmlError, params: dict[str, Any]
 ) -> None:
@@ -222,7 +168,7 @@ def _serialize_http_error(req: falcon.Request, resp: falcon.Response, error: fal
     resp.text = (
         json_handler()
         .serialize(
-            {"code": CODE_BY_STATUS.get(status, HTTPStatus(status).name), "message": message},
+            {"code": code_of_status(status), "message": message},
             falcon.MEDIA_JSON,
         )
         .decode("utf-8")

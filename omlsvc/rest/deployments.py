@@ -9,6 +9,7 @@ import falcon
 from omlsvc.core.signature import ScoringSpec
 from omlsvc.deployment.service import DeploymentService, Prepare
 from omlsvc.deployment.store import DeploymentRecord
+from omlsvc.openapi.deployment import deployment_document
 from omlsvc.rest.model_views import iso_timestamp, metadata_view, model_view
 from omlsvc.rest.models import model_filter
 from omlsvc.rest.web import base_url, collection_links, link, paging, read_json_object
@@ -89,4 +90,14 @@ class DeploymentApi:
         self._deployments = deployments
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, uri: str) -> None:
-        resp.media = self._deployments.document(req.context.principal, uri, base_url(req))
+        record = self._deployments.get_deployment(req.context.principal, uri)
+        model = record.model
+        resp.media = deployment_document(
+            ScoringSpec.from_json(model.spec_json),
+            model_name=model.name,
+            model_id=model.id,
+            uri=record.uri,
+            server_url=base_url(req),
+            version=model.version,
+            description=model.description,
+        )

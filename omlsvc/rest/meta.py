@@ -6,7 +6,7 @@ import falcon
 
 from omlsvc import __version__
 from omlsvc.db.health import HealthService
-from omlsvc.meta.openapi import service_document
+from omlsvc.openapi.service import service_document
 from omlsvc.rest.middleware import public
 from omlsvc.rest.web import base_url, link
 

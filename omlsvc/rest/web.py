@@ -19,7 +19,7 @@ import orjson
 
 from omlsvc.config import Network as IPNetwork
 from omlsvc.core.errors import InvalidInput, PayloadTooLarge
-from omlsvc.deployment.schemas import MAX_OFFSET, MAX_PAGE_SIZE
+from omlsvc.core.limits import MAX_OFFSET, MAX_PAGE_SIZE
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"

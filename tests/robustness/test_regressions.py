@@ -16,8 +16,8 @@ import falcon.testing
 import pytest
 
 from omlsvc.core.authorization import Principal
+from omlsvc.core.limits import MAX_OFFSET, MAX_PAGE_SIZE
 from omlsvc.core.signature import ScoringSpec
-from omlsvc.deployment.schemas import MAX_OFFSET, MAX_PAGE_SIZE
 from omlsvc.deployment.store import DeploymentRecord
 from omlsvc.repository.archive import ArchiveLimits
 from omlsvc.repository.store import ModelRecord

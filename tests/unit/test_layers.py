@@ -86,3 +86,31 @@ def test_jobs_open_transactions_only_through_the_factory_they_are_given(path: Pa
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "UnitOfWork"
     ]
     assert not built
+
+
+OPENAPI = PACKAGE / "openapi"
+CAPABILITIES = ("auth", "repository", "deployment", "scoring", "jobs")
+
+
+@pytest.mark.parametrize("path", sorted(OPENAPI.glob("*.py")), ids=_id)
+def test_the_openapi_package_reads_only_the_error_table_of_the_transport(path: Path) -> None:
+    ours = {m for m in imports_of(path) if m.startswith(("omlsvc.rest", "omlsvc.db", "sqlalchemy"))}
+    assert ours <= {"omlsvc.rest.error_table"}
+
+
+def test_the_error_table_is_a_leaf_of_the_transport() -> None:
+    ours = {m for m in imports_of(REST / "error_table.py") if m.startswith("omlsvc")}
+    assert ours <= {"omlsvc.core.errors"}
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in MODULES if p.relative_to(PACKAGE).parts[0] in CAPABILITIES], ids=_id
+)
+def test_capabilities_build_no_documents(path: Path) -> None:
+    assert not {m for m in imports_of(path) if m.startswith("omlsvc.openapi")}
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "core").glob("*.py")), ids=_id)
+def test_the_core_imports_nothing_of_ours_outside_the_core(path: Path) -> None:
+    ours = {m for m in imports_of(path) if m.startswith("omlsvc")}
+    assert all(m == "omlsvc.core" or m.startswith("omlsvc.core.") for m in ours)

@@ -1,4 +1,4 @@
-"""JSON-schema fragments (OpenAPI 3.0 Schema Objects) for the service-wide OML Services API.
+"""Schema components (OpenAPI 3.0 Schema Objects) shared by the service's documents.
 
 The shapes follow ``spec/oml-api.md`` sections 1-5, which in turn follow Oracle's published OpenAPI
 file; component names are Oracle's where that file names a shape, except ``Link`` (Oracle:
@@ -11,9 +11,10 @@ fragment it references under exactly those names: :func:`component_schemas` retu
 together with everything it references. Every accessor returns deep copies, so callers may edit
 what they get without changing what the next caller sees.
 
-Patterns are anchored (Oracle's are not, which makes them match almost anything) and use the
-corrected forms the spec settles on: ``modelName`` is ``[A-Za-z0-9_#$]{1,50}`` [I] and ``version``
-is ``^[1-9]?[0-9](\\.[0-9][0-9]?)?$`` (Oracle's escaping normalised).
+Patterns are those the services check (:mod:`omlsvc.core.patterns`), anchored (Oracle's are not,
+which makes them match almost anything), in the corrected forms the spec settles on: ``modelName``
+is ``[A-Za-z0-9_#$]{1,50}`` [I] and ``version`` is ``^[1-9]?[0-9](\\.[0-9][0-9]?)?$`` (Oracle's
+escaping normalised). Limits come from :mod:`omlsvc.core.limits`.
 """
 
 from __future__ import annotations
@@ -22,57 +23,53 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
+from omlsvc.core import patterns
+from omlsvc.core.limits import MAX_DESCRIPTION, MAX_SCORE_TIMEOUT_S
+from omlsvc.core.patterns import anchored
 from omlsvc.core.signature import ELEMENT_TYPES, Function, ModelType
+from omlsvc.openapi.builders import SCHEMA_REF_PREFIX, collection_schema, links_schema, schema_ref
 
-#: Where a document keeps its schema components; every ``$ref`` here points below it.
-SCHEMA_REF_PREFIX = "#/components/schemas/"
-
-MODEL_ID_PATTERN = "^[a-z0-9-]{32,36}$"
-MODEL_NAME_PATTERN = "^[A-Za-z0-9_#$]{1,50}$"
-VERSION_PATTERN = "^[1-9]?[0-9](\\.[0-9][0-9]?)?$"
-NAMESPACE_PATTERN = "^[A-Za-z0-9_]{0,50}$"
-URI_PATTERN = "^[A-Za-z0-9_]{1,200}$"
-#: The longest time limit a deployment may set for its model runs (``scoreTimeout``), in seconds.
-MAX_SCORE_TIMEOUT_S = 3600
-CREATED_BY_PATTERN = "^[A-Za-z][A-Za-z0-9_$#]{0,127}$"
-DESCRIPTION_MAX_LENGTH = 4000
-#: Paging of the model and deployment lists (our extension); a larger offset than the databases'
-#: integers hold would fail in the driver, so it is refused like any other bad parameter.
-MAX_PAGE_SIZE = 1000
-MAX_OFFSET = 2**31 - 1
+__all__ = ["SCHEMA_NAMES", "component_schemas", "schema", "schema_ref", "user_name_schema"]
 
 
-def schema_ref(name: str) -> dict[str, Any]:
-    """A Reference Object to the component schema ``name``."""
-    return {"$ref": SCHEMA_REF_PREFIX + name}
-
-
-def _links(description: str = "Links to this resource; the first is rel 'self'.") -> dict[str, Any]:
-    return {"type": "array", "items": schema_ref("Link"), "description": description}
+def _links() -> dict[str, Any]:
+    return links_schema("Links to this resource; the first is rel 'self'.")
 
 
 def _collection(item: str, description: str) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "description": description,
-        "required": ["items", "links"],
-        "properties": {"items": {"type": "array", "items": schema_ref(item)}, "links": _links()},
-    }
+    return collection_schema(item, description=description, links=_links())
 
 
-_MODEL_ID = {"type": "string", "pattern": MODEL_ID_PATTERN, "description": "Model identifier (a UUID)."}
-_MODEL_NAME = {"type": "string", "pattern": MODEL_NAME_PATTERN, "description": "Model name."}
-_VERSION = {"type": "string", "pattern": VERSION_PATTERN, "description": "Model version, e.g. 1.0."}
-_NAMESPACE = {"type": "string", "pattern": NAMESPACE_PATTERN, "description": "Model namespace."}
-_DESCRIPTION = {"type": "string", "maxLength": DESCRIPTION_MAX_LENGTH, "description": "Model description."}
+def user_name_schema(description: str) -> dict[str, Any]:
+    """A user of the service, as the token service and the grants check it."""
+    return {"type": "string", "pattern": anchored(patterns.USER_NAME), "description": description}
+
+
+_MODEL_ID = {
+    "type": "string",
+    "pattern": anchored(patterns.MODEL_ID),
+    "description": "Model identifier (a UUID).",
+}
+_MODEL_NAME = {"type": "string", "pattern": anchored(patterns.MODEL_NAME), "description": "Model name."}
+_VERSION = {
+    "type": "string",
+    "pattern": anchored(patterns.VERSION),
+    "description": "Model version, e.g. 1.0.",
+}
+_NAMESPACE = {"type": "string", "pattern": anchored(patterns.NAMESPACE), "description": "Model namespace."}
+_DESCRIPTION = {"type": "string", "maxLength": MAX_DESCRIPTION, "description": "Model description."}
 _MODEL_TYPE = {
     "type": "string",
     "enum": [t.value for t in ModelType],
     "description": "ONNX for non-image models, ONNX_IMG for image models.",
 }
 _SHARED = {"type": "boolean", "description": "Whether every user of the service may see and score the model."}
-_CREATED_BY = {"type": "string", "pattern": CREATED_BY_PATTERN, "description": "User who stored the model."}
-_URI = {"type": "string", "pattern": URI_PATTERN, "description": "Endpoint URI, unique in the service."}
+_CREATED_BY = user_name_schema("User who stored the model.")
+_URI = {
+    "type": "string",
+    "pattern": anchored(patterns.DEPLOYMENT_URI),
+    "description": "Endpoint URI, unique in the service.",
+}
 _TIMESTAMP = {"type": "string", "format": "date-time", "description": "ISO-8601 UTC with milliseconds."}
 _SCORE_TIMEOUT = {
     "type": "number",
@@ -218,7 +215,7 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "object",
         "required": ["username", "permission"],
         "properties": {
-            "username": {"type": "string", "pattern": CREATED_BY_PATTERN, "description": "A user name."},
+            "username": user_name_schema("A user name."),
             "permission": {
                 "type": "string",
                 "enum": ["OWN", "VIEW"],

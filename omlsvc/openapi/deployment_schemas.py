@@ -1,33 +1,17 @@
-"""The per-deployment OpenAPI document (``GET /omlmod/v1/deployment/{uri}/api``, spec section 5.5).
+"""The schemas of one deployment's score call: its request records, built from the model's ONNX
+inputs, and its results, built from the model's function, outputs and labels.
 
-Oracle generates, for every endpoint, an OpenAPI document with one operation,
-``POST /omlmod/v1/deployment/<uri>/score``, whose request schema ``<NAME>_INPUT_TYPE`` and response
-schema ``<NAME>_OUTPUT_TYPE`` describe that one model. We build the same layout from the
-:class:`~omlsvc.core.signature.ScoringSpec` recorded when the model was stored, as tightly as the spec
-allows, so that client generators get precise types and tests can check real traffic against it:
-
-* every ONNX input is a required property of each input record; a non-image input is a 2-D array
-  (rows x features, feature count fixed when the graph fixes it), an image input is a base64 image
-  file or a 4-D array shaped like the graph input;
-* every result item lists exactly the keys the service sends (``additionalProperties: false``),
-  with class and cluster names as enums when they are known before scoring.
-
-The document is OpenAPI 3.0.3, returned as a JSON-ready dict of fresh objects (no tuples, nothing
-shared with other calls), and depends only on its arguments.
+Used by :mod:`omlsvc.openapi.deployment`; as tight as the spec allows, so that client generators get
+precise types and tests can check real traffic against them. Every function returns fresh objects.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from omlsvc.core.signature import Function, LabelSource, ModelType, ScoringSpec, TensorInfo
-from omlsvc.deployment.schemas import URI_PATTERN, component_schemas, schema_ref
-
-OPENAPI_VERSION = "3.0.3"
-SCORE_PATH_TEMPLATE = "/omlmod/v1/deployment/{uri}/score"
-SECURITY_SCHEME = "bearerAuth"
+from omlsvc.openapi.builders import schema_ref
 
 #: Strings the scoring service coerces into floating-point tensors: decimal and exponent notation,
 #: NaN and infinities (any case, optional sign and surrounding blanks), as Oracle's examples send
@@ -60,167 +44,20 @@ _INT_RANGES: dict[str, tuple[int, int]] = {
 }
 _INT_FORMATS = {"INT32": "int32", "INT64": "int64"}
 
-#: Error responses of the score call: (status, component name, description).
-_ERROR_RESPONSES: tuple[tuple[str, str, str], ...] = (
-    (
-        "400",
-        "BadRequest",
-        "Malformed body, or inputs that do not fit the model (missing or unknown input, wrong rank or "
-        "feature count, value of the wrong type, undecodable image).",
-    ),
-    ("401", "Unauthorized", "Missing, invalid, expired or revoked access token."),
-    ("404", "NotFound", "No endpoint with this URI is visible to the caller (shared or own)."),
-    ("413", "PayloadTooLarge", "Body, image or record batch over the service's configured limit."),
-    ("415", "UnsupportedMediaType", "Content-Type not accepted by this endpoint."),
-    ("500", "InternalError", "Scoring failed inside the model runtime, or another unexpected error."),
-)
-
-_COMPONENT_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-
-
-def component_prefix(model_name: str) -> str:
-    """The model name made safe for OpenAPI component keys (``[A-Za-z0-9._-]+``).
-
-    Model names may hold ``#`` and ``$`` (spec section 4.1); each character outside the allowed set
-    becomes ``_``. Collisions do not matter: a document describes a single model.
-    """
-    return _COMPONENT_NAME_UNSAFE.sub("_", model_name) or "MODEL"
-
-
-def deployment_document(
-    spec: ScoringSpec,
-    *,
-    model_name: str,
-    model_id: str,
-    uri: str,
-    server_url: str,
-    version: str,
-    description: str | None = None,
-) -> dict[str, Any]:
-    """The OpenAPI 3.0.3 document for scoring the model ``spec`` describes at endpoint ``uri``.
-
-    ``server_url`` is the service root the score path is appended to (a trailing ``/`` is dropped);
-    ``version`` is the model version. Raises ``ValueError`` for a ``uri`` that is not a valid endpoint
-    URI (it is written into the path literally) or a clustering spec without a known measure.
-    """
-    if not re.fullmatch(URI_PATTERN, uri):
-        raise ValueError(f"not a valid endpoint uri: {uri!r}")
-    prefix = component_prefix(model_name)
-    names = _ComponentNames(prefix)
-    image = spec.model_type is ModelType.ONNX_IMG
-
-    schemas: dict[str, Any] = {
-        names.input_type: _input_type_schema(spec, names),
-        names.input_record: _input_record_schema(spec),
-        names.output_type: {
-            "type": "object",
-            "description": "One scoring result per scored row, in request order.",
-            "required": ["scoringResults"],
-            "additionalProperties": False,
-            "properties": {
-                "scoringResults": {"type": "array", "minItems": 1, "items": schema_ref(names.result)}
-            },
-        },
-        names.result: _result_schema(spec),
-    }
-    content: dict[str, Any] = {
-        "application/json": {"schema": schema_ref(names.input_type), "example": _example_request(spec)}
-    }
-    if image:
-        schemas[names.input_form] = _input_form_schema(spec)
-        content["multipart/form-data"] = {
-            "schema": schema_ref(names.input_form),
-            "encoding": {"imageData": {"contentType": "image/*, application/octet-stream"}},
-        }
-    schemas.update(component_schemas("Error"))
-
-    operation: dict[str, Any] = {
-        "operationId": "score",
-        "summary": f"Score with model {model_name} version {version}",
-        "description": _operation_description(spec),
-        "requestBody": {"required": True, "content": content},
-        "responses": {
-            "200": {
-                "description": "Scoring results, one per scored row.",
-                "content": {
-                    "application/json": {
-                        "schema": schema_ref(names.output_type),
-                        "example": _example_response(spec),
-                    }
-                },
-            },
-            **{status: {"$ref": f"#/components/responses/{name}"} for status, name, _ in _ERROR_RESPONSES},
-        },
-    }
-    if image:
-        operation["parameters"] = [
-            {
-                "name": "topN",
-                "in": "query",
-                "required": False,
-                "description": "With a multipart/form-data upload: same meaning as the topN form field.",
-                "schema": _top_n_schema(spec),
-            }
-        ]
-
-    return {
-        "openapi": OPENAPI_VERSION,
-        "info": {
-            "title": f"{model_name} scoring",
-            "version": version,
-            "description": _info_description(
-                spec,
-                model_name=model_name,
-                model_id=model_id,
-                uri=uri,
-                version=version,
-                description=description,
-            ),
-        },
-        "servers": [{"url": server_url.rstrip("/") or "/"}],
-        "security": [{SECURITY_SCHEME: []}],
-        "paths": {SCORE_PATH_TEMPLATE.format(uri=uri): {"post": operation}},
-        "components": {
-            "schemas": schemas,
-            "responses": {
-                name: {"description": text, "content": {"application/json": {"schema": schema_ref("Error")}}}
-                for _, name, text in _ERROR_RESPONSES
-            },
-            "securitySchemes": {
-                SECURITY_SCHEME: {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "bearerFormat": "JWT",
-                    "description": "Access token from POST /omlusers/api/oauth2/v1/token.",
-                }
-            },
-        },
-    }
-
-
-class _ComponentNames:
-    """The component keys of one document, all derived from the sanitised model name."""
-
-    def __init__(self, prefix: str) -> None:
-        self.input_type = f"{prefix}_INPUT_TYPE"
-        self.input_record = f"{prefix}_INPUT_RECORD"
-        self.input_form = f"{prefix}_INPUT_FORM"
-        self.output_type = f"{prefix}_OUTPUT_TYPE"
-        self.result = f"{prefix}_SCORING_RESULT"
-
 
 # --- request -------------------------------------------------------------------------------------
 
 
-def _input_type_schema(spec: ScoringSpec, names: _ComponentNames) -> dict[str, Any]:
+def input_type_schema(spec: ScoringSpec, record: str) -> dict[str, Any]:
+    """The request body: ``inputRecords``, each the component schema ``record``, and ``topN``."""
     return {
         "type": "object",
         "description": "Records to score. Each record gives every model input; each row yields one result.",
         "required": ["inputRecords"],
         "additionalProperties": False,
         "properties": {
-            "inputRecords": {"type": "array", "minItems": 1, "items": schema_ref(names.input_record)},
-            "topN": _top_n_schema(spec),
+            "inputRecords": {"type": "array", "minItems": 1, "items": schema_ref(record)},
+            "topN": top_n_schema(spec),
             "topNdetails": {
                 "type": "integer",
                 "minimum": 1,
@@ -230,7 +67,7 @@ def _input_type_schema(spec: ScoringSpec, names: _ComponentNames) -> dict[str, A
     }
 
 
-def _top_n_schema(spec: ScoringSpec) -> dict[str, Any]:
+def top_n_schema(spec: ScoringSpec) -> dict[str, Any]:
     if spec.function is Function.CLASSIFICATION:
         text = "Return only the N most probable classes per row, best first."
     elif spec.function is Function.CLUSTERING and spec.cluster_measure == "distance":
@@ -242,7 +79,7 @@ def _top_n_schema(spec: ScoringSpec) -> dict[str, Any]:
     return {"type": "integer", "minimum": 1, "description": text}
 
 
-def _input_record_schema(spec: ScoringSpec) -> dict[str, Any]:
+def input_record_schema(spec: ScoringSpec) -> dict[str, Any]:
     return {
         "type": "object",
         "description": "One value per ONNX graph input, keyed by the input's name.",
@@ -265,14 +102,14 @@ def _input_value_schema(spec: ScoringSpec, tensor: TensorInfo) -> dict[str, Any]
     if not _is_image_input(spec, tensor):
         value = _nested_array(shape, _element_schema(tensor.element_type, numeric_strings=True))
         value["description"] = (
-            f"{tensor.element_type} tensor of shape {_shape_text(tensor.shape)}: a list of rows, "
+            f"{tensor.element_type} tensor of shape {shape_text(tensor.shape)}: a list of rows, "
             f"each a list of {_row_text(shape)}; wrap even a single row, as in [[...]]."
         )
         return value
     assert spec.image is not None
     return {
         "description": (
-            f"Image input ({tensor.element_type} tensor of shape {_shape_text(tensor.shape)}, axes "
+            f"Image input ({tensor.element_type} tensor of shape {shape_text(tensor.shape)}, axes "
             f"{', '.join(spec.image.dim_names)}): a base64-encoded image file, resized to "
             f"{spec.image.width}x{spec.image.height} and normalised by the service, or an already "
             "processed 4-D array of pixel values shaped like the model input, used as is."
@@ -336,19 +173,19 @@ def _element_schema(element_type: str, *, numeric_strings: bool) -> dict[str, An
     return {"description": f"Element type {element_type}: any JSON value the model runtime accepts."}
 
 
-def _input_form_schema(spec: ScoringSpec) -> dict[str, Any]:
+def input_form_schema(spec: ScoringSpec) -> dict[str, Any]:
     return {
         "type": "object",
         "description": "One image file to score (for several images, send base64 strings in JSON).",
         "required": ["imageData"],
         "properties": {
             "imageData": {"type": "string", "format": "binary", "description": "The image file."},
-            "topN": _top_n_schema(spec),
+            "topN": top_n_schema(spec),
         },
     }
 
 
-def _shape_text(shape: tuple[int, ...] | None) -> str:
+def shape_text(shape: tuple[int, ...] | None) -> str:
     if shape is None:
         return "unknown"
     return "[" + ", ".join("N" if d < 0 else str(d) for d in shape) + "]"
@@ -356,7 +193,7 @@ def _shape_text(shape: tuple[int, ...] | None) -> str:
 
 def _row_text(shape: Sequence[int]) -> str:
     if len(shape) != 2:
-        return f"nested lists of shape {_shape_text(tuple(shape[1:]))}"
+        return f"nested lists of shape {shape_text(tuple(shape[1:]))}"
     return f"{shape[1]} values" if shape[1] > 0 else "values"
 
 
@@ -383,7 +220,7 @@ def _double(description: str) -> dict[str, Any]:
     return {"type": "number", "format": "double", "nullable": True, "description": description + _NON_FINITE}
 
 
-def _result_schema(spec: ScoringSpec) -> dict[str, Any]:
+def result_schema(spec: ScoringSpec) -> dict[str, Any]:
     count = _class_count(spec)
     if spec.function is Function.REGRESSION:
         return _closed_object({"regression": _double("Predicted value.")}, "Regression result for one row.")
@@ -461,37 +298,10 @@ def _name_schema(spec: ScoringSpec, description: str) -> dict[str, Any]:
     return schema
 
 
-# --- descriptions and examples -------------------------------------------------------------------
+# --- examples ------------------------------------------------------------------------------------
 
 
-def _operation_description(spec: ScoringSpec) -> str:
-    inputs = ", ".join(f"{t.name} ({t.element_type} {_shape_text(t.shape)})" for t in spec.inputs)
-    text = (
-        f"Scores rows with this {spec.function.value.lower().replace('_', ' ')} model. "
-        f"Model inputs: {inputs}. Send JSON with one record per row (or several rows per record); "
-    )
-    if spec.model_type is ModelType.ONNX_IMG:
-        text += (
-            "images go as base64 strings, or upload one image file as multipart/form-data field imageData."
-        )
-    else:
-        text += "numbers may also be sent as numeric strings where the model takes floating-point inputs."
-    return text
-
-
-def _info_description(
-    spec: ScoringSpec, *, model_name: str, model_id: str, uri: str, version: str, description: str | None
-) -> str:
-    text = (
-        f"Scoring endpoint '{uri}' for model {model_name} version {version} (modelId {model_id}): "
-        f"function {spec.function.value}, model type {spec.model_type.value}."
-    )
-    if description:
-        text += "\n\n" + description
-    return text
-
-
-def _example_request(spec: ScoringSpec) -> dict[str, Any]:
+def example_request(spec: ScoringSpec) -> dict[str, Any]:
     """One record with one row, valid for the request schema (the image example is a real PNG)."""
     record: dict[str, Any] = {}
     for tensor in spec.inputs:
@@ -525,8 +335,8 @@ def _example_element(element_type: str) -> Any:
     return 0
 
 
-def _example_response(spec: ScoringSpec) -> dict[str, Any]:
-    """The response to :func:`_example_request` (topN 1), valid for the response schema."""
+def example_response(spec: ScoringSpec) -> dict[str, Any]:
+    """The response to :func:`example_request` (topN 1), valid for the response schema."""
     names = _known_names(spec)
     name = names[0] if names else "A"
     item: dict[str, Any]

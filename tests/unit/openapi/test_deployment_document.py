@@ -27,8 +27,8 @@ from omlsvc.core.signature import (
     TensorInfo,
     ValueKind,
 )
-from omlsvc.deployment import schemas
-from omlsvc.deployment.openapi import EXAMPLE_IMAGE_BASE64, component_prefix, deployment_document
+from omlsvc.openapi import schemas
+from omlsvc.openapi.deployment import EXAMPLE_IMAGE_BASE64, component_prefix, deployment_document
 from tests.openapi_check import (
     assert_invalid,
     assert_valid,

@@ -1,0 +1,14 @@
+"""Limits on what a client may ask for, shared by the services that enforce them and the OpenAPI
+documents that declare them."""
+
+from __future__ import annotations
+
+#: Paging of the model and deployment lists (our extension): the largest page.
+MAX_PAGE_SIZE = 1000
+#: The largest ``offset``: a larger one than the databases' integers hold would fail in the driver,
+#: so it is refused like any other bad parameter.
+MAX_OFFSET = 2**31 - 1
+#: The longest time limit a deployment may set for its model runs (``scoreTimeout``), in seconds.
+MAX_SCORE_TIMEOUT_S = 3600
+#: The longest model ``description``, in characters.
+MAX_DESCRIPTION = 4000

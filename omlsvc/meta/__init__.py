@@ -1,1 +1,0 @@
-"""Service-level documents: API versions, the service's OpenAPI document, health probes."""

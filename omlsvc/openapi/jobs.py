@@ -1,0 +1,306 @@
+"""The jobs part of the service document (``GET /omlmod/v1/api``): paths and schemas of
+``/omlmod/v1/jobs`` (spec ``oml-jobs.md``).
+
+:mod:`omlsvc.openapi.service` merges them in; error responses refer to the service document's
+shared ``components/responses``.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from omlsvc.jobs.properties import FIELDS, MAX_JOB_NAME, SERVICE_LEVELS
+from omlsvc.jobs.service import ACTIONS
+from omlsvc.openapi.builders import (
+    COMMON_ERRORS,
+    collection_schema,
+    created,
+    integer,
+    json_body,
+    links_schema,
+    nullable,
+    ok,
+    operation,
+    paging_parameters,
+    path_parameter,
+    query,
+    schema_ref,
+)
+
+_TAGS = ["jobs"]
+_DATE = {"type": "string", "format": "date-time"}
+_NULLABLE_STRING = {"type": "string", "nullable": True}
+
+
+def _operation(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    return operation(*args, tags=_TAGS, **kwargs)
+
+
+def _job_id() -> list[dict[str, Any]]:
+    text = "The job's id, OML$ + an upper-case UUID with underscores ($ raw or as %24)."
+    return [path_parameter("jobId", text)]
+
+
+def _filters() -> list[dict[str, Any]]:
+    return [
+        query(
+            "jobFlag",
+            "Repeatable; jobs carrying every flag given (e.g. MODEL_DELETED).",
+            {"type": "array", "items": {"type": "string"}},
+        ),
+        query("jobName", "Exact job name."),
+        query("jobServiceLevel", "LOW, MEDIUM or HIGH.", {"type": "string", "enum": list(SERVICE_LEVELS)}),
+        query("jobStatus", "CREATED or UPDATED."),
+        query("jobType", "MODEL_SCORING."),
+        query("modelId", "Jobs of this model."),
+        query("submittedAfter", "Submitted after this instant.", dict(_DATE)),
+        query("submittedBefore", "Submitted before this instant.", dict(_DATE)),
+        *paging_parameters("Our extension: page size.", None),
+    ]
+
+
+def job_paths() -> dict[str, Any]:
+    return {
+        "/omlmod/v1/jobs": {
+            "post": _operation(
+                "createJob",
+                "Submit a batch scoring job (jobType MODEL_SCORING)",
+                created("Created; Location names the job.", "CreatedJob"),
+                (400, 415, *COMMON_ERRORS),
+                body=json_body("JobRequest"),
+            ),
+            "get": _operation(
+                "listJobs",
+                "The caller's jobs (an admin sees every job)",
+                ok("Jobs.", "SubmittedJobCollection"),
+                (400, *COMMON_ERRORS),
+                parameters=_filters(),
+            ),
+        },
+        **_job_paths(),
+        **_job_action_paths(),
+    }
+
+
+def _job_paths() -> dict[str, Any]:
+    return {
+        "/omlmod/v1/jobs/{jobId}": {
+            "parameters": _job_id(),
+            "get": _operation(
+                "getJob",
+                "A job: its request, scheduler state and latest run",
+                ok("The job.", "SubmittedJob"),
+                (404, *COMMON_ERRORS),
+            ),
+            "post": _operation(
+                "updateJob",
+                "Change the job's schedule (fields left out stay)",
+                ok("Done.", status="204"),
+                (400, 404, 415, *COMMON_ERRORS),
+                body=json_body("JobUpdate"),
+            ),
+            "delete": _operation(
+                "deleteJob",
+                "Delete a job and its run history (refused while it runs)",
+                ok("Done.", status="204"),
+                (404, 409, *COMMON_ERRORS),
+                parameters=[
+                    query(
+                        "dropOutputTable",
+                        "Our extension: also drop the job's output table (default false).",
+                        {"type": "boolean"},
+                    )
+                ],
+            ),
+        },
+    }
+
+
+def _job_action_paths() -> dict[str, Any]:
+    """The job's sub-resources: its action, its runs, and the poll of a submission."""
+    return {
+        "/omlmod/v1/jobs/{jobId}/action": {
+            "parameters": _job_id(),
+            "post": _operation(
+                "actOnJob",
+                "ENABLE, DISABLE, RUN now or STOP the run in progress",
+                ok("Done.", status="204"),
+                (400, 404, 409, 415, *COMMON_ERRORS),
+                body=json_body("JobAction"),
+            ),
+        },
+        "/omlmod/v1/jobs/{jobId}/runs": {
+            "parameters": _job_id(),
+            "get": _operation(
+                "listJobRuns",
+                "The job's runs, most recent first",
+                ok("Runs.", {"type": "array", "items": schema_ref("JobRunDetail")}),
+                (400, 404, *COMMON_ERRORS),
+                parameters=[query("limit", "Only the N most recent runs.", integer(1))],
+            ),
+        },
+        "/omlmod/v1/jobs/{jobId}/check": {
+            "parameters": _job_id(),
+            "get": _operation(
+                "checkJob",
+                "Poll a submission or update: jobs are created synchronously, so always done",
+                {
+                    "302": {
+                        "description": "Done; Location names the job.",
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                    },
+                    "204": {"description": "Still in progress (never answered by this service)."},
+                },
+                (404, *COMMON_ERRORS),
+            ),
+        },
+    }
+
+
+def _properties_schema() -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "jobType": {"type": "string", "enum": ["MODEL_SCORING"]},
+        "jobName": {"type": "string", "maxLength": MAX_JOB_NAME},
+        "modelId": {"type": "string"},
+        "inputData": {
+            "type": "string",
+            "description": "Table or view to score (matched case-insensitively).",
+        },
+        "outputData": {"type": "string", "description": "The output table is {jobId}_{OUTPUTDATA}."},
+        "supplementalColumnNames": {"type": "array", "items": {"type": "string"}},
+        "topN": {"type": "integer", "minimum": 1, "nullable": True},
+        "topNDetails": {
+            "type": "integer",
+            "minimum": 1,
+            "nullable": True,
+            "description": "Accepted and ignored: ONNX models have no prediction details.",
+        },
+        "recompute": {
+            "type": "boolean",
+            "description": "true: each run replaces the output; false: appends.",
+        },
+        "inputSchemaName": _NULLABLE_STRING,
+        "outputSchemaName": _NULLABLE_STRING,
+        "jobDescription": _NULLABLE_STRING,
+        "jobServiceLevel": {"type": "string", "enum": list(SERVICE_LEVELS), "nullable": True},
+        "disableJob": {"type": "boolean"},
+        "keyColumnName": {
+            "type": "string",
+            "nullable": True,
+            "description": "Our extension: a unique column to read the input in order (default: its primary key).",
+        },
+        "inputColumnNames": {
+            "type": "array",
+            "items": {"type": "string"},
+            "nullable": True,
+            "description": "Our extension: the columns feeding the model's inputs, in input order.",
+        },
+    }
+    assert set(properties) == set(FIELDS)
+    return {
+        "type": "object",
+        "required": ["jobName", "jobType", "modelId", "inputData", "outputData"],
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+def _run_detail() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "jobRunStatus": {
+                "type": "string",
+                "enum": ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "STOPPED"],
+            },
+            "errorMessage": _NULLABLE_STRING,
+            "requestedStartDate": nullable(_DATE),
+            "actualStartDate": nullable(_DATE),
+            "duration": {"type": "string", "nullable": True, "description": "D H:M:S.F"},
+            "rowsScored": {"type": "integer", "description": "Our extension: output rows written so far."},
+        },
+    }
+
+
+def _schedule_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {
+            "jobStartDate": nullable(_DATE),
+            "jobEndDate": nullable(_DATE),
+            "repeatInterval": {
+                "type": "string",
+                "nullable": True,
+                "description": "DBMS_SCHEDULER calendaring syntax, e.g. FREQ=WEEKLY;BYDAY=MON;BYHOUR=2.",
+            },
+            "maxRuns": {"type": "integer", "minimum": 1, "nullable": True},
+        },
+        "additionalProperties": False,
+    }
+
+
+def _submitted_job_schema() -> dict[str, Any]:
+    last_run = _run_detail()
+    last_run["properties"] = {k: v for k, v in last_run["properties"].items() if k != "rowsScored"}
+    return {
+        "type": "object",
+        "required": ["jobId", "jobRequest", "dateSubmitted"],
+        "properties": {
+            "jobId": {"type": "string"},
+            "jobRequest": schema_ref("JobRequest"),
+            "jobStatus": {
+                "type": "string",
+                "enum": ["CREATING", "CREATED", "UPDATING", "UPDATED", "DELETING"],
+            },
+            "dateSubmitted": _DATE,
+            "dateLastUpdated": _DATE,
+            "links": links_schema(),
+            "jobFlags": {"type": "array", "items": {"type": "string"}},
+            "state": {"type": "string", "enum": ["SCHEDULED", "RUNNING", "DISABLED", "COMPLETED"]},
+            "enabled": {"type": "boolean"},
+            "runCount": {"type": "integer"},
+            "nextRunDate": nullable(_DATE),
+            "lastStartDate": nullable(_DATE),
+            "lastRunStatus": {"type": "string"},
+            "lastRunDetail": last_run,
+        },
+    }
+
+
+def job_schemas() -> dict[str, dict[str, Any]]:
+    """The jobs' schema components, fresh objects on every call."""
+    schemas: dict[str, dict[str, Any]] = {
+        "JobSchedule": _schedule_schema(),
+        "ScoringJobProperties": _properties_schema(),
+        "JobRequest": {
+            "type": "object",
+            "required": ["jobProperties"],
+            "properties": {
+                "jobSchedule": schema_ref("JobSchedule"),
+                "jobProperties": schema_ref("ScoringJobProperties"),
+            },
+        },
+        "JobUpdate": {
+            "type": "object",
+            "required": ["jobSchedule"],
+            "properties": {"jobSchedule": schema_ref("JobSchedule")},
+        },
+        "JobAction": {
+            "type": "object",
+            "required": ["action"],
+            "properties": {
+                "action": {"type": "string", "enum": list(ACTIONS)},
+                "force": {"type": "boolean", "description": "DISABLE even while a run is in progress."},
+            },
+        },
+        "CreatedJob": {
+            "type": "object",
+            "required": ["jobId", "links"],
+            "properties": {"jobId": {"type": "string"}, "links": links_schema()},
+        },
+        "JobRunDetail": _run_detail(),
+        "SubmittedJob": _submitted_job_schema(),
+        "SubmittedJobCollection": collection_schema("SubmittedJob", links=links_schema()),
+    }
+    return copy.deepcopy(schemas)
