@@ -12,8 +12,15 @@ import sys
 from collections.abc import Sequence
 
 from omlsvc import __version__
-from omlsvc.cli import db, deployments, jobs, models, score, serve, tables, users
 from omlsvc.cli.context import act_as, admin_services, scoring_services
+from omlsvc.cli.db import add_db_commands
+from omlsvc.cli.deployments import add_deployment_commands
+from omlsvc.cli.jobs import add_job_commands
+from omlsvc.cli.models import add_model_commands
+from omlsvc.cli.score import add_score_command
+from omlsvc.cli.serve import add_serve_commands
+from omlsvc.cli.tables import add_table_commands
+from omlsvc.cli.users import add_user_commands
 from omlsvc.config import Settings, SettingsError
 from omlsvc.core.errors import OmlError
 
@@ -42,12 +49,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="omlsvc", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"omlsvc {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
-    serve.add_commands(commands)
-    db.add_commands(commands)
-    users.add_commands(commands)
-    models.add_commands(commands)
-    deployments.add_commands(commands)
-    score.add_commands(commands)
-    jobs.add_job_commands(commands, admin_services, scoring_services, act_as)
-    tables.add_commands(commands)
+    add_serve_commands(commands)
+    add_db_commands(commands)
+    add_user_commands(commands)
+    add_model_commands(commands)
+    add_deployment_commands(commands)
+    add_score_command(commands)
+    add_job_commands(commands, admin_services, scoring_services, act_as)
+    add_table_commands(commands)
     return parser

@@ -8,7 +8,7 @@ from omlsvc.cli.context import SubParsers, act_as, add_user_option, admin_servic
 from omlsvc.config import Settings
 
 
-def add_commands(commands: SubParsers) -> None:
+def add_deployment_commands(commands: SubParsers) -> None:
     deploy = commands.add_parser("deploy", help="deploy a model under a URI")
     deploy.add_argument("model_id")
     deploy.add_argument("uri")

@@ -12,7 +12,7 @@ from omlsvc.cli.context import SubParsers, act_as, add_user_option, admin_servic
 from omlsvc.config import Settings
 
 
-def add_commands(commands: SubParsers) -> None:
+def add_model_commands(commands: SubParsers) -> None:
     models = commands.add_parser("models", help="the model repository").add_subparsers(metavar="ACTION")
     push = models.add_parser("push", help="store a zipped ONNX model (validated like an upload)")
     push.add_argument("zip", type=Path)

@@ -11,7 +11,7 @@ from omlsvc.config import Settings
 from omlsvc.core.errors import InvalidInput
 
 
-def add_commands(commands: SubParsers) -> None:
+def add_score_command(commands: SubParsers) -> None:
     score = commands.add_parser("score", help="score records or an image with a deployment")
     score.add_argument("uri")
     given = score.add_mutually_exclusive_group(required=True)

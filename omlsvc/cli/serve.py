@@ -12,7 +12,7 @@ from omlsvc.cli.context import SubParsers, admin_services
 from omlsvc.config import Settings
 
 
-def add_commands(commands: SubParsers) -> None:
+def add_serve_commands(commands: SubParsers) -> None:
     serve = commands.add_parser("serve", help="initialise the database if needed and serve with gunicorn")
     serve.add_argument(
         "--front",

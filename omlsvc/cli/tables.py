@@ -8,7 +8,7 @@ from omlsvc.cli.context import SubParsers, admin_services
 from omlsvc.config import Settings
 
 
-def add_commands(commands: SubParsers) -> None:
+def add_table_commands(commands: SubParsers) -> None:
     tables = commands.add_parser(
         "tables", help="SQLite: the tables each user's jobs may read (other databases use GRANT)"
     ).add_subparsers(metavar="ACTION")

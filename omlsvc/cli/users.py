@@ -9,7 +9,7 @@ from omlsvc.config import Settings
 from omlsvc.core.errors import NotFound
 
 
-def add_commands(commands: SubParsers) -> None:
+def add_user_commands(commands: SubParsers) -> None:
     users = commands.add_parser("users", help="manage users").add_subparsers(metavar="ACTION")
     add = users.add_parser("add", help="add a user")
     add.add_argument("name")
