@@ -145,12 +145,7 @@ class Settings:
         env = _Env(environ)
         data_dir = env.get("DATA_DIR", Path, default_data_dir(environ))
         database_url = env.get("DATABASE_URL", _database_url, f"sqlite:///{data_dir / 'omlsvc.db'}")
-        private_key = env.get("JWT_PRIVATE_KEY_FILE", _existing_file, None)
-        public_key = env.get("JWT_PUBLIC_KEY_FILE", _existing_file, None)
-        if (private_key is None) != (public_key is None):
-            raise SettingsError(
-                "OMLSVC_JWT_PRIVATE_KEY_FILE and OMLSVC_JWT_PUBLIC_KEY_FILE must be set together"
-            )
+        private_key, public_key = _jwt_key_files(env)
         settings = cls(
             data_dir=data_dir,
             database_url=database_url,
@@ -236,6 +231,15 @@ def host_memory() -> int:
     except OSError:
         return total
     return min(total, int(limit)) if limit.isdigit() else total
+
+
+def _jwt_key_files(env: _Env) -> tuple[Path | None, Path | None]:
+    """The RS256 key pair (private, public): both files or neither."""
+    private_key = env.get("JWT_PRIVATE_KEY_FILE", _existing_file, None)
+    public_key = env.get("JWT_PUBLIC_KEY_FILE", _existing_file, None)
+    if (private_key is None) != (public_key is None):
+        raise SettingsError("OMLSVC_JWT_PRIVATE_KEY_FILE and OMLSVC_JWT_PUBLIC_KEY_FILE must be set together")
+    return private_key, public_key
 
 
 class _Env:

@@ -21,7 +21,8 @@ from onnxruntime.capi import onnxruntime_pybind11_state
 
 from omlsvc.core.ortmessages import ALLOCATION_FAILURE, onnxruntime_message
 from omlsvc.core.signature import ELEMENT_TYPES, ModelType, TensorInfo, ValueKind
-from omlsvc.repository.archive import external_data_locations, unsafe_name_reason
+from omlsvc.repository.external_data import external_data_locations
+from omlsvc.repository.zipsafety import unsafe_name_reason
 
 ONNX_DOMAIN = ""
 ONNX_ML_DOMAIN = "ai.onnx.ml"

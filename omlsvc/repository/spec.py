@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from omlsvc.core.signature import Function, ModelType
-from omlsvc.repository.archive import METADATA_NAME
+from omlsvc.repository.layout import METADATA_NAME
 
 FUNCTION = "function"
 REGRESSION_OUTPUT = "regressionOutput"

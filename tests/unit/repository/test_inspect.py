@@ -16,7 +16,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from omlsvc.core.signature import ModelType, TensorInfo, ValueKind
-from omlsvc.repository.archive import read_model_proto
+from omlsvc.repository.external_data import read_model_proto
 from omlsvc.repository.inspect import (
     ModelInfo,
     external_data_problems,

@@ -1,8 +1,9 @@
 """``omlsvc jobs create|list|show|run|stop|rm|worker``: the jobs API and the runner from a shell.
 
 :func:`add_job_commands` is called by :mod:`omlsvc.cli` with its helpers for building services and
-acting as a user, so both commands share one way of doing that and this module holds no logic of
-its own beyond printing.
+acting as a user, so every command shares one way of doing that and this module holds no logic of
+its own beyond printing. The commands that may score in this process (``run``, whose ``--wait``
+runs the job here, and ``worker``) get a worker's graph; the others get the light one.
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ from omlsvc.config import Settings
 
 if TYPE_CHECKING:
     from omlsvc.core.authorization import Principal
-    from omlsvc.wiring import Services
+    from omlsvc.wiring import AdminServices, Services
 
+AdminFactory = Callable[[Settings], AbstractContextManager["AdminServices"]]
 ServicesFactory = Callable[[Settings], AbstractContextManager["Services"]]
-PrincipalOf = Callable[["Services", str], "Principal"]
+PrincipalOf = Callable[["AdminServices", str], "Principal"]
 
 
 def add_job_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    admin: AdminFactory,
     services: ServicesFactory,
     principal: PrincipalOf,
 ) -> None:
@@ -53,24 +56,24 @@ def add_job_commands(
     worker = jobs.add_parser("worker", help="run the job runner until stopped (SIGTERM or Ctrl-C)")
     worker.add_argument("--once", action="store_true", help="stop when there is nothing left to do")
 
-    def bind(handler: Callable[[argparse.Namespace, Settings, ServicesFactory, PrincipalOf], int]) -> Any:
-        return lambda args, settings: handler(args, settings, services, principal)
+    def bind(handler: Callable[..., int], factory: AdminFactory | ServicesFactory) -> Any:
+        return lambda args, settings: handler(args, settings, factory, principal)
 
-    for sub, handler in (
-        (create, _create),
-        (listing, _list),
-        (show, _show),
-        (run, _run),
-        (stop, _stop),
-        (remove, _remove),
+    for sub, handler, factory in (
+        (create, _create, admin),
+        (listing, _list, admin),
+        (show, _show, admin),
+        (run, _run, services),
+        (stop, _stop, admin),
+        (remove, _remove, admin),
     ):
         sub.add_argument("--user", default="admin", help="act as this user (default: admin)")
-        sub.set_defaults(handler=bind(handler))
-    worker.set_defaults(handler=bind(_worker))
+        sub.set_defaults(handler=bind(handler, factory))
+    worker.set_defaults(handler=bind(_worker, services))
 
 
 def _create(
-    args: argparse.Namespace, settings: Settings, services: ServicesFactory, principal: PrincipalOf
+    args: argparse.Namespace, settings: Settings, services: AdminFactory, principal: PrincipalOf
 ) -> int:
     from omlsvc.core.errors import InvalidInput
 
@@ -86,7 +89,7 @@ def _create(
 
 
 def _list(
-    args: argparse.Namespace, settings: Settings, services: ServicesFactory, principal: PrincipalOf
+    args: argparse.Namespace, settings: Settings, services: AdminFactory, principal: PrincipalOf
 ) -> int:
     from omlsvc.jobs.store import JobFilter
     from omlsvc.rest.job_views import job_state
@@ -104,7 +107,7 @@ def _list(
 
 
 def _show(
-    args: argparse.Namespace, settings: Settings, services: ServicesFactory, principal: PrincipalOf
+    args: argparse.Namespace, settings: Settings, services: AdminFactory, principal: PrincipalOf
 ) -> int:
     from omlsvc.jobs.lifecycle import parse_job_id
     from omlsvc.rest.job_views import job_view, run_view
@@ -146,7 +149,7 @@ def _run(
 
 
 def _stop(
-    args: argparse.Namespace, settings: Settings, services: ServicesFactory, principal: PrincipalOf
+    args: argparse.Namespace, settings: Settings, services: AdminFactory, principal: PrincipalOf
 ) -> int:
     from omlsvc.jobs.lifecycle import parse_job_id
 
@@ -158,7 +161,7 @@ def _stop(
 
 
 def _remove(
-    args: argparse.Namespace, settings: Settings, services: ServicesFactory, principal: PrincipalOf
+    args: argparse.Namespace, settings: Settings, services: AdminFactory, principal: PrincipalOf
 ) -> int:
     from omlsvc.jobs.lifecycle import parse_job_id
 
