@@ -338,6 +338,16 @@ class ModelService:
                 raise NotFound(f"Model {model_id} is not granted to that user.")
             uow.commit(announce=True)
 
+    # -- for scoring's ModelSource (omlsvc.deployment.source) -------------------------------------
+
+    def content_of(self, model_id: str) -> Iterator[bytes]:
+        """The stored bytes of a model by id, for a worker's disk cache (scoring checked visibility
+        when it found the deployment; a model deleted meanwhile yields nothing)."""
+        with self._transactions() as uow:
+            record = ModelStore(uow.connection).get(model_id)
+        if record is not None:
+            yield from self.iter_content(record)
+
 
 def parse_grant(body: Mapping[str, Any]) -> tuple[str, str]:
     """``{"user": NAME, "permission": "VIEW"}`` (permission defaults to VIEW), every problem at once."""
