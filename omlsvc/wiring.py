@@ -8,6 +8,7 @@ commands, which need the database and no onnxruntime session or GPU detection.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,11 +23,13 @@ from omlsvc.db.engine import make_engine
 from omlsvc.db.health import HealthService
 from omlsvc.db.transactions import Transactions
 from omlsvc.deployment.service import DeploymentService
+from omlsvc.deployment.source import DeployedModels
 from omlsvc.jobs.grants import TableGrantService
 from omlsvc.jobs.options import RunnerOptions
 from omlsvc.jobs.runner import Runner
 from omlsvc.jobs.service import JobService
 from omlsvc.private_files import make_private_dir
+from omlsvc.repository.archive import extract_package
 from omlsvc.repository.isolation import IsolatedValidator
 from omlsvc.repository.service import ModelService
 from omlsvc.scoring.files import ModelFiles
@@ -97,21 +100,24 @@ def build_services(
     """Everything one worker needs. ``worker_index`` (gunicorn's, see ``gunicorn_conf``) picks the
     GPU; ``gpu_count`` defaults to what the machine has."""
     admin = build_admin_services(settings, engine=engine, clock=clock)
-    files = ModelFiles(settings.cache_dir, admin.models.archive_limits)
+    # loads pin a model's files beside the upload scratch space, outside the cache an operator may clear
+    unpack = functools.partial(extract_package, limits=admin.models.archive_limits)
+    files = ModelFiles(settings.cache_dir, admin.models.scratch_dir, unpack)
     gpus = detect_gpu_count() if gpu_count is None else gpu_count
     scoring = ScoringService(
-        admin.deployments, admin.models, files, _session_cache(settings, files, worker_index, gpus)
+        DeployedModels(admin.deployments, admin.models), files, _session_cache(settings, worker_index, gpus)
     )
     fields = {f.name: getattr(admin, f.name) for f in dataclasses.fields(AdminServices)}
     return Services(**fields, worker_index=worker_index, scoring=scoring)
 
 
-def _session_cache(settings: Settings, files: ModelFiles, worker_index: int, gpu_count: int) -> SessionCache:
-    """The worker's LRU of onnxruntime sessions, on its GPU when onnxruntime offers CUDA."""
+def _session_cache(settings: Settings, worker_index: int, gpu_count: int) -> SessionCache:
+    """The worker's LRU of onnxruntime sessions, on its GPU when onnxruntime offers CUDA (scoring
+    passes each build the model's files)."""
     threads = settings.intra_op_threads or None
     return SessionCache(
         settings.session_cache_size,
-        files.path,
+        None,
         lambda: make_session_options(threads, workers=settings.workers),
         choose_providers(onnxruntime.get_available_providers(), worker_index, gpu_count),
         limits=InputLimits(max_rows=settings.max_score_rows),

@@ -342,6 +342,14 @@ class ModelService:
         with self._transactions() as uow:
             return ModelStore(uow.connection).get(model_id)
 
+    def content_of(self, model_id: str) -> Iterator[bytes]:
+        """The stored bytes of a model by id, for a worker's disk cache (scoring's ModelSource,
+        :mod:`omlsvc.deployment.source`, checked visibility when it found the deployment; a model
+        deleted meanwhile yields nothing)."""
+        record = self.record(model_id)
+        if record is not None:
+            yield from self.iter_content(record)
+
 
 def parse_grant(body: Mapping[str, Any]) -> tuple[str, str]:
     """``{"user": NAME, "permission": "VIEW"}`` (permission defaults to VIEW), every problem at once."""

@@ -1,6 +1,8 @@
 """Scoring: request records or image files -> onnxruntime -> ``scoringResults``.
 
-Pure: numpy, onnxruntime and Pillow only; no SQL, no HTTP. The service layer gets a
+Pure: numpy, onnxruntime and Pillow only; no SQL, no HTTP, and no other capability's code. The
+score use case (:class:`~omlsvc.scoring.service.ScoringService`) finds deployments and model bytes
+through a narrow :class:`~omlsvc.scoring.source.ModelSource` the wiring plugs in, gets a
 :class:`~omlsvc.scoring.sessions.LoadedModel` from the worker's
 :class:`~omlsvc.scoring.sessions.SessionCache` and calls its ``model.score_records`` or
 ``model.score_images``.
@@ -20,6 +22,7 @@ from omlsvc.scoring.sessions import (
     detect_gpu_count,
     make_session_options,
 )
+from omlsvc.scoring.source import ModelSource, ModelToScore, ScorableModel, ScoringTarget
 
 __all__ = [
     "Feeds",
@@ -28,8 +31,12 @@ __all__ = [
     "InputConverter",
     "InputLimits",
     "LoadedModel",
+    "ModelSource",
+    "ModelToScore",
     "OutputFormatter",
     "PreparedModel",
+    "ScorableModel",
+    "ScoringTarget",
     "SessionCache",
     "choose_providers",
     "default_intra_op_threads",

@@ -28,7 +28,6 @@ model input (cast to the element type, never re-normalised).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,28 +35,17 @@ from typing import Any
 import numpy as np
 
 from omlsvc.core.errors import InvalidImage, InvalidInput, PayloadTooLarge, ScoringFailed
-from omlsvc.core.signature import ModelType, ScoringSpec, TensorInfo
-from omlsvc.scoring.images import ImageOptions, ImagePreprocessor, PixelBudget, cast_pixels
+from omlsvc.core.signature import ModelType, ScoringSpec
+from omlsvc.scoring.client_values import describe, show, where_in_record
+from omlsvc.scoring.columns import Column
+from omlsvc.scoring.feeds import Feeds
+from omlsvc.scoring.image_input import ImageInput
+from omlsvc.scoring.images import ImageOptions, ImagePreprocessor
+
+__all__ = ["DEFAULT_MAX_IMAGES", "DEFAULT_MAX_ROWS", "Feeds", "InputConverter", "InputLimits"]
 
 DEFAULT_MAX_ROWS = 10_000
 DEFAULT_MAX_IMAGES = 64
-
-#: ONNX element type -> numpy dtype used to feed onnxruntime (strings go as object arrays of str).
-NUMPY_DTYPES: dict[str, np.dtype[Any]] = {
-    "FLOAT": np.dtype(np.float32),
-    "DOUBLE": np.dtype(np.float64),
-    "FLOAT16": np.dtype(np.float16),
-    "INT8": np.dtype(np.int8),
-    "INT16": np.dtype(np.int16),
-    "INT32": np.dtype(np.int32),
-    "INT64": np.dtype(np.int64),
-    "UINT8": np.dtype(np.uint8),
-    "UINT16": np.dtype(np.uint16),
-    "UINT32": np.dtype(np.uint32),
-    "UINT64": np.dtype(np.uint64),
-    "BOOL": np.dtype(np.bool_),
-    "STRING": np.dtype(object),
-}
 
 
 @dataclass(frozen=True)
@@ -66,27 +54,6 @@ class InputLimits:
 
     max_rows: int = DEFAULT_MAX_ROWS
     max_images: int = DEFAULT_MAX_IMAGES
-
-
-@dataclass(frozen=True)
-class Feeds:
-    """What one ``session.run`` needs, plus the row bookkeeping to map results back.
-
-    ``row_counts[i]`` is the number of rows record (or uploaded image) ``i`` contributed; the rows
-    appear in record order, so ``sum(row_counts) == rows``.
-    """
-
-    arrays: dict[str, np.ndarray]
-    rows: int
-    row_counts: tuple[int, ...]
-
-    def record_of_rows(self) -> list[int]:
-        """The record index of every row, in row order."""
-        return [index for index, count in enumerate(self.row_counts) for _ in range(count)]
-
-
-class _BadValue(Exception):
-    """One value that cannot be coerced; the caller adds where it was."""
 
 
 class InputConverter:
@@ -103,15 +70,15 @@ class InputConverter:
     ) -> None:
         self.spec = spec
         self.limits = limits or InputLimits()
-        self._images: _ImageInput | None = None
-        self._columns: tuple[_Column, ...] = ()
+        self._images: ImageInput | None = None
+        self._columns: tuple[Column, ...] = ()
         if spec.model_type is ModelType.ONNX_IMG:
             if spec.image is None:
                 raise ScoringFailed("image model without image preprocessing settings")
-            self._images = _ImageInput(ImagePreprocessor(spec.image, image_options))
+            self._images = ImageInput(ImagePreprocessor(spec.image, image_options))
             self._names: tuple[str, ...] = (spec.image.input_name,)
         else:
-            self._columns = tuple(_Column(info) for info in spec.inputs)
+            self._columns = tuple(Column(info) for info in spec.inputs)
             self._names = tuple(column.name for column in self._columns)
         if not self._names:
             raise ScoringFailed("the model has no inputs")
@@ -175,7 +142,7 @@ class InputConverter:
             for column in columns:
                 value = record[column.name]
                 if type(value) is not list or not value:
-                    column.slow(value, _where(index, column.name))  # raises with the precise problem
+                    column.slow(value, where_in_record(index, column.name))  # raises with the precise problem
                 if count < 0:
                     count, first = len(value), column.name
                 elif len(value) != count:
@@ -196,14 +163,14 @@ class InputConverter:
             arrays[column.name] = array
         return Feeds(arrays, total, tuple(row_counts))
 
-    def _convert_per_record(self, column: _Column, records: list[dict[str, Any]]) -> np.ndarray:
+    def _convert_per_record(self, column: Column, records: list[dict[str, Any]]) -> np.ndarray:
         """The slow path for one input: record by record, so an error can name its record."""
         parts = []
         for index, record in enumerate(records):
             value = record[column.name]
             array = column.fast(value)
             if array is None:
-                array = column.slow(value, _where(index, column.name))
+                array = column.slow(value, where_in_record(index, column.name))
             parts.append(array)
         first = parts[0].shape[1:]
         for index, part in enumerate(parts):
@@ -216,10 +183,10 @@ class InputConverter:
 
     def _check_record(self, index: int, record: Any) -> None:
         if type(record) is not dict:
-            raise InvalidInput(f"record {index} is {_describe(record)}, not an object of input name -> array")
+            raise InvalidInput(f"record {index} is {describe(record)}, not an object of input name -> array")
         if record.keys() == self._name_set:
             return
-        problems = [f"unknown input {_show(key)}" for key in record if key not in self._name_set]
+        problems = [f"unknown input {show(key)}" for key in record if key not in self._name_set]
         problems += [f"missing input {name!r}" for name in self._names if name not in record]
         raise InvalidInput(f"record {index}: {'; '.join(problems)} (the model's inputs are {self._expected})")
 
@@ -240,7 +207,7 @@ class InputConverter:
         budget = images.budget()
         for index, record in enumerate(records):
             value = record[name]
-            where = _where(index, name)
+            where = where_in_record(index, name)
             if type(value) is str:
                 try:
                     array = images.preprocessor.from_base64(value, budget)
@@ -251,7 +218,7 @@ class InputConverter:
             else:
                 raise InvalidInput(
                     f"{where}: expected a base64 string of an image file or a 4-D array of pixel values, "
-                    f"got {_describe(value)}"
+                    f"got {describe(value)}"
                 )
             count = array.shape[images.batch_axis]
             total += count
@@ -260,318 +227,3 @@ class InputConverter:
             rows.append(array)
             row_counts.append(count)
         return images.feeds(rows, tuple(row_counts))
-
-
-class _ImageInput:
-    """The image input of an ``ONNX_IMG`` model: base64 files or pre-processed 4-D arrays."""
-
-    def __init__(self, preprocessor: ImagePreprocessor) -> None:
-        self.preprocessor = preprocessor
-        self.name = preprocessor.spec.input_name
-        self.batch_axis = preprocessor.spec.dim_names.index("batch")
-        shape = list(preprocessor.row_shape)
-        shape[self.batch_axis] = -1
-        self._shape_text = "[" + ", ".join("N" if d < 0 else str(d) for d in shape) + "]"
-
-    def budget(self) -> PixelBudget:
-        return PixelBudget(self.preprocessor.options.max_request_pixels)
-
-    def from_array(self, value: list[Any], where: str) -> np.ndarray:
-        dtype = self.preprocessor.dtype
-        try:
-            if dtype.kind == "f":
-                # a finite value beyond the type's range is refused (as for tabular inputs), not
-                # silently made infinite
-                with np.errstate(over="raise"):
-                    array = np.asarray(value, dtype=dtype)
-            else:
-                with np.errstate(over="ignore", invalid="ignore"):
-                    array = cast_pixels(np.asarray(value, dtype=np.float64), dtype)
-        except FloatingPointError as exc:
-            raise InvalidInput(
-                f"{where}: a value is out of range for the model's {self.preprocessor.spec.element_type} input"
-            ) from exc
-        except (ValueError, TypeError, OverflowError) as exc:
-            raise InvalidInput(
-                f"{where}: the array must be a 4-D array of numbers shaped {self._shape_text} "
-                "(it is ragged or holds something other than numbers)"
-            ) from exc
-        expected = self.preprocessor.row_shape
-        batch = self.batch_axis
-        if array.ndim != 4 or any(
-            size != want
-            for axis, (size, want) in enumerate(zip(array.shape, expected, strict=True))
-            if axis != batch
-        ):
-            raise InvalidInput(
-                f"{where}: a {array.ndim}-D array shaped {list(array.shape)} does not match the model input "
-                f"{self._shape_text}"
-            )
-        if array.shape[batch] < 1:
-            raise InvalidInput(f"{where}: the array holds no images")
-        return array
-
-    def feeds(self, rows: list[np.ndarray], row_counts: tuple[int, ...]) -> Feeds:
-        array = rows[0] if len(rows) == 1 else np.concatenate(rows, axis=self.batch_axis)
-        return Feeds({self.name: array}, int(array.shape[self.batch_axis]), row_counts)
-
-
-class _Column:
-    """One non-image input: its dtype, expected rank and fixed dimensions, fast and slow converters."""
-
-    def __init__(self, info: TensorInfo) -> None:
-        self.name = info.name
-        self.element_type = info.element_type
-        dtype = NUMPY_DTYPES.get(info.element_type)
-        if dtype is None:
-            raise ScoringFailed(
-                f"input {info.name!r} has element type {info.element_type}, which scoring does not support"
-            )
-        self.dtype = dtype
-        shape = info.shape if info.shape is not None else (-1, -1)
-        if len(shape) < 1:
-            raise ScoringFailed(f"input {info.name!r} is a scalar; scoring needs a batch axis")
-        self.rank = len(shape)
-        #: sizes of the non-batch axes, -1 where the model leaves them open.
-        self.fixed = tuple(d if d > 0 else -1 for d in shape[1:])
-        self.shape_text = "[" + ", ".join(["N", *("?" if d < 0 else str(d) for d in self.fixed)]) + "]"
-        if dtype.kind == "f":
-            self.kind = "float"
-            self._limit = float(np.finfo(dtype).max)
-        elif dtype.kind in "iu":
-            self.kind = "int"
-            info_ = np.iinfo(dtype)
-            self._min, self._max = int(info_.min), int(info_.max)
-        elif dtype.kind == "b":
-            self.kind = "bool"
-        else:
-            self.kind = "string"
-
-    # -- fast path -------------------------------------------------------------------------------
-
-    def fast(self, value: Any) -> np.ndarray | None:
-        """The array for well-formed ``value`` (a list of rows), or None to take the slow path."""
-        try:
-            if self.kind == "float":
-                # a finite value beyond the type's range raises here (an explicit "inf" does not);
-                # the slow path then names it
-                with np.errstate(over="raise"):
-                    array = np.asarray(value, dtype=self.dtype)
-                return array if self._shape_ok(array) else None
-            if self.kind == "string":
-                array = np.array(value, dtype=object)
-                if not self._shape_ok(array) or not set(map(type, array.flat)) <= {str}:
-                    return None
-                return array
-            array = np.asarray(value)
-        except (ValueError, TypeError, ArithmeticError):
-            return None
-        if not self._shape_ok(array):
-            return None
-        kind = array.dtype.kind
-        if self.kind == "bool":
-            return array if kind == "b" else None
-        if kind == "f":
-            if not (np.isfinite(array).all() and (array == np.rint(array)).all()):
-                return None
-        elif kind not in "iub":
-            return None
-        if kind != "b" and array.size and (array.min() < self._min or array.max() > self._max):
-            return None
-        return array.astype(self.dtype, copy=False)
-
-    def _shape_ok(self, array: np.ndarray) -> bool:
-        if array.ndim != self.rank or array.shape[0] < 1:
-            return False
-        for size, want in zip(array.shape[1:], self.fixed, strict=True):
-            if size < 1 or (want > 0 and size != want):
-                return False
-        return True
-
-    # -- slow path -------------------------------------------------------------------------------
-
-    def slow(self, value: Any, where: str) -> np.ndarray:
-        """Coerce value by value, or raise :class:`InvalidInput` saying exactly what and where."""
-        if type(value) is not list:
-            raise InvalidInput(
-                f"{where}: expected a {self.rank}-D array shaped {self.shape_text} (rows first, so even one "
-                f"row is wrapped: [[v1, v2, ...]]), got {_describe(value)}"
-            )
-        if not value:
-            raise InvalidInput(f"{where}: the array has no rows")
-        values: list[Any] = []
-        shape: list[int] = [len(value)]
-        self._walk(value, 1, (), shape, values, where)
-        if self.kind == "string":
-            array = np.empty(len(values), dtype=object)
-            array[:] = values
-        else:
-            array = np.array(values, dtype=self.dtype)  # every value was coerced and range-checked
-        return array.reshape(shape)
-
-    def _walk(
-        self,
-        items: list[Any],
-        depth: int,
-        index: tuple[int, ...],
-        shape: list[int],
-        out: list[Any],
-        where: str,
-    ) -> None:
-        if depth == self.rank:
-            for position, item in enumerate(items):
-                try:
-                    out.append(self._coerce(item))
-                except _BadValue as exc:
-                    raise InvalidInput(
-                        f"{where}: {_location((*index, position), self.rank)}: {exc}"
-                    ) from None
-            return
-        for position, item in enumerate(items):
-            here = (*index, position)
-            if type(item) is not list:
-                hint = " (wrap each row in its own array)" if depth == 1 else ""
-                raise InvalidInput(
-                    f"{where}: {_location(here, depth)} is {_describe(item)}, expected an array{hint}; "
-                    f"the input is shaped {self.shape_text}"
-                )
-            if len(shape) == depth:
-                size = len(item)
-                want = self.fixed[depth - 1]
-                if size == 0:
-                    raise InvalidInput(f"{where}: {_location(here, depth)} is empty")
-                if want > 0 and size != want:
-                    raise InvalidInput(
-                        f"{where}: {_location(here, depth)} has {size} values but the model input is shaped "
-                        f"{self.shape_text}"
-                    )
-                shape.append(size)
-            elif len(item) != shape[depth]:
-                first = "row 0" if depth == 1 else "the first one"
-                raise InvalidInput(
-                    f"{where}: {_location(here, depth)} has {len(item)} values but {first} has "
-                    f"{shape[depth]}; rows must all be the same length"
-                )
-            self._walk(item, depth + 1, here, shape, out, where)
-
-    def _coerce(self, item: Any) -> Any:
-        if self.kind == "float":
-            return self._coerce_float(item)
-        if self.kind == "int":
-            return self._coerce_int(item)
-        if self.kind == "bool":
-            return _coerce_bool(item)
-        if type(item) is str:
-            return item
-        if type(item) is int:
-            return str(item)
-        raise _BadValue(f"{_show(item)} is not a string ({self.element_type} input)")
-
-    def _coerce_float(self, item: Any) -> float:
-        kind = type(item)
-        if item is None:
-            return math.nan
-        try:
-            if kind is not float and kind is not int and kind is not bool and kind is not str:
-                raise _BadValue(f"{_show(item)} is not a number")
-            number = float(item)
-        except ValueError:
-            raise _BadValue(f"{_show(item)} is not a number") from None
-        except OverflowError:
-            raise _BadValue(f"{_show(item)} is out of range for {self.element_type}") from None
-        if math.isfinite(number) and abs(number) > self._limit:
-            raise _BadValue(f"{_show(item)} is out of range for {self.element_type}")
-        return number
-
-    def _coerce_int(self, item: Any) -> int:
-        kind = type(item)
-        if kind is int or kind is bool:
-            number = int(item)
-        elif kind is float:
-            if not item.is_integer():
-                raise _BadValue(f"{_show(item)} is not an integer ({self.element_type} input)")
-            number = int(item)
-        elif kind is str:
-            text = item.strip()
-            try:
-                number = int(text)
-            except ValueError:
-                try:
-                    real = float(text)
-                except ValueError:
-                    raise _BadValue(f"{_show(item)} is not an integer ({self.element_type} input)") from None
-                if not real.is_integer():
-                    raise _BadValue(f"{_show(item)} is not an integer ({self.element_type} input)") from None
-                number = int(real)
-        else:
-            raise _BadValue(f"{_show(item)} is not an integer ({self.element_type} input)")
-        if not self._min <= number <= self._max:
-            raise _BadValue(f"{_show(item)} is out of range for {self.element_type}")
-        return number
-
-    def dummy(self) -> np.ndarray:
-        shape = (1, *(d if d > 0 else 1 for d in self.fixed))
-        if self.kind == "string":
-            return np.full(shape, "", dtype=object)
-        return np.zeros(shape, dtype=self.dtype)
-
-
-_TRUE_TEXT = frozenset({"true", "1"})
-_FALSE_TEXT = frozenset({"false", "0"})
-
-
-def _coerce_bool(item: Any) -> bool:
-    kind = type(item)
-    if kind is bool:
-        return bool(item)
-    if (kind is int or kind is float) and item in (0, 1):
-        return bool(item)
-    if kind is str:
-        text = item.strip().lower()
-        if text in _TRUE_TEXT:
-            return True
-        if text in _FALSE_TEXT:
-            return False
-    raise _BadValue(f"{_show(item)} is not a boolean (true/false)")
-
-
-def _where(index: int, name: str) -> str:
-    return f"record {index}, input {name!r}"
-
-
-def _location(index: tuple[int, ...], rank: int) -> str:
-    if len(index) == 1:
-        return f"row {index[0]}"
-    if len(index) == 2 and rank == 2:
-        return f"row {index[0]}, column {index[1]}"
-    return "item " + "".join(f"[{i}]" for i in index)
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return f"the number {value!r}"
-    if isinstance(value, str):
-        return f"the string {_show(value)}"
-    if isinstance(value, list):
-        return "an empty array" if not value else "an array"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-def _show(value: Any) -> str:
-    """A short, safe rendering of a client value for an error message."""
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "an object"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."

@@ -1,10 +1,11 @@
 """The score use case: find the deployment, get the worker's prepared model, score.
 
-Per request this costs no database round trip: the deployment (joined with its model) comes from
-the worker's cache, which the change counter keeps within a second of the database (an undeploy is
-seen at once by the worker that made it, within a second by every other one; see
-``omlsvc.db.changes``); visibility is checked per caller. A model this worker has not loaded yet
-costs one fetch of its BLOB into the host's disk cache and one session build.
+Per request this costs no database round trip: the deployment comes from the :class:`ModelSource`,
+whose worker cache the change counter keeps within a second of the database (an undeploy is seen at
+once by the worker that made it, within a second by every other one; see ``omlsvc.db.changes``);
+visibility is checked per caller there. A model this worker has not loaded yet costs one session
+build from the host's disk cache, and one fetch of its stored bytes when no worker of the host has
+cached it yet (:mod:`omlsvc.scoring.files`).
 """
 
 from __future__ import annotations
@@ -19,21 +20,15 @@ from typing import Any
 from omlsvc.core.authorization import Principal, require_principal
 from omlsvc.core.errors import InvalidInput, InvalidModel, MemoryLimitExceeded, OmlError, ScoringTimeout
 from omlsvc.core.signature import ModelType, ScoringSpec
-from omlsvc.deployment.service import DeploymentService
-from omlsvc.deployment.store import DeploymentRecord
-from omlsvc.repository.service import ModelService
-from omlsvc.repository.store import ModelRecord
 from omlsvc.scoring.files import ModelFiles
 from omlsvc.scoring.outputs import Result
 from omlsvc.scoring.scorer import PreparedModel
 from omlsvc.scoring.sessions import SessionCache
+from omlsvc.scoring.source import ModelSource, ScorableModel, ScoringTarget
 
 log = logging.getLogger(__name__)
 
 
-#: How often a model is fetched again when its disk cache vanishes while it loads (an operator
-#: cleaning the cache directory); each attempt re-reads the BLOB from the database.
-CACHE_ATTEMPTS = 5
 #: Seconds a deploy waits for its warm-up beyond the time limit: ``RunOptions.terminate`` is only
 #: checked between nodes, so a run may overrun its limit by one node; the deploy does not wait longer.
 WARM_UP_GRACE_S = 2.0
@@ -53,11 +48,8 @@ def parse_top_n(value: object, name: str = "topN") -> int | None:
 
 
 class ScoringService:
-    def __init__(
-        self, deployments: DeploymentService, models: ModelService, files: ModelFiles, cache: SessionCache
-    ) -> None:
-        self._deployments = deployments
-        self._models = models
+    def __init__(self, source: ModelSource, files: ModelFiles, cache: SessionCache) -> None:
+        self._source = source
         self._files = files
         self._cache = cache
         self._warmers: ThreadPoolExecutor | None = None
@@ -99,7 +91,7 @@ class ScoringService:
             images, top_n, timeout_s=deployment.score_timeout_s, answer_limit=model.limits.max_response_bytes
         )
 
-    def prepare_deployed(self, record: ModelRecord, timeout_s: float | None = None) -> None:
+    def prepare_deployed(self, record: ScorableModel, timeout_s: float | None = None) -> None:
         """Make a model about to be deployed ready in this worker, or refuse it (:class:`InvalidModel`).
 
         Its files go to the host's disk cache and its session is built, so that the first score after
@@ -142,26 +134,26 @@ class ScoringService:
                 self._warmers = ThreadPoolExecutor(WARM_UP_THREADS, thread_name_prefix="omlsvc-warm-up")
             return self._warmers
 
-    def _prepared(self, principal: Principal, uri: str) -> tuple[DeploymentRecord, PreparedModel]:
+    def _prepared(self, principal: Principal, uri: str) -> tuple[ScoringTarget, PreparedModel]:
         # built for a waiting request, a session is not warmed up: the request's own run does that.
-        deployment = self._deployments.lookup_deployment(principal, uri)
+        deployment = self._source.deployment(principal, uri)
         return deployment, self.prepared_for_model(deployment.model, warm_up=False)
 
-    def prepared_for_model(self, record: ModelRecord, *, warm_up: bool | None = None) -> PreparedModel:
+    def prepared_for_model(self, record: ScorableModel, *, warm_up: bool | None = None) -> PreparedModel:
         """The worker's prepared model for a stored model (batch jobs score through this too, so a
         table row and a REST record are scored by the same code). The caller checks visibility.
-        ``warm_up`` overrides the cache's setting for a session built by this call."""
+        ``warm_up`` overrides the cache's setting for a session built by this call.
+
+        The session is built from a private copy of the model's files (:meth:`ModelFiles.pinned`), so
+        an operator removing the disk cache meanwhile costs at most a fetch, never the request."""
         loaded = self._cache.peek(record.sha256)
         if loaded is not None:
             return loaded.model
         spec = ScoringSpec.from_json(record.spec_json)
-        for attempt in range(1, CACHE_ATTEMPTS + 1):
-            try:
-                self._files.ensure(record.sha256, self._models.iter_content(record))
-                return self._cache.get(record.sha256, spec, warm_up=warm_up).model
-            except (FileNotFoundError, FileExistsError):
-                # Both are how a cache folder removed mid-load shows (pathlib's mkdir(exist_ok=True)
-                # raises FileExistsError when the folder it just made is gone before it checks).
-                if attempt == CACHE_ATTEMPTS:  # the disk cache keeps vanishing: give up on this request
-                    raise
-        raise AssertionError("unreachable")
+        model_id, sha256 = record.id, record.sha256
+        return self._cache.get(
+            sha256,
+            spec,
+            warm_up=warm_up,
+            files=lambda: self._files.pinned(sha256, lambda: self._source.model_bytes(model_id)),
+        ).model

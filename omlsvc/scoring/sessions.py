@@ -26,6 +26,7 @@ import subprocess
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,8 @@ NVIDIA_SMI_TIMEOUT = 5.0
 NVIDIA_PROC_DIR = "/proc/driver/nvidia/gpus"
 
 Provider = str | tuple[str, dict[str, Any]]
+#: Opens the files of one model for the time its session is built; yields the ``.onnx`` path.
+OpenFiles = Callable[[], AbstractContextManager[Path]]
 
 #: ``memory.enable_memory_arena_shrinkage``: give the CPU arena's free memory back after each run.
 SHRINK_CPU_ARENA = ("memory.enable_memory_arena_shrinkage", "cpu:0")
@@ -177,8 +180,9 @@ class LoadedModel:
 class SessionCache:
     """A worker's bounded LRU of loaded models, keyed by the model zip's sha256.
 
-    ``get`` builds on first use from the local file ``loader(sha256)`` returns (the loader fetches and
-    extracts the stored BLOB; any error it raises passes through). Concurrent callers of ``get`` for
+    ``get`` builds on first use from the files its ``files`` argument opens (a worker passes a private
+    copy, pinned by :class:`~omlsvc.scoring.files.ModelFiles`), else from the local file
+    ``loader(sha256)`` returns; any error either raises passes through. Concurrent callers of ``get`` for
     the same key wait for a single build (a per-key lock); different keys build in parallel. The
     least recently used entry is dropped beyond ``capacity``; requests still running on it keep
     their reference, and the session is freed when the last one finishes.
@@ -193,7 +197,7 @@ class SessionCache:
     def __init__(
         self,
         capacity: int,
-        loader: Callable[[str], Path],
+        loader: Callable[[str], Path] | None,
         options_factory: Callable[[], ort.SessionOptions],
         providers: Sequence[Provider],
         *,
@@ -218,8 +222,11 @@ class SessionCache:
         self._entries: OrderedDict[str, LoadedModel] = OrderedDict()
         self._building: dict[str, threading.Lock] = {}
 
-    def get(self, sha256: str, spec: ScoringSpec, *, warm_up: bool | None = None) -> LoadedModel:
-        """The loaded model for ``sha256``, built (and warmed up if asked) on first use."""
+    def get(
+        self, sha256: str, spec: ScoringSpec, *, warm_up: bool | None = None, files: OpenFiles | None = None
+    ) -> LoadedModel:
+        """The loaded model for ``sha256``, built (and warmed up if asked) on first use, from the files
+        ``files()`` opens (by default, the path the cache's loader gives)."""
         with self._lock:
             entry = self._entries.get(sha256)
             if entry is not None:
@@ -233,7 +240,8 @@ class SessionCache:
                     self._entries.move_to_end(sha256)
                     return entry
             try:
-                entry = self._build(sha256, spec, self._warm_up if warm_up is None else warm_up)
+                opened = files or self._loaded_path(sha256)
+                entry = self._build(sha256, spec, self._warm_up if warm_up is None else warm_up, opened)
                 with self._lock:
                     self._entries[sha256] = entry
                     while len(self._entries) > self.capacity:
@@ -295,17 +303,23 @@ class SessionCache:
             options.add_session_config_entry("session.use_env_allocators", "1")
         return options
 
-    def _build(self, sha256: str, spec: ScoringSpec, warm_up: bool) -> LoadedModel:
-        path = Path(self._loader(sha256))
-        hide = (str(path), str(path.parent))
-        try:
-            session = ort.InferenceSession(
-                str(path), sess_options=self._session_options(), providers=self._providers
-            )
-        except Exception as exc:
-            if not path.exists():  # the disk cache was removed under us: the caller fetches again
-                raise FileNotFoundError(f"model {sha256[:12]} left the disk cache while loading") from exc
-            raise scoring_failed(exc, f"model {sha256[:12]} could not be loaded", hide=hide) from exc
+    def _loaded_path(self, sha256: str) -> OpenFiles:
+        loader = self._loader
+        if loader is None:
+            raise ValueError("this session cache has no loader: pass the model's files to get()")
+        return lambda: nullcontext(Path(loader(sha256)))
+
+    def _build(self, sha256: str, spec: ScoringSpec, warm_up: bool, files: OpenFiles) -> LoadedModel:
+        with files() as path:
+            hide = (str(path), str(path.parent))
+            try:
+                session = ort.InferenceSession(
+                    str(path), sess_options=self._session_options(), providers=self._providers
+                )
+            except Exception as exc:
+                if not path.exists():
+                    raise FileNotFoundError(f"model {sha256[:12]} has no file to load from") from exc
+                raise scoring_failed(exc, f"model {sha256[:12]} could not be loaded", hide=hide) from exc
         model = PreparedModel(
             spec,
             session,

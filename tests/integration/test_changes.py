@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
 from omlsvc.db.changes import DEFAULT_POLL_INTERVAL_S, ChangeFeed, ChangeStore, WorkerCache
 from omlsvc.db.engine import make_engine
@@ -135,24 +136,60 @@ def test_a_failing_poll_empties_the_caches_until_the_database_answers(tmp_path: 
     assert cache.get("house", load) == "value 2"  # no counter, no trust: every call reads again
 
 
+class CounterReads:
+    """Counts the change-counter reads on an engine, and how many ran at the same time at most."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._running = 0
+        self.reads = 0
+        self.most_at_once = 0
+
+    def __enter__(self) -> CounterReads:
+        event.listen(self._engine, "before_cursor_execute", self._before)
+        event.listen(self._engine, "after_cursor_execute", self._after)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self._engine, "before_cursor_execute", self._before)
+        event.remove(self._engine, "after_cursor_execute", self._after)
+
+    def _before(self, connection: object, cursor: object, statement: str, *args: object) -> None:
+        if "counter" in statement:
+            with self._lock:
+                self._running += 1
+                self.reads += 1
+                self.most_at_once = max(self.most_at_once, self._running)
+            time.sleep(0.002)  # a slow poll: another one started meanwhile would overlap it
+
+    def _after(self, connection: object, cursor: object, statement: str, *args: object) -> None:
+        if "counter" in statement:
+            with self._lock:
+                self._running -= 1
+
+
 def test_polls_from_many_threads_run_one_at_a_time(engine: Engine) -> None:
-    feed = ChangeFeed(engine, interval_s=0.0)
+    feed = ChangeFeed(engine, interval_s=0.0)  # every request would poll, if no other one were polling
     cache: WorkerCache[str, int] = WorkerCache(feed)
-    errors: list[BaseException] = []
+    values: list[int] = []
+    start = threading.Barrier(4)
 
     def hammer() -> None:
-        try:
-            for _ in range(50):
-                cache.get("house", lambda: 1)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        start.wait()
+        for _ in range(50):
+            values.append(cache.get("house", lambda: 1))
 
-    threads = [threading.Thread(target=hammer) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    with CounterReads(engine) as reads:
+        threads = [threading.Thread(target=hammer) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    assert values == [1] * 200
+    assert reads.reads >= 2  # the feed did poll, again and again
+    assert reads.most_at_once == 1
 
 
 def make_engine_like(engine: Engine) -> Engine:

@@ -6,10 +6,8 @@ directly, so that it cannot come back unnoticed even when a derandomised fuzz ru
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 
 import falcon.testing
@@ -18,17 +16,14 @@ import pytest
 from omlsvc.core.authorization import Principal
 from omlsvc.core.limits import MAX_OFFSET, MAX_PAGE_SIZE
 from omlsvc.core.signature import ScoringSpec
-from omlsvc.deployment.store import DeploymentRecord
 from omlsvc.repository.archive import ArchiveLimits
-from omlsvc.repository.store import ModelRecord
-from omlsvc.scoring.files import ModelFiles
-from omlsvc.scoring.service import ScoringService
 from omlsvc.scoring.sessions import SessionCache, make_session_options
 from tests import modelzoo
 from tests.api.conftest import Caller
 from tests.api.forms import store_model
 from tests.openapi_check import assert_valid, response_validator, schema_validator
 from tests.robustness.conftest import DEPLOYMENTS, MODELS, assert_oml_error
+from tests.service.fakes import FakeModelSource, scoring_service
 
 TOKEN = "/omlusers/api/oauth2/v1/token"
 
@@ -101,71 +96,38 @@ def test_non_finite_results_are_null_and_documented_as_such(
 # --- the disk cache removed while a model was being fetched or loaded was a 500 (or a 400) ------------
 
 
-class _Deployed:
-    """A hand-written stand-in for the deployment service: one deployment, visible to all."""
+class _SourceThatLosesTheCache(FakeModelSource):
+    """The stored bytes, read in chunks; the disk cache is removed after the first one."""
 
-    def __init__(self, record: ModelRecord) -> None:
-        self._record = record
-
-    def lookup_deployment(self, principal: Principal, uri: str) -> DeploymentRecord:
-        return DeploymentRecord(uri=uri, created_at=self._record.created_at, model=self._record)
-
-    get_deployment = lookup_deployment
-
-
-class _ContentThatLosesTheCache:
-    """The stored bytes, read in two chunks; the disk cache is removed between them the first time."""
-
-    def __init__(self, data: bytes, cache: Path) -> None:
-        self._data = data
+    def __init__(self, cache: Path) -> None:
+        super().__init__()
         self._cache = cache
-        self.fetches = 0
 
-    def iter_content(self, record: ModelRecord) -> Iterator[bytes]:
-        self.fetches += 1
-        yield self._data[:100]
-        if self.fetches == 1:
-            shutil.rmtree(self._cache)
-        yield self._data[100:]
+    def model_bytes(self, model_id: str) -> Iterator[bytes]:
+        for index, chunk in enumerate(super().model_bytes(model_id)):
+            yield chunk
+            if index == 0 and len(self.fetches) == 1:
+                shutil.rmtree(self._cache)
 
 
-def test_a_cache_removed_in_the_middle_of_a_fetch_is_fetched_again(tmp_path: Path) -> None:
+def test_a_cache_removed_in_the_middle_of_a_fetch_does_not_fail_the_score(tmp_path: Path) -> None:
     zoo = modelzoo.make_regressor_zip(tmp_path)
-    data = zoo.zip_path.read_bytes()
-    record = _record(zoo.zip_path, data)
-    cache = tmp_path / "cache"
-    files = ModelFiles(cache, ArchiveLimits())
-    content = _ContentThatLosesTheCache(data, cache)
-    sessions = SessionCache(4, files.path, make_session_options, ["CPUExecutionProvider"])
-    scoring = ScoringService(_Deployed(record), content, files, sessions)  # type: ignore[arg-type]
+    data_dir = tmp_path / "data"
+    (data_dir / "cache").mkdir(parents=True)
+    source = _SourceThatLosesTheCache(data_dir / "cache")
+    source.add("house", "model-1", zoo)
+    scoring = scoring_service(source, data_dir)
 
     results = scoring.score_records(
         Principal("alice", ("developer",)), "house", {"inputRecords": [{"float_input": [[1.0, 2.0, 3.0]]}]}
     )
 
     assert len(results) == 1 and "regression" in results[0]
-    assert content.fetches == 2
-
-
-def _record(zip_path: Path, data: bytes) -> ModelRecord:
-    spec = _regressor_spec(zip_path)
-    return ModelRecord(
-        id="0" * 8 + "-0000-0000-0000-" + "0" * 12,
-        name="house",
-        version="1.0",
-        model_type="ONNX",
-        namespace=None,
-        description=None,
-        shared=True,
-        owner="alice",
-        created_at=datetime(2026, 1, 1),
-        sha256=hashlib.sha256(data).hexdigest(),
-        size_bytes=len(data),
-        chunk_count=2,
-        function=spec.function.value,
-        spec_json=spec.to_json(),
-        metadata_json="{}",
-    )
+    # the fetch went to the load's own pin, outside the cache: one fetch, then published for the others
+    assert source.fetches == ["model-1"]
+    assert [path.parent.name for path in (data_dir / "cache" / "models").glob("*/manifest")] == [
+        source.deployment(Principal("alice", ("developer",)), "house").model.sha256
+    ]
 
 
 def test_a_model_file_gone_before_its_session_is_built_is_reported_as_missing(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from openapi_spec_validator import validate as validate_openapi
+from PIL import Image
 
 from omlsvc.core.signature import (
     Function,
@@ -399,8 +400,7 @@ def test_image_feature_extraction_requests() -> None:
 
 
 def test_example_image_is_a_real_png() -> None:
-    image_module = pytest.importorskip("PIL.Image")
-    with image_module.open(io.BytesIO(base64.b64decode(PNG))) as image:
+    with Image.open(io.BytesIO(base64.b64decode(PNG))) as image:
         assert image.format == "PNG"
         assert image.size == (1, 1)
 
