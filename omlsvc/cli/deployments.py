@@ -37,7 +37,7 @@ def _undeploy(args: argparse.Namespace, settings: Settings) -> int:
 
 def _deployments_list(args: argparse.Namespace, settings: Settings) -> int:
     from omlsvc.core.authorization import Principal
-    from omlsvc.repository.store import ModelFilter
+    from omlsvc.repository.rows import ModelFilter
 
     with admin_services(settings) as services:
         records, _ = services.deployments.list_deployments(Principal("admin", ("admin",)), ModelFilter())

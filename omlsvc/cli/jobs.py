@@ -91,7 +91,7 @@ def _create(
 def _list(
     args: argparse.Namespace, settings: Settings, services: AdminFactory, principal: PrincipalOf
 ) -> int:
-    from omlsvc.jobs.store import JobFilter
+    from omlsvc.jobs.records import JobFilter
     from omlsvc.rest.job_views import job_state
 
     with services(settings) as built:

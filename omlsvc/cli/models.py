@@ -86,7 +86,7 @@ def _models_push(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _models_list(args: argparse.Namespace, settings: Settings) -> int:
-    from omlsvc.repository.store import ModelFilter
+    from omlsvc.repository.rows import ModelFilter
 
     with admin_services(settings) as services:
         records, _ = services.models.list_models(

@@ -18,8 +18,9 @@ from omlsvc.core.patterns import DEPLOYMENT_URI
 from omlsvc.db.changes import WorkerCache
 from omlsvc.db.transactions import Transactions
 from omlsvc.db.uow import UnitOfWork
-from omlsvc.deployment.store import DeploymentRecord, DeploymentStore
-from omlsvc.repository.store import ModelFilter, ModelRecord, ModelStore
+from omlsvc.deployment.records import DeploymentRecord
+from omlsvc.deployment.store import DeploymentStore
+from omlsvc.repository.rows import ModelFilter, ModelRecord
 
 #: Readies a model in this worker before its deployment is written: (model, the deployment's time
 #: limit or None for the default). Raises (InvalidModel) when the model cannot serve.
@@ -65,11 +66,15 @@ class DeploymentService:
             raise InvalidInput(" ".join(problems), details=problems)
         assert isinstance(model_id, str) and isinstance(uri, str)
         with self._transactions() as uow:
-            model = self._deployable(principal, ModelStore(uow.connection).get(model_id), model_id, uri, uow)
+            model = self._deployable(
+                principal, DeploymentStore(uow.connection).model(model_id), model_id, uri, uow
+            )
         if prepare is not None:
             prepare(model, timeout)
         with self._transactions(write=True) as uow:
-            model = self._deployable(principal, ModelStore(uow.connection).get(model_id), model_id, uri, uow)
+            model = self._deployable(
+                principal, DeploymentStore(uow.connection).model(model_id), model_id, uri, uow
+            )
             created_at = self._clock()
             DeploymentStore(uow.connection).add(uri, model_id, principal.name, created_at, timeout)
             uow.commit()

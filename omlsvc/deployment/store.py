@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -13,26 +13,18 @@ from sqlalchemy.exc import IntegrityError
 from omlsvc.core.authorization import Principal
 from omlsvc.core.errors import Conflict
 from omlsvc.db.schema import deployments, models
-from omlsvc.repository.store import (
+from omlsvc.deployment.records import DeploymentRecord
+from omlsvc.repository.rows import (
     ModelFilter,
     ModelRecord,
     filter_models,
     model_columns,
     model_record,
+    read_model,
     viewers_of,
     visible_to,
     with_viewers,
 )
-
-
-@dataclass(frozen=True)
-class DeploymentRecord:
-    uri: str
-    created_at: datetime
-    model: ModelRecord
-    #: the deployment's own time limit for a model run; None: the service's default.
-    score_timeout_s: float | None = None
-
 
 _JOINED = select(
     deployments.c.uri, deployments.c.created_at, deployments.c.score_timeout_s, *model_columns()
@@ -76,6 +68,11 @@ class DeploymentStore:
         record = _record(row)
         model = replace(record.model, viewers=viewers_of(self._connection, record.model.id))
         return replace(record, model=model)
+
+    def model(self, model_id: str) -> ModelRecord | None:
+        """The model a deployment would serve, read in the deploying transaction (so the checks on
+        it and the deployment's row see the same model)."""
+        return read_model(self._connection, model_id)
 
     def uri_taken(self, uri: str) -> bool:
         return bool(self._connection.execute(select(exists().where(deployments.c.uri == uri))).scalar())

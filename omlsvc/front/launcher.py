@@ -9,7 +9,6 @@ Both children get SIGTERM from the kernel should this process die without stoppi
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import socket
@@ -23,6 +22,7 @@ from typing import TextIO
 
 from omlsvc.config import Settings
 from omlsvc.core.errors import Unavailable
+from omlsvc.core.lifelines import die_with_parent
 from omlsvc.front.nginx import FrontFiles, find_nginx, nginx_command, write_front_files
 
 #: Variables the gunicorn child is given: where to listen, and which peer may set X-Forwarded-*.
@@ -30,7 +30,6 @@ UNIX_SOCKET_ENV = "OMLSVC_UNIX_SOCKET"
 TRUSTED_PROXIES_ENV = "OMLSVC_TRUSTED_PROXIES"
 #: nginx reaches gunicorn over the unix socket; loopback covers a front on the same host over TCP.
 LOCAL_PROXIES = "127.0.0.1/32,::1/128"
-_PR_SET_PDEATHSIG = 1
 _POLL_S = 0.2
 _SOCKET_WAIT_S = 60.0
 _KILL_GRACE_S = 5.0
@@ -99,7 +98,7 @@ def _start(command: list[str], env: dict[str, str], *, own_group: bool = False) 
     return subprocess.Popen(
         command,
         env=env,
-        preexec_fn=lambda: _die_with(parent),  # safe: this process runs no threads
+        preexec_fn=lambda: die_with_parent(parent, signal.SIGTERM),  # safe: this process runs no threads
         process_group=0 if own_group else None,
     )
 
@@ -108,15 +107,6 @@ def _how_it_ended(name: str, returncode: int) -> str:
     if returncode < 0:
         return f"{name} was killed by {signal.Signals(-returncode).name}"
     return f"{name} exited with status {returncode}"
-
-
-def _die_with(parent: int) -> None:
-    """In the child before exec: SIGTERM when the parent dies, even by SIGKILL (Linux)."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before prctl
-        os._exit(1)
 
 
 def _wait_for(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from omlsvc.core.authorization import Principal
-from omlsvc.repository.service import ModelRecord
+from omlsvc.repository.rows import ModelRecord
 
 
 class JobOwners(Protocol):

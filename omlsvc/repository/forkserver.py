@@ -29,6 +29,6 @@ IN_FORKSERVER = _in_forkserver()
 SERVER_PID = os.getpid() if IN_FORKSERVER else None
 
 if IN_FORKSERVER:
-    from omlsvc.repository.isolation import die_with_parent
+    from omlsvc.core.lifelines import die_with_parent
 
     die_with_parent()

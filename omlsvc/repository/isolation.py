@@ -16,9 +16,7 @@ validation children when the forkserver does, so killing a worker leaves no proc
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
-import os
 import resource
 import signal
 import threading
@@ -29,6 +27,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from omlsvc.core.errors import InvalidModel
+from omlsvc.core.lifelines import die_with_parent
 from omlsvc.core.signature import ModelType
 from omlsvc.repository.archive import ArchiveLimits
 from omlsvc.repository.validation import ValidatedPackage, validate_package
@@ -38,21 +37,8 @@ DEFAULT_PARALLEL = 2
 DEFAULT_CPU_S = 120
 DEFAULT_MEMORY_BYTES = 8 * 1024 * 1024 * 1024
 #: prctl(2) option: the signal a process receives when the thread that created it exits.
-PR_SET_PDEATHSIG = 1
 #: Preloaded by the forkserver: it makes the forkserver itself die with its parent.
 FORKSERVER_PRELOAD = ["omlsvc.repository.forkserver", "omlsvc.repository.validation"]
-
-
-def die_with_parent(expected_parent: int | None = None) -> None:
-    """Ask the kernel to SIGKILL this process when its parent dies; exit now if it already has
-    (``expected_parent`` is no longer the parent). Linux only; elsewhere a no-op."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        return
-    if expected_parent is not None and os.getppid() != expected_parent:
-        os._exit(1)
 
 
 def limit_child(cpu_s: int, memory_bytes: int) -> None:

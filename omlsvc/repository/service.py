@@ -41,7 +41,8 @@ from omlsvc.core.patterns import MODEL_NAME, NAMESPACE, USER_NAME, VERSION
 from omlsvc.core.signature import ModelType, ScoringSpec
 from omlsvc.db.transactions import Transactions
 from omlsvc.repository.archive import ArchiveLimits
-from omlsvc.repository.store import GrantRecord, GrantStore, ModelFilter, ModelRecord, ModelStore
+from omlsvc.repository.rows import GrantRecord, ModelFilter, ModelRecord
+from omlsvc.repository.store import GrantStore, ModelStore
 from omlsvc.repository.validation import ValidatedPackage, validate_package
 
 SPOOL_BLOCK_BYTES = 1024 * 1024

@@ -7,8 +7,8 @@ from typing import Any
 import falcon
 
 from omlsvc.core.signature import ScoringSpec
+from omlsvc.deployment.records import DeploymentRecord
 from omlsvc.deployment.service import DeploymentService, Prepare
-from omlsvc.deployment.store import DeploymentRecord
 from omlsvc.openapi.deployment import deployment_document
 from omlsvc.rest.model_views import iso_timestamp, metadata_view, model_view
 from omlsvc.rest.models import model_filter

@@ -11,7 +11,7 @@ from typing import Any
 
 from omlsvc.core.authorization import ModelUser
 from omlsvc.core.signature import ScoringSpec, TensorInfo, ValueKind
-from omlsvc.repository.store import GrantRecord, ModelRecord
+from omlsvc.repository.rows import GrantRecord, ModelRecord
 
 
 def iso_timestamp(moment: datetime) -> str:

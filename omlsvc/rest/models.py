@@ -7,8 +7,8 @@ from contextlib import ExitStack
 import falcon
 
 from omlsvc.core.errors import InvalidInput, PayloadTooLarge
+from omlsvc.repository.rows import ModelFilter
 from omlsvc.repository.service import ModelService, Upload, parse_model_form
-from omlsvc.repository.store import ModelFilter
 from omlsvc.rest.model_views import grant_view, metadata_view, model_view
 from omlsvc.rest.web import collection_links, link, paging, read_json_object, text_param
 

@@ -25,7 +25,8 @@ from omlsvc.db.engine import make_engine
 from omlsvc.db.setup import init_schema
 from omlsvc.db.uow import UnitOfWork
 from omlsvc.deployment.store import DeploymentStore
-from omlsvc.repository.store import GrantRecord, GrantStore, ModelFilter, ModelRecord, ModelStore
+from omlsvc.repository.rows import GrantRecord, ModelFilter, ModelRecord
+from omlsvc.repository.store import GrantStore, ModelStore
 from tests.conftest import empty_postgres
 
 USERS = ("alice", "bob", "carol")

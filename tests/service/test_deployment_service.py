@@ -10,8 +10,8 @@ import pytest
 from omlsvc.core.errors import Conflict, Forbidden, InvalidModel, NotFound
 from omlsvc.deployment.service import DeploymentService
 from omlsvc.deployment.source import DeployedModels
+from omlsvc.repository.rows import ModelRecord
 from omlsvc.repository.service import ModelService
-from omlsvc.repository.store import ModelRecord
 from omlsvc.scoring.source import ModelToScore
 from tests import modelzoo
 from tests.service.conftest import ALICE, BOB, store

@@ -6,6 +6,7 @@ Read from the source (``ast``), so a violation fails here rather than in review.
 from __future__ import annotations
 
 import ast
+import graphlib
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,86 @@ def test_capabilities_build_no_documents(path: Path) -> None:
 def test_the_core_imports_nothing_of_ours_outside_the_core(path: Path) -> None:
     ours = {m for m in imports_of(path) if m.startswith("omlsvc")}
     assert all(m == "omlsvc.core" or m.startswith("omlsvc.core.") for m in ours)
+
+
+# -- the house: transports on top, the wiring, capabilities side by side, the core and db below ----------
+
+#: Floors from the top down: a module imports from its own floor or the floors below it, never above.
+FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "transports",
+        (
+            "omlsvc.rest",
+            "omlsvc.openapi",
+            "omlsvc.cli",
+            "omlsvc.front",
+            "omlsvc.wsgi",
+            "omlsvc.gunicorn_conf",
+            "omlsvc.accesslog",
+        ),
+    ),
+    ("wiring", ("omlsvc.wiring",)),
+    ("capabilities", tuple(f"omlsvc.{name}" for name in CAPABILITIES)),
+    ("core and db", ("omlsvc.core", "omlsvc.db", "omlsvc.config", "omlsvc.private_files", "omlsvc")),
+)
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def floor_of(module: str) -> int:
+    """The floor's index (0 is the top); the longest matching prefix decides."""
+    best, floor = -1, -1
+    for index, (_, prefixes) in enumerate(FLOORS):
+        for prefix in prefixes:
+            inside = module == prefix or (prefix != "omlsvc" and module.startswith(prefix + "."))
+            if inside and len(prefix) > best:
+                best, floor = len(prefix), index
+    return floor
+
+
+def our_imports(path: Path) -> set[str]:
+    """The omlsvc modules a module imports (``from omlsvc.x import y`` names module ``omlsvc.x.y``
+    when that is a module)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("omlsvc"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("omlsvc"):
+            found.add(node.module)
+            for alias in node.names:
+                candidate = PACKAGE.parent.joinpath(*f"{node.module}.{alias.name}".split("."))
+                if candidate.with_suffix(".py").exists() or (candidate / "__init__.py").exists():
+                    found.add(f"{node.module}.{alias.name}")
+    return found
+
+
+@pytest.mark.parametrize("path", MODULES, ids=_id)
+def test_every_module_stands_on_a_floor_and_imports_nothing_above_it(path: Path) -> None:
+    own = floor_of(module_name(path))
+    assert own >= 0, f"{module_name(path)} is on no floor: add it to FLOORS"
+    above = {m for m in our_imports(path) if floor_of(m) < own}
+    assert not above, f"{module_name(path)} ({FLOORS[own][0]}) imports from above: {sorted(above)}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=_id)
+def test_no_module_reaches_into_another_capabilitys_store(path: Path) -> None:
+    name = module_name(path)
+    foreign = {
+        m
+        for m in our_imports(path)
+        if m.endswith(".store")
+        and m.split(".")[1] in CAPABILITIES
+        and not name.startswith(m.rsplit(".", 1)[0])
+    }
+    assert not foreign, f"{name} imports {sorted(foreign)}: call that capability's service instead"
+
+
+def test_there_are_no_circles_between_modules() -> None:
+    graph = {module_name(p): our_imports(p) - {module_name(p)} for p in MODULES}
+    try:
+        tuple(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as circle:
+        pytest.fail(f"modules import each other in a circle: {' -> '.join(circle.args[1])}")
