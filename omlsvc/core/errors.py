@@ -1,7 +1,7 @@
 """The one error hierarchy of omlsvc.
 
 Domain errors know nothing of HTTP: each carries a stable upper-case ``code`` and a message built
-from structured fields. ``omlsvc.rest.error_table`` maps each class to a status in one table, so a
+from structured fields. ``omlsvc.openapi.error_table`` maps each class to a status in one table, so a
 new error class needs exactly one line there. Driver and library exceptions are translated into these where
 they arise (IntegrityError -> Conflict, BadZipFile -> InvalidModel, onnxruntime -> ScoringFailed).
 """

@@ -14,7 +14,7 @@ from typing import Any
 
 from omlsvc.core.errors import OmlError
 from omlsvc.core.limits import MAX_OFFSET
-from omlsvc.rest.error_table import STATUS_BY_ERROR, code_of_status, error_statuses, errors_with_status
+from omlsvc.openapi.error_table import STATUS_BY_ERROR, code_of_status, error_statuses, errors_with_status
 
 OPENAPI_VERSION = "3.0.3"
 #: Where a document keeps its schema components; every schema ``$ref`` points below it.

@@ -15,7 +15,7 @@ tests can check real traffic against it:
 
 The document is OpenAPI 3.0.3, returned as a JSON-ready dict of fresh objects (no tuples, nothing
 shared with other calls), and depends only on its arguments. Its error responses are named by the
-one error table (:mod:`omlsvc.rest.error_table`) and described for the score call.
+one error table (:mod:`omlsvc.openapi.error_table`) and described for the score call.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Every endpoint the service answers is listed (:mod:`omlsvc.openapi.service_paths
 a test walks the app's routes and fails when one is missing, so the document cannot fall behind the
 code. Score calls are described generically; each deployment's own document
 (:mod:`omlsvc.openapi.deployment`) describes its model precisely. The error responses are those of
-the one error table (:mod:`omlsvc.rest.error_table`).
+the one error table (:mod:`omlsvc.openapi.error_table`).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 
 Every non-2xx answer, whether raised by our code or by Falcon itself (unknown route, wrong method,
 wrong media type), leaves as ``{"code": "...", "message": "..."}`` with a stable upper-case code and
-the status :mod:`omlsvc.rest.error_table` (the one error table) gives it.
+the status :mod:`omlsvc.openapi.error_table` (the one error table) gives it.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import falcon
 
 from omlsvc.config import Settings
 from omlsvc.core.errors import OmlError, TooManyRequests
+from omlsvc.openapi.error_table import code_of_status, status_of
 from omlsvc.rest.deployments import Deployment, DeploymentApi, DeploymentCollection
-from omlsvc.rest.error_table import code_of_status, status_of
 from omlsvc.rest.jobs import Job, JobAction, JobCheck, JobCollection, JobRuns
 from omlsvc.rest.meta import Liveness, Readiness, ServiceApi, Version, VersionCollection
 from omlsvc.rest.middleware import AuthMiddleware, Request

@@ -1,4 +1,4 @@
-"""The documents' error responses come from the one error table (``omlsvc.rest.error_table``)."""
+"""The documents' error responses come from the one error table (``omlsvc.openapi.error_table``)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 from omlsvc.core.errors import OmlError
 from omlsvc.openapi.builders import error_responses, response_name
+from omlsvc.openapi.error_table import STATUS_BY_ERROR, TRANSPORT_STATUSES, code_of_status, error_statuses
 from omlsvc.openapi.service import service_document
-from omlsvc.rest.error_table import STATUS_BY_ERROR, TRANSPORT_STATUSES, code_of_status, error_statuses
 
 
 class ModelRetired(OmlError):

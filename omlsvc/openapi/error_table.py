@@ -6,8 +6,8 @@ raises itself (unknown route, wrong method or media type) sends its status's. Th
 derive their error responses from these tables (:func:`error_statuses`, :func:`code_of_status`), so
 a new error class shows up in them by itself.
 
-No falcon here: :mod:`omlsvc.openapi` reads this module without the transport, and this module
-imports nothing of ours but the error hierarchy.
+It lives with the documents, below the REST transport that serves them: no falcon, and nothing of
+ours but the error hierarchy.
 """
 
 from __future__ import annotations
