@@ -111,6 +111,8 @@ class Settings:
     max_request_pixels: int = 64 * 1024 * 1024
     max_labels: int = 100_000
     max_response_bytes: int = 32 * 1024 * 1024
+    #: A bearer token a Prometheus scraper may present to ``GET /metrics`` (sees every deployment).
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def cache_dir(self) -> Path:
@@ -176,6 +178,7 @@ class Settings:
             intra_op_threads=env.get("INTRA_OP_THREADS", _non_negative_int, 0),
             warm_up=env.get("WARM_UP", _boolean, True),
             admin_password=env.get("ADMIN_PASSWORD", _secret, None),
+            metrics_token=env.get("METRICS_TOKEN", _secret, None),
             chunk_bytes=env.get("CHUNK_BYTES", _positive_int, cls.chunk_bytes),
             graceful_timeout_s=env.get("GRACEFUL_TIMEOUT", _positive_int, cls.graceful_timeout_s),
             request_timeout_s=env.get("REQUEST_TIMEOUT", _positive_int, cls.request_timeout_s),

@@ -88,7 +88,7 @@ def on_starting(server: Any) -> None:
     """Fail at once when the address is taken. With per-worker ``SO_REUSEPORT`` sockets the master
     binds nothing itself, and workers that cannot bind would be restarted for ever. The probe binds
     without ``SO_REUSEPORT``, so it also refuses a port another omlsvc serves already (which would
-    otherwise share it silently)."""
+    otherwise share it silently). Then empties the workers' metrics directory (:func:`prepare_metrics_dir`)."""
     for address in server.cfg.address:
         if not isinstance(address, tuple):
             continue
@@ -100,6 +100,30 @@ def on_starting(server: Any) -> None:
                 probe.bind((host, port))
             except OSError as exc:
                 sys.exit(f"omlsvc: cannot listen on {host}:{port}: {exc.strerror or exc}")
+    prepare_metrics_dir()
+
+
+#: Where the workers share their metric values (``prometheus_client``'s multiprocess mode): the
+#: operator's ``PROMETHEUS_MULTIPROC_DIR``, else ``metrics/`` under the data directory.
+METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+METRICS_DIR = Path(os.environ.get(METRICS_ENV) or _settings.data_dir / "metrics")
+
+
+def prepare_metrics_dir(directory: Path = METRICS_DIR) -> None:
+    """Empty ``directory`` of a previous run's values (they would be added to this run's) and name it
+    in the environment the workers inherit. Runs in the master before any worker and before anything
+    imports ``prometheus_client``, which reads the variable once, at import."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ[METRICS_ENV] = str(directory)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker is gone: drop its live gauges (its counters stay, they still count)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid, str(METRICS_DIR))
 
 
 def pre_fork(server: Any, worker: Any) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from omlsvc.auth.service import AuthService
 from omlsvc.auth.tokens import TokenCodec
 from omlsvc.config import Settings
+from omlsvc.core.observe import UNOBSERVED, Observer
 from omlsvc.db.engine import make_engine
 from omlsvc.db.health import HealthService
 from omlsvc.db.transactions import Transactions
@@ -28,6 +29,7 @@ from omlsvc.jobs.grants import TableGrantService
 from omlsvc.jobs.options import RunnerOptions
 from omlsvc.jobs.runner import Runner
 from omlsvc.jobs.service import JobService
+from omlsvc.metrics import Metrics
 from omlsvc.private_files import make_private_dir
 from omlsvc.repository.archive import extract_package
 from omlsvc.repository.isolation import IsolatedValidator
@@ -62,19 +64,27 @@ class Services(AdminServices):
 
     worker_index: int
     scoring: ScoringService
+    #: the worker's Prometheus metrics, which every capability above reports to
+    metrics: Metrics
 
 
 def build_admin_services(
-    settings: Settings, *, engine: Engine | None = None, clock: Callable[[], float] | None = None
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    clock: Callable[[], float] | None = None,
+    observer: Observer = UNOBSERVED,
 ) -> AdminServices:
     """The light graph: one change feed for every service (a change made here reaches every cache
-    here at once), no session cache, no GPU detection."""
+    here at once), no session cache, no GPU detection. ``observer`` hears refused logins."""
     make_private_dir(settings.data_dir)
     engine = engine or make_engine(settings.database_url)
     transactions = Transactions(engine)  # one feed per worker, shared by every service
     auth_args: dict[str, Any] = {"clock": clock} if clock else {}
     validator = IsolatedValidator(cpu_s=settings.validation_cpu_s, memory_bytes=settings.validation_memory)
-    auth = AuthService(transactions, TokenCodec.from_settings(settings), settings, **auth_args)
+    auth = AuthService(
+        transactions, TokenCodec.from_settings(settings), settings, observer=observer, **auth_args
+    )
     models = ModelService(transactions, settings, validate=validator)
     return AdminServices(
         settings=settings,
@@ -98,20 +108,25 @@ def build_services(
     gpu_count: int | None = None,
 ) -> Services:
     """Everything one worker needs. ``worker_index`` (gunicorn's, see ``gunicorn_conf``) picks the
-    GPU; ``gpu_count`` defaults to what the machine has."""
-    admin = build_admin_services(settings, engine=engine, clock=clock)
+    GPU; ``gpu_count`` defaults to what the machine has. Every graph owns its :class:`Metrics`
+    (under gunicorn, the workers' values meet in ``PROMETHEUS_MULTIPROC_DIR``)."""
+    metrics = Metrics()
+    admin = build_admin_services(settings, engine=engine, clock=clock, observer=metrics)
     # loads pin a model's files beside the upload scratch space, outside the cache an operator may clear
     unpack = functools.partial(extract_package, limits=admin.models.archive_limits)
     files = ModelFiles(settings.cache_dir, admin.models.scratch_dir, unpack)
     gpus = detect_gpu_count() if gpu_count is None else gpu_count
     scoring = ScoringService(
-        DeployedModels(admin.deployments, admin.models), files, _session_cache(settings, worker_index, gpus)
+        DeployedModels(admin.deployments, admin.models),
+        files,
+        _session_cache(settings, worker_index, gpus, metrics),
+        metrics,
     )
     fields = {f.name: getattr(admin, f.name) for f in dataclasses.fields(AdminServices)}
-    return Services(**fields, worker_index=worker_index, scoring=scoring)
+    return Services(**fields, worker_index=worker_index, scoring=scoring, metrics=metrics)
 
 
-def _session_cache(settings: Settings, worker_index: int, gpu_count: int) -> SessionCache:
+def _session_cache(settings: Settings, worker_index: int, gpu_count: int, observer: Observer) -> SessionCache:
     """The worker's LRU of onnxruntime sessions, on its GPU when onnxruntime offers CUDA (scoring
     passes each build the model's files)."""
     threads = settings.intra_op_threads or None
@@ -127,6 +142,7 @@ def _session_cache(settings: Settings, worker_index: int, gpu_count: int) -> Ses
             max_request_pixels=settings.max_request_pixels,
         ),
         warm_up=settings.warm_up,
+        observer=observer,
         run_limits=RunLimits(
             timeout_s=settings.score_timeout_s,
             memory_bytes=settings.scoring_memory_limit,
@@ -139,4 +155,12 @@ def build_runner(services: Services, options: RunnerOptions | None = None, **kwa
     """The batch scoring runner over a worker's services (the thread of ``omlsvc serve``, ``omlsvc jobs
     worker``, tests): it reaches users, models and scoring through their services. ``kwargs``: the
     runner's ``clock`` and ``runner_id``."""
-    return Runner(services.transactions, services.scoring, services.auth, services.models, options, **kwargs)
+    return Runner(
+        services.transactions,
+        services.scoring,
+        services.auth,
+        services.models,
+        options,
+        observer=services.metrics,
+        **kwargs,
+    )

@@ -15,6 +15,7 @@ from omlsvc.auth.tokens import Claims, TokenCodec
 from omlsvc.config import Settings
 from omlsvc.core.authorization import ADMIN, DEVELOPER, ROLES, Principal
 from omlsvc.core.errors import InvalidInput, TokenExpired, TooManyRequests, Unauthorized
+from omlsvc.core.observe import UNOBSERVED, Observer
 from omlsvc.core.patterns import DB_ROLE, USER_NAME
 from omlsvc.db.changes import WorkerCache
 from omlsvc.db.transactions import Transactions
@@ -37,11 +38,13 @@ class AuthService:
         settings: Settings,
         clock: Callable[[], float] = time.time,
         password_checks: PasswordChecks | None = None,
+        observer: Observer = UNOBSERVED,
     ) -> None:
         """``transactions`` carry the worker's change feed (shared with the other services, so that a
         revocation here empties every cache here at once). ``password_checks``
         bounds the password hashing this worker does at once (``settings.login_concurrency``)."""
         self._transactions = transactions
+        self._observer = observer  # told every refused login
         self._codec = codec
         self._lifetime = settings.token_lifetime_s
         self._refresh_window = settings.token_refresh_window_s
@@ -70,6 +73,7 @@ class AuthService:
             if blocked_until is not None and blocked_until > now:
                 wait = math.ceil((blocked_until - now).total_seconds())
                 unit = "second" if wait == 1 else "seconds"
+                self._observer.login_throttled()
                 raise TooManyRequests(f"Too many failed logins; retry in {wait} {unit}.", retry_after_s=wait)
             user = UserStore(uow.connection).get(username) if valid_name else None
         with self._password_checks.slot():
@@ -79,6 +83,7 @@ class AuthService:
                 accepted = verify_password(password, user.password_hash) and not user.disabled
         if user is None or not accepted:
             self._count_failure(keys)
+            self._observer.login_failed()
             raise Unauthorized("Invalid username or password.")
         if blocked_until is not None:  # failures on record: a success forgets them
             self._forget_failures(keys)

@@ -121,6 +121,11 @@ class DeploymentService:
             store = DeploymentStore(uow.connection)
             return fetch_page(lambda n: store.list_visible(principal, where, offset, n), limit)
 
+    def visible_uris(self, principal: Principal) -> frozenset[str]:
+        """The URIs of every deployment ``principal`` may see (what a metrics scrape may name)."""
+        records, _ = self.list_deployments(principal, ModelFilter())
+        return frozenset(record.uri for record in records)
+
     def get_deployment(self, principal: Principal, uri: str) -> DeploymentRecord:
         """The deployment at ``uri`` if the caller may see it: one indexed lookup, run per score."""
         require_principal(principal)

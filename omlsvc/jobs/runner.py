@@ -21,6 +21,7 @@ from datetime import datetime
 
 from omlsvc.core.clock import utcnow
 from omlsvc.core.errors import Unavailable
+from omlsvc.core.observe import UNOBSERVED, Observer
 from omlsvc.db.transactions import Transactions
 from omlsvc.jobs.context import RunContexts
 from omlsvc.jobs.directory import JobOwners, ModelRecords
@@ -48,6 +49,7 @@ class Runner(RunSteps):
         *,
         clock: Callable[[], datetime] = utcnow,
         runner_id: str | None = None,
+        observer: Observer = UNOBSERVED,
     ) -> None:
         super().__init__(
             transactions,
@@ -55,6 +57,7 @@ class Runner(RunSteps):
             options or RunnerOptions(),
             clock=clock,
             runner_id=runner_id or default_runner_id(),
+            observer=observer,
         )
 
     def work_once(self) -> bool:

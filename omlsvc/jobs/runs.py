@@ -39,6 +39,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from omlsvc.core.errors import InvalidInput, OmlError, Unavailable
+from omlsvc.core.observe import UNOBSERVED, Observer
 from omlsvc.db.transactions import Transactions
 from omlsvc.db.uow import UnitOfWork
 from omlsvc.jobs import lifecycle
@@ -86,8 +87,10 @@ class RunSteps:
         *,
         clock: Callable[[], datetime],
         runner_id: str,
+        observer: Observer = UNOBSERVED,
     ) -> None:
         self._transactions = transactions
+        self._observer = observer  # told every run that ends and every chunk of rows written
         self._contexts = contexts
         self.options = options
         self._clock = clock
@@ -241,6 +244,7 @@ class RunSteps:
         if written:
             self.stats.chunks += 1
             self.stats.rows += len(output)
+            self._observer.job_rows_written(len(output))
 
     def _checkpoint(self, claim: Claim, context: RunContext, output: list[dict[str, Any]]) -> bool:
         """Write the chunk's rows and delete its chunk row in one transaction; False (nothing written)
@@ -317,6 +321,7 @@ class RunSteps:
         if drop_staging:
             self._drop_staging(run_id)
         self._ended(run_id)
+        self._observer.job_run_ended(status.lower())
         log.info("run %s of job %s ended %s", run_id, run.job_id, status)
         return True
 
@@ -335,6 +340,7 @@ class RunSteps:
             uow.commit()
         self._drop_staging(run_id)
         self._ended(run_id)
+        self._observer.job_run_ended("failed")
         log.warning("run %s of job %s failed: %s", run_id, run.job_id, message)
 
     def _ended(self, run_id: str) -> None:

@@ -268,4 +268,19 @@ def _health_paths() -> dict[str, Any]:
         "/health/ready": {
             "get": operation("ready", "The database answers", ok("Ready.", "Health"), (500, 503), public=True)
         },
+        "/metrics": {
+            "get": operation(
+                "metrics",
+                "Prometheus metrics of every worker (the text exposition format). The bearer token is "
+                "OMLSVC_METRICS_TOKEN or an OML access token; series naming a deployment are shown "
+                "to the metrics token and admins whole, to a user for the deployments the user may see",
+                {
+                    "200": {
+                        "description": "The metrics.",
+                        "content": {"text/plain; version=0.0.4": {"schema": {"type": "string"}}},
+                    }
+                },
+                (401, 500),
+            )
+        },
     }

@@ -21,6 +21,7 @@ from omlsvc.openapi.error_table import code_of_status, status_of
 from omlsvc.rest.deployments import Deployment, DeploymentApi, DeploymentCollection
 from omlsvc.rest.jobs import Job, JobAction, JobCheck, JobCollection, JobRuns
 from omlsvc.rest.meta import Liveness, Readiness, ServiceApi, Version, VersionCollection
+from omlsvc.rest.metrics import MetricsScrape, RequestMetrics
 from omlsvc.rest.middleware import AuthMiddleware, Request
 from omlsvc.rest.models import (
     Model,
@@ -41,6 +42,7 @@ log = logging.getLogger("omlsvc")
 def create_app(settings: Settings, *, services: Services | None = None) -> falcon.App:
     services = services or build_services(settings)
     middleware: list[Any] = [
+        RequestMetrics(services.metrics),
         RequestContext(services.worker_index),
         ForwardedHeaders(settings.trusted_proxies, unix_peer_trusted=settings.unix_socket is not None),
         AuthMiddleware(services.auth),
@@ -80,6 +82,10 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
     app.add_route("/omlmod/v1/jobs/{jobId}/check", JobCheck(services.jobs))
     app.add_route("/health/live", Liveness())
     app.add_route("/health/ready", Readiness(services.health))
+    app.add_route(
+        "/metrics",
+        MetricsScrape(services.metrics, services.auth, services.deployments, settings.metrics_token),
+    )
 
     app.add_error_handler(Exception, _unexpected_error)
     app.add_error_handler(OmlError, _domain_error)

@@ -38,6 +38,23 @@ def is_public(resource: object) -> bool:
     return getattr(type(resource), PUBLIC_MARK, False) is True
 
 
+#: The class attribute :func:`checks_its_own_token` sets.
+OWN_CHECK_MARK = "omlsvc_checks_its_own_bearer"
+
+
+def checks_its_own_token(resource_class: R) -> R:
+    """Mark a resource class that is not public but accepts a bearer token other than an OML access
+    token (``GET /metrics``: the scraper's ``OMLSVC_METRICS_TOKEN`` too). The middleware still
+    requires a bearer token on every method and hands it to the resource's ``admit(token)``, which
+    raises :class:`Unauthorized` for a token it refuses; what it returns is ``req.context.admitted``."""
+    setattr(resource_class, OWN_CHECK_MARK, True)
+    return resource_class
+
+
+def checks_own_token(resource: object) -> bool:
+    return getattr(type(resource), OWN_CHECK_MARK, False) is True
+
+
 def bearer_token(req: falcon.Request) -> str:
     header = req.get_header("Authorization")
     if not header:
@@ -85,5 +102,8 @@ class AuthMiddleware:
     ) -> None:
         """Runs after routing, before the responder reads a byte of the body."""
         if resource is None or is_public(resource):
+            return
+        if checks_own_token(resource):
+            req.context.admitted = resource.admit(bearer_token(req))  # type: ignore[attr-defined]
             return
         req.context.principal = self._auth.authenticate(bearer_token(req))

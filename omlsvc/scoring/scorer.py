@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -36,6 +36,15 @@ _MIN_ENTRY_BYTES = {
     Function.REGRESSION: 16,
     Function.FEATURE_EXTRACTION: 2,
 }
+
+
+#: Told how long each phase of a score took: ``(phase, seconds)``, phases from
+#: :data:`omlsvc.core.observe.SCORING_PHASES`.
+PhaseTimes = Callable[[str, float], None]
+
+
+def _ignore(phase: str, seconds: float) -> None:
+    pass
 
 
 class Session(Protocol):
@@ -105,10 +114,13 @@ class PreparedModel:
         *,
         timeout_s: float | None = None,
         answer_limit: int | None = None,
+        phases: PhaseTimes = _ignore,
     ) -> list[Result]:
         """``scoringResults`` for parsed JSON ``inputRecords``: one item per row, in order."""
+        started = time.perf_counter()
         feeds = self.inputs.convert(records)
-        return self.score_feeds(feeds, top_n, timeout_s=timeout_s, answer_limit=answer_limit)
+        phases("preprocess", time.perf_counter() - started)
+        return self.score_feeds(feeds, top_n, timeout_s=timeout_s, answer_limit=answer_limit, phases=phases)
 
     def score_images(
         self,
@@ -117,10 +129,13 @@ class PreparedModel:
         *,
         timeout_s: float | None = None,
         answer_limit: int | None = None,
+        phases: PhaseTimes = _ignore,
     ) -> list[Result]:
         """``scoringResults`` for uploaded image files (multipart path): one item per image."""
+        started = time.perf_counter()
         feeds = self.inputs.convert_image_bytes(images)
-        return self.score_feeds(feeds, top_n, timeout_s=timeout_s, answer_limit=answer_limit)
+        phases("preprocess", time.perf_counter() - started)
+        return self.score_feeds(feeds, top_n, timeout_s=timeout_s, answer_limit=answer_limit, phases=phases)
 
     def score_feeds(
         self,
@@ -129,17 +144,23 @@ class PreparedModel:
         *,
         timeout_s: float | None = None,
         answer_limit: int | None = None,
+        phases: PhaseTimes = _ignore,
     ) -> list[Result]:
         """Run converted feeds and format them; the result count always equals ``feeds.rows``.
 
         ``timeout_s`` (default: the worker's limit) bounds the model run(s) of this call. With an
         ``answer_limit`` (bytes of JSON, for an HTTP answer) results that could not fit it are
-        refused before they are built; batch jobs write rows instead and pass none.
+        refused before they are built; batch jobs write rows instead and pass none. ``phases`` is
+        told how long the run and the formatting took.
         """
+        started = time.perf_counter()
         outputs = self.run(feeds, timeout_s=timeout_s)
+        ran = time.perf_counter()
+        phases("run", ran - started)
         if answer_limit is not None:
             self._check_answer_size(outputs, feeds.rows, top_n, answer_limit)
         results = self.outputs.format(outputs, top_n)
+        phases("format", time.perf_counter() - ran)
         if len(results) != feeds.rows:
             raise ScoringFailed(f"the model returned {len(results)} results for {feeds.rows} input rows")
         return results

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from omlsvc.core.authorization import Principal, require_principal
 from omlsvc.core.errors import InvalidInput, InvalidModel, MemoryLimitExceeded, OmlError, ScoringTimeout
+from omlsvc.core.observe import UNOBSERVED, Observer
 from omlsvc.core.signature import ModelType, ScoringSpec
 from omlsvc.scoring.files import ModelFiles
 from omlsvc.scoring.outputs import Result
@@ -48,8 +49,12 @@ def parse_top_n(value: object, name: str = "topN") -> int | None:
 
 
 class ScoringService:
-    def __init__(self, source: ModelSource, files: ModelFiles, cache: SessionCache) -> None:
+    def __init__(
+        self, source: ModelSource, files: ModelFiles, cache: SessionCache, observer: Observer = UNOBSERVED
+    ) -> None:
+        """``observer`` is told the phases, rows and deployment of every score request."""
         self._source = source
+        self._observer = observer
         self._files = files
         self._cache = cache
         self._warmers: ThreadPoolExecutor | None = None
@@ -70,12 +75,15 @@ class ScoringService:
                 "inputRecords is required: a list of records mapping ONNX input names to values."
             )
         deployment, model = self._prepared(principal, uri)
-        return model.score_records(
+        results = model.score_records(
             body["inputRecords"],
             top_n,
             timeout_s=deployment.score_timeout_s,
             answer_limit=model.limits.max_response_bytes,
+            phases=self._phases(uri),
         )
+        self._observer.scored(uri, len(results))
+        return results
 
     def score_images(
         self, principal: Principal, uri: str, images: Sequence[bytes], top_n: int | None
@@ -87,9 +95,19 @@ class ScoringService:
             raise InvalidInput(
                 f"The model at {uri!r} is not an image model; send JSON inputRecords instead of imageData."
             )
-        return model.score_images(
-            images, top_n, timeout_s=deployment.score_timeout_s, answer_limit=model.limits.max_response_bytes
+        results = model.score_images(
+            images,
+            top_n,
+            timeout_s=deployment.score_timeout_s,
+            answer_limit=model.limits.max_response_bytes,
+            phases=self._phases(uri),
         )
+        self._observer.scored(uri, len(results))
+        return results
+
+    def _phases(self, uri: str) -> Callable[[str, float], None]:
+        observer = self._observer
+        return lambda phase, seconds: observer.scoring_phase(uri, phase, seconds)
 
     def prepare_deployed(self, record: ScorableModel, timeout_s: float | None = None) -> None:
         """Make a model about to be deployed ready in this worker, or refuse it (:class:`InvalidModel`).
@@ -146,7 +164,7 @@ class ScoringService:
 
         The session is built from a private copy of the model's files (:meth:`ModelFiles.pinned`), so
         an operator removing the disk cache meanwhile costs at most a fetch, never the request."""
-        loaded = self._cache.peek(record.sha256)
+        loaded = self._cache.find(record.sha256)
         if loaded is not None:
             return loaded.model
         spec = ScoringSpec.from_json(record.spec_json)

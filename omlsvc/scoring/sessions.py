@@ -24,6 +24,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -34,6 +35,7 @@ from typing import Any
 import onnxruntime as ort
 
 from omlsvc.core.errors import ScoringFailed, ScoringTimeout, Unavailable
+from omlsvc.core.observe import UNOBSERVED, Observer
 from omlsvc.core.signature import ScoringSpec
 from omlsvc.scoring.images import ImageOptions
 from omlsvc.scoring.inputs import InputLimits
@@ -206,7 +208,9 @@ class SessionCache:
         warm_up: bool = False,
         run_limits: RunLimits | None = None,
         watchdog: RunWatchdog | None = None,
+        observer: Observer = UNOBSERVED,
     ) -> None:
+        """``observer`` is told every lookup (hit or miss) and how long each build took."""
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
@@ -221,6 +225,7 @@ class SessionCache:
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, LoadedModel] = OrderedDict()
         self._building: dict[str, threading.Lock] = {}
+        self._observer = observer
 
     def get(
         self, sha256: str, spec: ScoringSpec, *, warm_up: bool | None = None, files: OpenFiles | None = None
@@ -231,17 +236,21 @@ class SessionCache:
             entry = self._entries.get(sha256)
             if entry is not None:
                 self._entries.move_to_end(sha256)
+                self._observer.session_lookup(hit=True)
                 return entry
             key_lock = self._building.setdefault(sha256, threading.Lock())
+        self._observer.session_lookup(hit=False)
         with key_lock:
             with self._lock:
                 entry = self._entries.get(sha256)
-                if entry is not None:
+                if entry is not None:  # built meanwhile by the request this one waited for
                     self._entries.move_to_end(sha256)
                     return entry
             try:
                 opened = files or self._loaded_path(sha256)
+                started = time.perf_counter()
                 entry = self._build(sha256, spec, self._warm_up if warm_up is None else warm_up, opened)
+                self._observer.session_loaded(time.perf_counter() - started)
                 with self._lock:
                     self._entries[sha256] = entry
                     while len(self._entries) > self.capacity:
@@ -251,6 +260,15 @@ class SessionCache:
                 with self._lock:
                     if self._building.get(sha256) is key_lock:
                         del self._building[sha256]
+        return entry
+
+    def find(self, sha256: str) -> LoadedModel | None:
+        """The entry if cached (a hit, counted as one), else None without building it (the caller
+        then asks :meth:`get`, which counts the miss)."""
+        with self._lock:
+            entry = self._entries.get(sha256)
+        if entry is not None:
+            self._observer.session_lookup(hit=True)
         return entry
 
     def peek(self, sha256: str) -> LoadedModel | None:

@@ -134,7 +134,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "omlsvc.accesslog",
         ),
     ),
-    ("wiring", ("omlsvc.wiring",)),
+    ("wiring", ("omlsvc.wiring", "omlsvc.metrics")),
     ("capabilities", tuple(f"omlsvc.{name}" for name in CAPABILITIES)),
     ("core and db", ("omlsvc.core", "omlsvc.db", "omlsvc.config", "omlsvc.private_files", "omlsvc")),
 )

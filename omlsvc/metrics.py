@@ -1,0 +1,202 @@
+"""The service's Prometheus metrics: every definition, the :class:`Metrics` that records them (the
+:class:`~omlsvc.core.observe.Observer` the wiring hands the capabilities) and the scrape.
+
+One :class:`Metrics` per object graph owns its own registry, so tests that build several apps in one
+process never share a counter. Under gunicorn, ``PROMETHEUS_MULTIPROC_DIR`` is set before the workers
+start (:mod:`omlsvc.gunicorn_conf` prepares it, empty, under the data directory): every worker then
+writes its values to files there, and a scrape answered by any worker adds up all of them
+(``prometheus_client``'s multiprocess mode), so two workers give one consistent answer.
+
+Labels are bounded: a route family (the routed template, never the raw path), a method, a status
+class, a deployment's URI, a scoring phase. Never a model id, a user name or a raw path.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from omlsvc.core.observe import Observer
+
+#: The variable ``prometheus_client`` reads (at import) to share values between processes.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: The route label of a request no route matched (404s of unknown paths): one value, not the path.
+UNMATCHED_ROUTE = "unmatched"
+#: The label that names a deployment: what a non-admin scrape filters on.
+DEPLOYMENT_LABEL = "deployment"
+#: How often (seconds) a worker refreshes its resident-memory gauge, after a request.
+MEMORY_REFRESH_S = 1.0
+
+_SCORING_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_LOAD_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class Metrics(Observer):
+    """Every metric the service exposes, recorded for this object graph (a worker, a test's app)."""
+
+    def __init__(self, multiproc_dir: str | None = None) -> None:
+        """``multiproc_dir``: where the workers share their values (default: ``PROMETHEUS_MULTIPROC_DIR``,
+        none in tests, which then read this graph's own registry)."""
+        self.multiproc_dir = multiproc_dir if multiproc_dir is not None else os.environ.get(MULTIPROC_ENV)
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.http_requests = Counter(
+            "omlsvc_http_requests",
+            "HTTP requests answered, by route family, method and status class.",
+            ["route", "method", "status_class"],
+            registry=r,
+        )
+        self.http_seconds = Histogram(
+            "omlsvc_http_request_duration_seconds",
+            "Time from routing a request to its answer, by route family.",
+            ["route"],
+            registry=r,
+        )
+        self.scoring_requests = Counter(
+            "omlsvc_scoring_requests",
+            "Score requests that reached a deployed model, answered or not.",
+            [DEPLOYMENT_LABEL],
+            registry=r,
+        )
+        self.scoring_rows = Counter(
+            "omlsvc_scoring_rows", "Rows (or images) scored.", [DEPLOYMENT_LABEL], registry=r
+        )
+        self.scoring_seconds = Histogram(
+            "omlsvc_scoring_seconds",
+            "Time of each phase of a score request: preprocess (input conversion), run (onnxruntime), "
+            "format (the response items).",
+            [DEPLOYMENT_LABEL, "phase"],
+            buckets=_SCORING_BUCKETS,
+            registry=r,
+        )
+        self.session_lookups = Counter(
+            "omlsvc_session_cache_lookups",
+            "Lookups in a worker's session cache, by result (hit or miss).",
+            ["result"],
+            registry=r,
+        )
+        self.session_loads = Histogram(
+            "omlsvc_session_load_seconds",
+            "Time to build a model's onnxruntime session in a worker (its count is the model loads).",
+            buckets=_LOAD_BUCKETS,
+            registry=r,
+        )
+        self.job_runs = Counter(
+            "omlsvc_job_runs", "Batch scoring runs ended, by outcome.", ["outcome"], registry=r
+        )
+        self.job_rows = Counter("omlsvc_job_rows_written", "Result rows batch jobs wrote.", registry=r)
+        self.login_failures = Counter(
+            "omlsvc_login_failures", "Password logins refused: unknown user or wrong password.", registry=r
+        )
+        self.logins_throttled = Counter(
+            "omlsvc_logins_throttled",
+            "Password logins refused unchecked after too many failures.",
+            registry=r,
+        )
+        self.resident_memory = Gauge(
+            "omlsvc_worker_resident_memory_bytes",
+            "Resident memory of each live worker (a pid label under several workers).",
+            multiprocess_mode="liveall",
+            registry=r,
+        )
+        if self.multiproc_dir is None:  # one process: its own memory and CPU, from /proc
+            ProcessCollector(registry=r)
+        self._memory_read_at = 0.0
+
+    # -- HTTP (the transport reports these) ---------------------------------------------------------
+
+    def request_answered(self, route: str | None, method: str, status: int, seconds: float) -> None:
+        family = route or UNMATCHED_ROUTE
+        self.http_requests.labels(family, method, f"{status // 100}xx").inc()
+        self.http_seconds.labels(family).observe(seconds)
+        now = time.monotonic()
+        if now - self._memory_read_at >= MEMORY_REFRESH_S:
+            self._memory_read_at = now
+            self.resident_memory.set(resident_bytes())
+
+    # -- what the capabilities report (omlsvc.core.observe) -------------------------------------------
+
+    def scoring_phase(self, deployment: str, phase: str, seconds: float) -> None:
+        self.scoring_seconds.labels(deployment, phase).observe(seconds)
+        if phase == "preprocess":
+            self.scoring_requests.labels(deployment).inc()
+
+    def scored(self, deployment: str, rows: int) -> None:
+        self.scoring_rows.labels(deployment).inc(rows)
+
+    def session_lookup(self, hit: bool) -> None:
+        self.session_lookups.labels("hit" if hit else "miss").inc()
+
+    def session_loaded(self, seconds: float) -> None:
+        self.session_loads.observe(seconds)
+
+    def job_run_ended(self, outcome: str) -> None:
+        self.job_runs.labels(outcome).inc()
+
+    def job_rows_written(self, rows: int) -> None:
+        self.job_rows.inc(rows)
+
+    def login_failed(self) -> None:
+        self.login_failures.inc()
+
+    def login_throttled(self) -> None:
+        self.logins_throttled.inc()
+
+    # -- the scrape ------------------------------------------------------------------------------------
+
+    def scrape(self, may_name: Callable[[str], bool] | None = None) -> bytes:
+        """The Prometheus text exposition of every worker (in multiprocess mode) or of this graph.
+
+        With ``may_name``, series labelled with a deployment it refuses are left out (a non-admin
+        caller sees only the deployments it may see)."""
+        self.resident_memory.set(resident_bytes())
+        if self.multiproc_dir is None:
+            source: Collector = self.registry
+        else:
+            source = multiprocess.MultiProcessCollector(None, path=self.multiproc_dir)
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(_Filtered(source, may_name))
+        return generate_latest(registry)
+
+
+class _Filtered(Collector):
+    """The families of ``source``, without the samples of deployments ``may_name`` refuses."""
+
+    def __init__(self, source: Collector, may_name: Callable[[str], bool] | None) -> None:
+        self._source = source
+        self._may_name = may_name
+
+    def collect(self) -> Iterable[Metric]:
+        return self._filtered() if self._may_name is not None else self._source.collect()
+
+    def _filtered(self) -> Iterator[Metric]:
+        may_name = self._may_name
+        assert may_name is not None
+        for family in self._source.collect():
+            kept = Metric(family.name, family.documentation, family.type, family.unit)
+            kept.samples = [
+                sample
+                for sample in family.samples
+                if DEPLOYMENT_LABEL not in sample.labels or may_name(sample.labels[DEPLOYMENT_LABEL])
+            ]
+            yield kept
+
+
+def resident_bytes() -> int:
+    """This process's resident memory now (``/proc/self/statm``)."""
+    resident_pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return resident_pages * os.sysconf("SC_PAGE_SIZE")
