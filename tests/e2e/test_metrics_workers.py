@@ -1,0 +1,112 @@
+"""``GET /metrics`` from a real gunicorn with two workers: whichever worker answers the scrape, the
+counters add up every worker's requests (prometheus_client's multiprocess mode)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests import modelzoo
+from tests.api.forms import multipart
+from tests.e2e.server import RunningService, running_service
+
+SCORE_ROUTE = "/omlmod/v1/deployment/{uri}/score"
+METRICS_TOKEN = "scraper-token-for-tests-0123456789"
+
+
+class CountingClient:
+    """Sends each request on a new connection (so the kernel spreads them over the workers) and
+    counts what it sent by route family, method and status class, and which workers answered."""
+
+    def __init__(self, service: RunningService, token: str) -> None:
+        self.service = service
+        self.token = token
+        self.sent: Counter[tuple[str, str, str]] = Counter()
+        self.workers: set[str] = set()
+
+    def call(
+        self, method: str, path: str, route: str, body: bytes | None = None, content_type: str = ""
+    ) -> int:
+        headers = {"Authorization": f"Bearer {self.token}", "Connection": "close"}
+        if content_type:
+            headers["Content-Type"] = content_type
+        request = urllib.request.Request(self.service.url + path, data=body, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                response.read()
+                status, worker = response.status, response.headers["X-Omlsvc-Worker"]
+        except urllib.error.HTTPError as error:
+            error.read()
+            status, worker = error.code, error.headers["X-Omlsvc-Worker"]
+        self.sent[(route, method, f"{status // 100}xx")] += 1
+        self.workers.add(worker)
+        return status
+
+
+def scrape(service: RunningService, token: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    request = urllib.request.Request(service.url + "/metrics", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+@pytest.mark.slow
+def test_counters_add_up_across_two_workers_to_the_requests_made(tmp_path: Path) -> None:
+    zoo = modelzoo.make_regressor_zip(tmp_path)
+    rows = zoo.sample["float_input"].tolist()
+    score_body = json.dumps({"inputRecords": [{"float_input": rows}]}).encode()
+    environ = {"OMLSVC_METRICS_TOKEN": METRICS_TOKEN}
+    with running_service(tmp_path / "data", workers=2, threads=4, environ=environ) as service:
+        client = CountingClient(service, service.token())
+        client.sent[("/omlusers/api/oauth2/v1/token", "POST", "2xx")] += 1  # the login above
+        body, content_type = multipart(
+            {"modelName": "house", "modelType": "ONNX", "version": "1.0"},
+            {"modelData": ("m.zip", zoo.zip_path.read_bytes())},
+        )
+        assert client.call("POST", "/omlmod/v1/models", "/omlmod/v1/models", body, content_type) == 201
+        with urllib.request.urlopen(
+            urllib.request.Request(
+                service.url + "/omlmod/v1/models",
+                headers={"Authorization": f"Bearer {client.token}"},
+            )
+        ) as listed:
+            model_id = json.load(listed)["items"][0]["modelId"]
+        client.sent[("/omlmod/v1/models", "GET", "2xx")] += 1
+        deploy = json.dumps({"modelId": model_id, "uri": "house"}).encode()
+        assert (
+            client.call("POST", "/omlmod/v1/deployment", "/omlmod/v1/deployment", deploy, "application/json")
+            == 201
+        )
+        scores = 40
+        for _ in range(scores):
+            path = "/omlmod/v1/deployment/house/score"
+            assert client.call("POST", path, SCORE_ROUTE, score_body, "application/json") == 200
+        for _ in range(6):
+            path = "/omlmod/v1/deployment/nowhere/score"
+            assert client.call("POST", path, SCORE_ROUTE, score_body, "application/json") == 404
+        assert client.workers == {"0", "1"}, "the requests should have reached both workers"
+
+        samples = scrape(service, METRICS_TOKEN)
+
+    counted = {
+        (labels["route"], labels["method"], labels["status_class"]): value
+        for (name, frozen), value in samples.items()
+        if name == "omlsvc_http_requests_total"
+        for labels in [dict(frozen)]
+        if labels["route"] != "/health/ready"  # the start-up probes of running_service
+    }
+    assert counted == dict(client.sent)
+    assert samples[("omlsvc_scoring_requests_total", frozenset({("deployment", "house")}))] == scores
+    assert samples[("omlsvc_scoring_rows_total", frozenset({("deployment", "house")}))] == scores * len(rows)
+    memory = [v for (name, _), v in samples.items() if name == "omlsvc_worker_resident_memory_bytes"]
+    assert len(memory) == 2 and all(v > 0 for v in memory)  # one gauge per live worker
