@@ -17,6 +17,11 @@ from omlsvc.core.logs import REQUEST_ID_PATTERN, ContextFilter, JsonFormatter, b
 from omlsvc.rest.app import create_app
 from omlsvc.wiring import Services
 from tests.api.conftest import Caller, login
+from tests.api.forms import store_model
+from tests.api.test_jobs import iris_table, job_body, runner, tables
+from tests.modelzoo import make_zipmap_classifier_zip
+
+__all__ = ["iris_table", "tables"]  # fixtures of the jobs tests, used here too
 
 MODELS = "/omlmod/v1/models"
 
@@ -87,10 +92,12 @@ def collected() -> Iterator[Collected]:
     handler = Collected()
     logger = logging.getLogger("omlsvc")
     logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     try:
         yield handler
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
 
 
 class ExplodingModels:
@@ -117,6 +124,42 @@ def test_an_unexpected_error_is_logged_with_the_request_id_user_and_route(
     [record] = [r for r in collected.records if r.levelno >= logging.ERROR]
     assert (record.request_id, record.user, record.route) == ("trace-500", "alice", MODELS)  # type: ignore[attr-defined]
     assert bound_fields() == {}  # the request's binding ended with it
+
+
+def test_a_job_names_the_requests_that_created_and_ran_it_and_its_runs_log_their_ids(
+    alice: Caller, iris_table: str, services: Services, collected: Collected, tmp_path: Any
+) -> None:
+    classifier = store_model(alice, make_zipmap_classifier_zip(tmp_path).zip_path, name="iris")
+    created = alice.post(
+        "/omlmod/v1/jobs",
+        json=job_body(classifier, iris_table, disableJob=True),
+        headers={"X-Request-Id": "create-job-1"},
+    )
+    assert created.status_code == 201
+    job_id = created.json["jobId"]
+    assert (
+        alice.client.simulate_post(
+            f"/omlmod/v1/jobs/{job_id}/action",
+            json={"action": "RUN"},
+            headers={**alice.headers, "X-Request-Id": "run-job-1"},
+        ).status_code
+        == 204
+    )
+    runner(services).run_until_idle()
+    fields = [
+        (
+            r.getMessage(),
+            getattr(r, "request_id", None),
+            getattr(r, "job_id", None),
+            getattr(r, "run_id", None),
+        )
+        for r in collected.records
+    ]
+    assert (f"job {job_id} created", "create-job-1", job_id, None) in fields
+    [(_, request_id, _, run_id)] = [f for f in fields if f[0].endswith("requested")]
+    assert request_id == "run-job-1" and run_id
+    ended = [f for f in fields if f[0].startswith(f"run {run_id} of job {job_id} ended")]
+    assert ended == [(f"run {run_id} of job {job_id} ended SUCCEEDED", None, job_id, run_id)]
 
 
 def test_the_json_formatter_writes_one_object_per_line_with_the_bound_fields() -> None:
