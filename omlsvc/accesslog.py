@@ -6,14 +6,24 @@ bench machine that is about as much CPU as scoring a small model. For the format
 sets, :class:`AccessLogger` writes the very same line (same fields, same ``"`` escaping) from the
 five values it names; any other format (``GUNICORN_CMD_ARGS="--access-logformat ..."``) goes through
 gunicorn's own code unchanged.
+
+With ``OMLSVC_LOG_FORMAT=json`` gunicorn's own handlers (its error log and this access log) format
+their records as :class:`omlsvc.core.logs.JsonFormatter` does: each access line is one JSON object
+with the same line as ``message`` and ``request_id``, ``user``, ``route`` (the route template, never
+the raw path), ``status`` and ``duration`` (milliseconds) as fields; the request's middleware left
+them in the WSGI environ, since gunicorn writes the line after the request's log context has ended.
 """
 
 from __future__ import annotations
 
 import datetime
+import os
 from typing import Any
 
 from gunicorn.glogging import Logger
+
+from omlsvc.config import Settings, SettingsError
+from omlsvc.core.logs import REQUEST_ID_ENV, ROUTE_ENV, USER_ENV, use_format
 
 #: client, request line, status, body bytes, duration, request id (our ``X-Request-ID``).
 ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%({x-request-id}o)s"'
@@ -21,6 +31,16 @@ _REQUEST_ID = "x-request-id"
 
 
 class AccessLogger(Logger):
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        try:
+            log_format = Settings.from_env(os.environ).log_format
+        except SettingsError:  # gunicorn_conf refused to start on it already
+            log_format = "text"
+        if log_format != "text":
+            for handler in (*self.error_log.handlers, *self.access_log.handlers):
+                use_format(handler, log_format)
+
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: datetime.timedelta) -> None:
         if not self.access_log_enabled:
             return
@@ -44,8 +64,15 @@ class AccessLogger(Logger):
             f'{_escaped(environ.get("REMOTE_ADDR", "-"))} "{request_line}" {status} '
             f'{sent if sent is not None else "-"} {millis}ms "{request_id}"'
         )
+        fields = {
+            "request_id": environ.get(REQUEST_ID_ENV, request_id),
+            "user": environ.get(USER_ENV),
+            "route": environ.get(ROUTE_ENV),
+            "status": int(status) if str(status).isdigit() else status,
+            "duration": millis,
+        }
         try:
-            self.access_log.info(line)
+            self.access_log.info(line, extra=fields)
         except Exception:
             self.exception("could not write the access log")
 

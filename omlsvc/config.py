@@ -29,6 +29,8 @@ DEFAULT_LOGIN_MAX_DELAY_S = 15 * 60
 #: HS256 keys shorter than the hash output are refused; generated ones are 64 characters.
 MIN_JWT_SECRET_BYTES = 32
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: ``text``: one human-readable line per record; ``json``: one JSON object per line (log shippers).
+LOG_FORMATS = ("text", "json")
 GIB = 1024 * 1024 * 1024
 #: Where cgroup v2 says how much memory this service may use (a container's or systemd unit's limit).
 CGROUP_MEMORY_MAX = Path("/sys/fs/cgroup/memory.max")
@@ -58,6 +60,7 @@ class Settings:
     workers: int = 2
     threads: int = 4
     log_level: str = "INFO"
+    log_format: str = "text"
     jwt_secret: str | None = field(default=None, repr=False)
     jwt_private_key_file: Path | None = None
     jwt_public_key_file: Path | None = None
@@ -155,6 +158,7 @@ class Settings:
             workers=env.get("WORKERS", _positive_int, max(1, os.cpu_count() or 1)),
             threads=env.get("THREADS", _positive_int, 4),
             log_level=env.get("LOG_LEVEL", _log_level, "INFO"),
+            log_format=env.get("LOG_FORMAT", _log_format, "text"),
             jwt_secret=env.get("JWT_SECRET", _jwt_secret, None),
             jwt_private_key_file=private_key,
             jwt_public_key_file=public_key,
@@ -296,6 +300,13 @@ def _log_level(raw: str) -> str:
     if level not in LOG_LEVELS:
         raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
     return level
+
+
+def _log_format(raw: str) -> str:
+    log_format = raw.lower()
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
+    return log_format
 
 
 def _bind(raw: str) -> str:

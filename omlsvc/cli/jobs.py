@@ -176,9 +176,13 @@ def _worker(
     args: argparse.Namespace, settings: Settings, services: ServicesFactory, principal: PrincipalOf
 ) -> int:
     """The runner in the foreground; SIGTERM/SIGINT stop it between steps (a chunk in flight is
-    finished first, or left to another runner after its lease if the process is killed)."""
+    finished first, or left to another runner after its lease if the process is killed). It logs to
+    stderr in ``OMLSVC_LOG_FORMAT``."""
+    from omlsvc.core.logs import announcement, configure_logging
     from omlsvc.jobs.options import options_from
     from omlsvc.wiring import build_runner
+
+    configure_logging(settings.log_level, settings.log_format)
 
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -190,7 +194,8 @@ def _worker(
         # hundreds of thousands of small result objects (measured: a third of a chunk's time).
         gc.collect()
         gc.freeze()
-        print(f"job runner {runner.runner_id} on {settings.database_url_masked}", flush=True)
+        started = f"job runner {runner.runner_id} on {settings.database_url_masked}"
+        print(announcement(started, settings.log_format, logger="omlsvc.jobs"), flush=True)
         if args.once:
             runner.run_until_idle(timeout_s=7 * 24 * 3600)
         else:

@@ -10,6 +10,7 @@ from typing import TextIO
 from omlsvc import __version__
 from omlsvc.cli.context import SubParsers, admin_services
 from omlsvc.config import Settings
+from omlsvc.core.logs import announcement
 
 
 def add_serve_commands(commands: SubParsers) -> None:
@@ -52,20 +53,25 @@ def _serve(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdou
 
 
 def _prepare(settings: Settings, out: TextIO, listening: str) -> None:
-    """Initialise the schema and, on a database without users, create ``admin``."""
+    """Initialise the schema and, on a database without users, create ``admin``. The lines go to the
+    terminal (the log gunicorn then writes to), one JSON object each with ``OMLSVC_LOG_FORMAT=json``."""
     from omlsvc.auth.passwords import generate_password
     from omlsvc.db.setup import init_schema
+
+    def say(line: str) -> None:
+        print(announcement(line, settings.log_format, logger="omlsvc.serve"), file=out)
 
     with admin_services(settings) as services:
         init_schema(services.engine)
         password = settings.admin_password or generate_password()
         if services.auth.ensure_admin(password):
             if settings.admin_password:
-                print("Created user 'admin' with the password from OMLSVC_ADMIN_PASSWORD.", file=out)
+                say("Created user 'admin' with the password from OMLSVC_ADMIN_PASSWORD.")
             else:
-                print(f"Created user 'admin' with password: {password}", file=out)
-                print("(shown once; change it with: omlsvc users passwd admin --password-stdin)", file=out)
-    print(f"omlsvc {__version__}: database {settings.database_url_masked}, serving on {listening}", file=out)
+                # the one line that shows a password: the first start without OMLSVC_ADMIN_PASSWORD
+                say(f"Created user 'admin' with password: {password}")
+                say("(shown once; change it with: omlsvc users passwd admin --password-stdin)")
+    say(f"omlsvc {__version__}: database {settings.database_url_masked}, serving on {listening}")
 
 
 def _nginx_config(args: argparse.Namespace, settings: Settings) -> int:

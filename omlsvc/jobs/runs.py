@@ -39,6 +39,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from omlsvc.core.errors import InvalidInput, OmlError, Unavailable
+from omlsvc.core.logs import bind, log_context
 from omlsvc.core.observe import UNOBSERVED, Observer
 from omlsvc.db.transactions import Transactions
 from omlsvc.db.uow import UnitOfWork
@@ -147,6 +148,7 @@ class RunSteps:
             chunk.seq,
             chunk.run_id,
             chunk.claimed_by,
+            extra={"run_id": chunk.run_id},
         )
         self.stats.takeovers += 1
         return Claim(chunk.run_id, chunk.seq, chunk.lo_key, chunk.hi_key)
@@ -217,9 +219,15 @@ class RunSteps:
     # -- 4. score --------------------------------------------------------------------------------
 
     def process(self, claim: Claim) -> None:
-        """Score a claimed chunk and write its rows with its checkpoint, if this runner still holds it."""
+        """Score a claimed chunk and write its rows with its checkpoint, if this runner still holds it;
+        every line logged meanwhile carries the run's id and, once known, its job's."""
+        with log_context(run_id=claim.run_id):
+            self._process(claim)
+
+    def _process(self, claim: Claim) -> None:
         try:
             context = self._contexts.get(claim.run_id)
+            bind(job_id=context.job.id)  # undone with the run's binding
             self._ensure_target(context)
             with self._transactions() as uow, user_tables(uow.connection, context.identity) as user:
                 user.guard_input(context.input_table)
@@ -287,7 +295,8 @@ class RunSteps:
         finished = False
         for run_id in candidates:
             try:
-                finished = self._finish(run_id) or finished
+                with log_context(run_id=run_id):
+                    finished = self._finish(run_id) or finished
             except (OmlError, DBAPIError) as exc:
                 if isinstance(exc, Unavailable):
                     raise
@@ -300,6 +309,7 @@ class RunSteps:
             peek = JobStore(uow.connection).get_run(run_id)
         if peek is None or peek.status != RUNNING:
             return False
+        bind(job_id=peek.job_id)  # undone with the caller's binding of the run
         context = None if peek.stop_requested else self._contexts.get(run_id)
         drop_staging = False
         with self._transactions(write=True) as uow:
@@ -341,7 +351,13 @@ class RunSteps:
         self._drop_staging(run_id)
         self._ended(run_id)
         self._observer.job_run_ended("failed")
-        log.warning("run %s of job %s failed: %s", run_id, run.job_id, message)
+        log.warning(
+            "run %s of job %s failed: %s",
+            run_id,
+            run.job_id,
+            message,
+            extra={"job_id": run.job_id, "run_id": run_id},
+        )
 
     def _ended(self, run_id: str) -> None:
         self._contexts.forget(run_id)

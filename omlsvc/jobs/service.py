@@ -17,6 +17,7 @@ always answers "done".
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,6 +46,10 @@ from omlsvc.jobs.states import MANUAL, PENDING, RUNNING, STOPPED
 from omlsvc.jobs.store import JobStore
 
 ACTIONS = ("ENABLE", "DISABLE", "RUN", "STOP")
+
+#: Creating a job and asking for a run are logged with the ids, so the request that did it (its
+#: ``request_id`` on the same line) can be found from a run the runner works on later.
+log = logging.getLogger("omlsvc.jobs")
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,7 @@ class JobService:
                 )
             )
             uow.commit()
+        log.info("job %s created", job_id, extra={"job_id": job_id})
         return job_id
 
     # -- read ------------------------------------------------------------------------------------
@@ -256,7 +262,14 @@ class JobService:
                     raise Conflict(f"Job {job_id} has reached maxRuns ({schedule.max_runs}).")
                 if schedule.ended(now):
                     raise Conflict(f"Job {job_id} ended at its jobEndDate.")
-                store.add_run(lifecycle.pending_run(job_id, MANUAL, now))
+                pending = lifecycle.pending_run(job_id, MANUAL, now)
+                store.add_run(pending)
+                log.info(
+                    "run %s of job %s requested",
+                    pending.id,
+                    job_id,
+                    extra={"job_id": job_id, "run_id": pending.id},
+                )
             else:  # STOP
                 # lock the run and read it again: a runner may be starting it at this very moment
                 run = None if active is None else store.get_run(active.id, for_update=True)

@@ -9,7 +9,6 @@ the status :mod:`omlsvc.openapi.error_table` (the one error table) gives it.
 from __future__ import annotations
 
 import logging
-import uuid
 from http import HTTPStatus
 from typing import Any
 
@@ -17,6 +16,7 @@ import falcon
 
 from omlsvc.config import Settings
 from omlsvc.core.errors import OmlError, TooManyRequests
+from omlsvc.core.logs import REQUEST_ID_ENV, ROUTE_ENV, bind, request_id_of, unbind
 from omlsvc.openapi.error_table import code_of_status, status_of
 from omlsvc.rest.deployments import Deployment, DeploymentApi, DeploymentCollection
 from omlsvc.rest.jobs import Job, JobAction, JobCheck, JobCollection, JobRuns
@@ -99,20 +99,32 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 class RequestContext:
-    """Gives every request an id (kept from ``X-Request-ID`` when sane) that logs and errors share,
-    and names the worker that answered (``X-Omlsvc-Worker``: its index, not its pid), which makes
-    per-worker behaviour such as caches observable from outside. Every answer, errors included,
-    also carries ``X-Content-Type-Options: nosniff`` and ``Cache-Control: no-store``."""
+    """Gives every request an id (kept from ``X-Request-ID`` when it is a short token, else made) that
+    its answer, its log lines and its errors share, and names the worker that answered
+    (``X-Omlsvc-Worker``: its index, not its pid), which makes per-worker behaviour such as caches
+    observable from outside. Every answer, errors included, also carries ``X-Content-Type-Options:
+    nosniff`` and ``Cache-Control: no-store``.
+
+    While the request runs, its id, route template and (once authenticated) user are bound to the log
+    context (:mod:`omlsvc.core.logs`), and left in the WSGI environ for the access log, which gunicorn
+    writes after the answer has left."""
 
     def __init__(self, worker_index: int = 0) -> None:
         self._worker = str(worker_index)
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        given = req.get_header("X-Request-ID")
-        req.context.request_id = (
-            given if given and len(given) <= 64 and given.isprintable() else uuid.uuid4().hex
-        )
+        request_id = request_id_of(req.get_header("X-Request-ID"))
+        req.context.request_id = request_id
         req.context.principal = None
+        req.env[REQUEST_ID_ENV] = request_id
+        req.context.log_token = bind(request_id=request_id)
+
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict[str, Any]
+    ) -> None:
+        if req.uri_template:
+            req.env[ROUTE_ENV] = req.uri_template
+            bind(route=req.uri_template)  # undone with the request's binding
 
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: object, ok: bool
@@ -124,6 +136,10 @@ class RequestContext:
         resp.set_headers(NO_SNIFF)
         if resp.get_header("Cache-Control") is None:  # the token endpoints send Oracle's stricter set
             resp.set_headers(NO_STORE)
+        token = getattr(req.context, "log_token", None)
+        if token is not None:
+            req.context.log_token = None
+            unbind(token)
 
 
 def _domain_error(
@@ -150,7 +166,8 @@ def _unexpected_error(
     req: falcon.Request, resp: falcon.Response, error: Exception, params: dict[str, Any]
 ) -> None:
     request_id = getattr(req.context, "request_id", "-")
-    log.exception("unexpected error in %s %s (request %s)", req.method, req.path, request_id)
+    route = req.uri_template or "(no route)"
+    log.exception("unexpected error in %s %s (request %s)", req.method, route, request_id)
     resp.status = 500
     resp.media = {
         "code": "INTERNAL_ERROR",

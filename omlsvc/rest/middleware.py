@@ -21,6 +21,7 @@ import falcon
 from omlsvc.auth.service import AuthService
 from omlsvc.core.authorization import Principal
 from omlsvc.core.errors import Unauthorized
+from omlsvc.core.logs import USER_ENV, bind
 
 #: The class attribute :func:`public` sets; nothing else may set it.
 PUBLIC_MARK = "omlsvc_public"
@@ -106,4 +107,7 @@ class AuthMiddleware:
         if checks_own_token(resource):
             req.context.admitted = resource.admit(bearer_token(req))  # type: ignore[attr-defined]
             return
-        req.context.principal = self._auth.authenticate(bearer_token(req))
+        principal = self._auth.authenticate(bearer_token(req))
+        req.context.principal = principal
+        req.env[USER_ENV] = principal.name
+        bind(user=principal.name)  # undone with the request's binding (RequestContext)

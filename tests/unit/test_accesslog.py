@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+import orjson
 import pytest
 from gunicorn.config import Config
 from gunicorn.glogging import Logger
@@ -73,3 +74,25 @@ def test_another_format_is_left_to_gunicorn(tmp_path: Path) -> None:
     ours = logged(AccessLogger, tmp_path / "ours.log", Response("abc"), environ(), fmt)
     assert ours == logged(Logger, tmp_path / "theirs.log", Response("abc"), environ(), fmt)
     assert ours == '10.0.0.7 POST /omlmod/v1/deployment/house/score "-"\n'
+
+
+def test_with_json_logs_the_line_is_one_object_with_the_requests_fields(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OMLSVC_LOG_FORMAT", "json")
+    env = {
+        **environ("/omlmod/v1/deployment/house/score?secret=1"),
+        "omlsvc.request_id": "r-1",
+        "omlsvc.user": "alice",
+        "omlsvc.route": "/omlmod/v1/deployment/{uri}/score",
+    }
+    line = logged(AccessLogger, tmp_path / "ours.log", Response("r-1"), env, ACCESS_LOG_FORMAT)
+    entry = orjson.loads(line)
+    assert entry["logger"] == "gunicorn.access" and entry["level"] == "INFO"
+    assert (entry["request_id"], entry["user"], entry["route"]) == (
+        "r-1",
+        "alice",
+        "/omlmod/v1/deployment/{uri}/score",
+    )
+    assert (entry["status"], entry["duration"]) == (200, 1234)
+    assert line.count("\n") == 1

@@ -16,6 +16,7 @@ def test_no_variables_give_the_embedded_sqlite_default(tmp_path: Path) -> None:
     assert settings.database_url == f"sqlite:///{settings.data_dir / 'omlsvc.db'}"
     assert settings.bind == "127.0.0.1:8080"
     assert settings.token_lifetime_s == 3600
+    assert settings.log_format == "text"
 
 
 def test_every_variable_is_read_and_typed(tmp_path: Path) -> None:
@@ -26,12 +27,14 @@ def test_every_variable_is_read_and_typed(tmp_path: Path) -> None:
             "OMLSVC_BIND": "0.0.0.0:9000",
             "OMLSVC_WORKERS": "3",
             "OMLSVC_LOG_LEVEL": "debug",
+            "OMLSVC_LOG_FORMAT": "JSON",
             "OMLSVC_MAX_UPLOAD_BYTES": "1000",
             "OMLSVC_WARM_UP": "off",
         }
     )
     assert (settings.workers, settings.bind, settings.log_level) == (3, "0.0.0.0:9000", "DEBUG")
     assert settings.max_upload_bytes == 1000
+    assert settings.log_format == "json"
     assert settings.warm_up is False
     assert settings.cache_dir == tmp_path / "cache"
 
@@ -43,6 +46,7 @@ def test_every_variable_is_read_and_typed(tmp_path: Path) -> None:
         ("OMLSVC_WORKERS", "0"),
         ("OMLSVC_BIND", "8080"),
         ("OMLSVC_LOG_LEVEL", "LOUD"),
+        ("OMLSVC_LOG_FORMAT", "xml"),
         ("OMLSVC_DATABASE_URL", "mysql://x@y/z"),
         ("OMLSVC_DATABASE_URL", "not a url"),
         ("OMLSVC_WARM_UP", "maybe"),
