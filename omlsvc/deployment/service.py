@@ -224,9 +224,11 @@ class DeploymentService:
         again against what was prepared (a concurrent change is a Conflict, to be sent again).
         """
         require_principal(principal)
-        request = parse_change(body)
         with self._transactions() as uow:
-            plan = self._plan(principal, DeploymentStore(uow.connection), uri, request)
+            store = DeploymentStore(uow.connection)
+            self._managed(principal, store.get(uri), uri)  # a URI the caller may not see: 404 first
+            request = parse_change(body)
+            plan = self._plan(principal, store, uri, request)
         return self._carry_out(principal, plan, lambda s: self._plan(principal, s, uri, request), prepare)
 
     def rollback(self, principal: Principal, uri: str, *, prepare: Prepare | None = None) -> DeploymentRecord:

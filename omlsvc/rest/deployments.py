@@ -105,7 +105,8 @@ class Deployment:
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, uri: str) -> None:
         """Swap the model under the URI, or set, remove or promote its canary."""
-        body = read_json_object(req, BODY_LIMIT)
+        # an absent body is the service's to refuse, after it checked that the caller may see the URI
+        body = read_json_object(req, BODY_LIMIT, required=False)
         record = self._deployments.change(req.context.principal, uri, body, prepare=self._prepare)
         self._render(req, resp, record)
 

@@ -6,14 +6,22 @@ against onnxruntime run directly on that model.
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import falcon.testing
 import numpy as np
 import onnxruntime as ort
 import pytest
+from sqlalchemy import Engine
 
+from omlsvc.config import Settings
+from omlsvc.db.engine import make_engine
+from omlsvc.rest.app import create_app
+from omlsvc.wiring import build_services
 from tests import modelzoo
 from tests.api.conftest import Caller
 from tests.api.forms import store_model
@@ -254,3 +262,30 @@ def test_the_main_or_canary_model_of_a_deployment_cannot_be_deleted(
     assert alice.delete(f"/omlmod/v1/models/{models['new'].id}").status_code == 204
     assert alice.delete(f"{DEPLOYMENTS}/{house}").status_code == 204
     assert alice.delete(f"/omlmod/v1/models/{models['old'].id}").status_code == 204
+
+
+def test_another_worker_loads_the_swapped_in_model_before_its_next_score_there(
+    alice: Caller, models: dict[str, Stored], house: str, settings: Settings, database: tuple[str, Engine]
+) -> None:
+    """A second worker (its own engine, services and caches) that served the URI loads the new model's
+    session in the background as soon as it sees the change counter move: here on a request to another
+    route, before any score of the URI reaches it."""
+    engine = make_engine(database[0])
+    try:
+        services = build_services(settings, engine=engine)
+        other = Caller(
+            falcon.testing.TestClient(create_app(settings, services=services)), "alice", alice.token
+        )
+        assert answered_by(other, house, models) == models["old"].id
+        new_sha = hashlib.sha256(models["new"].zoo.zip_path.read_bytes()).hexdigest()
+        assert new_sha not in services.scoring.cache
+
+        assert alice.put(f"{DEPLOYMENTS}/{house}", json={"modelId": models["new"].id}).status_code == 200
+        deadline = time.monotonic() + 10
+        while new_sha not in services.scoring.cache:
+            assert time.monotonic() < deadline, "the other worker did not load the new model"
+            assert other.get("/omlmod/v1/models").status_code == 200  # polls the change counter
+            time.sleep(0.1)
+        assert answered_by(other, house, models) == models["new"].id
+    finally:
+        engine.dispose()
