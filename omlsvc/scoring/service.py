@@ -67,6 +67,7 @@ class ScoringService:
         self._files = files
         self._cache = cache
         self._warmers: ThreadPoolExecutor | None = None
+        self._refresher: ThreadPoolExecutor | None = None
         self._warmers_lock = threading.Lock()
         #: URIs scored here lately (insertion order, bounded): :meth:`refresh_served` warms them.
         self._served: dict[str, None] = {}
@@ -165,6 +166,13 @@ class ScoringService:
         except OmlError as exc:
             log.warning("warm-up of model %s refused the dummy batch: %s", record.id, exc.message)
 
+    def _refresh_pool(self) -> ThreadPoolExecutor:
+        """One thread of its own: a refresh never delays a deploy's warm-up (whose wait is timed)."""
+        with self._warmers_lock:
+            if self._refresher is None:
+                self._refresher = ThreadPoolExecutor(1, thread_name_prefix="omlsvc-refresh")
+            return self._refresher
+
     def _warm_up_pool(self) -> ThreadPoolExecutor:
         with self._warmers_lock:
             if self._warmers is None:  # made on first use: threads do not survive gunicorn's fork
@@ -196,16 +204,18 @@ class ScoringService:
         worker served now serve (a swapped model, a new canary), so that no request waits for them.
         Sessions already loaded cost nothing; a URI gone or unloadable is skipped (its requests will
         meet the error)."""
-        uris = list(self._served)
+        with self._warmers_lock:
+            uris = list(self._served)
         if uris:
-            self._warm_up_pool().submit(self._refresh, uris)
+            self._refresh_pool().submit(self._refresh, uris)
 
     def _refresh(self, uris: list[str]) -> None:
         for uri in uris:
             try:
                 target = self._source.serving(uri)
                 if target is None:
-                    self._served.pop(uri, None)
+                    with self._warmers_lock:
+                        self._served.pop(uri, None)
                     continue
                 for model in (target.model, target.canary):
                     if model is not None:
