@@ -122,6 +122,8 @@ def build_services(
         _session_cache(settings, worker_index, gpus, metrics),
         metrics,
     )
+    # another worker's change (a swapped model, a new canary): load what the URIs served here now serve
+    admin.transactions.changes.on_change(scoring.refresh_served)
     fields = {f.name: getattr(admin, f.name) for f in dataclasses.fields(AdminServices)}
     return Services(**fields, worker_index=worker_index, scoring=scoring, metrics=metrics)
 

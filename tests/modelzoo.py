@@ -146,6 +146,36 @@ def make_regressor_zip(directory: Path, *, metadata: _Metadata | None = None) ->
     )
 
 
+def make_linear_regressor_zip(
+    directory: Path, weights: Sequence[float], *, bias: float = 0.0, stem: str | None = None
+) -> ZooModel:
+    """``float_input @ weights + bias``: input ``float_input`` [None, len(weights)], output
+    ``variable`` [None, 1]. Different weights make regressors one tells apart by their answers."""
+    width = len(weights)
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["float_input", "weights"], ["product"]),
+            helper.make_node("Add", ["product", "bias"], ["variable"]),
+        ],
+        "linear",
+        [helper.make_tensor_value_info("float_input", TensorProto.FLOAT, [None, width])],
+        [helper.make_tensor_value_info("variable", TensorProto.FLOAT, [None, 1])],
+        [
+            numpy_helper.from_array(np.array(weights, np.float32).reshape(width, 1), "weights"),
+            numpy_helper.from_array(np.array([bias], np.float32), "bias"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
+    sample = np.arange(2 * width, dtype=np.float32).reshape(2, width)
+    return zip_package(
+        directory,
+        stem or f"linear_{width}_{abs(hash(tuple(weights))) % 10**6}",
+        model,
+        {"function": "regression"},
+        sample={"float_input": sample},
+    )
+
+
 def make_zipmap_classifier_zip(
     directory: Path, *, metadata: _Metadata | None = None, labels: Sequence[str] | None = None
 ) -> ZooModel:

@@ -95,6 +95,14 @@ def may_manage_model(principal: Principal, model: ModelAccess) -> bool:
     return model.owner == principal.name or principal.is_admin
 
 
+def may_serve_instead(principal: Principal, deployed: ModelAccess, replacement: ModelAccess) -> bool:
+    """Put ``replacement`` behind the URI that serves ``deployed`` (a swap, a rollback, a canary, a
+    promotion): whoever manages both models, i.e. the owner of both or an admin. Merely seeing the new
+    model is not enough, as a deploy needs its owner too: no one puts another user's model (shared
+    with them or not) behind their URI. Callers check :func:`may_see_model` on each first (404)."""
+    return may_manage_model(principal, deployed) and may_manage_model(principal, replacement)
+
+
 def model_users_visible_to(principal: Principal, model: ModelAccess) -> tuple[ModelUser, ...]:
     """The ``users`` of a model as this principal may read them: owner first, then viewers by name.
 

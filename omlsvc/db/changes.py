@@ -90,6 +90,12 @@ class ChangeFeed:
         self._poll_lock = threading.Lock()
         self._lock = threading.Lock()
         self._last_failure_log = float("-inf")
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (on the polling request's thread: it must only hand work off) whenever a
+        poll finds that another worker or host changed something; not for this worker's own changes."""
+        self._listeners.append(listener)
 
     @property
     def generation(self) -> int:
@@ -134,11 +140,20 @@ class ChangeFeed:
                     log.warning("cannot read the change counter; serving without caches: %s", exc)
                 return
             if counter != self._counter:
-                self._counter = counter
+                seen_before, self._counter = self._counter is not None, counter
                 self.changed()
+                if seen_before:
+                    self._tell_listeners()
             self._next_poll = now + self._interval
         finally:
             self._poll_lock.release()
+
+    def _tell_listeners(self) -> None:
+        for listener in self._listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("a change listener failed")
 
 
 class WorkerCache(Generic[K, V]):

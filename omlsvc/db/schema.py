@@ -134,6 +134,28 @@ deployments = Table(
     Column("created_at", Timestamp, nullable=False),
     # the deployment's own time limit for a model run (null: OMLSVC_SCORE_TIMEOUT)
     Column("score_timeout_s", Float, nullable=True),
+    # A canary beside the main model (both null when there is none): that percent (1-99) of score
+    # requests goes to ``canary_model_id``. Added in place by ``omlsvc db upgrade`` (nullable).
+    Column("canary_model_id", String(36), ForeignKey("models.id")),
+    Column("canary_percent", Integer),
+)
+
+# Every change of the model behind a deployment's URI, one row each: the deploy itself, a swap, a
+# rollback, a canary set, promoted or removed. ``seq`` grows per URI; ``previous_model_id`` is the main
+# model before the change (null for the deploy), which a rollback returns to. No foreign key on the
+# model ids: a model that once served may be deleted since; the rows go with the deployment.
+deployment_history = Table(
+    "deployment_history",
+    metadata,
+    Column("uri", String(200), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("action", String(16), nullable=False),
+    Column("model_id", String(36), nullable=False),
+    Column("previous_model_id", String(36)),
+    Column("canary_model_id", String(36)),
+    Column("canary_percent", Integer),
+    Column("switched_at", Timestamp, nullable=False),
+    Column("switched_by", String(128), nullable=False),
 )
 
 # The change counter (schema version 2): bumped with every revocation, disabled user, undeploy, model

@@ -166,6 +166,12 @@ def _score_operation(
         "responses": {
             "200": {
                 "description": "Scoring results, one per scored row.",
+                "headers": {
+                    "X-Omlsvc-Model-Id": {
+                        "description": "The model (main or canary) that computed every result.",
+                        "schema": {"type": "string"},
+                    }
+                },
                 "content": {
                     "application/json": {
                         "schema": schema_ref(names.output_type),

@@ -103,6 +103,11 @@ def _deployment_endpoint_properties() -> dict[str, Any]:
         "shared": _SHARED,
         "description": _DESCRIPTION,
         "namespace": _NAMESPACE,
+        "canary": {
+            "type": "object",
+            "description": "Our extension: a second model scoring `percent` percent of the requests.",
+            "properties": {"modelId": _MODEL_ID, "percent": {"type": "integer", "minimum": 1, "maximum": 99}},
+        },
     }
 
 

@@ -25,6 +25,7 @@ from omlsvc.openapi.builders import (
 from omlsvc.openapi.jobs import job_paths, job_schemas
 from omlsvc.openapi.schemas import component_schemas, user_name_schema
 from omlsvc.openapi.service_paths import service_paths
+from omlsvc.openapi.swap import swap_schemas
 
 _USER_NAME = user_name_schema("A user of the service.")
 
@@ -159,6 +160,7 @@ def service_document(server_url: str) -> dict[str, Any]:
     schemas.update(copy.deepcopy(_SCORE_SCHEMAS))
     schemas.update(copy.deepcopy(_GRANT_SCHEMAS))
     schemas.update(job_schemas())
+    schemas.update(swap_schemas())
     return {
         "openapi": OPENAPI_VERSION,
         "info": {

@@ -24,6 +24,7 @@ from omlsvc.openapi.builders import (
     schema_ref,
 )
 from omlsvc.openapi.schemas import user_name_schema
+from omlsvc.openapi.swap import MODEL_ID_HEADER, ROUTE_KEY_PARAMETER, change_operation, swap_paths
 
 
 def _filters() -> list[dict[str, Any]]:
@@ -56,6 +57,7 @@ def service_paths() -> dict[str, Any]:
         **_model_detail_paths(),
         **_grant_paths(),
         **_deployment_paths(),
+        **swap_paths(),
         **_health_paths(),
     }
 
@@ -227,6 +229,7 @@ def _deployment_paths() -> dict[str, Any]:
                 ok("Details.", "EndpointWithDetails"),
                 (404, *COMMON_ERRORS),
             ),
+            "put": change_operation(),
             "delete": operation(
                 "undeploy", "Remove a deployment", ok("Removed.", status="204"), (403, 404, *COMMON_ERRORS)
             ),
@@ -245,7 +248,7 @@ def _deployment_paths() -> dict[str, Any]:
             "post": operation(
                 "score",
                 "Score records (JSON) or one image (multipart, image models)",
-                ok("One result per scored row.", "ScoringOutputResultSet"),
+                _with_model_header(ok("One result per scored row.", "ScoringOutputResultSet")),
                 (400, 404, 413, 415, *COMMON_ERRORS),
                 body={
                     "required": True,
@@ -254,10 +257,18 @@ def _deployment_paths() -> dict[str, Any]:
                         "multipart/form-data": {"schema": schema_ref("ScoreImageForm")},
                     },
                 },
-                parameters=[query("topN", "Best N classes or clusters (image upload).", integer(1))],
+                parameters=[
+                    query("topN", "Best N classes or clusters (image upload).", integer(1)),
+                    ROUTE_KEY_PARAMETER,
+                ],
             ),
         },
     }
+
+
+def _with_model_header(responses: dict[str, Any]) -> dict[str, Any]:
+    responses["200"]["headers"] = MODEL_ID_HEADER
+    return responses
 
 
 def _health_paths() -> dict[str, Any]:

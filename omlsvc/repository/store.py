@@ -17,6 +17,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -106,7 +107,11 @@ class ModelStore:
         self._connection.execute(update(models).where(models.c.id == model_id).values(**values))
 
     def delete(self, model_id: str) -> None:
-        """Delete a model and its chunks; Conflict while a deployment still refers to it."""
+        """Delete a model and its chunks; Conflict while a deployment still serves it (as its main
+        model or its canary: checked here too, as a schema upgraded in place has no foreign key on
+        the canary)."""
+        if self.is_deployed(model_id):
+            raise Conflict("The model is deployed; undeploy it before deleting it.")
         try:
             with self._connection.begin_nested():
                 self._connection.execute(delete(model_grants).where(model_grants.c.model_id == model_id))
@@ -117,7 +122,13 @@ class ModelStore:
 
     def is_deployed(self, model_id: str) -> bool:
         return bool(
-            self._connection.execute(select(exists().where(deployments.c.model_id == model_id))).scalar()
+            self._connection.execute(
+                select(
+                    exists().where(
+                        or_(deployments.c.model_id == model_id, deployments.c.canary_model_id == model_id)
+                    )
+                )
+            ).scalar()
         )
 
     def read_chunk(self, model_id: str, seq: int) -> bytes | None:

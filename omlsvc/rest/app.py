@@ -18,7 +18,13 @@ from omlsvc.config import Settings
 from omlsvc.core.errors import OmlError, TooManyRequests
 from omlsvc.core.logs import REQUEST_ID_ENV, ROUTE_ENV, bind, request_id_of, unbind
 from omlsvc.openapi.error_table import code_of_status, status_of
-from omlsvc.rest.deployments import Deployment, DeploymentApi, DeploymentCollection
+from omlsvc.rest.deployments import (
+    Deployment,
+    DeploymentApi,
+    DeploymentCollection,
+    DeploymentHistory,
+    DeploymentRollback,
+)
 from omlsvc.rest.jobs import Job, JobAction, JobCheck, JobCollection, JobRuns
 from omlsvc.rest.meta import Liveness, Readiness, ServiceApi, Version, VersionCollection
 from omlsvc.rest.metrics import MetricsScrape, RequestMetrics
@@ -66,11 +72,12 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
     app.add_route("/omlmod/v1/models/{model_id}/content", ModelContent(services.models))
     app.add_route("/omlmod/v1/models/{model_id}/grants", ModelGrants(services.models))
     app.add_route("/omlmod/v1/models/{model_id}/grants/{username}", ModelGrant(services.models))
-    app.add_route(
-        "/omlmod/v1/deployment", DeploymentCollection(services.deployments, services.scoring.prepare_deployed)
-    )
-    app.add_route("/omlmod/v1/deployment/{uri}", Deployment(services.deployments))
+    prepare = services.scoring.prepare_deployed
+    app.add_route("/omlmod/v1/deployment", DeploymentCollection(services.deployments, prepare))
+    app.add_route("/omlmod/v1/deployment/{uri}", Deployment(services.deployments, prepare))
     app.add_route("/omlmod/v1/deployment/{uri}/api", DeploymentApi(services.deployments))
+    app.add_route("/omlmod/v1/deployment/{uri}/history", DeploymentHistory(services.deployments))
+    app.add_route("/omlmod/v1/deployment/{uri}/rollback", DeploymentRollback(services.deployments, prepare))
     app.add_route(
         "/omlmod/v1/deployment/{uri}/score",
         Score(services.scoring, settings.max_request_bytes, settings.max_response_bytes),

@@ -7,7 +7,7 @@ from typing import Any
 import falcon
 
 from omlsvc.core.signature import ScoringSpec
-from omlsvc.deployment.records import DeploymentRecord
+from omlsvc.deployment.records import DeploymentRecord, HistoryEntry
 from omlsvc.deployment.service import DeploymentService, Prepare
 from omlsvc.openapi.deployment import deployment_document
 from omlsvc.rest.model_views import iso_timestamp, metadata_view, model_view
@@ -26,8 +26,30 @@ def _endpoint_view(req: falcon.Request, record: DeploymentRecord) -> dict[str, A
         "uri": record.uri,
         "deployedOn": iso_timestamp(record.created_at),
         **_score_timeout(record),
+        **_canary(record),
         "links": [link(req, f"{DEPLOYMENTS}/{record.uri}")],
     }
+
+
+def _canary(record: DeploymentRecord) -> dict[str, Any]:
+    """Our extension: the canary beside the main model, when there is one."""
+    if record.canary is None:
+        return {}
+    return {"canary": {"modelId": record.canary.id, "percent": record.canary_percent}}
+
+
+def _history_view(entry: HistoryEntry) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "seq": entry.seq,
+        "action": entry.action,
+        "modelId": entry.model_id,
+        "previousModelId": entry.previous_model_id,
+        "switchedOn": iso_timestamp(entry.switched_at),
+        "switchedBy": entry.switched_by,
+    }
+    if entry.canary_model_id is not None:
+        view["canary"] = {"modelId": entry.canary_model_id, "percent": entry.canary_percent}
+    return view
 
 
 def _score_timeout(record: DeploymentRecord) -> dict[str, Any]:
@@ -72,11 +94,24 @@ class DeploymentCollection:
 
 
 class Deployment:
-    def __init__(self, deployments: DeploymentService) -> None:
+    def __init__(self, deployments: DeploymentService, prepare: Prepare | None = None) -> None:
+        """``prepare`` loads a model new to the URI in this worker before a change is written."""
         self._deployments = deployments
+        self._prepare = prepare
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, uri: str) -> None:
         record = self._deployments.get_deployment(req.context.principal, uri)
+        self._render(req, resp, record)
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, uri: str) -> None:
+        """Swap the model under the URI, or set, remove or promote its canary."""
+        # an absent body is the service's to refuse, after it checked that the caller may see the URI
+        body = read_json_object(req, BODY_LIMIT, required=False)
+        record = self._deployments.change(req.context.principal, uri, body, prepare=self._prepare)
+        self._render(req, resp, record)
+
+    @staticmethod
+    def _render(req: falcon.Request, resp: falcon.Response, record: DeploymentRecord) -> None:
         spec = ScoringSpec.from_json(record.model.spec_json)
         resp.media = {**_endpoint_view(req, record), "metadata": metadata_view(record.model.name, spec)}
 
@@ -101,3 +136,31 @@ class DeploymentApi:
             version=model.version,
             description=model.description,
         )
+
+
+class DeploymentHistory:
+    """``GET .../deployment/{uri}/history``: what the URI served, newest first."""
+
+    def __init__(self, deployments: DeploymentService) -> None:
+        self._deployments = deployments
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, uri: str) -> None:
+        offset, limit = paging(req)
+        entries, more = self._deployments.history(req.context.principal, uri, offset, limit)
+        path = f"{DEPLOYMENTS}/{uri}/history"
+        resp.media = {
+            "items": [_history_view(e) for e in entries],
+            "links": collection_links(req, path, offset=offset, limit=limit, more=more),
+        }
+
+
+class DeploymentRollback:
+    """``POST .../deployment/{uri}/rollback``: back to the model the last switch replaced."""
+
+    def __init__(self, deployments: DeploymentService, prepare: Prepare | None = None) -> None:
+        self._deployments = deployments
+        self._prepare = prepare
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, uri: str) -> None:
+        record = self._deployments.rollback(req.context.principal, uri, prepare=self._prepare)
+        Deployment._render(req, resp, record)

@@ -11,6 +11,11 @@ from omlsvc.scoring.service import ScoringService, parse_top_n
 
 IMAGE_FIELD = "imageData"
 BLOCK_BYTES = 1024 * 1024
+#: Sends every request carrying the same value to the same model of a deployment with a canary.
+ROUTE_KEY_HEADER = "X-Omlsvc-Route-Key"
+MAX_ROUTE_KEY = 200
+#: On every score answer: the model (main or canary) that computed all of it.
+MODEL_ID_HEADER = "X-Omlsvc-Model-Id"
 
 
 class Score:
@@ -27,18 +32,21 @@ class Score:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, uri: str) -> None:
         principal = req.context.principal
+        route_key = _route_key(req)
         if (req.content_type or "").lower().startswith("multipart/form-data"):
             images, top_n = self._read_image_form(req)
-            results = self._scoring.score_images(principal, uri, images, top_n)
+            scored = self._scoring.scored_images(principal, uri, images, top_n, route_key=route_key)
         else:
-            results = self._scoring.score_records(principal, uri, read_json_object(req, self._limit))
-        data = self._json.serialize({"scoringResults": results}, falcon.MEDIA_JSON)
+            body = read_json_object(req, self._limit)
+            scored = self._scoring.scored_records(principal, uri, body, route_key=route_key)
+        data = self._json.serialize({"scoringResults": scored.results}, falcon.MEDIA_JSON)
         if len(data) > self._response_limit:
             raise ResponseTooLarge(
                 f"The answer is {len(data)} bytes, over the response limit of {self._response_limit} bytes "
                 "(OMLSVC_MAX_RESPONSE_BYTES); send fewer rows or use topN."
             )
         resp.content_type = falcon.MEDIA_JSON
+        resp.set_header(MODEL_ID_HEADER, scored.model_id)
         resp.data = data
 
     def _read_image_form(self, req: falcon.Request) -> tuple[list[bytes], int | None]:
@@ -62,6 +70,15 @@ class Score:
         if image is None:
             raise InvalidInput(f"The multipart form needs the image file in {IMAGE_FIELD!r}.")
         return [image], top_n
+
+
+def _route_key(req: falcon.Request) -> str | None:
+    key = req.get_header(ROUTE_KEY_HEADER)
+    if key is None:
+        return None
+    if not 0 < len(key) <= MAX_ROUTE_KEY or not key.isprintable():
+        raise InvalidInput(f"{ROUTE_KEY_HEADER} must be 1 to {MAX_ROUTE_KEY} printable characters.")
+    return key
 
 
 def _read_limited(stream: object, limit: int) -> bytes:

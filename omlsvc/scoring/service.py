@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from typing import Any
 
 from omlsvc.core.authorization import Principal, require_principal
@@ -23,9 +24,10 @@ from omlsvc.core.observe import UNOBSERVED, Observer
 from omlsvc.core.signature import ModelType, ScoringSpec
 from omlsvc.scoring.files import ModelFiles
 from omlsvc.scoring.outputs import Result
+from omlsvc.scoring.routing import choose_model
 from omlsvc.scoring.scorer import PreparedModel
 from omlsvc.scoring.sessions import SessionCache
-from omlsvc.scoring.source import ModelSource, ScorableModel, ScoringTarget
+from omlsvc.scoring.source import ModelSource, ModelToScore, ScorableModel, ScoringTarget
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,18 @@ log = logging.getLogger(__name__)
 WARM_UP_GRACE_S = 2.0
 #: Threads that run deploy warm-ups, off the request threads.
 WARM_UP_THREADS = 2
+#: URIs this worker remembers having scored, whose sessions it warms when the change counter moves.
+SERVED_URIS = 64
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A score answer: the results, and the model that computed every one of them (the deployment's
+    main model or its canary). The seam for per-model metrics and the ``X-Omlsvc-Model-Id`` header."""
+
+    results: list[Result]
+    model_id: str
+    canary: bool = False
 
 
 def parse_top_n(value: object, name: str = "topN") -> int | None:
@@ -58,15 +72,31 @@ class ScoringService:
         self._files = files
         self._cache = cache
         self._warmers: ThreadPoolExecutor | None = None
+        self._refresher: ThreadPoolExecutor | None = None
         self._warmers_lock = threading.Lock()
+        #: URIs scored here lately (insertion order, bounded): :meth:`refresh_served` warms them.
+        self._served: dict[str, None] = {}
 
     @property
     def cache(self) -> SessionCache:
         return self._cache
 
     def score_records(self, principal: Principal, uri: str, body: dict[str, Any]) -> list[Result]:
+        """The results of :meth:`scored_records` (for callers that need not know which model answered)."""
+        return self.scored_records(principal, uri, body).results
+
+    def score_images(
+        self, principal: Principal, uri: str, images: Sequence[bytes], top_n: int | None
+    ) -> list[Result]:
+        """The results of :meth:`scored_images`."""
+        return self.scored_images(principal, uri, images, top_n).results
+
+    def scored_records(
+        self, principal: Principal, uri: str, body: dict[str, Any], *, route_key: str | None = None
+    ) -> Scored:
         """Score a JSON ``ScoreParam``: ``inputRecords``, optional ``topN`` (and ``topNdetails``,
-        accepted and ignored for ONNX models, as OML documents)."""
+        accepted and ignored for ONNX models, as OML documents). ``route_key`` sends every request
+        with the same key to the same model of a deployment with a canary (else each draws)."""
         require_principal(principal)
         top_n = parse_top_n(body.get("topN"))
         parse_top_n(body.get("topNdetails"), "topNdetails")
@@ -74,7 +104,7 @@ class ScoringService:
             raise InvalidInput(
                 "inputRecords is required: a list of records mapping ONNX input names to values."
             )
-        deployment, model = self._prepared(principal, uri)
+        deployment, chosen, model = self._prepared(principal, uri, route_key)
         results = model.score_records(
             body["inputRecords"],
             top_n,
@@ -83,14 +113,20 @@ class ScoringService:
             phases=self._phases(uri),
         )
         self._observer.scored(uri, len(results))
-        return results
+        return Scored(results, chosen.id, chosen is deployment.canary)
 
-    def score_images(
-        self, principal: Principal, uri: str, images: Sequence[bytes], top_n: int | None
-    ) -> list[Result]:
+    def scored_images(
+        self,
+        principal: Principal,
+        uri: str,
+        images: Sequence[bytes],
+        top_n: int | None,
+        *,
+        route_key: str | None = None,
+    ) -> Scored:
         """Score uploaded image files (the multipart ``imageData`` form of image models)."""
         require_principal(principal)
-        deployment, model = self._prepared(principal, uri)
+        deployment, chosen, model = self._prepared(principal, uri, route_key)
         if model.spec.model_type is not ModelType.ONNX_IMG:
             raise InvalidInput(
                 f"The model at {uri!r} is not an image model; send JSON inputRecords instead of imageData."
@@ -103,7 +139,7 @@ class ScoringService:
             phases=self._phases(uri),
         )
         self._observer.scored(uri, len(results))
-        return results
+        return Scored(results, chosen.id, chosen is deployment.canary)
 
     def _phases(self, uri: str) -> Callable[[str, float], None]:
         observer = self._observer
@@ -146,16 +182,62 @@ class ScoringService:
         except OmlError as exc:
             log.warning("warm-up of model %s refused the dummy batch: %s", record.id, exc.message)
 
+    def _refresh_pool(self) -> ThreadPoolExecutor:
+        """One thread of its own: a refresh never delays a deploy's warm-up (whose wait is timed)."""
+        with self._warmers_lock:
+            if self._refresher is None:
+                self._refresher = ThreadPoolExecutor(1, thread_name_prefix="omlsvc-refresh")
+            return self._refresher
+
     def _warm_up_pool(self) -> ThreadPoolExecutor:
         with self._warmers_lock:
             if self._warmers is None:  # made on first use: threads do not survive gunicorn's fork
                 self._warmers = ThreadPoolExecutor(WARM_UP_THREADS, thread_name_prefix="omlsvc-warm-up")
             return self._warmers
 
-    def _prepared(self, principal: Principal, uri: str) -> tuple[ScoringTarget, PreparedModel]:
+    def _prepared(
+        self, principal: Principal, uri: str, route_key: str | None
+    ) -> tuple[ScoringTarget, ModelToScore, PreparedModel]:
+        """The deployment, the model chosen for this request (main or canary) and its session: one
+        request is scored wholly by the one model of one snapshot of the deployment."""
         # built for a waiting request, a session is not warmed up: the request's own run does that.
         deployment = self._source.deployment(principal, uri)
-        return deployment, self.prepared_for_model(deployment.model, warm_up=False)
+        self._remember(deployment.uri)
+        chosen = choose_model(deployment, route_key)
+        return deployment, chosen, self.prepared_for_model(chosen, warm_up=False)
+
+    def _remember(self, uri: str) -> None:
+        served = self._served
+        if uri in served:
+            return
+        with self._warmers_lock:
+            if len(served) >= SERVED_URIS:
+                served.pop(next(iter(served)), None)
+            served[uri] = None
+
+    def refresh_served(self) -> None:
+        """The change counter moved: load, off the request threads, the sessions of what the URIs this
+        worker served now serve (a swapped model, a new canary), so that no request waits for them.
+        Sessions already loaded cost nothing; a URI gone or unloadable is skipped (its requests will
+        meet the error)."""
+        with self._warmers_lock:
+            uris = list(self._served)
+        if uris:
+            self._refresh_pool().submit(self._refresh, uris)
+
+    def _refresh(self, uris: list[str]) -> None:
+        for uri in uris:
+            try:
+                target = self._source.serving(uri)
+                if target is None:
+                    with self._warmers_lock:
+                        self._served.pop(uri, None)
+                    continue
+                for model in (target.model, target.canary):
+                    if model is not None:
+                        self.prepared_for_model(model, warm_up=False)
+            except Exception as exc:  # a warm-up is a courtesy: the request path reports failures
+                log.info("could not warm the sessions of %r after a change: %s", uri, exc)
 
     def prepared_for_model(self, record: ScorableModel, *, warm_up: bool | None = None) -> PreparedModel:
         """The worker's prepared model for a stored model (batch jobs score through this too, so a

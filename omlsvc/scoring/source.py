@@ -46,6 +46,9 @@ class ScoringTarget:
     uri: str
     model: ModelToScore
     score_timeout_s: float | None = None
+    #: a canary beside the main model, and the percent (1-99) of score requests it gets.
+    canary: ModelToScore | None = None
+    canary_percent: int = 0
 
 
 class ModelSource(Protocol):
@@ -54,6 +57,11 @@ class ModelSource(Protocol):
     def deployment(self, principal: Principal, uri: str) -> ScoringTarget:
         """The deployment at ``uri`` if ``principal`` may score it (``NotFound`` otherwise). Called on
         every score: it must answer from memory, and see an undeploy in this worker at once."""
+        ...
+
+    def serving(self, uri: str) -> ScoringTarget | None:
+        """What the URI serves, for this worker's own use (warming sessions after a change): no
+        caller, no visibility check, nothing of it reaches an answer. None when nothing is there."""
         ...
 
     def model_bytes(self, model_id: str) -> Iterable[bytes]:

@@ -8,6 +8,20 @@ CREATE TABLE changes (
 )
 /
 
+CREATE TABLE deployment_history (
+	uri VARCHAR2(200 CHAR) NOT NULL,
+	seq INTEGER NOT NULL,
+	action VARCHAR2(16 CHAR) NOT NULL,
+	model_id VARCHAR2(36 CHAR) NOT NULL,
+	previous_model_id VARCHAR2(36 CHAR),
+	canary_model_id VARCHAR2(36 CHAR),
+	canary_percent INTEGER,
+	switched_at TIMESTAMP NOT NULL,
+	switched_by VARCHAR2(128 CHAR) NOT NULL,
+	CONSTRAINT pk_deployment_history PRIMARY KEY (uri, seq)
+)
+/
+
 CREATE TABLE login_failures (
 	throttle_key VARCHAR2(200 CHAR) NOT NULL,
 	failures INTEGER NOT NULL,
@@ -124,10 +138,13 @@ CREATE TABLE deployments (
 	owner VARCHAR2(128 CHAR) NOT NULL,
 	created_at TIMESTAMP NOT NULL,
 	score_timeout_s FLOAT,
+	canary_model_id VARCHAR2(36 CHAR),
+	canary_percent INTEGER,
 	CONSTRAINT pk_deployments PRIMARY KEY (uri),
 	CONSTRAINT uq_deployments_model_id UNIQUE (model_id),
 	CONSTRAINT fk_deployments_model_id FOREIGN KEY(model_id) REFERENCES models (id),
-	CONSTRAINT fk_deployments_owner FOREIGN KEY(owner) REFERENCES users (name)
+	CONSTRAINT fk_deployments_owner FOREIGN KEY(owner) REFERENCES users (name),
+	CONSTRAINT fk_deployments_canary_model_id FOREIGN KEY(canary_model_id) REFERENCES models (id)
 )
 /
 

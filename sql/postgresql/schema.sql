@@ -7,6 +7,19 @@ CREATE TABLE changes (
 	CONSTRAINT pk_changes PRIMARY KEY (id)
 );
 
+CREATE TABLE deployment_history (
+	uri VARCHAR(200) NOT NULL,
+	seq INTEGER NOT NULL,
+	action VARCHAR(16) NOT NULL,
+	model_id VARCHAR(36) NOT NULL,
+	previous_model_id VARCHAR(36),
+	canary_model_id VARCHAR(36),
+	canary_percent INTEGER,
+	switched_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+	switched_by VARCHAR(128) NOT NULL,
+	CONSTRAINT pk_deployment_history PRIMARY KEY (uri, seq)
+);
+
 CREATE TABLE login_failures (
 	throttle_key VARCHAR(200) NOT NULL,
 	failures INTEGER NOT NULL,
@@ -110,10 +123,13 @@ CREATE TABLE deployments (
 	owner VARCHAR(128) NOT NULL,
 	created_at TIMESTAMP WITHOUT TIME ZONE NOT NULL,
 	score_timeout_s FLOAT,
+	canary_model_id VARCHAR(36),
+	canary_percent INTEGER,
 	CONSTRAINT pk_deployments PRIMARY KEY (uri),
 	CONSTRAINT uq_deployments_model_id UNIQUE (model_id),
 	CONSTRAINT fk_deployments_model_id FOREIGN KEY(model_id) REFERENCES models (id),
-	CONSTRAINT fk_deployments_owner FOREIGN KEY(owner) REFERENCES users (name)
+	CONSTRAINT fk_deployments_owner FOREIGN KEY(owner) REFERENCES users (name),
+	CONSTRAINT fk_deployments_canary_model_id FOREIGN KEY(canary_model_id) REFERENCES models (id)
 );
 
 CREATE TABLE job_runs (

@@ -47,6 +47,9 @@ class Caller:
     def post(self, path: str, **kwargs: object) -> falcon.testing.Result:
         return self.client.simulate_post(path, headers=self._headers(kwargs), **kwargs)
 
+    def put(self, path: str, **kwargs: object) -> falcon.testing.Result:
+        return self.client.simulate_put(path, headers=self._headers(kwargs), **kwargs)
+
     def delete(self, path: str, **kwargs: object) -> falcon.testing.Result:
         return self.client.simulate_delete(path, headers=self._headers(kwargs), **kwargs)
 

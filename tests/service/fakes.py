@@ -63,6 +63,10 @@ class FakeModelSource:
             raise NotFound(f"No deployment at {uri!r}.")
         return found[0]
 
+    def serving(self, uri: str) -> ScoringTarget | None:
+        found = self.targets.get(uri)
+        return None if found is None else found[0]
+
     def model_bytes(self, model_id: str) -> Iterator[bytes]:
         self.fetches.append(model_id)
         data = self.stored.get(model_id, b"")  # a deleted model has no bytes left
