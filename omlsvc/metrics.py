@@ -72,6 +72,12 @@ class Metrics(Observer):
             [DEPLOYMENT_LABEL],
             registry=r,
         )
+        self.scoring_answers = Counter(
+            "omlsvc_scoring_answers",
+            "Score requests answered, by the deployment's model that answered: main or canary.",
+            [DEPLOYMENT_LABEL, "variant"],
+            registry=r,
+        )
         self.scoring_rows = Counter(
             "omlsvc_scoring_rows", "Rows (or images) scored.", [DEPLOYMENT_LABEL], registry=r
         )
@@ -135,8 +141,9 @@ class Metrics(Observer):
         if phase == "preprocess":
             self.scoring_requests.labels(deployment).inc()
 
-    def scored(self, deployment: str, rows: int) -> None:
+    def scored(self, deployment: str, rows: int, variant: str = "main") -> None:
         self.scoring_rows.labels(deployment).inc(rows)
+        self.scoring_answers.labels(deployment, variant).inc()
 
     def session_lookup(self, hit: bool) -> None:
         self.session_lookups.labels("hit" if hit else "miss").inc()

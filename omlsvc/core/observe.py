@@ -20,8 +20,9 @@ class Observer:
     def scoring_phase(self, deployment: str, phase: str, seconds: float) -> None:
         """One phase (:data:`SCORING_PHASES`) of a score request on ``deployment`` took ``seconds``."""
 
-    def scored(self, deployment: str, rows: int) -> None:
-        """A score request on ``deployment`` answered ``rows`` results (rows or images)."""
+    def scored(self, deployment: str, rows: int, variant: str = "main") -> None:
+        """A score request on ``deployment`` answered ``rows`` results (rows or images), from its
+        main model or its canary (``variant``)."""
 
     def session_lookup(self, hit: bool) -> None:
         """The worker's session cache was asked for a model: loaded already (hit) or not (miss)."""

@@ -112,8 +112,9 @@ class ScoringService:
             answer_limit=model.limits.max_response_bytes,
             phases=self._phases(uri),
         )
-        self._observer.scored(uri, len(results))
-        return Scored(results, chosen.id, chosen is deployment.canary)
+        canary = chosen is deployment.canary
+        self._observer.scored(uri, len(results), "canary" if canary else "main")
+        return Scored(results, chosen.id, canary)
 
     def scored_images(
         self,
@@ -138,8 +139,9 @@ class ScoringService:
             answer_limit=model.limits.max_response_bytes,
             phases=self._phases(uri),
         )
-        self._observer.scored(uri, len(results))
-        return Scored(results, chosen.id, chosen is deployment.canary)
+        canary = chosen is deployment.canary
+        self._observer.scored(uri, len(results), "canary" if canary else "main")
+        return Scored(results, chosen.id, canary)
 
     def _phases(self, uri: str) -> Callable[[str, float], None]:
         observer = self._observer

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import falcon.testing
@@ -223,3 +224,23 @@ def test_every_dashboard_query_names_a_metric_the_service_exposes(
         named = set(re.findall(r"\b(?:omlsvc|process)_[a-z_]+\b", expr))
         assert named, expr
         assert named <= exposed, f"{expr}: {sorted(named - exposed)}"
+
+
+def test_a_canarys_answers_are_counted_apart_from_the_main_models(
+    client: falcon.testing.TestClient, alice: Caller, tmp_path: Path
+) -> None:
+    deploy(alice, tmp_path, "house")
+    (tmp_path / "canary").mkdir()
+    canary = store_model(alice, modelzoo.make_regressor_zip(tmp_path / "canary").zip_path, name="house_next")
+    changed = alice.put("/omlmod/v1/deployment/house", json={"canary": {"modelId": canary, "percent": 50}})
+    assert changed.status_code == 200, changed.text
+    answered_by = Counter(score(alice, "house").headers["X-Omlsvc-Model-Id"] for _ in range(60))
+    samples = scrape(client, METRICS_TOKEN)
+    assert (
+        value(samples, "omlsvc_scoring_answers_total", deployment="house", variant="canary")
+        == (answered_by[canary])
+    )
+    assert value(samples, "omlsvc_scoring_answers_total", deployment="house", variant="main") == (
+        60 - answered_by[canary]
+    )
+    assert 0 < answered_by[canary] < 60
