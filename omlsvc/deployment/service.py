@@ -297,13 +297,13 @@ class DeploymentService:
         record = self._managed(principal, store.get(uri), uri)
         if request.promote:
             if record.canary is None:
-                raise InvalidInput(f"The deployment at {uri!r} has no canary to promote.")
+                raise Conflict(f"The deployment at {uri!r} has no canary to promote.")
             return _Plan(record, actions.PROMOTE, record.canary, to_prepare=(record.canary,))
         main, action, new = record.model, "", []
         if request.model_id is not None:
             main = self._replacement(principal, store, record, request.model_id)
             if main.id == record.model.id:
-                raise InvalidInput(f"The deployment at {uri!r} already serves model {main.id}.")
+                raise Conflict(f"The deployment at {uri!r} already serves model {main.id}.")
             self._require_compatible(record.model, main, request.force)
             action, new = actions.SWAP, [main]
         canary, percent = record.canary, record.canary_percent
@@ -316,7 +316,7 @@ class DeploymentService:
             percent, action = request.canary_percent, action or actions.CANARY
             new.append(canary)
         if canary is not None and canary.id == main.id:
-            raise InvalidInput(
+            raise Conflict(
                 "The canary must be another model than the main one (promote: true makes it the main one)."
             )
         return _Plan(record, action, main, canary, percent, tuple(new))
@@ -325,10 +325,10 @@ class DeploymentService:
         record = self._managed(principal, store.get(uri), uri)
         last = store.history(uri, actions=MAIN_CHANGES, limit=1)
         if not last or last[0].previous_model_id is None:
-            raise InvalidInput(f"The deployment at {uri!r} has no previous model to return to.")
+            raise Conflict(f"The deployment at {uri!r} has no previous model to return to.")
         target_id = last[0].previous_model_id
         if store.model(target_id) is None:
-            raise InvalidInput(
+            raise Conflict(
                 f"The previous model of {uri!r}, {target_id}, no longer exists; swap to another model instead."
             )
         target = self._replacement(principal, store, record, target_id)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from omlsvc.core.limits import MAX_PAGE_SIZE
+from omlsvc.core.patterns import MODEL_ID, anchored
 from omlsvc.openapi.builders import (
     COMMON_ERRORS,
     json_body,
@@ -16,11 +17,12 @@ from omlsvc.openapi.builders import (
     schema_ref,
 )
 
-_MODEL_ID = {"type": "string", "description": "Model identifier (a UUID)."}
+_MODEL_ID = {"type": "string", "pattern": anchored(MODEL_ID), "description": "Model identifier (a UUID)."}
 _CANARY = {
     "type": "object",
     "description": "A second model beside the main one, scoring `percent` percent of the requests.",
     "required": ["modelId", "percent"],
+    "additionalProperties": False,
     "properties": {
         "modelId": _MODEL_ID,
         "percent": {"type": "integer", "minimum": 1, "maximum": 99},
@@ -53,12 +55,23 @@ def swap_schemas() -> dict[str, dict[str, Any]]:
                 "clients unless `force`), a canary set or removed (`canary`, null removes it), or the canary "
                 "promoted to main model (`promote`). The caller must own both models, or be an admin."
             ),
+            "additionalProperties": False,
             "properties": {
                 "modelId": _MODEL_ID,
                 "force": {"type": "boolean", "default": False},
                 "canary": {**_CANARY, "nullable": True},
                 "promote": {"type": "boolean", "default": False},
             },
+            # at least one change; promote stands alone (it says which model becomes the main one)
+            "anyOf": [
+                {"required": ["modelId"], "properties": {"promote": {"enum": [False]}}},
+                {"required": ["canary"], "properties": {"promote": {"enum": [False]}}},
+                {
+                    "required": ["promote"],
+                    "properties": {"promote": {"enum": [True]}},
+                    "not": {"anyOf": [{"required": ["modelId"]}, {"required": ["canary"]}]},
+                },
+            ],
         },
         "Canary": _CANARY,
         "DeploymentHistoryEntry": {

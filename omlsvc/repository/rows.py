@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Select, bindparam, exists, or_, select, true
 
 from omlsvc.core.authorization import VIEW, ModelAccess, Principal, sees_every_model
+from omlsvc.core.patterns import MODEL_ID
 from omlsvc.db.schema import model_grants, models
 
 
@@ -112,7 +113,10 @@ def visible_to(principal: Principal) -> ColumnElement[bool]:
 
 
 def read_model(connection: Connection, model_id: str) -> ModelRecord | None:
-    """The model with its viewers, or None (in the caller's transaction)."""
+    """The model with its viewers, or None (in the caller's transaction). An id that cannot be a
+    model's is None without a query: no driver sees a client's NUL byte or a megabyte of text."""
+    if not MODEL_ID.fullmatch(model_id):
+        return None
     row = connection.execute(select(*_COLUMNS).where(models.c.id == model_id)).one_or_none()
     if row is None:
         return None

@@ -138,9 +138,9 @@ def test_the_history_lists_every_switch_newest_first_and_rollback_returns_to_the
     assert alice.post(f"{DEPLOYMENTS}/{house}/rollback").json["modelId"] == models["third"].id
 
 
-def test_rollback_without_a_previous_model_is_a_bad_request(alice: Caller, house: str) -> None:
+def test_rollback_without_a_previous_model_is_a_conflict(alice: Caller, house: str) -> None:
     result = alice.post(f"{DEPLOYMENTS}/{house}/rollback")
-    assert result.status_code == 400
+    assert result.status_code == 409
     assert "no previous model" in result.json["message"]
 
 
@@ -197,8 +197,8 @@ def test_promote_makes_the_canary_the_main_model_and_removing_it_stops_it_at_onc
     assert {answered_by(alice, house, models) for _ in range(10)} == {models["third"].id}
     actions = [h["action"] for h in alice.get(f"{DEPLOYMENTS}/{house}/history").json["items"]]
     assert actions == ["promote", "canary", "canary-removed", "canary", "deploy"]
-    # nothing left to promote
-    assert alice.put(f"{DEPLOYMENTS}/{house}", json={"promote": True}).status_code == 400
+    # nothing left to promote: a conflict with the deployment's state, not a malformed request
+    assert alice.put(f"{DEPLOYMENTS}/{house}", json={"promote": True}).status_code == 409
 
 
 @pytest.mark.parametrize(
@@ -289,3 +289,10 @@ def test_another_worker_loads_the_swapped_in_model_before_its_next_score_there(
         assert answered_by(other, house, models) == models["new"].id
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("model_id", ["nul\u0000byte", "x" * 10_000, "../etc"])
+def test_a_model_id_that_cannot_be_a_models_is_not_found(alice: Caller, house: str, model_id: str) -> None:
+    for body in ({"modelId": model_id}, {"canary": {"modelId": model_id, "percent": 10}}):
+        result = alice.put(f"{DEPLOYMENTS}/{house}", json=body)
+        assert result.status_code in (400, 404), result.text

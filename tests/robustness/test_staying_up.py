@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -121,7 +122,23 @@ def test_runaway_allocations_and_oversized_images_answer_4xx_under_the_memory_ce
         assert memory_kib(worker)["VmHWM"] * 1024 < ceiling, memory_kib(worker)
 
 
+MIGRATE_REQUESTS = Path("/proc/sys/net/ipv4/tcp_migrate_req")
+
+
+@pytest.fixture
+def migrating_listeners() -> Iterator[None]:
+    """What the README asks of a host serving directly: a connection queued on a worker's own socket
+    when it closes goes to a sibling's socket instead of being reset (the kernel's part of the job)."""
+    before = MIGRATE_REQUESTS.read_text()
+    MIGRATE_REQUESTS.write_text("1")
+    try:
+        yield
+    finally:
+        MIGRATE_REQUESTS.write_text(before)
+
+
 @pytest.mark.slow
+@pytest.mark.usefixtures("migrating_listeners")
 def test_a_recycled_worker_loses_no_request_that_had_not_started(tmp_path: Path) -> None:
     """A one-byte ceiling makes every worker leave after its requests, as soon as a sibling listens."""
     environ = {"OMLSVC_MAX_WORKER_MEMORY": "1", "OMLSVC_MAX_SCORING_MEMORY": str(GIB)}
