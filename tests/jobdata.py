@@ -94,6 +94,14 @@ class InputTables:
         self.load(table, [ids, *features.T.astype(np.float64), np.asarray(names, dtype=object)])
         return name
 
+    def table(self, stem: str, columns: Sequence[Column[Any]], values: Sequence[Sequence[Any]]) -> str:
+        """``stem_xxxx`` with ``columns``, filled column-wise from ``values`` (one sequence per column)."""
+        name = self.name(stem)
+        table = Table(name, MetaData(), *columns)
+        self._create(table)
+        self.load(table, values)
+        return name
+
     def images(self, stem: str, images: Sequence[bytes]) -> str:
         """``stem_xxxx(id INTEGER PRIMARY KEY, name VARCHAR, photo BLOB)``."""
         name = self.name(stem)

@@ -6,6 +6,7 @@ each run, since tables and grants change; runs in the caller's transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy import Connection, Table
 
@@ -60,8 +61,15 @@ def resolve_tables(
     return ResolvedInput(schema, table, output_schema, plan)
 
 
+class OutputPlace(Protocol):
+    """Where a job of any type writes: its ``outputSchemaName``."""
+
+    @property
+    def output_schema(self) -> str | None: ...
+
+
 def drop_output_table(
-    connection: Connection, identity: JobIdentity, properties: ScoringJobProperties, table_name: str
+    connection: Connection, identity: JobIdentity, properties: OutputPlace, table_name: str
 ) -> None:
     """Drop a job's output (or staging) table ``table_name`` as the job's identity, if it is there."""
     with user_tables(connection, identity) as user:

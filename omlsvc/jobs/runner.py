@@ -25,6 +25,8 @@ from omlsvc.core.observe import UNOBSERVED, Observer
 from omlsvc.db.transactions import Transactions
 from omlsvc.jobs.context import RunContexts
 from omlsvc.jobs.directory import JobOwners, ModelRecords
+from omlsvc.jobs.monitoring.properties import Limits
+from omlsvc.jobs.monitoring.runs import MonitorRuns
 from omlsvc.jobs.options import RunnerOptions
 from omlsvc.jobs.runs import Claim, RunnerStats, RunSteps
 from omlsvc.scoring.service import ScoringService
@@ -50,6 +52,7 @@ class Runner(RunSteps):
         clock: Callable[[], datetime] = utcnow,
         runner_id: str | None = None,
         observer: Observer = UNOBSERVED,
+        monitor_limits: Limits | None = None,
     ) -> None:
         super().__init__(
             transactions,
@@ -58,6 +61,7 @@ class Runner(RunSteps):
             clock=clock,
             runner_id=runner_id or default_runner_id(),
             observer=observer,
+            monitor=MonitorRuns(transactions, scoring, owners, models, monitor_limits or Limits()),
         )
 
     def work_once(self) -> bool:

@@ -46,6 +46,7 @@ from omlsvc.db.uow import UnitOfWork
 from omlsvc.jobs import lifecycle
 from omlsvc.jobs.access import user_tables
 from omlsvc.jobs.context import RunContext, RunContexts, reason
+from omlsvc.jobs.monitoring.runs import WHOLE_RUN, MonitorRuns, is_monitoring
 from omlsvc.jobs.options import RunnerOptions
 from omlsvc.jobs.properties import ScoringJobProperties
 from omlsvc.jobs.records import ChunkRecord, RunRecord
@@ -89,8 +90,11 @@ class RunSteps:
         clock: Callable[[], datetime],
         runner_id: str,
         observer: Observer = UNOBSERVED,
+        monitor: MonitorRuns | None = None,
     ) -> None:
         self._transactions = transactions
+        #: computes and writes monitoring runs (DATA_MONITORING, MODEL_MONITORING, DATA_BIAS).
+        self._monitor = monitor
         self._observer = observer  # told every run that ends and every chunk of rows written
         self._contexts = contexts
         self.options = options
@@ -172,6 +176,9 @@ class RunSteps:
                     store.update_run(run.id, exhausted=True)
                     uow.commit()
                     return None, True
+                job = store.get(run.job_id)
+                if job is not None and is_monitoring(job.job_type):
+                    return self._claim_whole(uow, store, run), True
                 context = self._contexts.cached(run.id)
                 if context is not None:
                     return self._claim_range(uow, store, run, context), True
@@ -211,6 +218,20 @@ class RunSteps:
         self.stats.claimed_runs.add(run.id)
         return Claim(run.id, run.chunk_seq, run.last_key, hi_key)
 
+    def _claim_whole(self, uow: UnitOfWork, store: JobStore, run: RunRecord) -> Claim:
+        """Lease a monitoring run whole, as its one chunk (it is computed and written at once)."""
+        now = self._clock()
+        if run.status == PENDING:
+            store.update_run(run.id, status=RUNNING, started_at=now)
+        lease = now + timedelta(seconds=self.options.lease_s)
+        store.add_chunk(ChunkRecord(run.id, run.chunk_seq, None, WHOLE_RUN, self.runner_id, lease, 1))
+        store.update_run(
+            run.id, exhausted=True, chunk_seq=run.chunk_seq + 1, claimed_by=self.runner_id, lease_until=lease
+        )
+        uow.commit()
+        self.stats.claimed_runs.add(run.id)
+        return Claim(run.id, run.chunk_seq, None, WHOLE_RUN)
+
     def _chunk_rows(self, context: RunContext) -> int:
         if context.plan.image_column is not None:
             return self.options.image_chunk_rows
@@ -222,7 +243,65 @@ class RunSteps:
         """Score a claimed chunk and write its rows with its checkpoint, if this runner still holds it;
         every line logged meanwhile carries the run's id and, once known, its job's."""
         with log_context(run_id=claim.run_id):
-            self._process(claim)
+            if claim.hi_key == WHOLE_RUN:
+                self._process_monitoring(claim)
+            else:
+                self._process(claim)
+
+    def _process_monitoring(self, claim: Claim) -> None:
+        """Compute a monitoring run (no transaction open meanwhile), then write every row of it with
+        its checkpoint in one transaction: a runner killed before that commit leaves no row, and one
+        that lost its lease meanwhile writes nothing. A STOP asked meanwhile ends it with no rows."""
+        if self._monitor is None:
+            self.fail(claim.run_id, "This runner does not compute monitoring jobs.")
+            return
+        try:
+            with self._transactions() as uow:
+                store = JobStore(uow.connection)
+                run = store.get_run(claim.run_id)
+                job = None if run is None else store.get(run.job_id)
+            if job is None:
+                return
+            bind(job_id=job.id)
+            computed = self._monitor.compute(job, self._job_owner)
+        except (OmlError, DBAPIError) as exc:
+            if isinstance(exc, Unavailable):
+                raise
+            self.fail(claim.run_id, reason(exc))
+            return
+        try:
+            with self._transactions(write=True) as uow:
+                store = JobStore(uow.connection)
+                run = store.get_run(claim.run_id, for_update=True)
+                if run is not None and not run.stop_requested:
+                    self._monitor.write(uow.connection, computed)
+                if not store.finish_chunk(claim.run_id, claim.seq, self.runner_id):
+                    self.stats.lost_leases += 1
+                    log.info(
+                        "runner %s lost monitoring run %s; its rows were not written",
+                        self.runner_id,
+                        claim.run_id,
+                    )
+                    return
+                written = 0 if run is None or run.stop_requested else len(computed.rows)
+                store.add_progress(
+                    claim.run_id,
+                    written,
+                    self.runner_id,
+                    self._clock() + timedelta(seconds=self.options.lease_s),
+                )
+                uow.commit()
+        except (DBAPIError, InvalidInput) as exc:
+            self.fail(claim.run_id, f"Writing the output failed: {reason(exc)}")
+            return
+        self.stats.chunks += 1
+        self.stats.rows += written
+        self._observer.job_rows_written(written)
+
+    def _job_owner(self, job_id: str) -> str | None:
+        with self._transactions() as uow:
+            job = JobStore(uow.connection).get(job_id)
+        return None if job is None else job.owner
 
     def _process(self, claim: Claim) -> None:
         try:
@@ -310,7 +389,10 @@ class RunSteps:
         if peek is None or peek.status != RUNNING:
             return False
         bind(job_id=peek.job_id)  # undone with the caller's binding of the run
-        context = None if peek.stop_requested else self._contexts.get(run_id)
+        with self._transactions() as uow:
+            peek_job = JobStore(uow.connection).get(peek.job_id)
+        monitoring = peek_job is not None and is_monitoring(peek_job.job_type)
+        context = None if peek.stop_requested or monitoring else self._contexts.get(run_id)
         drop_staging = False
         with self._transactions(write=True) as uow:
             store = JobStore(uow.connection)
@@ -321,7 +403,7 @@ class RunSteps:
             if job is None:
                 return False
             status = STOPPED if run.stop_requested else SUCCEEDED
-            if ScoringJobProperties.from_text(job.properties_json).recompute:
+            if not monitoring and ScoringJobProperties.from_text(job.properties_json).recompute:
                 if status == SUCCEEDED and context is not None:
                     _publish(uow, context)
                 else:
@@ -369,7 +451,7 @@ class RunSteps:
             store = JobStore(uow.connection)
             run = store.get_run(run_id)
             job = None if run is None else store.get(run.job_id)
-            if job is None:
+            if job is None or is_monitoring(job.job_type):
                 return
             properties = ScoringJobProperties.from_text(job.properties_json)
             if not properties.recompute:

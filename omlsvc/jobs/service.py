@@ -38,6 +38,17 @@ from omlsvc.jobs import lifecycle
 from omlsvc.jobs.access import JobOwnerOf, identity_of
 from omlsvc.jobs.directory import JobOwners, ModelRecords
 from omlsvc.jobs.lifecycle import CREATED, UPDATED
+from omlsvc.jobs.monitoring.properties import (
+    MONITORING_TYPES,
+    Limits,
+    ModelMonitoringProperties,
+    MonitoringProperties,
+    monitoring_from_text,
+    parse_monitoring,
+    to_text,
+    updated,
+)
+from omlsvc.jobs.monitoring.runs import MonitorRuns, is_monitoring
 from omlsvc.jobs.properties import ScoringJobProperties
 from omlsvc.jobs.records import JobFilter, JobRecord, RunRecord
 from omlsvc.jobs.resolve import drop_output_table, resolve_tables
@@ -57,7 +68,7 @@ class JobDetails:
     """A job with what its details show: parsed request, latest started run, run in progress."""
 
     job: JobRecord
-    properties: ScoringJobProperties
+    properties: ScoringJobProperties | MonitoringProperties
     schedule: Schedule
     last_run: RunRecord | None
     active_run: RunRecord | None
@@ -72,6 +83,7 @@ class JobService:
         *,
         clock: Callable[[], datetime] = utcnow,
         new_id: Callable[[], str] = lifecycle.new_job_id,
+        monitor_limits: Limits | None = None,
     ) -> None:
         """``owners`` and ``models`` are the auth and repository services: what jobs need to know of
         users and models, asked through them and never through their stores."""
@@ -80,6 +92,8 @@ class JobService:
         self._models = models
         self._clock = clock
         self._new_id = new_id
+        #: checks monitoring jobs' models and tables (it computes nothing here: no scoring service).
+        self._monitor = MonitorRuns(transactions, None, owners, models, monitor_limits or Limits())
 
     @property
     def _backend(self) -> str:
@@ -95,7 +109,10 @@ class JobService:
         unknown = sorted(set(body) - {"jobProperties", "jobSchedule"})
         if unknown:
             raise InvalidInput(f"Unknown field(s) {', '.join(unknown)}; send jobProperties and jobSchedule.")
-        properties = ScoringJobProperties.parse(body.get("jobProperties"))
+        raw = body.get("jobProperties")
+        if isinstance(raw, dict) and raw.get("jobType") in MONITORING_TYPES:
+            return self._create_monitoring(principal, parse_monitoring(raw, self._monitor.limits), body)
+        properties = ScoringJobProperties.parse(raw)
         schedule = Schedule.parse(body.get("jobSchedule"))
         job_id = self._new_id()
         now = self._clock()
@@ -118,6 +135,49 @@ class JobService:
                     properties_json=properties.to_text(),
                     job_status=CREATED,
                     enabled=not properties.disable_job,
+                    start_at=schedule.start,
+                    end_at=schedule.end,
+                    max_runs=schedule.max_runs,
+                    repeat_interval=None if schedule.repeat is None else schedule.repeat.text,
+                    next_run_at=schedule.next_run(now, now, 0),
+                    run_count=0,
+                    scheduled_runs=0,
+                    submitted_at=now,
+                    updated_at=now,
+                )
+            )
+            uow.commit()
+        log.info("job %s created", job_id, extra={"job_id": job_id})
+        return job_id
+
+    def _create_monitoring(
+        self, principal: Principal, properties: MonitoringProperties, body: dict[str, Any]
+    ) -> str:
+        """A DATA_MONITORING, MODEL_MONITORING or DATA_BIAS job: its models and tables checked as its
+        owner may see them (spec ``oml-monitoring.md`` section 10), then stored like a scoring job."""
+        schedule = Schedule.parse(body.get("jobSchedule"))
+        job_id = self._new_id()
+        now = self._clock()
+        identity = identity_of(self._owners, principal.name, self._backend)
+        checked = None
+        if isinstance(properties, ModelMonitoringProperties):
+            checked = self._monitor.check_models(identity, properties, InvalidInput)
+        with self._transactions(write=True) as uow:
+            store = JobStore(uow.connection)
+            self._monitor.check_sources(
+                uow.connection, job_id, properties, identity, _owner_lookup(store), checked
+            )
+            store.add(
+                JobRecord(
+                    id=job_id,
+                    name=properties.common.job_name,
+                    job_type=properties.job_type,
+                    owner=principal.name,
+                    model_id=properties.model_id,
+                    service_level=properties.common.service_level,
+                    properties_json=to_text(properties),
+                    job_status=CREATED,
+                    enabled=not properties.common.disable_job,
                     start_at=schedule.start,
                     end_at=schedule.end,
                     max_runs=schedule.max_runs,
@@ -168,7 +228,7 @@ class JobService:
     def _details(store: JobStore, job: JobRecord) -> JobDetails:
         return JobDetails(
             job=job,
-            properties=ScoringJobProperties.from_text(job.properties_json),
+            properties=properties_of(job),
             schedule=lifecycle.schedule_of(job),
             last_run=store.last_started_run(job.id),
             active_run=store.active_run(job.id),
@@ -177,8 +237,12 @@ class JobService:
     # -- change ----------------------------------------------------------------------------------
 
     def update(self, principal: Principal, job_id: str, body: Any) -> None:
-        """Change the schedule (the only thing a scoring job lets change); absent fields stay."""
+        """Change the schedule (the only thing a scoring job lets change); absent fields stay.
+        A monitoring job also takes ``updateProperties`` (spec ``oml-monitoring.md`` section 7)."""
         require_principal(principal)
+        if isinstance(body, dict) and "updateProperties" in body:
+            self._update_monitoring(principal, job_id, body)
+            return
         if not isinstance(body, dict) or "jobSchedule" not in body:
             raise InvalidInput('Send {"jobSchedule": {...}}: only the schedule of a scoring job can change.')
         unknown = sorted(set(body) - {"jobSchedule"})
@@ -203,6 +267,54 @@ class JobService:
             )
             uow.commit()
 
+    def _update_monitoring(self, principal: Principal, job_id: str, body: dict[str, Any]) -> None:
+        """``updateProperties`` (only the fields the job's type lets change, checked as at creation)
+        and ``jobSchedule`` if sent, applied together or not at all."""
+        unknown = sorted(set(body) - {"jobSchedule", "updateProperties"})
+        if unknown:
+            raise InvalidInput(
+                f"Send updateProperties and/or jobSchedule; {', '.join(unknown)} cannot change."
+            )
+        now = self._clock()
+        with self._transactions(write=True) as uow:
+            store = JobStore(uow.connection)
+            job = _owned(store.get(job_id, for_update=True), principal, job_id)
+            if not is_monitoring(job.job_type):
+                raise InvalidInput(
+                    f"updateProperties applies to monitoring jobs; only jobSchedule can change on a {job.job_type} job."
+                )
+            properties = updated(
+                monitoring_from_text(job.properties_json), body["updateProperties"], self._monitor.limits
+            )
+            if isinstance(properties, ModelMonitoringProperties):
+                identity = identity_of(self._owners, job.owner, self._backend)
+                checked = self._monitor.check_models(identity, properties, InvalidInput)
+                self._monitor.check_sources(
+                    uow.connection, job_id, properties, identity, _owner_lookup(store), checked
+                )
+            elif properties.job_type == "DATA_MONITORING":
+                identity = identity_of(self._owners, job.owner, self._backend)
+                self._monitor.check_sources(
+                    uow.connection, job_id, properties, identity, _owner_lookup(store)
+                )
+            changes: dict[str, Any] = {
+                "properties": to_text(properties),
+                "model_id": properties.model_id,
+                "job_status": UPDATED,
+                "updated_at": now,
+            }
+            if "jobSchedule" in body:
+                schedule = lifecycle.schedule_of(job).updated(body["jobSchedule"])
+                changes |= {
+                    "start_at": schedule.start,
+                    "end_at": schedule.end,
+                    "max_runs": schedule.max_runs,
+                    "repeat_interval": None if schedule.repeat is None else schedule.repeat.text,
+                    "next_run_at": schedule.next_run(job.submitted_at, now, job.scheduled_runs),
+                }
+            store.update(job_id, **changes)
+            uow.commit()
+
     def delete(self, principal: Principal, job_id: str, *, drop_output: bool = False) -> None:
         """Delete a job and its run history; its output table stays unless ``drop_output``."""
         require_principal(principal)
@@ -214,7 +326,7 @@ class JobService:
                 raise Conflict(f"Job {job_id} is running; STOP it before deleting it.")
             if drop_output:
                 # as the job's owner: their role owns the table (an admin deleting it acts for them)
-                properties = ScoringJobProperties.from_text(job.properties_json)
+                properties = properties_of(job)
                 drop_output_table(
                     uow.connection,
                     identity_of(self._owners, job.owner, self._backend),
@@ -284,6 +396,13 @@ class JobService:
         """The job exists for the caller (creation and updates are synchronous, so it is done)."""
         require_principal(principal)
         self.get(principal, job_id)
+
+
+def properties_of(job: JobRecord) -> ScoringJobProperties | MonitoringProperties:
+    """A stored job's parsed ``jobProperties``, of its type."""
+    if is_monitoring(job.job_type):
+        return monitoring_from_text(job.properties_json)
+    return ScoringJobProperties.from_text(job.properties_json)
 
 
 def _owner_lookup(store: JobStore) -> JobOwnerOf:

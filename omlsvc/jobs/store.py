@@ -59,7 +59,9 @@ _JOB_COLUMNS = (
     jobs.c.submitted_at,
     jobs.c.updated_at,
 )
-_MODEL_DELETED = ~exists().where(models.c.id == jobs.c.model_id)
+#: Monitoring jobs without a model (DATA_MONITORING, DATA_BIAS) record :data:`NO_MODEL`: never deleted.
+NO_MODEL = "-"
+_MODEL_DELETED = (jobs.c.model_id != NO_MODEL) & ~exists().where(models.c.id == jobs.c.model_id)
 #: The same as a 0/1 column: Oracle before 23ai has no boolean expressions in a select list.
 _MODEL_DELETED_FLAG = case((_MODEL_DELETED, 1), else_=0).label("model_deleted")
 _RUN_COLUMNS = tuple(job_runs.c[name] for name in RunRecord.__dataclass_fields__)

@@ -56,7 +56,8 @@ def column_kind(type_: sqltypes.TypeEngine[Any]) -> str:
     """The kind of a reflected column type, in the words :mod:`omlsvc.jobs.fitting` checks."""
     if isinstance(type_, sqltypes.Boolean):
         return p.BOOLEAN
-    if isinstance(type_, sqltypes.Integer | sqltypes.Numeric):
+    # Float is no Numeric subclass from SQLAlchemy 2.1 on
+    if isinstance(type_, sqltypes.Integer | sqltypes.Numeric | sqltypes.Float):
         return p.NUMBER
     if isinstance(type_, sqltypes.String):
         return p.STRING

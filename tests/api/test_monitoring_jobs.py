@@ -1,0 +1,184 @@
+"""Monitoring jobs over HTTP, on SQLite and PostgreSQL (spec ``oml-monitoring.md``): DATA_MONITORING,
+MODEL_MONITORING and DATA_BIAS submitted, run by the same runner as batch scoring, their output
+tables read back with SQL as Oracle's examples read them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from sklearn import metrics as sk
+from sqlalchemy import Column, DateTime, Engine, Float, Integer, String, text
+
+from omlsvc.jobs.options import RunnerOptions
+from omlsvc.wiring import Services, build_runner
+from tests.api.conftest import Caller
+from tests.api.forms import store_model
+from tests.jobdata import InputTables
+from tests.modelzoo import IRIS_CLASSES, _iris, make_plain_classifier_zip, make_zipmap_classifier_zip
+
+JOBS = "/omlmod/v1/jobs"
+
+
+@pytest.fixture
+def tables(
+    database: tuple[str, Engine], services: Services, db_roles: dict[str, str | None]
+) -> Iterator[InputTables]:
+    made = InputTables(database[1], readers={"alice": db_roles.get("alice")})
+    yield made
+    made.drop_all()
+
+
+def path(job_id: str, suffix: str = "") -> str:
+    return f"{JOBS}/{job_id.replace('$', '%24')}{suffix}"
+
+
+def create(caller: Caller, properties: dict[str, Any], schedule: dict[str, Any] | None = None) -> str:
+    body: dict[str, Any] = {"jobProperties": properties}
+    if schedule is not None:
+        body["jobSchedule"] = schedule
+    result = caller.post(JOBS, json=body)
+    assert result.status_code == 201, result.text
+    return str(result.json["jobId"])
+
+
+def run_now(caller: Caller, services: Services, job_id: str) -> dict[str, Any]:
+    """Ask for a run and let a runner do it; the run's record."""
+    result = caller.post(path(job_id, "/action"), json={"action": "RUN"})
+    assert result.status_code == 204, result.text
+    build_runner(services, RunnerOptions(lease_s=30)).run_until_idle()
+    runs = caller.get(path(job_id, "/runs")).json
+    return dict(runs[0])
+
+
+def rows_of(engine: Engine, table: str, order: str) -> list[dict[str, Any]]:
+    with engine.connect() as connection:
+        return [
+            dict(r._mapping) for r in connection.execute(text(f'SELECT * FROM "{table}" ORDER BY {order}'))
+        ]
+
+
+# -- data monitoring ---------------------------------------------------------------------------------
+
+START = datetime(2025, 1, 1)
+
+
+def drift_tables(tables: InputTables, *, shift: float) -> tuple[str, str]:
+    """A baseline of 400 rows and new data of 400 rows over January and February 2025, where AMOUNT
+    moves by ``shift`` standard deviations and INCOME and PURPOSE keep their distribution."""
+    rng = np.random.default_rng(7)
+    purposes = np.asarray(["CAR", "HOUSE", "STUDY"], dtype=object)
+
+    def columns(rows: int, move: float) -> list[Any]:
+        return [
+            np.arange(rows),
+            rng.normal(100 + 20 * move, 20, rows),
+            rng.normal(50, 10, rows),
+            purposes[rng.integers(0, 3, rows)],
+        ]
+
+    base = tables.table(
+        "loans_base",
+        [
+            Column("loan_id", Integer, primary_key=True, autoincrement=False),
+            Column("amount", Float),
+            Column("income", Float),
+            Column("purpose", String(10)),
+        ],
+        columns(400, 0),
+    )
+    live = columns(400, shift)
+    applied = [START + timedelta(hours=3 * i) for i in range(200)] + [
+        START + timedelta(days=31, hours=3 * i) for i in range(200)
+    ]
+    new = tables.table(
+        "loans_live",
+        [
+            Column("loan_id", Integer, primary_key=True, autoincrement=False),
+            Column("amount", Float),
+            Column("income", Float),
+            Column("purpose", String(10)),
+            Column("applied_at", DateTime),
+        ],
+        [*live, applied],
+    )
+    return base, new
+
+
+def data_job(base: str, new: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "jobName": "LOANS_DRIFT",
+        "jobType": "DATA_MONITORING",
+        "outputData": "LOANS_DRIFT_OUT",
+        "baselineData": base.upper(),
+        "newData": new,
+        "timeColumn": "APPLIED_AT",
+        "endDate": "2025-03-01T00:00:00Z",
+        "frequency": "Month",
+        "caseidColumn": "LOAN_ID",
+        **extra,
+    }
+
+
+def test_data_monitoring_flags_the_drifting_feature_and_not_the_stable_ones(
+    alice: Caller, services: Services, tables: InputTables
+) -> None:
+    base, new = drift_tables(tables, shift=2.5)
+    job_id = create(alice, data_job(base, new))
+    echo = alice.get(path(job_id)).json["jobRequest"]["jobProperties"]
+    assert list(echo) == [
+        "jobType", "inputSchemaName", "outputSchemaName", "outputData", "jobDescription", "jobName",
+        "disableJob", "jobServiceLevel", "baselineData", "newData", "timeColumn", "startDate", "endDate",
+        "frequency", "threshold", "recompute", "caseidColumn", "featureList", "anchorColumn",
+    ]  # fmt: skip
+    assert (echo["frequency"], echo["threshold"], echo["recompute"]) == ("Month", None, False)
+
+    run = run_now(alice, services, job_id)
+    assert run["jobRunStatus"] == "SUCCEEDED", run
+    rows = rows_of(
+        services.engine, f"{job_id}_LOANS_DRIFT_OUT", '"FEATURE_NAME", "IS_BASELINE" DESC, "START_TIME"'
+    )
+    assert [(r["FEATURE_NAME"], r["IS_BASELINE"]) for r in rows] == [
+        (f, b) for f in ("AMOUNT", "INCOME", "PURPOSE") for b in (1, 0, 0)
+    ] or [(r["FEATURE_NAME"].upper(), r["IS_BASELINE"]) for r in rows] == [
+        (f, b) for f in ("AMOUNT", "INCOME", "PURPOSE") for b in (1, 0, 0)
+    ]
+    periods = [r for r in rows if r["IS_BASELINE"] == 0]
+    by_feature = {(r["FEATURE_NAME"].upper(), str(r["START_TIME"])[:10]): r for r in periods}
+    for r in periods:
+        assert r["HAS_DRIFT"] == 1 and r["DRIFT"] > 0.9 and r["THRESHOLD"] == 0.7
+    for month in ("2025-01-01", "2025-02-01"):
+        amount, income, purpose = (by_feature[(f, month)] for f in ("AMOUNT", "INCOME", "PURPOSE"))
+        assert amount["IMPORTANCE_VALUE"] > 0.5
+        assert income["IMPORTANCE_VALUE"] < 0.1 and purpose["IMPORTANCE_VALUE"] < 0.1
+        psi = {f: json.loads(r["FEATURE_METRICS"])["population_stability_index"] for f, r in
+               (("AMOUNT", amount), ("INCOME", income), ("PURPOSE", purpose))}  # fmt: skip
+        assert psi["AMOUNT"] > 0.5 and psi["INCOME"] < 0.1 and psi["PURPOSE"] < 0.1
+    baseline = json.loads(next(r for r in rows if r["IS_BASELINE"] == 1)["FEATURE_METRICS"])
+    assert set(baseline) >= {
+        "number_of_missing_values",
+        "min_value",
+        "max_value",
+        "mean_value",
+        "bin_distribution",
+    }
+    assert (
+        len(baseline["bin_distribution"]) == 5
+        and baseline["bin_distribution"][-1]["bin_upper_boundary"] is None
+    )
+
+
+def test_stable_data_has_no_drift(alice: Caller, services: Services, tables: InputTables) -> None:
+    base, new = drift_tables(tables, shift=0.0)
+    job_id = create(alice, data_job(base, new, featureList=["AMOUNT", "INCOME"], threshold="0.80"))
+    assert run_now(alice, services, job_id)["jobRunStatus"] == "SUCCEEDED"
+    rows = rows_of(services.engine, f"{job_id}_LOANS_DRIFT_OUT", '"START_TIME"')
+    assert len(rows) == 2 + 2 * 2
+    assert all(r["HAS_DRIFT"] == 0 and r["DRIFT"] < 0.8 for r in rows if r["IS_BASELINE"] == 0)
