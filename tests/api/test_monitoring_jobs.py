@@ -8,21 +8,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 import pytest
-from sklearn import metrics as sk
 from sqlalchemy import Column, DateTime, Engine, Float, Integer, String, text
 
 from omlsvc.jobs.options import RunnerOptions
 from omlsvc.wiring import Services, build_runner
 from tests.api.conftest import Caller
-from tests.api.forms import store_model
 from tests.jobdata import InputTables
-from tests.modelzoo import IRIS_CLASSES, _iris, make_plain_classifier_zip, make_zipmap_classifier_zip
 
 JOBS = "/omlmod/v1/jobs"
 
