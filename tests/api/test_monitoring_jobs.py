@@ -8,16 +8,21 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnxruntime as ort
 import pytest
+from sklearn import metrics as sk
 from sqlalchemy import Column, DateTime, Engine, Float, Integer, String, text
 
 from omlsvc.jobs.options import RunnerOptions
 from omlsvc.wiring import Services, build_runner
 from tests.api.conftest import Caller
+from tests.api.forms import store_model
 from tests.jobdata import InputTables
+from tests.modelzoo import IRIS_CLASSES, _iris, make_plain_classifier_zip, make_zipmap_classifier_zip
 
 JOBS = "/omlmod/v1/jobs"
 
@@ -177,3 +182,123 @@ def test_stable_data_has_no_drift(alice: Caller, services: Services, tables: Inp
     rows = rows_of(services.engine, f"{job_id}_LOANS_DRIFT_OUT", '"START_TIME"')
     assert len(rows) == 2 + 2 * 2
     assert all(r["HAS_DRIFT"] == 0 and r["DRIFT"] < 0.8 for r in rows if r["IS_BASELINE"] == 0)
+
+
+# -- model monitoring --------------------------------------------------------------------------------
+
+IRIS = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+
+
+def iris_tables(tables: InputTables) -> tuple[str, str, np.ndarray, list[str]]:
+    """Baseline: iris as it is; new data: iris with a little noise in week 1 of February 2025 and a lot
+    in week 2. Returns the table names, the new rows' features and their true classes."""
+    x, y = _iris()
+    species = [IRIS_CLASSES[i] for i in y]
+    rng = np.random.default_rng(3)
+    new_x = np.vstack([x + rng.normal(0, 0.1, x.shape), x + rng.normal(0, 0.9, x.shape)]).astype(np.float32)
+    new_species = species * 2
+    start = datetime(2025, 2, 1)
+    when = [start + timedelta(hours=i) for i in range(150)] + [
+        start + timedelta(days=7, hours=i) for i in range(150)
+    ]
+
+    def columns(time: bool) -> list[Column[Any]]:
+        made = [Column("id", Integer, primary_key=True, autoincrement=False)]
+        made += [Column(name, Float) for name in IRIS]
+        made.append(Column("species", String(20)))
+        return [*made, Column("scored_on", DateTime)] if time else made
+
+    base = tables.table("iris_base", columns(False), [np.arange(150), *x.T.astype(np.float64), species])
+    new = tables.table(
+        "iris_new", columns(True), [np.arange(300), *new_x.T.astype(np.float64), new_species, when]
+    )
+    return base, new, new_x, new_species
+
+
+def expected_metrics(
+    session: ort.InferenceSession, x: np.ndarray, actual: list[str], plain: bool
+) -> dict[str, float]:
+    """scikit-learn's metrics on onnxruntime's own predictions for the same rows."""
+    labels, probabilities = session.run(None, {"float_input": x})
+    if plain:
+        predicted = [IRIS_CLASSES[int(i)] for i in labels]
+        proba = np.asarray(probabilities)
+    else:
+        predicted = [str(label) for label in labels]
+        proba = np.asarray([[row[c] for c in IRIS_CLASSES] for row in probabilities])
+    return {
+        "Accuracy": sk.accuracy_score(actual, predicted),
+        "Balanced accuracy": sk.balanced_accuracy_score(actual, predicted),
+        "AUC": sk.roc_auc_score(actual, proba, multi_class="ovr", average="macro", labels=list(IRIS_CLASSES)),
+        "F1": sk.f1_score(actual, predicted, average="macro"),
+        "Precision": sk.precision_score(actual, predicted, average="macro"),
+        "Recall": sk.recall_score(actual, predicted, average="macro"),
+    }
+
+
+def test_model_monitoring_of_two_models_matches_scikit_learn_on_onnxruntime_predictions(
+    alice: Caller, services: Services, tables: InputTables, tmp_path: Path
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    zipmap = make_zipmap_classifier_zip(tmp_path / "a")
+    plain = make_plain_classifier_zip(tmp_path / "b")
+    ids = [
+        store_model(alice, zipmap.zip_path, name="iris_a"),
+        store_model(alice, plain.zip_path, name="iris_b"),
+    ]
+    base, new, new_x, new_species = iris_tables(tables)
+    job_id = create(
+        alice,
+        {
+            "jobName": "IRIS_QUALITY",
+            "jobType": "MODEL_MONITORING",
+            "outputData": "IRIS_QUALITY_OUT",
+            "baselineData": base,
+            "newData": new,
+            "timeColumn": "SCORED_ON",
+            "endDate": "2025-02-15T00:00:00Z",
+            "frequency": "week",
+            "threshold": 0.1,
+            "caseidColumn": "ID",
+            "targetColumn": "SPECIES",
+            "modelList": ids,
+        },
+    )
+    echo = alice.get(path(job_id)).json["jobRequest"]["jobProperties"]
+    assert (echo["performanceMetric"], echo["targetColumn"], echo["modelList"]) == (None, "SPECIES", ids)
+    run = run_now(alice, services, job_id)
+    assert run["jobRunStatus"] == "SUCCEEDED", run
+    rows = rows_of(
+        services.engine, f"{job_id}_IRIS_QUALITY_OUT", '"MODEL_ID", "IS_BASELINE" DESC, "START_TIME"'
+    )
+    assert [(r["MODEL_ID"], r["IS_BASELINE"]) for r in rows] == [
+        (m, b) for m in sorted(ids) for b in (1, 0, 0)
+    ]
+    x, y = _iris()
+    species = [IRIS_CLASSES[i] for i in y]
+    for model_id, zoo, is_plain in ((ids[0], zipmap, False), (ids[1], plain, True)):
+        session = ort.InferenceSession(zoo.onnx_bytes, providers=["CPUExecutionProvider"])
+        baseline, week1, week2 = [r for r in rows if r["MODEL_ID"] == model_id]
+        expected = [
+            expected_metrics(session, x, species, is_plain),
+            expected_metrics(session, new_x[:150], new_species[:150], is_plain),
+            expected_metrics(session, new_x[150:], new_species[150:], is_plain),
+        ]
+        for row, want in zip((baseline, week1, week2), expected, strict=True):
+            assert row["MODEL_TYPE"] == "CLASSIFICATION"
+            assert row["METRIC"] == pytest.approx(want["Balanced accuracy"], abs=1e-12)
+            got = json.loads(row["MODEL_METRICS"])
+            for key, value in want.items():
+                assert got[key] == pytest.approx(value, rel=1e-4), key  # written with 5 significant digits
+            assert {f["feature_name"] for f in got["most_impactful_features"]} == set(IRIS)
+        assert (baseline["DRIFT"], baseline["HAS_DRIFT"], baseline["THRESHOLD"]) == (None, None, None)
+        for row, want in zip((week1, week2), expected[1:], strict=True):
+            drift = (
+                abs(want["Balanced accuracy"] - expected[0]["Balanced accuracy"])
+                / expected[0]["Balanced accuracy"]
+            )
+            assert row["DRIFT"] == pytest.approx(drift, abs=1e-12)
+            assert row["HAS_DRIFT"] == int(drift > 0.1) and row["THRESHOLD"] == 0.1
+            assert "population_stability_index" in json.loads(row["MODEL_METRICS"])["prediction_statistics"]
+        assert week2["HAS_DRIFT"] == 1 and week2["DRIFT"] > week1["DRIFT"]
