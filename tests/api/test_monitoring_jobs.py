@@ -302,3 +302,166 @@ def test_model_monitoring_of_two_models_matches_scikit_learn_on_onnxruntime_pred
             assert row["HAS_DRIFT"] == int(drift > 0.1) and row["THRESHOLD"] == 0.1
             assert "population_stability_index" in json.loads(row["MODEL_METRICS"])["prediction_statistics"]
         assert week2["HAS_DRIFT"] == 1 and week2["DRIFT"] > week1["DRIFT"]
+
+
+# -- data bias ---------------------------------------------------------------------------------------
+
+
+def applicants(tables: InputTables) -> str:
+    """100 applicants: 40 F (A: 20 with 8 hired, B: 20 with 2 hired), 60 M (A: 20 with 15 hired,
+    B: 40 with 15 hired)."""
+    cells = [("F", "A", 20, 8), ("F", "B", 20, 2), ("M", "A", 20, 15), ("M", "B", 40, 15)]
+    gender, region, hired = [], [], []
+    for g, r, n, yes in cells:
+        gender += [g] * n
+        region += [r] * n
+        hired += ["Y"] * yes + ["N"] * (n - yes)
+    return tables.table(
+        "applicants",
+        [
+            Column("id", Integer, primary_key=True, autoincrement=False),
+            Column("GENDER", String(1)),
+            Column("REGION", String(1)),
+            Column("HIRED", String(1)),
+        ],
+        [np.arange(100), gender, region, hired],
+    )
+
+
+def test_data_bias_reproduces_a_hand_computed_example(
+    alice: Caller, services: Services, tables: InputTables
+) -> None:
+    table = applicants(tables)
+    job_id = create(
+        alice,
+        {
+            "jobName": "HIRING_BIAS",
+            "jobType": "DATA_BIAS",
+            "inputData": table,
+            "outputData": "HIRING_BIAS_OUT",
+            "sensitiveFeatures": ['"GENDER"'],  # Oracle's examples quote the names
+            "strata": ["REGION"],
+            "outcomeColumn": "HIRED",
+            "positiveOutcome": "Y",
+            "replaceResultTable": "True",
+        },
+    )
+    echo = alice.get(path(job_id)).json["jobRequest"]["jobProperties"]
+    assert (echo["sensitiveFeatures"], echo["replaceResultTable"], echo["pairwiseMode"]) == (
+        ["GENDER"],
+        True,
+        False,
+    )
+    for _ in range(2):  # replaceResultTable: the second run replaces the first's row
+        assert run_now(alice, services, job_id)["jobRunStatus"] == "SUCCEEDED"
+    (row,) = rows_of(services.engine, f"{job_id}_HIRING_BIAS_OUT", '"FEATURE_NAME"')
+    result = json.loads(row["RESULT"])
+    female = next(m for m in result["metric"] if m["group_a"] == "F")
+    # CI = (40 - 60) / 100; SP = 10/40 - 30/60
+    assert (female["CI"], female["SP"]) == (-0.2, -0.25)
+    weights = next(w for w in result["reweighing_matrix"] if w["group_a"] == "F")
+    # P(g) P(y) / P(g, y): F hired 0.4 * 0.4 / 0.1; M hired 0.6 * 0.4 / 0.3; F not 0.4 * 0.6 / 0.3; M not 0.6 * 0.6 / 0.3
+    assert weights == {
+        "group_a": "F",
+        "group_a_pos_weight": 1.6,
+        "non_group_a_pos_weight": 0.8,
+        "group_a_neg_weight": 0.8,
+        "non_group_a_neg_weight": 1.2,
+    }
+    (strata,) = result["cdd"]
+    cdd = next(r for r in strata["result"] if r["group_a"] == "F")
+    dd_a, dd_b = 8 / 23 - 12 / 17, 2 / 17 - 18 / 43  # P(F | hired, s) - P(F | not hired, s)
+    assert strata["strata"] == "REGION"
+    assert [d["subgroup"] for d in cdd["detail"]] == ["A", "B"]
+    assert [d["DD"] for d in cdd["detail"]] == [pytest.approx(dd_a, rel=1e-4), pytest.approx(dd_b, rel=1e-4)]
+    assert cdd["CDD"] == pytest.approx(0.4 * dd_a + 0.6 * dd_b, rel=1e-4)
+
+
+# -- updateProperties, recompute -----------------------------------------------------------------------
+
+
+def test_update_properties_changes_what_the_spec_says_and_nothing_else(
+    alice: Caller, services: Services, tables: InputTables
+) -> None:
+    base, new = drift_tables(tables, shift=2.5)
+    schedule = {"jobStartDate": "2030-01-06T02:00:00Z", "repeatInterval": "FREQ=WEEKLY", "maxRuns": "10"}
+    job_id = create(alice, data_job(base, new), schedule)
+    table = f"{job_id}_LOANS_DRIFT_OUT"
+    for _ in range(2):  # recompute=false: the second run finds both periods written and adds nothing
+        assert run_now(alice, services, job_id)["jobRunStatus"] == "SUCCEEDED"
+        assert len(rows_of(services.engine, table, '"FEATURE_NAME"')) == 9
+    before = alice.get(path(job_id)).json
+
+    refused = alice.post(path(job_id), json={"updateProperties": {"threshold": 0.9, "newData": base}})
+    assert refused.status_code == 400 and "newData" in refused.json["message"]
+    bad = alice.post(
+        path(job_id), json={"updateProperties": {"threshold": -1}, "jobSchedule": {"maxRuns": 3}}
+    )
+    assert bad.status_code == 400
+    assert alice.get(path(job_id)).json == before  # nothing changed, the schedule neither
+
+    changes = {"threshold": 0.8, "recompute": "true", "featureList": ["AMOUNT", "INCOME"]}
+    assert alice.post(path(job_id), json={"updateProperties": changes}).status_code == 204
+    after = alice.get(path(job_id)).json
+    old, now = before["jobRequest"]["jobProperties"], after["jobRequest"]["jobProperties"]
+    assert {k for k in old if old[k] != now[k]} == {"threshold", "recompute", "featureList"}
+    assert (now["threshold"], now["recompute"], now["featureList"]) == (0.8, True, ["AMOUNT", "INCOME"])
+    assert after["jobRequest"]["jobSchedule"] == before["jobRequest"]["jobSchedule"]
+    assert (before["jobStatus"], after["jobStatus"]) == ("CREATED", "UPDATED")
+
+    # recompute=true: the baseline and both periods are written again, with the new threshold and features
+    assert run_now(alice, services, job_id)["jobRunStatus"] == "SUCCEEDED"
+    rows = rows_of(services.engine, table, '"FEATURE_NAME"')
+    assert sorted((r["FEATURE_NAME"].upper(), r["IS_BASELINE"]) for r in rows) == [
+        (f, b) for f in ("AMOUNT", "INCOME") for b in (0, 0, 1)
+    ]
+    assert {r["THRESHOLD"] for r in rows if r["IS_BASELINE"] == 0} == {0.8}
+
+
+def test_only_monitoring_fields_and_schedules_can_change(
+    alice: Caller, services: Services, tables: InputTables
+) -> None:
+    job_id = create(
+        alice,
+        {
+            "jobName": "BIAS",
+            "jobType": "DATA_BIAS",
+            "inputData": applicants(tables),
+            "outputData": "BIAS_OUT",
+            "sensitiveFeatures": ["GENDER"],
+            "outcomeColumn": "HIRED",
+            "positiveOutcome": "Y",
+        },
+    )
+    refused = alice.post(path(job_id), json={"updateProperties": {"numericalBinNum": 4}})
+    assert refused.status_code == 400 and "numericalBinNum" in refused.json["message"]
+    assert (
+        alice.post(
+            path(job_id), json={"jobSchedule": {"maxRuns": "3", "repeatInterval": "FREQ=DAILY"}}
+        ).status_code
+        == 204
+    )
+    assert alice.get(path(job_id)).json["jobRequest"]["jobSchedule"]["maxRuns"] == 3
+
+
+def test_submissions_are_checked_before_anything_is_stored(
+    alice: Caller, services: Services, tables: InputTables
+) -> None:
+    base, new = drift_tables(tables, shift=0.0)
+    cases = [
+        (data_job(base, new, frequency="fortnight"), "frequency"),
+        (data_job(base, new, timeColumn=None), "timeColumn"),
+        (data_job(base, new, featureList=[]), "featureList"),
+        (data_job(base, new, featureList=["AMOUNT", "amount"]), "featureList"),
+        (data_job(base, new, threshold="high"), "threshold"),
+        (data_job(base, "NO_SUCH_TABLE"), "newData"),
+        (data_job(base, new, timeColumn="AMOUNT"), "timeColumn"),
+        (data_job(base, new, featureList=["NOPE"]), "featureList"),
+        ({**data_job(base, new), "jobType": "MODEL_MONITORING", "targetColumn": "PURPOSE"}, "modelList"),
+        ({**data_job(base, new), "jobType": "MODEL_MONITORING", "modelList": ["x"] * 21}, "modelList"),
+    ]
+    for properties, named in cases:
+        result = alice.post(JOBS, json={"jobProperties": properties})
+        assert result.status_code == 400, (named, result.text)
+        assert named in result.json["message"], (named, result.json["message"])
+    assert alice.get(JOBS).json["items"] == []
