@@ -31,7 +31,9 @@ runners is given up after ``max_attempts``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -263,7 +265,8 @@ class RunSteps:
             if job is None:
                 return
             bind(job_id=job.id)
-            computed = self._monitor.compute(job, self._job_owner)
+            with self._heartbeat(claim):
+                computed = self._monitor.compute(job, self._job_owner)
         except (OmlError, DBAPIError) as exc:
             if isinstance(exc, Unavailable):
                 raise
@@ -297,6 +300,32 @@ class RunSteps:
         self.stats.chunks += 1
         self.stats.rows += written
         self._observer.job_rows_written(written)
+
+    @contextmanager
+    def _heartbeat(self, claim: Claim) -> Iterator[None]:
+        """Renew the claim's lease every third of ``lease_s`` while the block runs: computing a
+        monitoring run may take longer than one lease, and a live runner must not lose it."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(self.options.lease_s / 3):
+                try:
+                    with self._transactions(write=True) as uow:
+                        lease = self._clock() + timedelta(seconds=self.options.lease_s)
+                        if JobStore(uow.connection).renew_chunk(
+                            claim.run_id, claim.seq, self.runner_id, lease
+                        ):
+                            uow.commit()
+                except (DBAPIError, OmlError):  # the write at the end finds out whether the lease held
+                    continue
+
+        thread = threading.Thread(target=renew, name=f"lease-{claim.run_id[:8]}", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
 
     def _job_owner(self, job_id: str) -> str | None:
         with self._transactions() as uow:
