@@ -22,7 +22,7 @@ from omlsvc.core.patterns import IDENTIFIER, OUTPUT_NAME
 from omlsvc.core.values import parse_positive_int
 
 MODEL_SCORING = "MODEL_SCORING"
-#: Job types of OML Services this service does not run (spec section 15).
+#: The other job types, parsed by :mod:`omlsvc.jobs.monitoring.properties` (spec ``oml-monitoring.md``).
 OTHER_JOB_TYPES = ("DATA_MONITORING", "MODEL_MONITORING", "DATA_BIAS")
 SERVICE_LEVELS = ("LOW", "MEDIUM", "HIGH")
 MAX_JOB_NAME = 128
@@ -81,10 +81,9 @@ class ScoringJobProperties:
             problems.append(f"unknown field(s) {', '.join(unknown)}")
         job_type = raw.get("jobType")
         if job_type != MODEL_SCORING:
-            if job_type in OTHER_JOB_TYPES:
-                problems.append(f"jobType {job_type} is not supported by this service; use {MODEL_SCORING}")
-            else:
-                problems.append(f"jobType is required and must be {MODEL_SCORING}")
+            problems.append(
+                f"jobType is required and must be one of {', '.join((MODEL_SCORING, *OTHER_JOB_TYPES))}"
+            )
         name = _text(raw, "jobName", problems, required=True, limit=MAX_JOB_NAME)
         model_id = _text(raw, "modelId", problems, required=True, limit=36)
         input_data = _identifier(raw, "inputData", problems, required=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from omlsvc.jobs.monitoring import properties as monitoring
+from omlsvc.jobs.monitoring.periods import FREQUENCIES
 from omlsvc.jobs.properties import FIELDS, MAX_JOB_NAME, SERVICE_LEVELS
 from omlsvc.jobs.service import ACTIONS
 from omlsvc.openapi.builders import (
@@ -52,7 +54,7 @@ def _filters() -> list[dict[str, Any]]:
         query("jobName", "Exact job name."),
         query("jobServiceLevel", "LOW, MEDIUM or HIGH.", {"type": "string", "enum": list(SERVICE_LEVELS)}),
         query("jobStatus", "CREATED or UPDATED."),
-        query("jobType", "MODEL_SCORING."),
+        query("jobType", "MODEL_SCORING, DATA_MONITORING, MODEL_MONITORING or DATA_BIAS."),
         query("modelId", "Jobs of this model."),
         query("submittedAfter", "Submitted after this instant.", dict(_DATE)),
         query("submittedBefore", "Submitted before this instant.", dict(_DATE)),
@@ -65,7 +67,8 @@ def job_paths() -> dict[str, Any]:
         "/omlmod/v1/jobs": {
             "post": _operation(
                 "createJob",
-                "Submit a batch scoring job (jobType MODEL_SCORING)",
+                "Submit a batch scoring (MODEL_SCORING) or monitoring (DATA_MONITORING, MODEL_MONITORING, "
+                "DATA_BIAS) job",
                 created("Created; Location names the job.", "CreatedJob"),
                 (400, 415, *COMMON_ERRORS),
                 body=json_body("JobRequest"),
@@ -95,7 +98,7 @@ def _job_paths() -> dict[str, Any]:
             ),
             "post": _operation(
                 "updateJob",
-                "Change the job's schedule (fields left out stay)",
+                "Change the job's schedule and, for monitoring jobs, updateProperties (fields left out stay)",
                 ok("Done.", status="204"),
                 (400, 404, 415, *COMMON_ERRORS),
                 body=json_body("JobUpdate"),
@@ -206,6 +209,133 @@ def _properties_schema() -> dict[str, Any]:
     }
 
 
+def _monitoring_common() -> dict[str, Any]:
+    return {
+        "jobName": {"type": "string", "maxLength": MAX_JOB_NAME},
+        "outputData": {"type": "string", "description": "The output table is {jobId}_{OUTPUTDATA}."},
+        "inputSchemaName": _NULLABLE_STRING,
+        "outputSchemaName": _NULLABLE_STRING,
+        "jobDescription": _NULLABLE_STRING,
+        "jobServiceLevel": {"type": "string", "enum": list(SERVICE_LEVELS), "nullable": True},
+        "disableJob": {"type": "boolean"},
+        "jobFlag": {"type": "string", "nullable": True, "description": "Accepted and ignored."},
+    }
+
+
+def _periods() -> dict[str, Any]:
+    names = {"type": "array", "items": {"type": "string"}, "minItems": 1}
+    return {
+        "baselineData": {
+            "type": "string",
+            "description": "Reference table or view (at least 100 rows; 50 for models).",
+        },
+        "newData": {"type": "string", "description": "Table or view compared with the baseline."},
+        "timeColumn": {**_NULLABLE_STRING, "description": "DATE or TIMESTAMP column of newData."},
+        "startDate": nullable(_DATE),
+        "endDate": nullable(_DATE),
+        "frequency": {
+            "type": "string",
+            "nullable": True,
+            "description": f"One of {', '.join(FREQUENCIES)} in any case (Oracle's examples send Year).",
+        },
+        "threshold": {
+            "type": "number",
+            "minimum": 0,
+            "nullable": True,
+            "description": f"A period drifts when DRIFT exceeds it (default {monitoring.DEFAULT_THRESHOLD}).",
+        },
+        "recompute": {
+            "type": "boolean",
+            "description": "true: recompute the grid's periods; false: only new ones.",
+        },
+        "caseidColumn": {**_NULLABLE_STRING, "description": "Row identifier in both tables."},
+        "_names": names,
+    }
+
+
+def _monitoring_schema(job_type: str) -> dict[str, Any]:
+    """``jobProperties`` of a monitoring job (spec ``oml-monitoring.md`` sections 2, 3 and 12)."""
+    common = _monitoring_common()
+    names = {"type": "array", "items": {"type": "string"}, "minItems": 1}
+    if job_type == monitoring.DATA_BIAS:
+        properties: dict[str, Any] = {
+            **common,
+            "inputData": {"type": "string"},
+            "sensitiveFeatures": names,
+            "strata": {**names, "nullable": True},
+            "outcomeColumn": {"type": "string"},
+            "outcomeThreshold": {"type": "number", "nullable": True},
+            "positiveOutcome": {
+                "oneOf": [{"type": "string"}, {"type": "number"}],
+                "nullable": True,
+                "description": "The favourable outcome value (text or number).",
+            },
+            "replaceResultTable": {"type": "boolean"},
+            "pairwiseMode": {"type": "boolean"},
+            "categoricalBinNum": {"type": "integer", "minimum": 2, "maximum": 1000, "nullable": True},
+            "numericalBinNum": {"type": "integer", "minimum": 2, "maximum": 1000, "nullable": True},
+        }
+        required = ["jobName", "jobType", "inputData", "outputData", "sensitiveFeatures", "outcomeColumn"]
+    else:
+        periods = _periods()
+        del periods["_names"]
+        properties = {**common, **periods}
+        required = ["jobName", "jobType", "outputData", "baselineData", "newData"]
+        if job_type == monitoring.DATA_MONITORING:
+            properties["featureList"] = {
+                **names,
+                "nullable": True,
+                "maxItems": monitoring.DEFAULT_MAX_FEATURES,
+                "description": "Numeric or text columns of both tables (default: all of them).",
+            }
+            properties["anchorColumn"] = _NULLABLE_STRING
+        else:
+            properties["modelList"] = {**names, "maxItems": monitoring.DEFAULT_MAX_MODELS}
+            properties["performanceMetric"] = {
+                "type": "string",
+                "nullable": True,
+                "enum": [*monitoring.PERFORMANCE_METRICS, None],
+            }
+            properties["targetColumn"] = {
+                "type": "string",
+                "description": "Our extension: the column of both tables holding the true target (ONNX models do "
+                "not name it).",
+            }
+            properties["positiveClass"] = {
+                "oneOf": [{"type": "string"}, {"type": "number"}],
+                "nullable": True,
+                "description": "Our extension: the class binary metrics are computed for.",
+            }
+            required += ["modelList", "targetColumn"]
+    properties["jobType"] = {"type": "string", "enum": [job_type]}
+    return {"type": "object", "required": required, "properties": properties, "additionalProperties": False}
+
+
+def _update_schema() -> dict[str, Any]:
+    periods = _periods()
+    return {
+        "type": "object",
+        "properties": {
+            "jobSchedule": schema_ref("JobSchedule"),
+            "updateProperties": {
+                "type": "object",
+                "description": "Monitoring jobs only: DATA_MONITORING may change startDate, endDate, threshold, "
+                "recompute and featureList; MODEL_MONITORING the same with modelList for featureList.",
+                "properties": {
+                    "startDate": periods["startDate"],
+                    "endDate": periods["endDate"],
+                    "threshold": periods["threshold"],
+                    "recompute": periods["recompute"],
+                    "featureList": periods["_names"],
+                    "modelList": periods["_names"],
+                },
+                "additionalProperties": False,
+            },
+        },
+        "anyOf": [{"required": ["jobSchedule"]}, {"required": ["updateProperties"]}],
+    }
+
+
 def _run_detail() -> dict[str, Any]:
     return {
         "type": "object",
@@ -268,24 +398,37 @@ def _submitted_job_schema() -> dict[str, Any]:
     }
 
 
+_KINDS = {
+    "MODEL_SCORING": "ScoringJobProperties",
+    monitoring.DATA_MONITORING: "DataMonitoringJobProperties",
+    monitoring.MODEL_MONITORING: "ModelMonitoringJobProperties",
+    monitoring.DATA_BIAS: "DataBiasJobProperties",
+}
+
+
 def job_schemas() -> dict[str, dict[str, Any]]:
     """The jobs' schema components, fresh objects on every call."""
     schemas: dict[str, dict[str, Any]] = {
         "JobSchedule": _schedule_schema(),
         "ScoringJobProperties": _properties_schema(),
+        "DataMonitoringJobProperties": _monitoring_schema(monitoring.DATA_MONITORING),
+        "ModelMonitoringJobProperties": _monitoring_schema(monitoring.MODEL_MONITORING),
+        "DataBiasJobProperties": _monitoring_schema(monitoring.DATA_BIAS),
         "JobRequest": {
             "type": "object",
             "required": ["jobProperties"],
             "properties": {
                 "jobSchedule": schema_ref("JobSchedule"),
-                "jobProperties": schema_ref("ScoringJobProperties"),
+                "jobProperties": {
+                    "oneOf": [schema_ref(name) for name in _KINDS.values()],
+                    "discriminator": {
+                        "propertyName": "jobType",
+                        "mapping": {kind: f"#/components/schemas/{name}" for kind, name in _KINDS.items()},
+                    },
+                },
             },
         },
-        "JobUpdate": {
-            "type": "object",
-            "required": ["jobSchedule"],
-            "properties": {"jobSchedule": schema_ref("JobSchedule")},
-        },
+        "JobUpdate": _update_schema(),
         "JobAction": {
             "type": "object",
             "required": ["action"],

@@ -52,7 +52,7 @@ def test_the_echo_has_every_field_with_strings_coerced_as_oracle_does() -> None:
 
 def test_every_problem_is_reported_in_one_error() -> None:
     bad = {
-        "jobType": "DATA_BIAS",
+        "jobType": "BATCH_SCORING",
         "inputData": "x; DROP TABLE users",
         "outputData": "1OUT",
         "supplementalFeatures": ["A"],
@@ -65,7 +65,7 @@ def test_every_problem_is_reported_in_one_error() -> None:
     text = " | ".join(raised.value.details)
     for fragment in (
         "unknown field(s) supplementalFeatures",
-        "jobType DATA_BIAS is not supported",
+        "jobType is required and must be one of MODEL_SCORING, DATA_MONITORING",
         "jobName is required",
         "modelId is required",
         "inputData 'x; DROP TABLE users' must be a table or column name",
