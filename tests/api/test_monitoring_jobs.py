@@ -22,7 +22,13 @@ from omlsvc.wiring import Services, build_runner
 from tests.api.conftest import Caller
 from tests.api.forms import store_model
 from tests.jobdata import InputTables
-from tests.modelzoo import IRIS_CLASSES, _iris, make_plain_classifier_zip, make_zipmap_classifier_zip
+from tests.modelzoo import (
+    IRIS_CLASSES,
+    _iris,
+    make_linear_regressor_zip,
+    make_plain_classifier_zip,
+    make_zipmap_classifier_zip,
+)
 
 JOBS = "/omlmod/v1/jobs"
 
@@ -465,3 +471,138 @@ def test_submissions_are_checked_before_anything_is_stored(
         assert result.status_code == 400, (named, result.text)
         assert named in result.json["message"], (named, result.json["message"])
     assert alice.get(JOBS).json["items"] == []
+
+
+# -- requests as Oracle's examples send them -----------------------------------------------------------
+
+POWER = ("GLOBAL_ACTIVE_POWER", "GLOBAL_REACTIVE_POWER", "VOLTAGE", "GLOBAL_INTENSITY")
+METERS = ("SUB_METERING_1", "SUB_METERING_2", "SUB_METERING_3")
+
+
+def household_power(tables: InputTables) -> tuple[str, str]:
+    """Tables shaped like the household power data of Oracle's monitoring examples: a baseline of
+    2007 and new data from December 2007 to 26 November 2010, whose active power drifts away from
+    what intensity predicts a little more every year."""
+    rng = np.random.default_rng(11)
+
+    def frame(rows: int, first: datetime, days: float, drift: bool) -> list[Any]:
+        when = [first + timedelta(days=float(d)) for d in np.linspace(0, days, rows)]
+        intensity = rng.gamma(2.0, 2.5, rows)
+        years = (
+            np.asarray([(w - datetime(2008, 1, 1)).days / 365.25 for w in when]) if drift else np.zeros(rows)
+        )
+        active = 0.24 * intensity * (1 + 0.25 * np.clip(years, 0, None)) + rng.normal(0, 0.05, rows)
+        meters = [rng.poisson(lam, rows).astype(np.float64) for lam in (1.0, 1.5, 6.0)]
+        return [active, rng.gamma(1.0, 0.1, rows), rng.normal(240, 3, rows), intensity, *meters, when]
+
+    def columns() -> list[Column[Any]]:
+        return [*(Column(name, Float) for name in (*POWER, *METERS)), Column("DATES", DateTime)]
+
+    base = tables.table("household_power_base", columns(), frame(300, datetime(2007, 1, 1), 330, False))
+    new = tables.table("household_power_new", columns(), frame(600, datetime(2007, 12, 16), 1076, True))
+    return base, new
+
+
+def test_requests_shaped_like_oracles_monitoring_examples_pass(
+    alice: Caller, services: Services, tables: InputTables, tmp_path: Path
+) -> None:
+    """The LiveLabs data and model monitoring requests, with our tables, model id and, for the ONNX
+    model, our targetColumn (schema names left out: they name Oracle's schema)."""
+    base, new = household_power(tables)
+    # PostgreSQL names hold at most 63 bytes, which leaves 22 for outputData after the job id
+    short = services.engine.dialect.name == "postgresql"
+    data_output = "householdPower" if short else "householdPowerConsumption"
+    model_output = "Power_Monitor" if short else "Global_Active_Power_Monitor"
+    schedule = {  # Oracle's, six years on: a schedule that ended refuses RUN
+        "jobStartDate": "2030-11-11T20:30:26Z",
+        "repeatInterval": "FREQ=HOURLY",
+        "jobEndDate": "2030-11-19T23:30:26Z",
+        "maxRuns": "10",
+    }
+    data_id = create(
+        alice,
+        {
+            "jobName": "HouseholdPowerDataMonitoring",
+            "jobType": "DATA_MONITORING",
+            "disableJob": False,
+            "outputData": data_output,
+            "baselineData": base.upper(),
+            "newData": new.upper(),
+            "jobDescription": "Monitor household power",
+            "jobServiceLevel": "LOW",
+            "timeColumn": "DATES",
+            "startDate": "2008-01-01T00:00:00Z",
+            "endDate": "2010-11-26T00:00:00Z",
+            "frequency": "Year",
+            "threshold": 0.8,
+            "recompute": False,
+            "caseidColumn": None,
+            "anchorColumn": None,
+            "featureList": ["GLOBAL_ACTIVE_POWER", "GLOBAL_REACTIVE_POWER", "VOLTAGE", *METERS],
+        },
+        schedule,
+    )
+    details = alice.get(path(data_id)).json
+    assert details["jobRequest"]["jobSchedule"]["maxRuns"] == 10
+    assert details["jobRequest"]["jobProperties"]["frequency"] == "Year"
+    assert run_now(alice, services, data_id)["jobRunStatus"] == "SUCCEEDED"
+    rows = rows_of(
+        services.engine,
+        f"{data_id}_{data_output.upper()}",
+        '"FEATURE_NAME", "IS_BASELINE" DESC, "START_TIME"',
+    )
+    periods = sorted(
+        {(str(r["START_TIME"])[:19], str(r["END_TIME"])[:19]) for r in rows if r["IS_BASELINE"] == 0}
+    )
+    assert periods == [  # Oracle's three periods for these dates [E]
+        ("2008-01-01T00:00:00", "2008-11-25T23:59:58"),
+        ("2008-11-25T23:59:59", "2009-11-25T23:59:59"),
+        ("2009-11-26T00:00:00", "2010-11-26T00:00:00"),
+    ] or periods == [
+        ("2008-01-01 00:00:00", "2008-11-25 23:59:58"),
+        ("2008-11-25 23:59:59", "2009-11-25 23:59:59"),
+        ("2009-11-26 00:00:00", "2010-11-26 00:00:00"),
+    ]
+    assert len(rows) == 6 * (1 + 3)
+
+    regressor = make_linear_regressor_zip(tmp_path, [0.0, 0.0, 0.24, 0.0, 0.0, 0.0], stem="power")
+    model_id = store_model(alice, regressor.zip_path, name="HousePowerNN")
+    model_job = {
+        "jobName": "MY_MODEL_MONITOR1",
+        "jobType": "MODEL_MONITORING",
+        "disableJob": False,
+        "jobServiceLevel": "LOW",
+        "outputData": model_output,
+        "jobDescription": "Global active power monitoring job",
+        "baselineData": base.upper(),
+        "newData": new.upper(),
+        "frequency": "Year",
+        "threshold": 0.15,
+        "timeColumn": "DATES",
+        "startDate": "2008-01-01T00:00:00Z",
+        "endDate": "2010-11-26T00:00:00Z",
+        "caseidColumn": None,
+        "performanceMetric": "MEAN_SQUARED_ERROR",
+        "modelList": [model_id],
+        "recompute": False,
+        "targetColumn": "GLOBAL_ACTIVE_POWER",
+    }
+    model_id_job = create(
+        alice, model_job, {**schedule, "jobStartDate": "2030-11-11T00:30:07Z", "repeatInterval": "FREQ=DAILY"}
+    )
+    echo = alice.get(path(model_id_job)).json["jobRequest"]["jobProperties"]
+    assert list(echo)[-4:] == ["modelList", "performanceMetric", "targetColumn", "positiveClass"]
+    assert {k: echo[k] for k in model_job} == {**model_job, "disableJob": False}
+    assert run_now(alice, services, model_id_job)["jobRunStatus"] == "SUCCEEDED"
+    rows = rows_of(
+        services.engine, f"{model_id_job}_{model_output.upper()}", '"IS_BASELINE" DESC, "START_TIME"'
+    )
+    assert [r["IS_BASELINE"] for r in rows] == [1, 0, 0, 0]
+    assert all(r["MODEL_TYPE"] == "REGRESSION" for r in rows)
+    baseline = json.loads(rows[0]["MODEL_METRICS"])
+    assert list(baseline)[:4] == ["R2", "Mean squared error", "Mean absolute error", "Median absolute error"]
+    assert rows[0]["METRIC"] == pytest.approx(baseline["Mean squared error"], rel=1e-4)
+    impacts = baseline["most_impactful_features"]
+    assert impacts[0]["feature_name"] == "GLOBAL_INTENSITY" and len(impacts) == 6
+    drifts = [r["DRIFT"] for r in rows[1:]]
+    assert drifts == sorted(drifts) and rows[-1]["HAS_DRIFT"] == 1  # the relation drifts more every year
