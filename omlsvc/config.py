@@ -91,6 +91,9 @@ class Settings:
     job_chunk_rows: int = 10_000
     job_lease_s: int = 120
     job_poll_s: float = 2.0
+    #: monitoring jobs (issue 17): features of one DATA_MONITORING job, models of one MODEL_MONITORING job.
+    monitor_max_features: int = 250
+    monitor_max_models: int = 20
     #: gunicorn listens on this unix socket instead of ``bind`` (``omlsvc serve --front nginx`` sets it).
     unix_socket: Path | None = None
     #: the nginx program of ``omlsvc serve --front nginx``: a name looked up on PATH and in /usr/sbin, or a path.
@@ -190,6 +193,8 @@ class Settings:
             job_chunk_rows=env.get("JOB_CHUNK_ROWS", _positive_int, cls.job_chunk_rows),
             job_lease_s=env.get("JOB_LEASE", _positive_int, cls.job_lease_s),
             job_poll_s=env.get("JOB_POLL", _positive_float, cls.job_poll_s),
+            monitor_max_features=env.get("MONITOR_MAX_FEATURES", _positive_int, cls.monitor_max_features),
+            monitor_max_models=env.get("MONITOR_MAX_MODELS", _positive_int, cls.monitor_max_models),
             unix_socket=env.get("UNIX_SOCKET", _unix_socket_path, None),
             nginx=env.get("NGINX", str, cls.nginx),
             front_header_timeout_s=env.get("FRONT_HEADER_TIMEOUT", _positive_int, cls.front_header_timeout_s),

@@ -26,6 +26,7 @@ from omlsvc.db.transactions import Transactions
 from omlsvc.deployment.service import DeploymentService
 from omlsvc.deployment.source import DeployedModels
 from omlsvc.jobs.grants import TableGrantService
+from omlsvc.jobs.monitoring.properties import Limits
 from omlsvc.jobs.options import RunnerOptions
 from omlsvc.jobs.runner import Runner
 from omlsvc.jobs.service import JobService
@@ -94,7 +95,7 @@ def build_admin_services(
         health=HealthService(transactions),
         models=models,
         deployments=DeploymentService(transactions),
-        jobs=JobService(transactions, auth, models),
+        jobs=JobService(transactions, auth, models, monitor_limits=monitor_limits(settings)),
         table_grants=TableGrantService(transactions, auth),
     )
 
@@ -153,6 +154,11 @@ def _session_cache(settings: Settings, worker_index: int, gpu_count: int, observ
     )
 
 
+def monitor_limits(settings: Settings) -> Limits:
+    """What one monitoring job may name (``OMLSVC_MONITOR_MAX_FEATURES``, ``OMLSVC_MONITOR_MAX_MODELS``)."""
+    return Limits(max_features=settings.monitor_max_features, max_models=settings.monitor_max_models)
+
+
 def build_runner(services: Services, options: RunnerOptions | None = None, **kwargs: Any) -> Runner:
     """The batch scoring runner over a worker's services (the thread of ``omlsvc serve``, ``omlsvc jobs
     worker``, tests): it reaches users, models and scoring through their services. ``kwargs``: the
@@ -164,5 +170,6 @@ def build_runner(services: Services, options: RunnerOptions | None = None, **kwa
         services.models,
         options,
         observer=services.metrics,
+        monitor_limits=monitor_limits(services.settings),
         **kwargs,
     )

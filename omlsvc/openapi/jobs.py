@@ -285,12 +285,16 @@ def _monitoring_schema(job_type: str) -> dict[str, Any]:
             properties["featureList"] = {
                 **names,
                 "nullable": True,
-                "maxItems": monitoring.DEFAULT_MAX_FEATURES,
-                "description": "Numeric or text columns of both tables (default: all of them).",
+                "description": "Numeric or text columns of both tables (default: all of them); at most "
+                f"OMLSVC_MONITOR_MAX_FEATURES (default {monitoring.DEFAULT_MAX_FEATURES}).",
             }
             properties["anchorColumn"] = _NULLABLE_STRING
         else:
-            properties["modelList"] = {**names, "maxItems": monitoring.DEFAULT_MAX_MODELS}
+            properties["modelList"] = {
+                **names,
+                "description": "Ids of classification or regression models, all of one function; at most "
+                f"OMLSVC_MONITOR_MAX_MODELS (default {monitoring.DEFAULT_MAX_MODELS}).",
+            }
             properties["performanceMetric"] = {
                 "type": "string",
                 "nullable": True,

@@ -15,8 +15,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from sklearn import metrics as sk
-from sqlalchemy import Column, DateTime, Engine, Float, Integer, String, text
+from sqlalchemy import Column, DateTime, Engine, Float, Integer, String, inspect, text
 
+from omlsvc.db.transactions import Transactions
+from omlsvc.jobs.grants import TableGrantService
 from omlsvc.jobs.options import RunnerOptions
 from omlsvc.wiring import Services, build_runner
 from tests.api.conftest import Caller
@@ -25,6 +27,7 @@ from tests.jobdata import InputTables
 from tests.modelzoo import (
     IRIS_CLASSES,
     _iris,
+    make_kmeans_zip,
     make_linear_regressor_zip,
     make_plain_classifier_zip,
     make_zipmap_classifier_zip,
@@ -606,3 +609,67 @@ def test_requests_shaped_like_oracles_monitoring_examples_pass(
     assert impacts[0]["feature_name"] == "GLOBAL_INTENSITY" and len(impacts) == 6
     drifts = [r["DRIFT"] for r in rows[1:]]
     assert drifts == sorted(drifts) and rows[-1]["HAS_DRIFT"] == 1  # the relation drifts more every year
+
+
+# -- access --------------------------------------------------------------------------------------------
+
+
+def test_monitoring_jobs_read_only_what_their_owners_database_identity_may_read(
+    alice: Caller,
+    bob: Caller,
+    services: Services,
+    database: tuple[str, Engine],
+    db_roles: dict[str, str | None],
+    tables: InputTables,
+) -> None:
+    """A table alice may not read answers like one that does not exist, at submission and at each run;
+    bob never sees alice's job."""
+    bobs = InputTables(database[1], readers={"bob": db_roles.get("bob")})
+    try:
+        theirs, _ = drift_tables(bobs, shift=0.0)
+        ours_base, ours_new = drift_tables(tables, shift=0.0)
+        refused = alice.post(JOBS, json={"jobProperties": data_job(theirs, ours_new)})
+        assert refused.status_code == 400
+        assert refused.json["message"] == f"baselineData: there is no table or view {theirs.upper()!r}."
+        job_id = create(alice, data_job(ours_base, ours_new))
+        assert bob.get(path(job_id)).status_code == 404
+        if database[1].dialect.name == "sqlite":
+            TableGrantService(Transactions(database[1]), services.auth).revoke(ours_base, "alice")
+        else:
+            with database[1].begin() as connection:
+                connection.execute(text(f'REVOKE SELECT ON "{ours_base}" FROM "{db_roles["alice"]}"'))
+        run = run_now(alice, services, job_id)
+        assert run["jobRunStatus"] == "FAILED"
+        assert run["errorMessage"] == f"baselineData: there is no table or view {ours_base.upper()!r}."
+        with database[1].connect() as connection:
+            assert not inspect(connection).has_table(f"{job_id}_LOANS_DRIFT_OUT")
+    finally:
+        bobs.drop_all()
+
+
+def test_a_metric_of_the_other_family_and_a_clustering_model_are_refused(
+    alice: Caller, services: Services, tables: InputTables, tmp_path: Path
+) -> None:
+    base, new, _, _ = iris_tables(tables)
+    classifier = store_model(alice, make_zipmap_classifier_zip(tmp_path).zip_path, name="iris")
+    job = {
+        "jobName": "Q",
+        "jobType": "MODEL_MONITORING",
+        "outputData": "Q_OUT",
+        "baselineData": base,
+        "newData": new,
+        "caseidColumn": "ID",
+        "targetColumn": "SPECIES",
+        "modelList": [classifier],
+    }
+    wrong = alice.post(JOBS, json={"jobProperties": {**job, "performanceMetric": "R2"}})
+    assert wrong.status_code == 400 and "does not apply to classification" in wrong.json["message"]
+    (tmp_path / "k").mkdir()
+    kmeans = store_model(alice, make_kmeans_zip(tmp_path / "k").zip_path, name="clusters")
+    clusters = alice.post(JOBS, json={"jobProperties": {**job, "modelList": [classifier, kmeans]}})
+    assert (
+        clusters.status_code == 400
+        and "classification and regression models only" in clusters.json["message"]
+    )
+    missing = alice.post(JOBS, json={"jobProperties": {**job, "targetColumn": None}})
+    assert missing.status_code == 400 and "targetColumn is required" in missing.json["message"]

@@ -26,7 +26,12 @@ from omlsvc.jobs import fitting, lifecycle
 from omlsvc.jobs.access import JobIdentity, JobOwnerOf, UserTables, identity_of, user_tables
 from omlsvc.jobs.directory import JobOwners, ModelRecords
 from omlsvc.jobs.monitoring import bias, data, model, output
-from omlsvc.jobs.monitoring.metrics import DEFAULT_METRIC, label_text
+from omlsvc.jobs.monitoring.metrics import (
+    CLASSIFICATION_METRICS,
+    DEFAULT_METRIC,
+    REGRESSION_METRICS,
+    label_text,
+)
 from omlsvc.jobs.monitoring.periods import Period, as_utc, assign, period_grid
 from omlsvc.jobs.monitoring.properties import (
     DATA_BIAS,
@@ -192,18 +197,12 @@ class MonitorRuns:
             raise error("modelList: the models must all be classification or all regression models.")
         function = next(iter(functions)).value.upper()
         metric = properties.performance_metric
-        family = model.metric_key(metric) if metric else None
-        if metric is not None:
-            allowed = DEFAULT_METRIC[function]
-            from omlsvc.jobs.monitoring.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
-
-            names = CLASSIFICATION_METRICS if function == "CLASSIFICATION" else REGRESSION_METRICS
-            if metric not in names:
-                raise error(
-                    f"performanceMetric {metric} does not apply to {function.lower()} models "
-                    f"(use one of {', '.join(names)}; default {allowed})."
-                )
-        del family
+        names = CLASSIFICATION_METRICS if function == "CLASSIFICATION" else REGRESSION_METRICS
+        if metric is not None and metric not in names:
+            raise error(
+                f"performanceMetric {metric} does not apply to {function.lower()} models (use one of "
+                f"{', '.join(names)}; default {DEFAULT_METRIC[function]})."
+            )
         return Checked(tuple(specs))
 
     # -- sources ---------------------------------------------------------------------------------
