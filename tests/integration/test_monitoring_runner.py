@@ -109,7 +109,7 @@ def test_a_killed_monitoring_run_leaves_no_rows_and_is_redone_whole(
     postgres_schema_url: str,
 ) -> None:
     services, tables = pg
-    base, new = drifting(tables, 4_000)
+    base, new = drifting(tables, 2_000)
     job_id = submit(services, base, new)
     services.jobs.act(ALICE, job_id, "RUN")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMLSVC_")}
