@@ -385,6 +385,12 @@ def test_data_bias_reproduces_a_hand_computed_example(
     assert [d["DD"] for d in cdd["detail"]] == [pytest.approx(dd_a, rel=1e-4), pytest.approx(dd_b, rel=1e-4)]
     assert cdd["CDD"] == pytest.approx(0.4 * dd_a + 0.6 * dd_b, rel=1e-4)
 
+    listed = alice.get(JOBS, params={"jobType": "DATA_BIAS"}).json["items"]
+    assert [(j["jobId"], j["jobFlags"]) for j in listed] == [(job_id, [])]
+    assert alice.delete(path(job_id), params={"dropOutputTable": "true"}).status_code == 204
+    with services.engine.connect() as connection:
+        assert not inspect(connection).has_table(f"{job_id}_HIRING_BIAS_OUT")
+
 
 # -- updateProperties, recompute -----------------------------------------------------------------------
 

@@ -165,3 +165,22 @@ def wait_for_run_in_flight(
             worker.send_signal(signal.SIGCONT)
         time.sleep(0.02)
     return False
+
+
+def test_stop_while_a_monitoring_run_computes_ends_it_with_no_rows(
+    both: tuple[Services, InputTables],
+) -> None:
+    services, tables = both
+    base, new = drifting(tables, 400)
+    job_id = submit(services, base, new)
+    services.jobs.act(ALICE, job_id, "RUN")
+    worker = runner(services, lease_s=30)
+    claim = claim_whole(worker)
+    services.jobs.act(ALICE, job_id, "STOP")
+    worker.process(claim)  # computed, but the run was asked to stop: nothing is written
+    worker.run_until_idle()
+    run = last_run(services, job_id)
+    assert (run.status, run.rows_done) == ("STOPPED", 0)
+    with services.engine.connect() as connection:
+        exists = inspect(connection).has_table(f"{job_id}_OUT")
+    assert not exists or count_rows(services.engine, f"{job_id}_OUT") == 0

@@ -9,6 +9,7 @@ batch scoring.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,25 +162,50 @@ class MonitorRuns:
             },
             "with_baseline": recompute or not has_baseline,
         }
-        if isinstance(properties, DataMonitoringProperties):
-            result = rows.data_rows(sources, base, new, periods, period_of_row, **options)
-        else:
-            assert checked is not None
-            result = []
-            for model_id, spec in checked.specs:
-                result += rows.model_rows(
-                    model_id,
-                    spec,
-                    prepared[model_id],
-                    sources,
-                    properties,
-                    base,
-                    new,
-                    periods,
-                    period_of_row,
-                    **options,
+        # scikit-learn warns of ill-defined metrics (a class a period lacks): the JSON says it with nulls
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                result = self._rows(
+                    properties, checked, prepared, sources, base, new, periods, period_of_row, options
                 )
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                # the library's message may quote a value read from the table: its type only
+                raise MonitoringFailed(
+                    f"The statistics could not be computed from these values ({type(exc).__name__})."
+                ) from exc
         return Computed(identity, table, result, periods if recompute else None)
+
+    @staticmethod
+    def _rows(
+        properties: DataMonitoringProperties | ModelMonitoringProperties,
+        checked: checks.Checked | None,
+        prepared: dict[str, PreparedModel],
+        sources: checks.Sources,
+        base: rows.Values,
+        new: rows.Values,
+        periods: list[Period | None],
+        period_of_row: Any,
+        options: dict[str, Any],
+    ) -> list[dict[str, Any]]:
+        if isinstance(properties, DataMonitoringProperties):
+            return rows.data_rows(sources, base, new, periods, period_of_row, **options)
+        assert checked is not None
+        result: list[dict[str, Any]] = []
+        for model_id, spec in checked.specs:
+            result += rows.model_rows(
+                model_id,
+                spec,
+                prepared[model_id],
+                sources,
+                properties,
+                base,
+                new,
+                periods,
+                period_of_row,
+                **options,
+            )
+        return result
 
     def write(self, connection: Connection, computed: Computed) -> None:
         """Create the output table if need be and write the run's rows, in the caller's transaction."""
