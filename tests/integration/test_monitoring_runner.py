@@ -168,7 +168,7 @@ def wait_for_run_in_flight(
 
 
 def test_stop_while_a_monitoring_run_computes_ends_it_with_no_rows(
-    both: tuple[Services, InputTables],
+    both: tuple[Services, InputTables],  # noqa: F811
 ) -> None:
     services, tables = both
     base, new = drifting(tables, 400)
