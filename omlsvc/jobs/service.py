@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -224,11 +224,15 @@ class JobService:
             _owned(store.get(job_id), principal, job_id)
             return store.runs(job_id, limit)
 
-    @staticmethod
-    def _details(store: JobStore, job: JobRecord) -> JobDetails:
+    def _details(self, store: JobStore, job: JobRecord) -> JobDetails:
+        properties = properties_of(job)
+        if isinstance(properties, ModelMonitoringProperties) and not job.model_deleted:
+            # the jobs table records the first model; the flag covers every model of modelList
+            gone = any(self._models.record(model_id) is None for model_id in properties.model_list[1:])
+            job = replace(job, model_deleted=gone)
         return JobDetails(
             job=job,
-            properties=properties_of(job),
+            properties=properties,
             schedule=lifecycle.schedule_of(job),
             last_run=store.last_started_run(job.id),
             active_run=store.active_run(job.id),

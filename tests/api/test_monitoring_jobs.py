@@ -686,3 +686,34 @@ def test_a_metric_of_the_other_family_and_a_clustering_model_are_refused(
     )
     missing = alice.post(JOBS, json={"jobProperties": {**job, "targetColumn": None}})
     assert missing.status_code == 400 and "targetColumn is required" in missing.json["message"]
+
+
+def test_a_deleted_model_fails_the_run_and_flags_the_job(
+    alice: Caller, services: Services, tables: InputTables, tmp_path: Path
+) -> None:
+    base, new, _, _ = iris_tables(tables)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    kept = store_model(alice, make_zipmap_classifier_zip(tmp_path / "a").zip_path, name="kept")
+    gone = store_model(alice, make_plain_classifier_zip(tmp_path / "b").zip_path, name="gone")
+    job_id = create(
+        alice,
+        {
+            "jobName": "Q",
+            "jobType": "MODEL_MONITORING",
+            "outputData": "Q_OUT",
+            "baselineData": base,
+            "newData": new,
+            "caseidColumn": "ID",
+            "targetColumn": "SPECIES",
+            "modelList": [kept, gone],
+        },
+    )
+    assert alice.get(path(job_id)).json["jobFlags"] == []
+    assert alice.delete(f"/omlmod/v1/models/{gone}").status_code == 204
+    assert alice.get(path(job_id)).json["jobFlags"] == ["MODEL_DELETED"]
+    run = run_now(alice, services, job_id)
+    assert (run["jobRunStatus"], run["errorMessage"]) == (
+        "FAILED",
+        f"modelList: model {gone} does not exist.",
+    )
