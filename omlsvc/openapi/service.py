@@ -22,6 +22,7 @@ from omlsvc.openapi.builders import (
     error_responses,
     links_schema,
 )
+from omlsvc.openapi.console import console_paths
 from omlsvc.openapi.jobs import job_paths, job_schemas
 from omlsvc.openapi.schemas import component_schemas, user_name_schema
 from omlsvc.openapi.service_paths import service_paths
@@ -173,7 +174,7 @@ def service_document(server_url: str) -> dict[str, Any]:
         },
         "servers": [{"url": server_url.rstrip("/")}],
         "security": [{SECURITY_SCHEME: []}],
-        "paths": {**service_paths(), **job_paths()},
+        "paths": {**service_paths(), **job_paths(), **console_paths()},
         "components": {
             "securitySchemes": bearer_scheme(),
             "schemas": schemas,

@@ -18,6 +18,7 @@ from omlsvc.config import Settings
 from omlsvc.core.errors import OmlError, TooManyRequests
 from omlsvc.core.logs import REQUEST_ID_ENV, ROUTE_ENV, bind, request_id_of, unbind
 from omlsvc.openapi.error_table import code_of_status, status_of
+from omlsvc.rest.console import ASSETS, CONSOLE, ConsoleAsset, ConsolePage, Root
 from omlsvc.rest.deployments import (
     Deployment,
     DeploymentApi,
@@ -93,6 +94,11 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
         "/metrics",
         MetricsScrape(services.metrics, services.auth, services.deployments, settings.metrics_token),
     )
+
+    # the web console (issue 19): public static files; every call it makes is an API call with a token
+    app.add_route("/", Root())
+    app.add_route(CONSOLE, ConsolePage())
+    app.add_route(ASSETS + "/{name}", ConsoleAsset())
 
     app.add_error_handler(Exception, _unexpected_error)
     app.add_error_handler(OmlError, _domain_error)
