@@ -113,6 +113,13 @@ class Console:
         return json.loads(self.find("#score-json").text)
 
 
+def set_viewport(driver: webdriver.Chrome, width: int, height: int) -> None:
+    """Make the page's viewport (not the window around it) ``width`` x ``height``."""
+    driver.set_window_size(width, height)
+    inner = driver.execute_script("return [window.innerWidth, window.innerHeight]")
+    driver.set_window_size(2 * width - inner[0], 2 * height - inner[1])
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
     data_dir = tmp_path_factory.mktemp("console") / "data"
@@ -148,9 +155,10 @@ def console(service: RunningService) -> Iterator[Console]:
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    driver.set_window_size(1280, 800)
+    set_viewport(driver, 1280, 800)
+    opened = Console(service, driver)
     try:
-        yield Console(service, driver)
+        yield opened
     finally:
         driver.quit()
         print(f"\nconsole screenshots: {SCREENSHOTS}")
@@ -159,170 +167,180 @@ def console(service: RunningService) -> Iterator[Console]:
 def test_an_analyst_walks_through_the_console(
     console: Console, service: RunningService, tmp_path: Path
 ) -> None:
-    alice_token = service.token("alice", PASSWORDS["alice"])
-    console.sign_in("alice")
-    console.drain_logs()
+    try:
+        alice_token = service.token("alice", PASSWORDS["alice"])
+        console.sign_in("alice")
+        console.drain_logs()
 
-    # a broken package: every problem the service found is listed next to the upload form
-    broken = modelzoo.write_zip(
-        tmp_path / "broken.zip", {"model.onnx": b"not an onnx graph", "metadata.json": b"{}"}
-    )
-    console.upload(broken, "broken")
-    problems = console.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "form.upload .error .problems li"))
-    assert len(problems) >= 1
-    assert "INVALID_MODEL" in console.find("form.upload .error").text
-    console.shot("models-upload-problems")
+        # a broken package: every problem the service found is listed next to the upload form
+        broken = modelzoo.write_zip(
+            tmp_path / "broken.zip", {"model.onnx": b"not an onnx graph", "metadata.json": b"{}"}
+        )
+        console.upload(broken, "broken")
+        problems = console.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "form.upload .error .problems li"))
+        assert len(problems) >= 1
+        assert "INVALID_MODEL" in console.find("form.upload .error").text
+        console.shot("models-upload-problems")
 
-    # a good one: stored, then its details
-    iris = modelzoo.make_zipmap_classifier_zip(tmp_path)
-    console.upload(iris.zip_path, "iris")
-    console.heading("iris 1")
-    model_id = console.driver.current_url.rsplit("/", 1)[1]
-    assert "float_input" in console.find("main").text
-    console.shot("model-details")
+        # a good one: stored, then its details
+        iris = modelzoo.make_zipmap_classifier_zip(tmp_path)
+        console.upload(iris.zip_path, "iris")
+        console.heading("iris 1")
+        model_id = console.driver.current_url.rsplit("/", 1)[1]
+        assert "float_input" in console.find("main").text
+        console.shot("model-details")
 
-    # deploy it from its page, then score rows typed in the generated form
-    console.fill("form.inline input[name=uri]", "iris_c")
-    console.find("form.inline button[type=submit]").click()
-    console.heading("iris_c")
-    for cell, value in zip(
-        console.driver.find_elements(By.CSS_SELECTOR, "input.cell"), IRIS_ROWS[0], strict=True
-    ):
-        cell.send_keys(str(value))
-    console.find("form.scorer button[type=submit]").click()
-    api_rows = call(
-        service,
-        alice_token,
-        "POST",
-        "/omlmod/v1/deployment/iris_c/score",
-        {"inputRecords": [{"float_input": [IRIS_ROWS[0]]}]},
-    )
-    assert console.score_json() == api_rows
-    assert len(console.driver.find_elements(By.CSS_SELECTOR, ".bars li")) == 3
-    console.shot("scorer")
+        # deploy it from its page, then score rows typed in the generated form
+        console.fill("form.inline input[name=uri]", "iris_c")
+        console.find("form.inline button[type=submit]").click()
+        console.heading("iris_c")
+        for cell, value in zip(
+            console.driver.find_elements(By.CSS_SELECTOR, "input.cell"), IRIS_ROWS[0], strict=True
+        ):
+            cell.send_keys(str(value))
+        console.find("form.scorer button[type=submit]").click()
+        api_rows = call(
+            service,
+            alice_token,
+            "POST",
+            "/omlmod/v1/deployment/iris_c/score",
+            {"inputRecords": [{"float_input": [IRIS_ROWS[0]]}]},
+        )
+        assert console.score_json() == api_rows
+        assert len(console.driver.find_elements(By.CSS_SELECTOR, ".bars li")) == 3
+        console.shot("scorer")
 
-    # the same model with pasted CSV (a header line is skipped)
-    csv = "a,b,c,d\n" + "\n".join(",".join(str(v) for v in row) for row in IRIS_ROWS)
-    console.fill("textarea[name=csv]", csv)
-    previous = console.find("#score-json").text
-    console.find("form.scorer button[type=submit]").click()
-    console.wait(lambda d: d.find_element(By.ID, "score-json").text != previous)
-    api_csv = call(
-        service,
-        alice_token,
-        "POST",
-        "/omlmod/v1/deployment/iris_c/score",
-        {"inputRecords": [{"float_input": [row]} for row in IRIS_ROWS]},
-    )
-    assert console.score_json() == api_csv
+        # the same model with pasted CSV (a header line is skipped)
+        csv = "a,b,c,d\n" + "\n".join(",".join(str(v) for v in row) for row in IRIS_ROWS)
+        console.fill("textarea[name=csv]", csv)
+        previous = console.find("#score-json").text
+        console.find("form.scorer button[type=submit]").click()
+        console.wait(lambda d: d.find_element(By.ID, "score-json").text != previous)
+        api_csv = call(
+            service,
+            alice_token,
+            "POST",
+            "/omlmod/v1/deployment/iris_c/score",
+            {"inputRecords": [{"float_input": [row]} for row in IRIS_ROWS]},
+        )
+        assert console.score_json() == api_csv
 
-    # the deployment's OpenAPI document in Swagger UI; "try it out" sends the console's token
-    console.find("nav.tabs a[href$='/api']").click()
-    console.find("#swagger-ui .opblock-post .opblock-summary").click()
-    console.find("#swagger-ui .try-out__btn").click()
-    body = console.find("#swagger-ui textarea.body-param__text")
-    body.clear()
-    body.send_keys(json.dumps({"inputRecords": [{"float_input": [IRIS_ROWS[1]]}]}))
-    console.find("#swagger-ui button.execute").click()
-    status = console.find("#swagger-ui .live-responses-table tr.response .response-col_status")
-    assert status.text.strip() == "200"
-    answer = console.find("#swagger-ui .live-responses-table tr.response .response-col_description").text
-    assert "classifications" in answer
-    console.shot("deployment-swagger-ui")
+        # the deployment's OpenAPI document in Swagger UI; "try it out" sends the console's token
+        console.find("nav.tabs a[href$='/api']").click()
+        console.find("#swagger-ui .opblock-post .opblock-summary").click()
+        console.find("#swagger-ui .try-out__btn").click()
+        body = console.find("#swagger-ui textarea.body-param__text")
+        body.clear()
+        body.send_keys(json.dumps({"inputRecords": [{"float_input": [IRIS_ROWS[1]]}]}))
+        console.find("#swagger-ui button.execute").click()
+        status = console.find("#swagger-ui .live-responses-table tr.response .response-col_status")
+        assert status.text.strip() == "200"
+        answer = console.find("#swagger-ui .live-responses-table tr.response .response-col_description").text
+        assert "classifications" in answer
+        console.shot("deployment-swagger-ui")
 
-    # an image model: upload, deploy, pick a picture, see the preview and the same classes as the API
-    image = modelzoo.make_image_classifier_zip(tmp_path)
-    console.open("/models", "Models")
-    console.upload(image.zip_path, "pets", "ONNX_IMG")
-    console.heading("pets 1")
-    console.fill("form.inline input[name=uri]", "pets")
-    console.find("form.inline button[type=submit]").click()
-    console.heading("pets")
-    picture = tmp_path / "pet.png"
-    picture.write_bytes(modelzoo._png())
-    console.find("input[type=file][name=imageData]").send_keys(str(picture))
-    console.wait(lambda d: d.find_element(By.CSS_SELECTOR, "img.preview").get_property("naturalWidth") == 16)
-    console.find("form.scorer button[type=submit]").click()
-    with picture.open("rb") as handle:
-        from tests.api.forms import multipart
+        # an image model: upload, deploy, pick a picture, see the preview and the same classes as the API
+        image = modelzoo.make_image_classifier_zip(tmp_path)
+        console.open("/models", "Models")
+        console.upload(image.zip_path, "pets", "ONNX_IMG")
+        console.heading("pets 1")
+        console.fill("form.inline input[name=uri]", "pets")
+        console.find("form.inline button[type=submit]").click()
+        console.heading("pets")
+        picture = tmp_path / "pet.png"
+        picture.write_bytes(modelzoo._png())
+        console.find("input[type=file][name=imageData]").send_keys(str(picture))
+        console.wait(
+            lambda d: d.find_element(By.CSS_SELECTOR, "img.preview").get_property("naturalWidth") == 16
+        )
+        console.find("form.scorer button[type=submit]").click()
+        with picture.open("rb") as handle:
+            from tests.api.forms import multipart
 
-        form, content_type = multipart({}, {"imageData": ("pet.png", handle.read())})
-    api_image = call(
-        service,
-        alice_token,
-        "POST",
-        "/omlmod/v1/deployment/pets/score",
-        form,
-        **{"Content-Type": content_type},
-    )
-    assert console.score_json() == api_image
-    console.shot("image-scorer")
+            form, content_type = multipart({}, {"imageData": ("pet.png", handle.read())})
+        api_image = call(
+            service,
+            alice_token,
+            "POST",
+            "/omlmod/v1/deployment/pets/score",
+            form,
+            **{"Content-Type": content_type},
+        )
+        assert console.score_json() == api_image
+        console.shot("image-scorer")
 
-    # a batch job from the form, run now, its rows counted
-    table = iris_table(Path(service_data_dir(service)))
-    granted = omlsvc(service_data_dir(service), "tables", "grant", table, "alice")
-    assert granted.returncode == 0, granted.stderr
-    console.open("/jobs/new", "New scoring job")
-    console.fill("input[name=jobName]", "nightly_iris")
-    Select(console.find("select[name=modelId]")).select_by_value(model_id)
-    console.fill("input[name=inputData]", table)
-    console.fill("input[name=outputData]", "scores")
-    console.fill("input[name=supplementalColumnNames]", "id")
-    console.fill("input[name=jobStartDate]", "2099-01-01T00:00:00Z")
-    console.find("form button[type=submit]").click()
-    console.heading("nightly_iris")
-    console.wait(lambda d: any(b.text == "Run now" for b in d.find_elements(By.CSS_SELECTOR, "main button")))
-    next(
-        b for b in console.driver.find_elements(By.CSS_SELECTOR, "main button") if b.text == "Run now"
-    ).click()
-    console.wait(lambda d: "SUCCEEDED" in d.find_element(By.CSS_SELECTOR, "main table").text, timeout=40)
-    first_run = console.driver.find_elements(By.CSS_SELECTOR, "main table tbody tr")[0]
-    assert first_run.find_elements(By.TAG_NAME, "td")[1].text == "150"
-    console.shot("job-runs")
+        # a batch job from the form, run now, its rows counted
+        table = iris_table(Path(service_data_dir(service)))
+        granted = omlsvc(service_data_dir(service), "tables", "grant", table, "alice")
+        assert granted.returncode == 0, granted.stderr
+        console.open("/jobs/new", "New scoring job")
+        console.fill("input[name=jobName]", "nightly_iris")
+        Select(console.find("select[name=modelId]")).select_by_value(model_id)
+        console.fill("input[name=inputData]", table)
+        console.fill("input[name=outputData]", "scores")
+        console.fill("input[name=supplementalColumnNames]", "id, species")
+        console.fill("input[name=jobStartDate]", "2099-01-01T00:00:00Z")
+        console.find("form button[type=submit]").click()
+        console.heading("nightly_iris")
+        console.wait(
+            lambda d: any(b.text == "Run now" for b in d.find_elements(By.CSS_SELECTOR, "main button"))
+        )
+        next(
+            b for b in console.driver.find_elements(By.CSS_SELECTOR, "main button") if b.text == "Run now"
+        ).click()
+        console.wait(lambda d: "SUCCEEDED" in d.find_element(By.CSS_SELECTOR, "main table").text, timeout=40)
+        first_run = console.driver.find_elements(By.CSS_SELECTOR, "main table tbody tr")[0]
+        assert first_run.find_elements(By.TAG_NAME, "td")[1].text == "150"
+        console.shot("job-runs")
 
-    # the lists, each at 1280x800
-    console.open("/models", "Models")
-    console.shot("models")
-    console.open("/deployments", "Deployments")
-    assert "iris_c" in console.find("main table").text
-    console.shot("deployments")
-    console.open("/jobs", "Jobs")
-    assert "nightly_iris" in console.find("main table").text
-    console.shot("jobs")
+        # the lists, each at 1280x800
+        console.open("/models", "Models")
+        console.shot("models")
+        console.open("/deployments", "Deployments")
+        assert "iris_c" in console.find("main table").text
+        console.shot("deployments")
+        console.open("/jobs", "Jobs")
+        assert "nightly_iris" in console.find("main table").text
+        console.shot("jobs")
 
-    # sign out revokes the token
-    console.sign_out()
-    console.drain_logs()
-    revoked = [
-        status for url, status in console.responses if url.endswith("/omlusers/api/oauth2/v1/token/revoke")
-    ]
-    assert revoked == [200]
+        # sign out revokes the token
+        console.sign_out()
+        console.drain_logs()
+        revoked = [
+            status
+            for url, status in console.responses
+            if url.endswith("/omlusers/api/oauth2/v1/token/revoke")
+        ]
+        assert revoked == [200]
 
-    # Bob sees none of Alice's private models, not in the list and not by their id
-    console.sign_in("bob")
-    listed = console.find("main table").text
-    assert "iris" not in listed and "pets" not in listed
-    console.open(f"/models/{model_id}", "Could not load")
-    assert "NOT_FOUND" in console.find("main .error").text
-    console.sign_out()
+        # Bob sees none of Alice's private models, not in the list and not by their id
+        console.sign_in("bob")
+        listed = console.find("main table").text
+        assert "iris" not in listed and "pets" not in listed
+        console.open(f"/models/{model_id}", "Could not load")
+        assert "NOT_FOUND" in console.find("main .error").text
+        console.sign_out()
 
-    # an administrator's Users page says what the HTTP API offers for users, and what it does not
-    console.sign_in("admin")
-    console.open("/users", "Users")
-    assert "no HTTP API for user accounts" in console.find("main").text
-    assert "alice" in console.find("main").text
-    console.shot("users")
-    console.driver.set_window_size(390, 844)
-    console.open("/models", "Models")
-    console.shot("models-phone")
-    console.driver.set_window_size(1280, 800)
+        # an administrator's Users page says what the HTTP API offers for users, and what it does not
+        console.sign_in("admin")
+        console.open("/users", "Users")
+        assert "no HTTP API for user accounts" in console.find("main").text
+        assert "alice" in console.find("main").text
+        console.shot("users")
+        set_viewport(console.driver, 390, 844)
+        console.open("/models", "Models")
+        console.shot("models-phone")
+        set_viewport(console.driver, 1280, 800)
 
-    console.drain_logs()
-    origin = service.url
-    elsewhere = [u for u in console.requests if not u.startswith((origin + "/", "data:", "blob:"))]
-    assert console.requests and not elsewhere, elsewhere
-    violations = [m for m in console.console_messages if "Content Security Policy" in m]
-    assert not violations, violations
+        console.drain_logs()
+        origin = service.url
+        elsewhere = [u for u in console.requests if not u.startswith((origin + "/", "data:", "blob:"))]
+        assert console.requests and not elsewhere, elsewhere
+        violations = [m for m in console.console_messages if "Content Security Policy" in m]
+        assert not violations, violations
+    except BaseException:
+        console.shot("failure")  # what the browser showed when it failed
+        raise
 
 
 def service_data_dir(service: RunningService) -> Path:
