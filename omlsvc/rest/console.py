@@ -91,7 +91,7 @@ class Asset:
 
 def swagger_ui_dir() -> Path:
     """Where the installed ``swagger-ui-bundle`` package keeps Swagger UI's distribution."""
-    import swagger_ui_bundle  # type: ignore[import-untyped]
+    import swagger_ui_bundle
 
     return Path(swagger_ui_bundle.swagger_ui_path)
 
