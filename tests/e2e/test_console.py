@@ -10,6 +10,7 @@ Policy violation is reported. Screenshots of each page at 1280x800 land in
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -30,9 +31,12 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from omlsvc.config import Settings
+from omlsvc.wiring import build_admin_services
 from tests import modelzoo
 from tests.e2e.server import ADMIN_PASSWORD, RunningService, running_service
-from tests.e2e.test_jobs import call, iris_table, omlsvc
+from tests.e2e.test_jobs import call
+from tests.jobdata import InputTables
 
 pytestmark = pytest.mark.slow
 
@@ -41,6 +45,8 @@ SCREENSHOTS = Path(os.environ.get("OMLSVC_SCREENSHOTS", ROOT / "test-artifacts" 
 CHROMIUM = os.environ.get("OMLSVC_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("OMLSVC_CHROMEDRIVER", shutil.which("chromedriver") or "/usr/bin/chromedriver")
 PASSWORDS = {"alice": "alice-pass-for-tests", "bob": "bob-pass-for-tests", "admin": ADMIN_PASSWORD}
+#: Short-lived tokens, so that the walk only gets through because the console refreshes them as it is used.
+TOKEN_LIFETIME_S = 20
 IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
 
 
@@ -109,6 +115,23 @@ class Console:
         Select(self.find("select[name=modelType]")).select_by_value(model_type)
         self.find("form.upload button[type=submit]").click()
 
+    def drop_file(self, path: Path) -> None:
+        """Drop ``path`` on the upload form's drop zone, as a file dragged from the desktop arrives."""
+        self.driver.execute_script(
+            """
+            const [name, text] = arguments;
+            const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: 'application/zip' }));
+            const zone = document.querySelector('.drop-zone');
+            zone.dispatchEvent(new DragEvent('dragover', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+            zone.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+            """,
+            path.name,
+            base64.b64encode(path.read_bytes()).decode(),
+        )
+        self.wait(lambda d: path.name in d.find_element(By.CSS_SELECTOR, ".drop-zone .chosen").text)
+
     def score_json(self) -> Any:
         return json.loads(self.find("#score-json").text)
 
@@ -120,14 +143,34 @@ def set_viewport(driver: webdriver.Chrome, width: int, height: int) -> None:
     driver.set_window_size(2 * width - inner[0], 2 * height - inner[1])
 
 
+@dataclass
+class Served:
+    """The running service, and the table of iris rows Alice's jobs may read."""
+
+    service: RunningService
+    iris_table: str
+
+
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     data_dir = tmp_path_factory.mktemp("console") / "data"
-    with running_service(data_dir, workers=1, threads=8, environ={"OMLSVC_JOB_POLL": "0.2"}) as running:
-        for user in ("alice", "bob"):
-            added = omlsvc(data_dir, "users", "add", user, "--password-stdin", stdin=PASSWORDS[user] + "\n")
-            assert added.returncode == 0, added.stderr
-        yield running
+    environ = {"OMLSVC_JOB_POLL": "0.2", "OMLSVC_TOKEN_LIFETIME": str(TOKEN_LIFETIME_S)}
+    with running_service(data_dir, workers=1, threads=8, environ=environ) as running:
+        # what `omlsvc users add` and `omlsvc tables grant` do, in this process (no interpreter to start)
+        admin = build_admin_services(Settings.from_env({"OMLSVC_DATA_DIR": str(data_dir)}))
+        try:
+            for user in ("alice", "bob"):
+                admin.auth.add_user(user, PASSWORDS[user], "developer")
+            table = InputTables(admin.engine).features("iris_in", modelzoo._iris()[0])
+            admin.table_grants.grant(table, "alice", "admin")
+        finally:
+            admin.engine.dispose()
+        yield Served(running, table)
+
+
+@pytest.fixture(scope="module")
+def service(served: Served) -> RunningService:
+    return served.service
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +181,8 @@ def console(service: RunningService) -> Iterator[Console]:
             "apt-get install -y chromium chromium-driver"
         )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SCREENSHOTS.glob("*.png"):
+        old.unlink()
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in (
@@ -164,11 +209,50 @@ def console(service: RunningService) -> Iterator[Console]:
         print(f"\nconsole screenshots: {SCREENSHOTS}")
 
 
+def test_the_console_files_carry_a_strict_policy_and_cache_validators(service: RunningService) -> None:
+    with urllib.request.urlopen(service.url + "/console", timeout=10) as page:
+        policy = page.headers["Content-Security-Policy"]
+        assert "default-src 'self'" in policy and "script-src 'self'" in policy
+        assert page.headers["Content-Type"] == "text/html; charset=utf-8"
+        html = page.read().decode()
+    for src in ("/console/assets/app.js", "/console/assets/console.css"):
+        assert src in html
+    request = urllib.request.Request(
+        service.url + "/console/assets/swagger-ui-bundle.js", headers={"Accept-Encoding": "gzip"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as script:
+        assert script.headers["Content-Type"] == "text/javascript; charset=utf-8"
+        assert script.headers["Content-Encoding"] == "gzip"
+        assert script.headers["Cache-Control"] == "no-cache"
+        etag = script.headers["ETag"]
+    again = urllib.request.Request(
+        service.url + "/console/assets/swagger-ui-bundle.js", headers={"If-None-Match": etag}
+    )
+    with pytest.raises(urllib.error.HTTPError) as not_modified:
+        urllib.request.urlopen(again, timeout=10)
+    not_modified.value.close()
+    assert not_modified.value.code == 304
+    assert urlsplit(service.url).scheme == "http"
+
+
+def test_unknown_console_files_are_404(service: RunningService) -> None:
+    for name in ("..%2Fconsole.py", "index.html", "nope.js", "swagger-ui.js"):
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"{service.url}/console/assets/{name}", timeout=10)
+        missing.value.close()
+        assert missing.value.code == 404
+
+
+def test_a_browser_opening_the_root_lands_on_the_console(service: RunningService) -> None:
+    with urllib.request.urlopen(service.url + "/", timeout=10) as landed:
+        assert landed.url == service.url + "/console"
+        assert "<title>omlsvc console</title>" in landed.read().decode()
+
+
 def test_an_analyst_walks_through_the_console(
-    console: Console, service: RunningService, tmp_path: Path
+    console: Console, served: Served, service: RunningService, tmp_path: Path
 ) -> None:
     try:
-        alice_token = service.token("alice", PASSWORDS["alice"])
         console.sign_in("alice")
         console.drain_logs()
 
@@ -176,7 +260,9 @@ def test_an_analyst_walks_through_the_console(
         broken = modelzoo.write_zip(
             tmp_path / "broken.zip", {"model.onnx": b"not an onnx graph", "metadata.json": b"{}"}
         )
-        console.upload(broken, "broken")
+        console.drop_file(broken)
+        console.fill("input[name=version]", "1")
+        console.find("form.upload button[type=submit]").click()
         problems = console.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "form.upload .error .problems li"))
         assert len(problems) >= 1
         assert "INVALID_MODEL" in console.find("form.upload .error").text
@@ -201,7 +287,7 @@ def test_an_analyst_walks_through_the_console(
         console.find("form.scorer button[type=submit]").click()
         api_rows = call(
             service,
-            alice_token,
+            service.token("alice", PASSWORDS["alice"]),
             "POST",
             "/omlmod/v1/deployment/iris_c/score",
             {"inputRecords": [{"float_input": [IRIS_ROWS[0]]}]},
@@ -218,7 +304,7 @@ def test_an_analyst_walks_through_the_console(
         console.wait(lambda d: d.find_element(By.ID, "score-json").text != previous)
         api_csv = call(
             service,
-            alice_token,
+            service.token("alice", PASSWORDS["alice"]),
             "POST",
             "/omlmod/v1/deployment/iris_c/score",
             {"inputRecords": [{"float_input": [row]} for row in IRIS_ROWS]},
@@ -260,7 +346,7 @@ def test_an_analyst_walks_through_the_console(
             form, content_type = multipart({}, {"imageData": ("pet.png", handle.read())})
         api_image = call(
             service,
-            alice_token,
+            service.token("alice", PASSWORDS["alice"]),
             "POST",
             "/omlmod/v1/deployment/pets/score",
             form,
@@ -270,9 +356,7 @@ def test_an_analyst_walks_through_the_console(
         console.shot("image-scorer")
 
         # a batch job from the form, run now, its rows counted
-        table = iris_table(Path(service_data_dir(service)))
-        granted = omlsvc(service_data_dir(service), "tables", "grant", table, "alice")
-        assert granted.returncode == 0, granted.stderr
+        table = served.iris_table
         console.open("/jobs/new", "New scoring job")
         console.fill("input[name=jobName]", "nightly_iris")
         Select(console.find("select[name=modelId]")).select_by_value(model_id)
@@ -333,6 +417,11 @@ def test_an_analyst_walks_through_the_console(
         set_viewport(console.driver, 1280, 800)
 
         console.drain_logs()
+        # three sign-ins; every other token the browser got was a refresh while the walk went on
+        issued = [
+            status for url, status in console.responses if url.endswith("/omlusers/api/oauth2/v1/token")
+        ]
+        assert issued.count(200) > 3 and set(issued) == {200}, issued
         origin = service.url
         elsewhere = [u for u in console.requests if not u.startswith((origin + "/", "data:", "blob:"))]
         assert console.requests and not elsewhere, elsewhere
@@ -341,45 +430,3 @@ def test_an_analyst_walks_through_the_console(
     except BaseException:
         console.shot("failure")  # what the browser showed when it failed
         raise
-
-
-def service_data_dir(service: RunningService) -> Path:
-    return service.log_path.parent
-
-
-def test_the_console_files_carry_a_strict_policy_and_cache_validators(service: RunningService) -> None:
-    with urllib.request.urlopen(service.url + "/console", timeout=10) as page:
-        policy = page.headers["Content-Security-Policy"]
-        assert "default-src 'self'" in policy and "script-src 'self'" in policy
-        assert page.headers["Content-Type"] == "text/html; charset=utf-8"
-        html = page.read().decode()
-    for src in ("/console/assets/app.js", "/console/assets/console.css"):
-        assert src in html
-    request = urllib.request.Request(
-        service.url + "/console/assets/swagger-ui-bundle.js", headers={"Accept-Encoding": "gzip"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as script:
-        assert script.headers["Content-Type"] == "text/javascript; charset=utf-8"
-        assert script.headers["Content-Encoding"] == "gzip"
-        assert script.headers["Cache-Control"] == "no-cache"
-        etag = script.headers["ETag"]
-    again = urllib.request.Request(
-        service.url + "/console/assets/swagger-ui-bundle.js", headers={"If-None-Match": etag}
-    )
-    with pytest.raises(urllib.error.HTTPError) as not_modified:
-        urllib.request.urlopen(again, timeout=10)
-    assert not_modified.value.code == 304
-    assert urlsplit(service.url).scheme == "http"
-
-
-def test_unknown_console_files_are_404(service: RunningService) -> None:
-    for name in ("..%2Fconsole.py", "index.html", "nope.js", "swagger-ui.js"):
-        with pytest.raises(urllib.error.HTTPError) as missing:
-            urllib.request.urlopen(f"{service.url}/console/assets/{name}", timeout=10)
-        assert missing.value.code == 404
-
-
-def test_a_browser_opening_the_root_lands_on_the_console(service: RunningService) -> None:
-    with urllib.request.urlopen(service.url + "/", timeout=10) as landed:
-        assert landed.url == service.url + "/console"
-        assert "<title>omlsvc console</title>" in landed.read().decode()

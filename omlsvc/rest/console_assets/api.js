@@ -7,6 +7,7 @@ const TOKEN_PATH = '/omlusers/api/oauth2/v1/token';
 const REVOKE_PATH = '/omlusers/api/oauth2/v1/token/revoke';
 // Refresh when less than this share of the token's lifetime is left and the page was used since.
 const REFRESH_WHEN_LEFT = 0.25;
+// Looked at every 15 s, or ten times per lifetime when tokens are short-lived.
 const CHECK_EVERY_MS = 15000;
 
 const session = { token: null, user: null, roles: [], expiresAt: 0, lifetimeMs: 0, usedAt: 0, timer: null };
@@ -59,7 +60,8 @@ function keep(answer) {
   session.lifetimeMs = answer.expiresIn * 1000;
   session.expiresAt = Date.now() + session.lifetimeMs;
   session.usedAt = Date.now();
-  if (session.timer === null) session.timer = setInterval(check, CHECK_EVERY_MS);
+  if (session.timer !== null) clearInterval(session.timer);
+  session.timer = setInterval(check, Math.max(1000, Math.min(CHECK_EVERY_MS, session.lifetimeMs / 10)));
 }
 
 function forget(reason) {
