@@ -323,6 +323,9 @@ def test_an_analyst_walks_through_the_console(
         assert status.text.strip() == "200"
         answer = console.find("#swagger-ui .live-responses-table tr.response .response-col_description").text
         assert "classifications" in answer
+        console.driver.execute_script(
+            "document.querySelector('#swagger-ui .live-responses-table').scrollIntoView({block: 'center'})"
+        )
         console.shot("deployment-swagger-ui")
 
         # an image model: upload, deploy, pick a picture, see the preview and the same classes as the API

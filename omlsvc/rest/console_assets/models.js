@@ -58,15 +58,15 @@ function uploadForm() {
   const progress = h('progress', { max: 100, value: 0, hidden: true, 'aria-label': 'Upload progress' });
   const status = h('p', { class: 'status', role: 'status' });
   const slot = errorSlot();
-  const chosen = h('span', { class: 'chosen' }, 'No file chosen');
+  const chosen = h('span', { class: 'chosen', 'aria-live': 'polite' });
   const submit = h('button', { type: 'submit' }, 'Upload');
 
   const zone = h('div', { class: 'drop-zone' },
-    h('p', {}, 'Drop a model zip here, or ', h('label', { for: 'upload-file', class: 'link' }, 'choose a file')),
+    h('p', {}, h('label', { for: 'upload-file' }, 'Drop a model zip here, or choose one:')),
     file, chosen);
   file.id = 'upload-file';
   const pick = (picked) => {
-    chosen.textContent = picked ? `${picked.name} (${picked.size} bytes)` : 'No file chosen';
+    chosen.textContent = picked ? `${picked.name} (${picked.size} bytes)` : '';
     if (picked && !name.value) name.value = picked.name.replace(/\.zip$/i, '');
   };
   file.addEventListener('change', () => pick(file.files[0]));

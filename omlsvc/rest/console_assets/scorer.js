@@ -14,7 +14,8 @@ function featureCount(attribute) {
 function columnsOf(attributes) {
   return attributes.flatMap((a) => {
     const k = featureCount(a);
-    return Array.from({ length: k }, (_, i) => ({ input: a.name, type: a.attributeType, label: k > 1 ? `${a.name}[${i}]` : a.name }));
+    const type = String(a.attributeType || '').toLowerCase();
+    return Array.from({ length: k }, (_, i) => ({ input: a.name, type, label: k > 1 ? `${a.name}[${i}]` : a.name }));
   });
 }
 
