@@ -35,6 +35,7 @@ const pages = {
 };
 
 let renderSeq = 0;
+let firstRender = true;
 
 export async function render() {
   const seq = ++renderSeq;
@@ -59,7 +60,11 @@ export async function render() {
     view = h('section', {}, h('h1', {}, 'Could not load this page'), slot);
   }
   if (seq !== renderSeq || !api.signedIn()) return; // a newer navigation or a sign-out won
+  const focusWasInMain = main.contains(document.activeElement) || document.activeElement === document.body;
   clear(main, view);
+  // after a navigation, keyboard and screen-reader users start at the new page, not at the old button
+  if (focusWasInMain && !firstRender) main.focus({ preventScroll: true });
+  firstRender = false;
   const heading = main.querySelector('h1');
   document.title = `${heading ? heading.textContent : 'omlsvc'} · omlsvc console`;
 }

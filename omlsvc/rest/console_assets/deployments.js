@@ -89,6 +89,9 @@ function loadSwaggerUi() {
 
 async function swagger(documentPath) {
   const [SwaggerUIBundle, spec] = await Promise.all([loadSwaggerUi(), api.call('GET', documentPath)]);
+  // try-it-out goes where this page came from (the policy allows no other origin), whatever host
+  // name the service believed it was reached by
+  spec.servers = [{ url: window.location.origin, description: 'This service' }];
   const node = h('div', { class: 'swagger', id: 'swagger-ui' });
   // Rendered once the node is in the page (the next frame); requests carry the console's token.
   requestAnimationFrame(() => {

@@ -102,6 +102,8 @@ export async function jobPage(jobId) {
       busy(remove, api.call('DELETE', `${path}?dropOutputTable=true`).then(() => go('/jobs')).catch((error) => showError(slot, error)));
     });
     const inFlight = runs.some((r) => IN_FLIGHT.includes(r.jobRunStatus));
+    // the page is redrawn while a run is watched: keep the keyboard focus on the same control
+    const focused = holder.contains(document.activeElement) ? document.activeElement.textContent : null;
     const runRows = runs.map((r) => [h('span', { class: `run-status ${r.jobRunStatus.toLowerCase()}` }, r.jobRunStatus),
       String(r.rowsScored ?? ''), r.duration || (IN_FLIGHT.includes(r.jobRunStatus) ? '…' : ''), when(r.requestedStartDate),
       when(r.actualStartDate), r.errorMessage || '']);
@@ -119,6 +121,10 @@ export async function jobPage(jobId) {
       h('h2', {}, 'Runs'),
       inFlight ? h('progress', { 'aria-label': 'A run is in progress' }) : null,
       table(['Status', 'Rows scored', 'Duration', 'Requested', 'Started', 'Error'], runRows, 'Runs, newest first'));
+    if (focused) {
+      const again = [...holder.querySelectorAll('button, a')].find((el) => el.textContent === focused);
+      if (again) again.focus();
+    }
     clearTimeout(watcher);
     if (inFlight) watcher = setTimeout(() => (stillHere() ? draw().catch((error) => showError(slot, error)) : null), 1000);
   };
