@@ -147,7 +147,8 @@ class RequestContext:
             resp.set_header("X-Request-ID", request_id)
         resp.set_header("X-Omlsvc-Worker", self._worker)
         resp.set_headers(NO_SNIFF)
-        if resp.get_header("Cache-Control") is None:  # the token endpoints send Oracle's stricter set
+        if resp.get_header("Cache-Control") is None:  # the token endpoints send Oracle's stricter set,
+            # the console's files no-cache with an ETag
             resp.set_headers(NO_STORE)
         token = getattr(req.context, "log_token", None)
         if token is not None:

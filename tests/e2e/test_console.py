@@ -50,6 +50,16 @@ TOKEN_LIFETIME_S = 20
 IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
 
 
+#: The console's form controls (Swagger UI's own left aside) that have neither a label nor an aria-label.
+UNLABELLED = """
+return [...document.querySelectorAll('main input, main select, main textarea, main button')]
+  .filter((el) => !el.closest('#swagger-ui') && el.type !== 'hidden')
+  .filter((el) => el.tagName === 'BUTTON' ? !(el.textContent.trim() || el.getAttribute('aria-label'))
+                                          : !(el.labels.length || el.getAttribute('aria-label')))
+  .map((el) => el.outerHTML.slice(0, 120));
+"""
+
+
 @dataclass
 class Console:
     """A Chromium window on the console, and every request the browser has made so far."""
@@ -59,6 +69,8 @@ class Console:
     requests: list[str] = field(default_factory=list)
     responses: list[tuple[str, int]] = field(default_factory=list)
     console_messages: list[str] = field(default_factory=list)
+    unlabelled: list[str] = field(default_factory=list)
+    overflowing: list[str] = field(default_factory=list)
 
     def drain_logs(self) -> None:
         for entry in self.driver.get_log("performance"):
@@ -91,6 +103,12 @@ class Console:
     def shot(self, name: str) -> None:
         time.sleep(0.2)  # let the last frame paint
         self.driver.save_screenshot(str(SCREENSHOTS / f"{name}.png"))
+        self.unlabelled.extend(f"{name}: {control}" for control in self.driver.execute_script(UNLABELLED))
+        overflow = self.driver.execute_script(
+            "return document.documentElement.scrollWidth - window.innerWidth"
+        )
+        if overflow > 0:
+            self.overflowing.append(f"{name}: {overflow} px")
 
     def sign_in(self, user: str) -> None:
         self.driver.get(f"{self.service.url}/")
@@ -428,6 +446,8 @@ def test_an_analyst_walks_through_the_console(
         origin = service.url
         elsewhere = [u for u in console.requests if not u.startswith((origin + "/", "data:", "blob:"))]
         assert console.requests and not elsewhere, elsewhere
+        assert not console.unlabelled, console.unlabelled
+        assert not console.overflowing, console.overflowing  # no page scrolls sideways, phone included
         violations = [m for m in console.console_messages if "Content Security Policy" in m]
         assert not violations, violations
     except BaseException:
