@@ -282,7 +282,8 @@ def test_an_analyst_walks_through_the_console(
         console.fill("input[name=version]", "1")
         console.find("form.upload button[type=submit]").click()
         problems = console.wait(lambda d: d.find_elements(By.CSS_SELECTOR, "form.upload .error .problems li"))
-        assert len(problems) >= 1
+        assert len(problems) == 2  # the metadata and the graph: every problem, one answer
+        assert any("function" in problem.text for problem in problems)
         assert "INVALID_MODEL" in console.find("form.upload .error").text
         console.shot("models-upload-problems")
 
