@@ -409,6 +409,19 @@ def test_an_analyst_walks_through_the_console(
         assert "nightly_iris" in console.find("main table").text
         console.shot("jobs")
 
+        # back and forward walk the pages; a reload forgets the token (it lived in memory only) and,
+        # once signed in again, shows the same page
+        console.driver.back()
+        console.heading("Deployments")
+        console.driver.forward()
+        console.heading("Jobs")
+        console.driver.refresh()
+        console.fill("input[name=username]", "alice")
+        console.fill("input[name=password]", PASSWORDS["alice"])
+        console.find("form.sign-in button[type=submit]").click()
+        console.heading("Jobs")
+        assert console.driver.current_url.endswith("#/jobs")
+
         # sign out revokes the token
         console.sign_out()
         console.drain_logs()
@@ -439,11 +452,11 @@ def test_an_analyst_walks_through_the_console(
         set_viewport(console.driver, 1280, 800)
 
         console.drain_logs()
-        # three sign-ins; every other token the browser got was a refresh while the walk went on
+        # four sign-ins; every other token the browser got was a refresh while the walk went on
         issued = [
             status for url, status in console.responses if url.endswith("/omlusers/api/oauth2/v1/token")
         ]
-        assert issued.count(200) > 3 and set(issued) == {200}, issued
+        assert issued.count(200) > 4 and set(issued) == {200}, issued
         origin = service.url
         elsewhere = [u for u in console.requests if not u.startswith((origin + "/", "data:", "blob:"))]
         assert console.requests and not elsewhere, elsewhere
