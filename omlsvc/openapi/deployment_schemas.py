@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from omlsvc.core.limits import MAX_OUTPUT_TENSORS, MAX_TENSOR_NAME
 from omlsvc.core.signature import Function, LabelSource, ModelType, ScoringSpec, TensorInfo
 from omlsvc.openapi.builders import schema_ref
 
@@ -350,3 +351,52 @@ def example_response(spec: ScoringSpec) -> dict[str, Any]:
     else:
         item = {"doubleWeights": [0.25] * (spec.width or 3)}
     return {"scoringResults": [item]}
+
+
+# --- tensors by name (issue 16) -------------------------------------------------------------------
+
+#: Names listed as an enum up to this many; beyond it, any name (a 400 names an unknown one).
+MAX_TENSOR_ENUM = 4096
+
+
+def add_output_tensors(
+    request: dict[str, Any], form: dict[str, Any] | None, tensor_names: Sequence[str]
+) -> None:
+    """Let the request (and the image upload form) name tensors to answer instead of scoringResults."""
+    name: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": MAX_TENSOR_NAME}
+    if len(tensor_names) <= MAX_TENSOR_ENUM:
+        name = {"type": "string", "enum": list(tensor_names)}
+    request["properties"]["outputTensors"] = {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": MAX_OUTPUT_TENSORS,
+        "uniqueItems": True,
+        "items": name,
+        "description": (
+            "Answer these values of the graph (outputs or intermediate values, GET .../tensors lists "
+            'them) for the whole batch instead of scoringResults: {"tensors": [{"name", "shape", '
+            '"datatype", "data"}]}, in the order asked.'
+        ),
+    }
+    if form is not None:
+        form["properties"]["outputTensors"] = {
+            "type": "string",
+            "description": "A JSON array of tensor names, or one name (the field may repeat): as outputTensors in JSON.",
+        }
+
+
+def tensors_answer_schema() -> dict[str, Any]:
+    """The answer to a request with ``outputTensors``."""
+    tensor = _closed_object(
+        {
+            "name": {"type": "string"},
+            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            "datatype": {"type": "string", "description": "The ONNX element type, e.g. FLOAT."},
+            "data": {"type": "array", "description": "The values in row-major order.", "items": {}},
+        },
+        "One tensor for the whole batch.",
+    )
+    return _closed_object(
+        {"tensors": {"type": "array", "items": tensor}},
+        "The tensors asked for by outputTensors, in that order.",
+    )
