@@ -16,3 +16,6 @@ MAX_DESCRIPTION = 4000
 MAX_TENSOR_NAME = 1024
 #: How many tensors one score request may ask for (``outputTensors``; issue 16).
 MAX_OUTPUT_TENSORS = 64
+#: The largest ``meanFile`` (bytes of ``.npy``) an image model may carry (issue 16): 64 MiB holds a
+#: float32 mean of 2048 x 2048 x 3 plus its header.
+MAX_MEAN_FILE_BYTES = 64 * 1024 * 1024

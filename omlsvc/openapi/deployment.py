@@ -43,6 +43,7 @@ from omlsvc.openapi.deployment_schemas import (
     input_form_schema,
     input_record_schema,
     input_type_schema,
+    preprocessing_text,
     result_schema,
     shape_text,
     tensors_answer_schema,
@@ -217,6 +218,8 @@ def _operation_description(spec: ScoringSpec) -> str:
         text += (
             "images go as base64 strings, or upload one image file as multipart/form-data field imageData."
         )
+        if spec.image is not None:
+            text += " " + preprocessing_text(spec.image)
     else:
         text += "numbers may also be sent as numeric strings where the model takes floating-point inputs."
     return text

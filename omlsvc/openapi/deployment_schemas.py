@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from omlsvc.core.limits import MAX_OUTPUT_TENSORS, MAX_TENSOR_NAME
-from omlsvc.core.signature import Function, LabelSource, ModelType, ScoringSpec, TensorInfo
+from omlsvc.core.signature import Function, ImageSpec, LabelSource, ModelType, ScoringSpec, TensorInfo
 from omlsvc.openapi.builders import schema_ref
 
 #: Strings the scoring service coerces into floating-point tensors: decimal and exponent notation,
@@ -399,4 +399,33 @@ def tensors_answer_schema() -> dict[str, Any]:
     return _closed_object(
         {"tensors": {"type": "array", "items": tensor}},
         "The tensors asked for by outputTensors, in that order.",
+    )
+
+
+def preprocessing_text(image: ImageSpec) -> str:
+    """How an image file becomes the model's input, every option of metadata.json spelled out."""
+    axes = "".join(name[0].upper() for name in image.dim_names)
+    resize = {
+        "SQUASH": f"resized to {image.width}x{image.height} (width x height) ignoring its aspect ratio",
+        "CROP": f"resized to cover {image.width}x{image.height} keeping its aspect ratio, then centre-cropped",
+        "FILL": (
+            f"resized to fit in {image.width}x{image.height} keeping its aspect ratio, then padded with "
+            f"{list(image.fill_color) or 'white'}"
+        ),
+        "SHORTER_SIDE": (
+            f"resized so that its shorter side is {image.crop_size}, then centre-cropped to "
+            f"{image.width}x{image.height}"
+        ),
+    }.get(image.resize_type, image.resize_type)
+    scaling = "" if image.pixel_scaling is None else f"scaled from [0, 255] to [0, {image.pixel_scaling:g}], "
+    mean = (
+        f"minus the mean array of {image.mean_file}"
+        if image.mean_file is not None
+        else f"minus mean {list(image.mean)}"
+    )
+    return (
+        f"Image preprocessing (resizeType {image.resize_type}, resizeFilter {image.resize_filter}): each image "
+        f"is decoded (EXIF orientation applied), converted to {'L (grey)' if image.channel == 1 else 'RGB'}, "
+        f"{resize} with the {image.resize_filter} filter; pixels are {scaling}{mean} (RGB order), times scale "
+        f"{list(image.scale)}, in {image.input_channel if image.channel == 3 else 'L'} channel order, laid out as {axes} ({image.element_type})."
     )

@@ -100,12 +100,14 @@ class PreparedModel:
         hide: Sequence[str] = (),
         run_limits: RunLimits | None = None,
         watchdog: RunWatchdog | None = None,
+        image_mean: np.ndarray | None = None,
     ) -> None:
-        """``hide`` lists strings (the model's local paths) that must never reach an error message.
+        """``image_mean`` is the content of the image spec's mean file (issue 16), read by the caller.
+        ``hide`` lists strings (the model's local paths) that must never reach an error message.
         Without a ``watchdog`` runs have no time limit (fakes in tests take no run options)."""
         self.spec = spec
         self.session = session
-        self.inputs = InputConverter(spec, limits, image_options)
+        self.inputs = InputConverter(spec, limits, image_options, image_mean)
         self.outputs = OutputFormatter(spec)
         self._output_names = list(self.outputs.output_names)
         self._batched_output = spec.output

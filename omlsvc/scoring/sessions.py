@@ -37,7 +37,7 @@ import onnxruntime as ort
 from omlsvc.core.errors import ScoringFailed, ScoringTimeout, Unavailable
 from omlsvc.core.observe import UNOBSERVED, Observer
 from omlsvc.core.signature import ScoringSpec
-from omlsvc.scoring.images import ImageOptions
+from omlsvc.scoring.images import ImageOptions, load_mean_file
 from omlsvc.scoring.inputs import InputLimits
 from omlsvc.scoring.scorer import PreparedModel, RunLimits, scoring_failed
 from omlsvc.scoring.tensors import write_extended_model
@@ -383,6 +383,9 @@ class SessionCache:
             finally:
                 if extended is not None:
                     extended.unlink(missing_ok=True)
+            image_mean = None
+            if spec.image is not None and spec.image.mean_file is not None:
+                image_mean = load_mean_file(path.parent, spec.image.mean_file)
         model = PreparedModel(
             spec,
             session,
@@ -391,6 +394,7 @@ class SessionCache:
             hide=hide,
             run_limits=self._run_limits,
             watchdog=self._watchdog,
+            image_mean=image_mean,
         )
         if warm_up:
             try:
