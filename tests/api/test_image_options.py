@@ -86,7 +86,7 @@ def reference(data: bytes, options: dict[str, Any], mean_array: np.ndarray | Non
         n = options["cropSize"]
         rw, rh = (n, int(n * h / w)) if w <= h else (int(n * w / h), n)
         image = image.resize((rw, rh), resample)
-        left, top = int(round((rw - WIDTH) / 2.0)), int(round((rh - HEIGHT) / 2.0))
+        left, top = round((rw - WIDTH) / 2.0), round((rh - HEIGHT) / 2.0)
         image = image.crop((left, top, left + WIDTH, top + HEIGHT))
     pixels = np.asarray(image, dtype=np.float32).reshape(HEIGHT, WIDTH, channels)
     if "pixelScaling" in options:
