@@ -235,3 +235,54 @@ def test_a_bad_cut_is_a_400_naming_the_field_and_deploys_nothing(
     assert "outputTensor" in result.json["message"]
     assert says in result.json["message"]
     assert alice.get(f"{DEPLOYMENTS}/pets").status_code == 404
+
+
+def test_a_model_swapped_in_behind_a_cut_uri_must_have_the_value(alice: Caller, tmp_path: Path) -> None:
+    zoo = modelzoo.make_image_classifier_zip(tmp_path)
+    deploy(alice, zoo, "features", "ONNX_IMG", outputTensor="pooled_out")
+    (tmp_path / "nhwc").mkdir()
+    nhwc = modelzoo.make_image_classifier_zip(tmp_path / "nhwc", layout="NHWC")
+    with_value = store_model(alice, nhwc.zip_path, name="nhwc", model_type="ONNX_IMG")
+    plain = modelzoo.make_tabular_model({"probabilities": "probabilities"})
+    without = store_model(
+        alice,
+        modelzoo.zip_package(
+            tmp_path, "tab", plain, {"function": "classification"}, modelzoo.IRIS_CLASSES
+        ).zip_path,
+        name="tab",
+    )
+
+    refused = alice.put(f"{DEPLOYMENTS}/features", json={"modelId": without, "force": True})
+    swapped = alice.put(f"{DEPLOYMENTS}/features", json={"modelId": with_value, "force": True})
+
+    assert refused.status_code == 400, refused.text
+    assert "outputTensor" in refused.json["message"] and "pooled_out" in refused.json["message"]
+    assert swapped.status_code == 200, swapped.text
+    assert swapped.json["outputTensor"] == "pooled_out"
+    image = base64.b64encode(photo()).decode()
+    scored = alice.post(f"{DEPLOYMENTS}/features/score", json={"inputRecords": [{"image": image}]})
+    assert scored.status_code == 200, scored.text
+    assert len(scored.json["scoringResults"][0]["doubleWeights"]) == 4
+
+
+def test_the_extended_session_is_built_once_per_set_of_names(
+    alice: Caller, tmp_path: Path, services: Any
+) -> None:
+    zoo = modelzoo.make_image_classifier_zip(tmp_path)
+    deploy(alice, zoo, "pets", "ONNX_IMG")
+    records = [{"image": zoo.sample["image"].tolist()}]
+    cache = services.scoring.cache
+
+    for names in (["relu_out", "pooled_out"], ["pooled_out", "relu_out"], ["relu_out"], ["relu_out"]):
+        result = alice.post(
+            f"{DEPLOYMENTS}/pets/score", json={"inputRecords": records, "outputTensors": names}
+        )
+        assert result.status_code == 200, result.text
+    alice.post(f"{DEPLOYMENTS}/pets/score", json={"inputRecords": records})
+
+    # the plain session, one for {relu_out, pooled_out} (in either order), one for {relu_out}
+    keys = cache.keys()
+    assert len(keys) == 3
+    sha256 = next(key for key in keys if "|" not in key)
+    cache.evict(sha256)
+    assert cache.keys() == []
