@@ -132,6 +132,8 @@ class ScoringJobProperties:
         return properties
 
     def to_json(self) -> dict[str, Any]:
+        """The echo; ``outputTensor`` (issue 16) only when set, so other jobs echo as Oracle's do."""
+        cut = {} if self.output_tensor is None else {"outputTensor": self.output_tensor}
         return {
             "jobType": MODEL_SCORING,
             "inputSchemaName": self.input_schema,
@@ -149,7 +151,7 @@ class ScoringJobProperties:
             "topNDetails": self.top_n_details,
             "keyColumnName": self.key_column,
             "inputColumnNames": None if self.input_columns is None else list(self.input_columns),
-            "outputTensor": self.output_tensor,
+            **cut,
         }
 
     def to_text(self) -> str:
