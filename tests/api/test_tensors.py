@@ -7,6 +7,7 @@ of the same graph (the sub-graph from the inputs to that value): an independent 
 from __future__ import annotations
 
 import base64
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -286,3 +287,24 @@ def test_the_extended_session_is_built_once_per_set_of_names(
     sha256 = next(key for key in keys if "|" not in key)
     cache.evict(sha256)
     assert cache.keys() == []
+
+
+def test_a_model_with_external_weights_answers_its_intermediate_values(alice: Caller, tmp_path: Path) -> None:
+    """The extended graph is written beside the model, so its external weights still resolve."""
+    zoo = modelzoo.make_external_data_zip(tmp_path)
+    deploy(alice, zoo, "external", "ONNX")
+    x = zoo.sample["float_input"].astype(np.float32)
+
+    result = alice.post(
+        f"{DEPLOYMENTS}/external/score",
+        json={"inputRecords": [{"float_input": x.tolist()}], "outputTensors": ["product", "prediction"]},
+    )
+
+    assert result.status_code == 200, result.text
+    folder = tmp_path / "unpacked"
+    with zipfile.ZipFile(zoo.zip_path) as archive:
+        archive.extractall(folder)
+    whole = onnx.load(str(folder / "external.onnx"))  # the weights come along, from weights.bin
+    for tensor in result.json["tensors"]:
+        expected = extracted_values(folder, whole, ["float_input"], tensor["name"], {"float_input": x})
+        assert tensor["data"] == pytest.approx(expected.reshape(-1).tolist(), rel=1e-6)
