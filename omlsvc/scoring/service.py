@@ -385,6 +385,10 @@ class ScoringService:
             loaded = self._cache.find(record.sha256)
         if loaded is not None:
             return loaded.model
+        if cut is not None:  # checked at deploy time; again here for a cut stored by other means
+            problems = self.graph_tensors(record).check([cut], "outputTensor")
+            if problems:
+                raise InvalidInput(" ".join(problems), details=problems)
         spec = ScoringSpec.from_json(record.spec_json)
         if cut is not None:
             spec = cut_spec(spec, cut)

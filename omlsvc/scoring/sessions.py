@@ -48,6 +48,8 @@ logger = logging.getLogger(__name__)
 CUDA_PROVIDER = "CUDAExecutionProvider"
 CPU_PROVIDER = "CPUExecutionProvider"
 DEFAULT_CACHE_CAPACITY = 16
+#: Sessions over extended graphs (``outputTensors`` sets, a cut) kept per model, beside its plain one.
+MAX_VARIANTS_PER_MODEL = 4
 #: seconds ``nvidia-smi -L`` may take before we decide there is no usable GPU.
 NVIDIA_SMI_TIMEOUT = 5.0
 NVIDIA_PROC_DIR = "/proc/driver/nvidia/gpus"
@@ -269,6 +271,8 @@ class SessionCache:
                 self._observer.session_loaded(time.perf_counter() - started)
                 with self._lock:
                     self._entries[key] = entry
+                    if key != sha256:
+                        self._bound_variants(sha256)
                     while len(self._entries) > self.capacity:
                         evicted, _ = self._entries.popitem(last=False)
                         logger.info("evicted model %s from the session cache", evicted[:12])
@@ -277,6 +281,15 @@ class SessionCache:
                     if self._building.get(key) is key_lock:
                         del self._building[key]
         return entry
+
+    def _bound_variants(self, sha256: str) -> None:
+        """At most :data:`MAX_VARIANTS_PER_MODEL` extended sessions per model (oldest dropped first),
+        so that clients asking for ever new sets of names cannot push other models out of the cache.
+        Called with the lock held."""
+        prefix = sha256 + _VARIANT_SEPARATOR
+        variants = [k for k in self._entries if k.startswith(prefix)]
+        for key in variants[: max(0, len(variants) - MAX_VARIANTS_PER_MODEL)]:
+            del self._entries[key]
 
     def find_variant(
         self, sha256: str, extra_outputs: frozenset[str], variant: str = ""

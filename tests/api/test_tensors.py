@@ -17,6 +17,7 @@ import onnx.utils
 import onnxruntime as ort
 import pytest
 
+from omlsvc.scoring.sessions import MAX_VARIANTS_PER_MODEL
 from tests import modelzoo
 from tests.api.conftest import Caller
 from tests.api.forms import multipart, store_model
@@ -308,3 +309,22 @@ def test_a_model_with_external_weights_answers_its_intermediate_values(alice: Ca
     for tensor in result.json["tensors"]:
         expected = extracted_values(folder, whole, ["float_input"], tensor["name"], {"float_input": x})
         assert tensor["data"] == pytest.approx(expected.reshape(-1).tolist(), rel=1e-6)
+
+
+def test_new_sets_of_names_cannot_push_other_models_out_of_the_cache(
+    alice: Caller, tmp_path: Path, services: Any
+) -> None:
+    zoo = modelzoo.make_image_classifier_zip(tmp_path)
+    deploy(alice, zoo, "pets", "ONNX_IMG")
+    records = [{"image": zoo.sample["image"].tolist()}]
+    names = ["conv_out", "relu_out", "pooled_out", "embedding_out", "logits_out", "softmax_out"]
+
+    for name in names:
+        result = alice.post(
+            f"{DEPLOYMENTS}/pets/score", json={"inputRecords": records, "outputTensors": [name]}
+        )
+        assert result.status_code == 200, result.text
+
+    keys = services.scoring.cache.keys()
+    variants = [key for key in keys if "|" in key]
+    assert len(variants) == MAX_VARIANTS_PER_MODEL
