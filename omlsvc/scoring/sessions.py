@@ -183,7 +183,8 @@ class LoadedModel:
 
 
 class SessionCache:
-    """A worker's bounded LRU of loaded models, keyed by the model zip's sha256.
+    """A worker's bounded LRU of loaded models, keyed by the model zip's sha256 (and, for sessions over
+    a graph with added outputs, by the variant and the set of names too: :func:`session_key`).
 
     ``get`` builds on first use from the files its ``files`` argument opens (a worker passes a private
     copy, pinned by :class:`~omlsvc.scoring.files.ModelFiles`), else from the local file
