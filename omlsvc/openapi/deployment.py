@@ -43,6 +43,7 @@ from omlsvc.openapi.deployment_schemas import (
     input_form_schema,
     input_record_schema,
     input_type_schema,
+    preprocessing_options,
     preprocessing_text,
     result_schema,
     shape_text,
@@ -199,6 +200,8 @@ def _score_operation(
             **error_refs(tuple(ERROR_TEXT)),
         },
     }
+    if image and spec.image is not None:
+        operation["x-omlsvc-image-preprocessing"] = preprocessing_options(spec.image)
     if image:
         text = "With a multipart/form-data upload: same meaning as the topN form field."
         operation["parameters"] = [query("topN", text, top_n_schema(spec))]

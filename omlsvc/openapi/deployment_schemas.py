@@ -429,3 +429,28 @@ def preprocessing_text(image: ImageSpec) -> str:
         f"{resize} with the {image.resize_filter} filter; pixels are {scaling}{mean} (RGB order), times scale "
         f"{list(image.scale)}, in {image.input_channel if image.channel == 3 else 'L'} channel order, laid out as {axes} ({image.element_type})."
     )
+
+
+def preprocessing_options(image: ImageSpec) -> dict[str, Any]:
+    """The image options in metadata.json's words (issue 16), for clients that read them as data."""
+    options: dict[str, Any] = {
+        "height": image.height,
+        "width": image.width,
+        "channel": image.channel,
+        "inputChannel": image.input_channel if image.channel == 3 else "L",
+        "inputTensorDimNames": list(image.dim_names),
+        "resizeType": image.resize_type,
+        "resizeFilter": image.resize_filter,
+        "scale": list(image.scale),
+    }
+    if image.mean_file is not None:
+        options["meanFile"] = image.mean_file
+    else:
+        options["mean"] = list(image.mean)
+    if image.crop_size is not None:
+        options["cropSize"] = image.crop_size
+    if image.resize_type == "FILL":
+        options["fillColor"] = list(image.fill_color) or [255] * image.channel
+    if image.pixel_scaling is not None:
+        options["pixelScaling"] = image.pixel_scaling
+    return options

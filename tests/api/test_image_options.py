@@ -201,6 +201,9 @@ def test_the_deployment_document_shows_the_options(alice: Caller, tmp_path: Path
     text = document["paths"][f"{DEPLOYMENTS}/documented/score"]["post"]["description"]
     assert "SHORTER_SIDE" in text and "shorter side is 16" in text
     assert "BICUBIC" in text and "[0, 1]" in text
+    options = document["paths"][f"{DEPLOYMENTS}/documented/score"]["post"]["x-omlsvc-image-preprocessing"]
+    assert options["resizeType"] == "SHORTER_SIDE" and options["cropSize"] == 16
+    assert options["pixelScaling"] == 1.0 and options["resizeFilter"] == "BICUBIC"
 
 
 def _npy(array: np.ndarray) -> bytes:
