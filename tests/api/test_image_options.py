@@ -26,6 +26,9 @@ from tests.api.conftest import Caller
 from tests.api.forms import store_model, upload_model
 
 DEPLOYMENTS = "/omlmod/v1/deployment"
+#: Preprocessing does not touch the database: these run on SQLite only (the stored and deployed
+#: model rows are covered on both databases by the mean-file and document tests).
+sqlite_only = pytest.mark.parametrize("database", ["sqlite"], indirect=True)
 HEIGHT, WIDTH = 10, 12
 PORTRAIT, LANDSCAPE = (23, 41), (45, 19)  # (width, height)
 FILTERS = {
@@ -143,6 +146,7 @@ MODES: list[dict[str, Any]] = [
 ]
 
 
+@sqlite_only
 @pytest.mark.parametrize("options", MODES, ids=lambda o: json.dumps(o, sort_keys=True))
 def test_each_resize_mode_equals_the_reference_for_portrait_and_landscape(
     alice: Caller, tmp_path: Path, options: dict[str, Any]
@@ -157,6 +161,7 @@ def test_each_resize_mode_equals_the_reference_for_portrait_and_landscape(
         np.testing.assert_allclose(pixels, expected, atol=1e-5, rtol=1e-6)
 
 
+@sqlite_only
 @pytest.mark.parametrize("mode", ["SQUASH", "CROP", "FILL", "SHORTER_SIDE"])
 def test_a_one_channel_model_takes_grey_pixels_in_each_mode(alice: Caller, tmp_path: Path, mode: str) -> None:
     options: dict[str, Any] = {"inputChannel": "L", "resizeType": mode, "dimensionOrder": "NHWC"}
@@ -237,6 +242,7 @@ BAD_OPTIONS: list[tuple[dict[str, Any], dict[str, bytes], list[str]]] = [
 ]
 
 
+@sqlite_only
 @pytest.mark.parametrize(
     ("options", "files", "says"), BAD_OPTIONS, ids=[json.dumps(options)[:60] for options, _, _ in BAD_OPTIONS]
 )
