@@ -138,6 +138,9 @@ deployments = Table(
     # requests goes to ``canary_model_id``. Added in place by ``omlsvc db upgrade`` (nullable).
     Column("canary_model_id", String(36), ForeignKey("models.id")),
     Column("canary_percent", Integer),
+    # A deployment that cuts its model into a feature extractor at this graph value (issue 16; null:
+    # the whole model). Added in place by ``omlsvc db upgrade`` (nullable).
+    Column("output_tensor", String(1024)),
 )
 
 # Every change of the model behind a deployment's URI, one row each: the deploy itself, a swap, a

@@ -243,6 +243,16 @@ def _deployment_paths() -> dict[str, Any]:
                 (404, *COMMON_ERRORS),
             ),
         },
+        # issue 16: the values of the deployed graph a score may ask for by name
+        "/omlmod/v1/deployment/{uri}/tensors": {
+            "parameters": _uri(),
+            "get": operation(
+                "listTensors",
+                "The tensors of the deployed model's graph (inputs, intermediate values, outputs)",
+                ok("Tensors, with the types and shapes shape inference knows.", "GraphTensorList"),
+                (404, *COMMON_ERRORS),
+            ),
+        },
         "/omlmod/v1/deployment/{uri}/score": {
             "parameters": _uri(),
             "post": operation(

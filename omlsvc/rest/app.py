@@ -38,7 +38,7 @@ from omlsvc.rest.models import (
     ModelGrants,
     ModelMetadata,
 )
-from omlsvc.rest.scoring import Score
+from omlsvc.rest.scoring import Score, Tensors
 from omlsvc.rest.tokens import Token, TokenRevocation
 from omlsvc.rest.web import ForwardedHeaders, json_handler, multipart_handler
 from omlsvc.wiring import Services, build_services
@@ -76,13 +76,17 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
     prepare = services.scoring.prepare_deployed
     app.add_route("/omlmod/v1/deployment", DeploymentCollection(services.deployments, prepare))
     app.add_route("/omlmod/v1/deployment/{uri}", Deployment(services.deployments, prepare))
-    app.add_route("/omlmod/v1/deployment/{uri}/api", DeploymentApi(services.deployments))
+    app.add_route(
+        "/omlmod/v1/deployment/{uri}/api", DeploymentApi(services.deployments, services.scoring.graph_tensors)
+    )
     app.add_route("/omlmod/v1/deployment/{uri}/history", DeploymentHistory(services.deployments))
     app.add_route("/omlmod/v1/deployment/{uri}/rollback", DeploymentRollback(services.deployments, prepare))
     app.add_route(
         "/omlmod/v1/deployment/{uri}/score",
         Score(services.scoring, settings.max_request_bytes, settings.max_response_bytes),
     )
+    # issue 16: the tensors of a deployed model's graph, by name
+    app.add_route("/omlmod/v1/deployment/{uri}/tensors", Tensors(services.scoring))
     app.add_route("/omlmod/v1/jobs", JobCollection(services.jobs))
     app.add_route("/omlmod/v1/jobs/{jobId}", Job(services.jobs))
     app.add_route("/omlmod/v1/jobs/{jobId}/action", JobAction(services.jobs))

@@ -140,6 +140,7 @@ CREATE TABLE deployments (
 	score_timeout_s FLOAT,
 	canary_model_id VARCHAR2(36 CHAR),
 	canary_percent INTEGER,
+	output_tensor VARCHAR2(1024 CHAR),
 	CONSTRAINT pk_deployments PRIMARY KEY (uri),
 	CONSTRAINT uq_deployments_model_id UNIQUE (model_id),
 	CONSTRAINT fk_deployments_model_id FOREIGN KEY(model_id) REFERENCES models (id),

@@ -125,6 +125,7 @@ CREATE TABLE deployments (
 	score_timeout_s FLOAT,
 	canary_model_id VARCHAR(36),
 	canary_percent INTEGER,
+	output_tensor VARCHAR(1024),
 	CONSTRAINT pk_deployments PRIMARY KEY (uri),
 	CONSTRAINT uq_deployments_model_id UNIQUE (model_id),
 	CONSTRAINT fk_deployments_model_id FOREIGN KEY(model_id) REFERENCES models (id),

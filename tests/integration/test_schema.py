@@ -189,3 +189,17 @@ def test_upgrading_a_version_2_database_adds_the_new_columns_and_keeps_the_users
     assert tuple(row) == ("alice", None, 0)
     assert {"model_grants", "table_grants", "login_failures"} <= set(inspect(engine).get_table_names())
     engine.dispose()
+
+
+def test_upgrading_adds_the_output_tensor_column_to_existing_deployments(tmp_path: Path) -> None:
+    """Issue 16 adds ``deployments.output_tensor`` (nullable): an older database gains it in place and
+    its deployments keep serving their whole model (null)."""
+    path = tmp_path / "old.db"
+    engine = make_engine(f"sqlite:///{path}")
+    init_schema(engine)
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE deployments DROP COLUMN output_tensor"))
+    assert "output_tensor" not in {c["name"] for c in inspect(engine).get_columns("deployments")}
+    init_schema(engine)
+    assert "output_tensor" in {c["name"] for c in inspect(engine).get_columns("deployments")}
+    engine.dispose()
