@@ -19,7 +19,10 @@ from sqlalchemy import Engine
 from omlsvc.auth.service import AuthService
 from omlsvc.auth.tokens import TokenCodec
 from omlsvc.config import Settings
+
+# -- tasks (issue 15) --
 from omlsvc.core.observe import UNOBSERVED, Observer
+from omlsvc.core.urlsafety import AddressPolicy
 from omlsvc.db.engine import make_engine
 from omlsvc.db.health import HealthService
 from omlsvc.db.transactions import Transactions
@@ -40,6 +43,7 @@ from omlsvc.scoring.inputs import InputLimits
 from omlsvc.scoring.scorer import RunLimits
 from omlsvc.scoring.service import ScoringService
 from omlsvc.scoring.sessions import SessionCache, choose_providers, detect_gpu_count, make_session_options
+from omlsvc.tasks.service import TaskService
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,8 @@ class AdminServices:
     deployments: DeploymentService
     jobs: JobService
     table_grants: TableGrantService
+    #: long operations: URL import, variants, profiles (issue 15)
+    tasks: TaskService
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,7 @@ def build_admin_services(
         deployments=DeploymentService(transactions),
         jobs=JobService(transactions, auth, models),
         table_grants=TableGrantService(transactions, auth),
+        tasks=TaskService(transactions, models, AddressPolicy(settings.import_allow)),
     )
 
 
