@@ -16,6 +16,7 @@ from urllib.parse import urljoin
 
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.exceptions import NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
 from omlsvc.core.errors import FetchFailed, PayloadTooLarge
@@ -100,6 +101,10 @@ def _request(target: Target, limits: FetchLimits, deadline: float) -> urllib3.Ba
             decode_content=False,
             assert_same_host=False,
         )
+    except NewConnectionError:  # (a subclass of the timeout error in urllib3 2)
+        raise FetchFailed(
+            f"{_shown(target)} could not be reached (connection refused or unreachable)."
+        ) from None
     except Urllib3Timeout:
         raise FetchFailed(f"{_shown(target)} did not answer within the time limit.") from None
     except Urllib3Error as exc:
