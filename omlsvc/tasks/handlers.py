@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import shutil
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,6 @@ from typing import Any, BinaryIO, Protocol
 from omlsvc.core.authorization import Principal, may_manage_model
 from omlsvc.core.errors import Forbidden, InvalidInput
 from omlsvc.core.fetch import FetchLimits, fetch
-from omlsvc.core.signature import ImageSpec, ScoringSpec
 from omlsvc.core.urlsafety import AddressPolicy
 from omlsvc.repository.archive import extract_package
 from omlsvc.repository.rows import ModelRecord
@@ -128,7 +126,7 @@ class TaskHandlers:
                 onnx_path,
                 kind,
                 target,
-                fixed_shapes(self._models.spec(source)),
+                self._models.spec(source).image,
                 timeout_s=self._child.timeout_s,
                 cpu_s=self._child.cpu_s,
                 memory_bytes=self._child.memory_bytes,
@@ -181,7 +179,7 @@ class TaskHandlers:
                 params["batchSizes"],
                 params["seconds"],
                 params.get("providers"),
-                fixed_shapes(self._models.spec(source)),
+                self._models.spec(source).image,
                 self._child.threads,
                 timeout_s=self._child.timeout_s,
                 cpu_s=self._child.cpu_s,
@@ -225,16 +223,6 @@ class TaskHandlers:
             yield workdir
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
-
-
-def fixed_shapes(spec: ScoringSpec) -> dict[str, list[int]]:
-    """The concrete shape of an image input (its metadata's height, width and channels in its
-    layout); tabular inputs take theirs from the graph."""
-    image: ImageSpec | None = spec.image
-    if image is None:
-        return {}
-    sizes = {"batch": 0, "channel": image.channel, "height": image.height, "width": image.width}
-    return {image.input_name: [sizes.get(name, 0) for name in image.dim_names]}
 
 
 def _repack(source_zip: Path, onnx_name: str, onnx_path: Path, target: Path) -> Upload:
@@ -284,6 +272,3 @@ def _throttled(progress: Progress) -> Any:
         progress(fraction, f"Downloading: {shown}.")
 
     return report
-
-
-__all__ = ["ChildLimits", "Mapping", "Sequence", "TaskHandlers", "fixed_shapes", "math"]

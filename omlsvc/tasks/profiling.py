@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import resource
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime
 
+from omlsvc.core.signature import ImageSpec
 from omlsvc.tasks.samples import synthetic_inputs
 
 MIN_RUNS = 5
@@ -39,7 +40,7 @@ def profile(
     batch_sizes: Sequence[int],
     seconds: float,
     providers: Sequence[str] | None = None,
-    fixed_shapes: Mapping[str, Sequence[int]] | None = None,
+    image: ImageSpec | None = None,
     threads: int = 0,
 ) -> dict[str, Any]:
     """``{"results": [...one per provider and batch size...], "skipped": [...providers absent here...]}``."""
@@ -58,7 +59,7 @@ def profile(
             skipped.append(provider)
             continue
         for rows in batch_sizes:
-            batch = synthetic_inputs(session.get_inputs(), rows, fixed_shapes=fixed_shapes)
+            batch = synthetic_inputs(session.get_inputs(), rows, image=image)
             results.append(_measure(session, batch, rows, seconds, provider, creation_ms))
     return {"results": results, "skipped": skipped}
 

@@ -1,15 +1,21 @@
 """Synthetic inputs built from a model's signature: what variants are compared on and profiles run on.
 
 Deterministic (a seeded generator), so a variant's recorded distance from its source can be checked
-again by anyone with the same model; images get random pixel values over the preprocessed range.
+again by anyone with the same model. An image input gets random pixels (:func:`sample_pixels`) put
+through the model's own preprocessing (:class:`~omlsvc.scoring.images.ImagePreprocessor`), so the
+sample is what scoring the same pixels as images feeds the model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from PIL import Image
+
+from omlsvc.core.signature import ImageSpec
+from omlsvc.scoring.images import ImagePreprocessor
 
 #: onnxruntime's ``NodeArg.type`` strings and the numpy types their tensors take.
 NUMPY_TYPES: dict[str, Any] = {
@@ -28,34 +34,49 @@ SAMPLE_SEED = 20260
 SAMPLE_ROWS = 16
 
 
-def input_shape(shape: Sequence[Any], rows: int, fixed: Sequence[int] | None = None) -> list[int]:
-    """A concrete shape: the first dimension is the batch, other unknown ones come from ``fixed`` (an
-    image's height and width, as its metadata gives them) or are 1."""
+def input_shape(shape: Sequence[Any], rows: int) -> list[int]:
+    """A concrete shape: the first dimension is the batch, other unknown ones are 1."""
     concrete = []
     for axis, dim in enumerate(shape):
         if axis == 0:
             concrete.append(rows)
         elif isinstance(dim, int) and dim > 0:
             concrete.append(dim)
-        elif fixed is not None and axis < len(fixed) and fixed[axis] > 0:
-            concrete.append(int(fixed[axis]))
         else:
             concrete.append(1)
     return concrete or [rows]
+
+
+def sample_pixels(rows: int, height: int, width: int, channels: int, seed: int = SAMPLE_SEED) -> np.ndarray:
+    """``rows`` random 8-bit images, ``[rows, height, width, channels]`` (RGB or grey)."""
+    return np.random.default_rng(seed).integers(0, 256, size=(rows, height, width, channels), dtype=np.uint8)
+
+
+def image_batch(spec: ImageSpec, rows: int, seed: int = SAMPLE_SEED) -> np.ndarray:
+    """The model input for :func:`sample_pixels` images, preprocessed as scoring preprocesses them."""
+    preprocessor = ImagePreprocessor(spec)
+    pixels = sample_pixels(rows, spec.height, spec.width, spec.channel, seed)
+    mode = "RGB" if spec.channel == 3 else "L"
+    images = [Image.fromarray(p if spec.channel == 3 else p[:, :, 0], mode) for p in pixels]
+    return np.concatenate([preprocessor.to_array(image) for image in images])
 
 
 def synthetic_inputs(
     inputs: Sequence[Any],
     rows: int,
     *,
-    fixed_shapes: Mapping[str, Sequence[int]] | None = None,
+    image: ImageSpec | None = None,
     seed: int = SAMPLE_SEED,
 ) -> dict[str, np.ndarray]:
-    """One batch of ``rows`` for a session's inputs (onnxruntime ``NodeArg`` values: name, type, shape)."""
+    """One batch of ``rows`` for a session's inputs (onnxruntime ``NodeArg`` values: name, type, shape);
+    ``image``: the model's image input, made of random pixels."""
     rng = np.random.default_rng(seed)
     batch: dict[str, np.ndarray] = {}
     for arg in inputs:
-        shape = input_shape(arg.shape or [None], rows, (fixed_shapes or {}).get(arg.name))
+        if image is not None and arg.name == image.input_name:
+            batch[arg.name] = image_batch(image, rows, seed)
+            continue
+        shape = input_shape(arg.shape or [None], rows)
         dtype = NUMPY_TYPES.get(arg.type)
         if dtype is None:
             raise ValueError(f"input {arg.name!r} of type {arg.type} cannot be made up")

@@ -17,7 +17,6 @@ gain it does not have.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +25,15 @@ import onnx
 import onnxruntime
 
 from omlsvc.core.errors import InvalidInput
-from omlsvc.tasks.samples import SAMPLE_ROWS, synthetic_inputs
+from omlsvc.core.signature import ImageSpec
+from omlsvc.tasks.samples import SAMPLE_ROWS, SAMPLE_SEED, synthetic_inputs
 
 FP16 = "fp16"
 INT8 = "int8"
 OPTIMIZED = "optimized"
 
 
-def derive(
-    source: Path, kind: str, target: Path, fixed_shapes: Mapping[str, Sequence[int]] | None = None
-) -> dict[str, Any]:
+def derive(source: Path, kind: str, target: Path, image: ImageSpec | None = None) -> dict[str, Any]:
     """Write the ``kind`` variant of the model at ``source`` to ``target``; returns the comparison."""
     if kind == FP16:
         _fp16(source, target)
@@ -53,7 +51,7 @@ def derive(
             f"bytes): {_tool(kind)} finds no weights to shrink in this graph (operators: "
             f"{', '.join(ops)[:500]})."
         )
-    comparison = compare(source, target, fixed_shapes)
+    comparison = compare(source, target, image)
     comparison.update(sourceOnnxBytes=source_bytes, variantOnnxBytes=target_bytes)
     return comparison
 
@@ -97,9 +95,7 @@ def _optimized(source: Path, target: Path) -> None:
     onnxruntime.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
 
 
-def compare(
-    source: Path, target: Path, fixed_shapes: Mapping[str, Sequence[int]] | None = None
-) -> dict[str, Any]:
+def compare(source: Path, target: Path, image: ImageSpec | None = None) -> dict[str, Any]:
     """``maxAbsDiff`` over every numeric output on the sample batch, ``top1Agreement`` (a share of
     rows, None when no output holds class scores), and the sample's size and seed."""
     options = onnxruntime.SessionOptions()
@@ -110,7 +106,7 @@ def compare(
         variant = onnxruntime.InferenceSession(str(target), options, providers=providers)
     except Exception as exc:
         raise InvalidInput(f"onnxruntime cannot load the variant: {str(exc)[:500]}") from None
-    batch = synthetic_inputs(reference.get_inputs(), SAMPLE_ROWS, fixed_shapes=fixed_shapes)
+    batch = synthetic_inputs(reference.get_inputs(), SAMPLE_ROWS, image=image)
     expected = reference.run(None, batch)
     try:
         got = variant.run(None, batch)
@@ -128,6 +124,7 @@ def compare(
         "maxAbsDiff": max_diff,
         "top1Agreement": min(agreements) if agreements else None,
         "sampleRows": SAMPLE_ROWS,
+        "sampleSeed": SAMPLE_SEED,
     }
 
 
