@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Protocol
 from urllib.parse import urljoin
 
 import urllib3
@@ -25,6 +25,14 @@ from omlsvc.core.urlsafety import AddressPolicy, Target
 REDIRECTS = (301, 302, 303, 307, 308)
 READ_BLOCK_BYTES = 256 * 1024
 USER_AGENT = "omlsvc-import/1"
+
+
+class Sink(Protocol):
+    """Where fetched bytes go (a file opened for writing, or a wrapper that hashes on the way)."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
 #: Called with the bytes received so far and the announced total (None when not announced).
 Progress = Callable[[int, int | None], None]
 
@@ -40,7 +48,7 @@ class FetchLimits:
 
 def fetch(
     url: str,
-    sink: BinaryIO,
+    sink: Sink,
     policy: AddressPolicy,
     limits: FetchLimits,
     progress: Progress | None = None,
@@ -113,7 +121,7 @@ def _request(target: Target, limits: FetchLimits, deadline: float) -> urllib3.Ba
 
 def _copy(
     response: urllib3.BaseHTTPResponse,
-    sink: BinaryIO,
+    sink: Sink,
     target: Target,
     limits: FetchLimits,
     deadline: float,

@@ -81,7 +81,7 @@ class TaskService:
             problems.append("sha256 must be 64 hexadecimal digits.")
         if problems:
             raise InvalidInput("The import is invalid: " + " ".join(problems), details=problems)
-        form = parse_model_form({**fields, "shared": "true" if shared else "false"})  # type: ignore[dict-item]
+        form = parse_model_form({**fields, "shared": "true" if shared else "false"})
         assert isinstance(url, str)
         self._policy.check(url)
         params = {

@@ -20,7 +20,7 @@ _COLUMNS = tuple(tasks.c[name] for name in TaskRecord.__dataclass_fields__)
 
 
 def _record(row: Row[Any]) -> TaskRecord:
-    return TaskRecord(*row)
+    return TaskRecord(*row)  # type: ignore[call-arg]
 
 
 class TaskStore:
