@@ -26,6 +26,7 @@ from omlsvc.openapi.jobs import job_paths, job_schemas
 from omlsvc.openapi.schemas import component_schemas, user_name_schema
 from omlsvc.openapi.service_paths import service_paths
 from omlsvc.openapi.swap import swap_schemas
+from omlsvc.openapi.tasks import task_paths, task_schemas
 
 _USER_NAME = user_name_schema("A user of the service.")
 
@@ -161,6 +162,7 @@ def service_document(server_url: str) -> dict[str, Any]:
     schemas.update(copy.deepcopy(_GRANT_SCHEMAS))
     schemas.update(job_schemas())
     schemas.update(swap_schemas())
+    schemas.update(task_schemas())
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -173,7 +175,7 @@ def service_document(server_url: str) -> dict[str, Any]:
         },
         "servers": [{"url": server_url.rstrip("/")}],
         "security": [{SECURITY_SCHEME: []}],
-        "paths": {**service_paths(), **job_paths()},
+        "paths": {**service_paths(), **job_paths(), **task_paths()},
         "components": {
             "securitySchemes": bearer_scheme(),
             "schemas": schemas,

@@ -89,7 +89,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
     app.add_route("/omlmod/v1/jobs/{jobId}/runs", JobRuns(services.jobs))
     app.add_route("/omlmod/v1/jobs/{jobId}/check", JobCheck(services.jobs))
     # -- tasks: import, variants, profiles (issue 15) --
-    app.add_route("/omlmod/v1/tasks/{task_id}", Task(services.tasks))
+    app.add_route("/omlmod/v1/tasks/{taskId}", Task(services.tasks))
     app.add_route("/omlmod/v1/models/{model_id}/variants", ModelVariants(services.tasks))
     app.add_route("/omlmod/v1/models/{model_id}/profile", ModelProfile(services.tasks))
     app.add_route("/omlmod/v1/models/{model_id}/profiles", ModelProfiles(services.tasks))

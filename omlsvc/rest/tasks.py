@@ -58,11 +58,11 @@ class Task:
     def __init__(self, tasks: TaskService) -> None:
         self._tasks = tasks
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, task_id: str) -> None:
-        resp.media = task_view(req, self._tasks.get_task(req.context.principal, task_id))
+    def on_get(self, req: falcon.Request, resp: falcon.Response, taskId: str) -> None:
+        resp.media = task_view(req, self._tasks.get_task(req.context.principal, taskId))
 
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, task_id: str) -> None:
-        resp.media = task_view(req, self._tasks.cancel_task(req.context.principal, task_id))
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, taskId: str) -> None:
+        resp.media = task_view(req, self._tasks.cancel_task(req.context.principal, taskId))
 
 
 class ModelVariants:
