@@ -18,6 +18,8 @@ class Source:
     def __init__(self, server: ThreadingHTTPServer) -> None:
         self.server = server
         self.files: dict[str, bytes] = {}
+        #: path -> the Location a 302 sends (any URL)
+        self.redirects: dict[str, str] = {}
         self.hits: dict[str, int] = {}
         self.stall_s = 5.0
         self.slow_s = 0.0
@@ -38,6 +40,12 @@ def serving(host: str = "127.0.0.1") -> Iterator[Source]:
         def do_GET(self) -> None:
             path = self.path
             source.hits[path] = source.hits.get(path, 0) + 1
+            if path in source.redirects:
+                self.send_response(302)
+                self.send_header("Location", source.redirects[path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if path.startswith("/redirect/"):
                 self.send_response(302)
                 self.send_header("Location", path[len("/redirect") :])
