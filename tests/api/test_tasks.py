@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -196,3 +198,24 @@ def test_a_task_whose_runner_died_is_taken_over(
     assert done["status"] == "SUCCEEDED", done
     assert done["attempts"] == 2
     assert alice.get(f"{MODELS}/{done['result']['modelId']}/content").content == zoo.zip_path.read_bytes()
+
+
+def test_deleting_a_running_task_stops_it_and_leaves_nothing(
+    alice: Caller, services: Services, source: Source, zoo: modelzoo.ZooModel
+) -> None:
+    source.slow_s = 6.0
+    task_id = submit(alice, import_body(source.url("/slow/iris.zip")))
+    runner = threading.Thread(target=run_tasks, args=(services,))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 20
+        while task(alice, task_id)["status"] != "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        asked = alice.delete(f"/omlmod/v1/tasks/{task_id}")
+        assert asked.status_code == 200 and asked.json["status"] == "RUNNING"
+    finally:
+        runner.join()
+        source.slow_s = 0.0
+    done = task(alice, task_id)
+    assert done["status"] == "CANCELED", done
+    nothing_left(services)
