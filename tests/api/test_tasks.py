@@ -219,3 +219,24 @@ def test_deleting_a_running_task_stops_it_and_leaves_nothing(
     done = task(alice, task_id)
     assert done["status"] == "CANCELED", done
     nothing_left(services)
+
+
+def test_a_task_that_killed_its_runners_again_and_again_is_given_up(
+    alice: Caller, services: Services, source: Source, zoo: modelzoo.ZooModel
+) -> None:
+    task_id = submit(alice, import_body(source.url("/iris.zip")))
+    with services.engine.begin() as connection:
+        connection.execute(
+            tasks.update()
+            .where(tasks.c.id == task_id)
+            .values(
+                status="RUNNING",
+                claimed_by="dead:3:x",
+                lease_until=utcnow() - timedelta(seconds=1),
+                attempts=3,
+            )
+        )
+    run_tasks(services)
+    done = task(alice, task_id)
+    assert done["status"] == "FAILED" and "given up" in done["message"], done
+    nothing_left(services)
