@@ -206,6 +206,11 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
             "storedOn": _TIMESTAMP,
             "description": _DESCRIPTION,
             "namespace": _NAMESPACE,
+            "derivedFrom": {
+                "type": "object",
+                "description": "A variant's source model and how it was derived (issue 15).",
+                "properties": {"modelId": {"type": "string"}, "kind": {"type": "string"}},
+            },
             "users": {
                 "type": "array",
                 "items": schema_ref("ModelUser"),

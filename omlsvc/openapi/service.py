@@ -28,6 +28,7 @@ from omlsvc.openapi.jobs import job_paths, job_schemas
 from omlsvc.openapi.schemas import component_schemas, user_name_schema
 from omlsvc.openapi.service_paths import service_paths
 from omlsvc.openapi.swap import swap_schemas
+from omlsvc.openapi.tasks import task_paths, task_schemas
 from omlsvc.openapi.tensor_schemas import OUTPUT_TENSORS_PARAM, TENSOR_SCHEMAS
 
 _USER_NAME = user_name_schema("A user of the service.")
@@ -172,6 +173,7 @@ def service_document(server_url: str) -> dict[str, Any]:
     schemas.update(copy.deepcopy(_GRANT_SCHEMAS))
     schemas.update(job_schemas())
     schemas.update(swap_schemas())
+    schemas.update(task_schemas())
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -184,7 +186,7 @@ def service_document(server_url: str) -> dict[str, Any]:
         },
         "servers": [{"url": server_url.rstrip("/")}],
         "security": [{SECURITY_SCHEME: []}],
-        "paths": {**service_paths(), **job_paths(), **console_paths()},
+        "paths": {**service_paths(), **job_paths(), **task_paths(), **console_paths()},
         "components": {
             "securitySchemes": bearer_scheme(),
             "schemas": schemas,

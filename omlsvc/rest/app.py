@@ -39,6 +39,7 @@ from omlsvc.rest.models import (
     ModelMetadata,
 )
 from omlsvc.rest.scoring import Score, Tensors
+from omlsvc.rest.tasks import ModelProfile, ModelProfiles, ModelVariants, Task
 from omlsvc.rest.tokens import Token, TokenRevocation
 from omlsvc.rest.web import ForwardedHeaders, json_handler, multipart_handler
 from omlsvc.wiring import Services, build_services
@@ -67,7 +68,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
     app.add_route("/omlmod/", VersionCollection())
     app.add_route("/omlmod/v1", Version())
     app.add_route("/omlmod/v1/api", ServiceApi())
-    app.add_route("/omlmod/v1/models", ModelCollection(services.models))
+    app.add_route("/omlmod/v1/models", ModelCollection(services.models, services.tasks))
     app.add_route("/omlmod/v1/models/{model_id}", Model(services.models))
     app.add_route("/omlmod/v1/models/{model_id}/metadata", ModelMetadata(services.models))
     app.add_route("/omlmod/v1/models/{model_id}/content", ModelContent(services.models))
@@ -92,6 +93,11 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
     app.add_route("/omlmod/v1/jobs/{jobId}/action", JobAction(services.jobs))
     app.add_route("/omlmod/v1/jobs/{jobId}/runs", JobRuns(services.jobs))
     app.add_route("/omlmod/v1/jobs/{jobId}/check", JobCheck(services.jobs))
+    # -- tasks: import, variants, profiles (issue 15) --
+    app.add_route("/omlmod/v1/tasks/{taskId}", Task(services.tasks))
+    app.add_route("/omlmod/v1/models/{model_id}/variants", ModelVariants(services.tasks))
+    app.add_route("/omlmod/v1/models/{model_id}/profile", ModelProfile(services.tasks))
+    app.add_route("/omlmod/v1/models/{model_id}/profiles", ModelProfiles(services.tasks))
     app.add_route("/health/live", Liveness())
     app.add_route("/health/ready", Readiness(services.health))
     app.add_route(

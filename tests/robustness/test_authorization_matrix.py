@@ -96,6 +96,12 @@ ENDPOINTS: dict[str, Endpoint] = {
     ),
     "list models": Endpoint("GET", lambda m, u: MODELS, listed_in="modelId"),
     "list deployments": Endpoint("GET", lambda m, u: DEPLOYMENTS, listed_in="uri"),
+    # tasks (issue 15): queued only, never run here
+    "derive variant": Endpoint(
+        "POST", lambda m, u: f"{MODELS}/{m}/variants", {"kind": "fp16", "version": "9"}
+    ),
+    "profile": Endpoint("POST", lambda m, u: f"{MODELS}/{m}/profile", {"seconds": 0.1}),
+    "list profiles": Endpoint("GET", lambda m, u: f"{MODELS}/{m}/profiles"),
 }
 
 LISTED = _reads("listed", hidden="unlisted")
@@ -117,6 +123,9 @@ EXPECTED: dict[str, dict[tuple[str, str], int | str]] = {
     "revoke grant": _changes(204),
     "list models": LISTED,
     "list deployments": LISTED,
+    "derive variant": _changes(202),
+    "profile": _changes(202),
+    "list profiles": _reads(),
 }
 
 
