@@ -1,4 +1,4 @@
-"""``omlsvc models push|list|show|rm``: the model repository, validated exactly like an upload."""
+"""``omlsvc models push|list|show|rm`` (and ``import|variant|profile``, :mod:`omlsvc.cli.tasks`): the model repository, validated exactly like an upload."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from omlsvc.cli.context import SubParsers, act_as, add_user_option, admin_services
+from omlsvc.cli.tasks import add_task_commands
 from omlsvc.config import Settings
 
 
@@ -34,6 +35,7 @@ def add_model_commands(commands: SubParsers) -> None:
     remove.add_argument("model_id")
     remove.set_defaults(handler=_models_rm)
     add_user_option(push, listing, show, remove)
+    add_task_commands(models)  # import, variant, profile (issue 15)
 
 
 class _Progress:
