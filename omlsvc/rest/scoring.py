@@ -16,6 +16,8 @@ ROUTE_KEY_HEADER = "X-Omlsvc-Route-Key"
 MAX_ROUTE_KEY = 200
 #: On every score answer: the model (main or canary) that computed all of it.
 MODEL_ID_HEADER = "X-Omlsvc-Model-Id"
+#: RFC 9111's ``Warning`` (code 299, persistent): what a score request asked for and did not get.
+WARNING_HEADER = "Warning"
 
 
 class Score:
@@ -47,6 +49,8 @@ class Score:
             )
         resp.content_type = falcon.MEDIA_JSON
         resp.set_header(MODEL_ID_HEADER, scored.model_id)
+        if scored.warnings:  # issue 17: e.g. topNdetails, which ONNX models do not support
+            resp.set_header(WARNING_HEADER, ", ".join(f'299 omlsvc "{text}"' for text in scored.warnings))
         resp.data = data
 
     def _read_image_form(self, req: falcon.Request) -> tuple[list[bytes], int | None]:

@@ -11,6 +11,7 @@ cached it yet (:mod:`omlsvc.scoring.files`).
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -49,17 +50,40 @@ class Scored:
     results: list[Result]
     model_id: str
     canary: bool = False
+    #: What the request asked for that the service did not do (``topNdetails``): the transport says
+    #: it in a ``Warning`` header, the answer itself keeps Oracle's shape.
+    warnings: tuple[str, ...] = ()
+
+
+#: Oracle types ``topN`` as a JSON ``number``: an integral one (``1.0``, or ``"1.0"`` from a form) is
+#: that integer (issue 17).
+_INTEGRAL_TEXT = re.compile(r"[0-9]{1,18}(\.0*)?")
+#: The spellings of Oracle's prediction-details count: ``topNdetails`` (score) and ``topNDetails``
+#: (its jobs); neither is supported for ONNX models (spec section 5.6).
+TOP_N_DETAILS = ("topNdetails", "topNDetails")
+TOP_N_DETAILS_WARNING = "topNdetails is not supported for ONNX models and was ignored"
 
 
 def parse_top_n(value: object, name: str = "topN") -> int | None:
-    """``topN``: absent, or an integer of at least 1 (a numeric string is accepted from forms)."""
+    """``topN``: absent, or an integer of at least 1: an integral JSON number (``2``, ``2.0``) or, from
+    forms and query strings, its text."""
     if value is None:
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and _INTEGRAL_TEXT.fullmatch(value.strip()):
+        value = int(float(value))
+    if isinstance(value, float) and value.is_integer():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise InvalidInput(f"{name} must be an integer of at least 1.")
     return value
+
+
+def details_warnings(body: dict[str, Any]) -> tuple[str, ...]:
+    """Check ``topNdetails``/``topNDetails`` like ``topN`` and say that they are not done for ONNX."""
+    asked = False
+    for name in TOP_N_DETAILS:
+        asked = parse_top_n(body.get(name), name) is not None or asked
+    return (TOP_N_DETAILS_WARNING,) if asked else ()
 
 
 class ScoringService:
@@ -94,12 +118,13 @@ class ScoringService:
     def scored_records(
         self, principal: Principal, uri: str, body: dict[str, Any], *, route_key: str | None = None
     ) -> Scored:
-        """Score a JSON ``ScoreParam``: ``inputRecords``, optional ``topN`` (and ``topNdetails``,
-        accepted and ignored for ONNX models, as OML documents). ``route_key`` sends every request
+        """Score a JSON ``ScoreParam``: ``inputRecords``, optional ``topN`` (and ``topNdetails`` or
+        ``topNDetails``, accepted, not supported for ONNX models as OML documents: the answer's
+        ``warnings`` say so). ``route_key`` sends every request
         with the same key to the same model of a deployment with a canary (else each draws)."""
         require_principal(principal)
         top_n = parse_top_n(body.get("topN"))
-        parse_top_n(body.get("topNdetails"), "topNdetails")
+        warnings = details_warnings(body)
         if "inputRecords" not in body:
             raise InvalidInput(
                 "inputRecords is required: a list of records mapping ONNX input names to values."
@@ -114,7 +139,7 @@ class ScoringService:
         )
         canary = chosen is deployment.canary
         self._observer.scored(uri, len(results), "canary" if canary else "main")
-        return Scored(results, chosen.id, canary)
+        return Scored(results, chosen.id, canary, warnings)
 
     def scored_images(
         self,
