@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 
 from omlsvc.core.errors import InvalidInput, PayloadTooLarge, ResponseTooLarge
-from omlsvc.rest.web import json_handler, read_json_object
+from omlsvc.rest.web import arrival_of, json_handler, read_json_object
 from omlsvc.scoring.scorer import DEFAULT_MAX_RESPONSE_BYTES
 from omlsvc.scoring.service import ScoringService, parse_top_n
 
@@ -37,10 +37,14 @@ class Score:
         route_key = _route_key(req)
         if (req.content_type or "").lower().startswith("multipart/form-data"):
             images, top_n = self._read_image_form(req)
-            scored = self._scoring.scored_images(principal, uri, images, top_n, route_key=route_key)
+            scored = self._scoring.scored_images(
+                principal, uri, images, top_n, route_key=route_key, arrived_at=arrival_of(req)
+            )
         else:
             body = read_json_object(req, self._limit)
-            scored = self._scoring.scored_records(principal, uri, body, route_key=route_key)
+            scored = self._scoring.scored_records(
+                principal, uri, body, route_key=route_key, arrived_at=arrival_of(req)
+            )
         data = self._json.serialize({"scoringResults": scored.results}, falcon.MEDIA_JSON)
         if len(data) > self._response_limit:
             raise ResponseTooLarge(

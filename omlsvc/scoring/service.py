@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -116,7 +117,13 @@ class ScoringService:
         return self.scored_images(principal, uri, images, top_n).results
 
     def scored_records(
-        self, principal: Principal, uri: str, body: dict[str, Any], *, route_key: str | None = None
+        self,
+        principal: Principal,
+        uri: str,
+        body: dict[str, Any],
+        *,
+        route_key: str | None = None,
+        arrived_at: float | None = None,
     ) -> Scored:
         """Score a JSON ``ScoreParam``: ``inputRecords``, optional ``topN`` (and ``topNdetails`` or
         ``topNDetails``, accepted, not supported for ONNX models as OML documents: the answer's
@@ -130,6 +137,7 @@ class ScoringService:
                 "inputRecords is required: a list of records mapping ONNX input names to values."
             )
         deployment, chosen, model = self._prepared(principal, uri, route_key)
+        self._queued(uri, arrived_at)
         results = model.score_records(
             body["inputRecords"],
             top_n,
@@ -138,7 +146,8 @@ class ScoringService:
             phases=self._phases(uri),
         )
         canary = chosen is deployment.canary
-        self._observer.scored(uri, len(results), "canary" if canary else "main")
+        images = model.spec.model_type is ModelType.ONNX_IMG
+        self._observer.scored(uri, len(results), "canary" if canary else "main", images=images)
         return Scored(results, chosen.id, canary, warnings)
 
     def scored_images(
@@ -149,6 +158,7 @@ class ScoringService:
         top_n: int | None,
         *,
         route_key: str | None = None,
+        arrived_at: float | None = None,
     ) -> Scored:
         """Score uploaded image files (the multipart ``imageData`` form of image models)."""
         require_principal(principal)
@@ -157,6 +167,7 @@ class ScoringService:
             raise InvalidInput(
                 f"The model at {uri!r} is not an image model; send JSON inputRecords instead of imageData."
             )
+        self._queued(uri, arrived_at)
         results = model.score_images(
             images,
             top_n,
@@ -165,8 +176,15 @@ class ScoringService:
             phases=self._phases(uri),
         )
         canary = chosen is deployment.canary
-        self._observer.scored(uri, len(results), "canary" if canary else "main")
+        self._observer.scored(uri, len(results), "canary" if canary else "main", images=True)
         return Scored(results, chosen.id, canary)
+
+    def _queued(self, uri: str, arrived_at: float | None) -> None:
+        """The ``queue`` phase: from ``arrived_at`` (a ``time.perf_counter()`` reading: when the
+        request reached the front proxy, or the worker thread) until now, when its model is ready
+        and its rows are about to be converted."""
+        if arrived_at is not None:
+            self._observer.scoring_phase(uri, "queue", max(0.0, time.perf_counter() - arrived_at))
 
     def _phases(self, uri: str) -> Callable[[str, float], None]:
         observer = self._observer
