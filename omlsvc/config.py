@@ -116,6 +116,8 @@ class Settings:
     max_response_bytes: int = 32 * 1024 * 1024
     #: A bearer token a Prometheus scraper may present to ``GET /metrics`` (sees every deployment).
     metrics_token: str | None = field(default=None, repr=False)
+    #: issue 18: where ``omlsvc jobs worker`` serves its own ``GET /metrics`` (None: nowhere)
+    jobs_metrics_bind: str | None = None
 
     @property
     def cache_dir(self) -> Path:
@@ -212,7 +214,13 @@ class Settings:
             max_request_pixels=env.get("MAX_REQUEST_PIXELS", _positive_int, cls.max_request_pixels),
             max_labels=env.get("MAX_LABELS", _positive_int, cls.max_labels),
             max_response_bytes=env.get("MAX_RESPONSE_BYTES", _positive_int, cls.max_response_bytes),
+            jobs_metrics_bind=env.get("JOBS_METRICS_BIND", _bind, None),
         )
+        if settings.jobs_metrics_bind and not settings.metrics_token:  # issue 18: deny by default
+            raise SettingsError(
+                "OMLSVC_JOBS_METRICS_BIND needs OMLSVC_METRICS_TOKEN: the scraper of a jobs worker "
+                "presents that token"
+            )
         return settings
 
     @classmethod
