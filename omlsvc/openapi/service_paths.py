@@ -111,7 +111,7 @@ def _tenant_token_paths(token_content: dict[str, Any]) -> dict[str, Any]:
                 "revokeTenantToken",
                 "As revokeToken, under the older tenant and database path",
                 ok("Revoked.", "TokenStatus"),
-                COMMON_ERRORS,
+                (400, *COMMON_ERRORS),  # a tenant or database of the wrong shape
                 parameters=tenant,
             )
         },
