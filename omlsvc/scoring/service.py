@@ -11,7 +11,6 @@ cached it yet (:mod:`omlsvc.scoring.files`).
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,6 +23,7 @@ from omlsvc.core.authorization import Principal, require_principal
 from omlsvc.core.errors import InvalidInput, InvalidModel, MemoryLimitExceeded, OmlError, ScoringTimeout
 from omlsvc.core.observe import UNOBSERVED, Observer
 from omlsvc.core.signature import ModelType, ScoringSpec
+from omlsvc.core.values import parse_positive_int
 from omlsvc.scoring.files import ModelFiles
 from omlsvc.scoring.outputs import Result
 from omlsvc.scoring.routing import choose_model
@@ -56,9 +56,6 @@ class Scored:
     warnings: tuple[str, ...] = ()
 
 
-#: Oracle types ``topN`` as a JSON ``number``: an integral one (``1.0``, or ``"1.0"`` from a form) is
-#: that integer (issue 17).
-_INTEGRAL_TEXT = re.compile(r"[0-9]{1,18}(\.0*)?")
 #: The spellings of Oracle's prediction-details count: ``topNdetails`` (score) and ``topNDetails``
 #: (its jobs); neither is supported for ONNX models (spec section 5.6).
 TOP_N_DETAILS = ("topNdetails", "topNDetails")
@@ -66,17 +63,9 @@ TOP_N_DETAILS_WARNING = "topNdetails is not supported for ONNX models and was ig
 
 
 def parse_top_n(value: object, name: str = "topN") -> int | None:
-    """``topN``: absent, or an integer of at least 1: an integral JSON number (``2``, ``2.0``) or, from
-    forms and query strings, its text."""
-    if value is None:
-        return None
-    if isinstance(value, str) and _INTEGRAL_TEXT.fullmatch(value.strip()):
-        value = int(float(value))
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidInput(f"{name} must be an integer of at least 1.")
-    return value
+    """``topN``: absent, or an integer of at least 1 (:func:`~omlsvc.core.values.parse_positive_int`:
+    an integral JSON number such as ``2.0``, or its text from forms and query strings)."""
+    return parse_positive_int(value, name)
 
 
 def details_warnings(body: dict[str, Any]) -> tuple[str, ...]:
