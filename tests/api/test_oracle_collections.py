@@ -12,7 +12,7 @@ collection's variables is the batch job's input table (``CUSTOMERS360``), made p
 can run side by side on one database.
 
 The answers are checked for what the collections' scripts read and for the shapes Oracle's OpenAPI
-file gives them (the differences we keep are listed in the README, "Differences from Oracle").
+file gives them (the differences we keep are listed in the README, "Differences from Oracle's OpenAPI file").
 """
 
 from __future__ import annotations
