@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 PREFIX = "OMLSVC_"
 #: Set by gunicorn's ``post_fork`` hook in each worker: its stable index, which picks its GPU.
@@ -127,6 +127,8 @@ class Settings:
     import_read_timeout_s: float = 30.0
     #: the longest a whole download may take.
     import_total_timeout_s: float = 3600.0
+    #: issue 18: where ``omlsvc jobs worker`` serves its own ``GET /metrics`` (None: nowhere)
+    jobs_metrics_bind: str | None = None
 
     @property
     def cache_dir(self) -> Path:
@@ -234,7 +236,13 @@ class Settings:
             import_total_timeout_s=env.get(
                 "IMPORT_TOTAL_TIMEOUT", _positive_float, cls.import_total_timeout_s
             ),
+            jobs_metrics_bind=env.get("JOBS_METRICS_BIND", _bind, None),
         )
+        if settings.jobs_metrics_bind and not settings.metrics_token:  # issue 18: deny by default
+            raise SettingsError(
+                "OMLSVC_JOBS_METRICS_BIND needs OMLSVC_METRICS_TOKEN: the scraper of a jobs worker "
+                "presents that token"
+            )
         return settings
 
     @classmethod
@@ -284,6 +292,8 @@ class _Env:
             return parse(raw.strip())
         except (ValueError, ArgumentError) as exc:
             shown = "***" if parse in (_secret, _jwt_secret) else repr(raw)
+            if parse is _database_url:  # issue 17: the error may be shown; its password never is
+                shown = repr(_masked_url(raw))
             raise SettingsError(f"{key}={shown}: {exc}") from None
 
 
@@ -354,7 +364,40 @@ def _database_url(raw: str) -> str:
     url = make_url(raw)
     if url.get_backend_name() not in ("sqlite", "postgresql", "oracle"):
         raise ValueError("must be a sqlite://, postgresql+psycopg:// or oracle+oracledb:// URL")
+    _require_driver(url)
     return raw
+
+
+# -- issue 17: a URL whose driver is not installed is a one-line error saying what to install ----------
+
+#: The pip requirement that provides a driver module, where it is not the module's own name.
+DRIVER_REQUIREMENTS = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary"}
+#: The driver ``omlsvc.db.engine`` uses for a URL that names none (``postgresql://``, ``oracle://``).
+DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "oracle": "oracle+oracledb"}
+
+
+def _require_driver(url: URL) -> None:
+    """Import the URL's database driver now, so that a missing one stops the start with what to
+    install instead of a ``ModuleNotFoundError`` traceback in every gunicorn worker."""
+    if url.drivername in DEFAULT_DRIVERS:
+        url = url.set(drivername=DEFAULT_DRIVERS[url.drivername])
+    try:
+        url.get_dialect().import_dbapi()
+    except NoSuchModuleError:
+        raise ValueError(f"names the driver {url.drivername!r}, which SQLAlchemy does not know") from None
+    except ImportError as error:
+        module = (error.name or url.get_driver_name()).split(".")[0]
+        requirement = DRIVER_REQUIREMENTS.get(module, module)
+        raise ValueError(
+            f"needs the Python driver {module!r}, which is not installed: pip install '{requirement}'"
+        ) from None
+
+
+def _masked_url(raw: str) -> str:
+    try:
+        return make_url(raw).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "***"
 
 
 def _networks(raw: str) -> tuple[Network, ...]:

@@ -30,7 +30,7 @@ from prometheus_client import (
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from omlsvc.core.observe import Observer
+from omlsvc.core.observe import DATABASE_ERROR_KINDS, Observer
 
 #: The variable ``prometheus_client`` reads (at import) to share values between processes.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -79,12 +79,15 @@ class Metrics(Observer):
             registry=r,
         )
         self.scoring_rows = Counter(
-            "omlsvc_scoring_rows", "Rows (or images) scored.", [DEPLOYMENT_LABEL], registry=r
+            "omlsvc_scoring_rows", "Rows scored by tabular models.", [DEPLOYMENT_LABEL], registry=r
+        )
+        self.scoring_images = Counter(  # issue 18: images apart from rows
+            "omlsvc_scoring_images", "Images scored by image models.", [DEPLOYMENT_LABEL], registry=r
         )
         self.scoring_seconds = Histogram(
             "omlsvc_scoring_seconds",
-            "Time of each phase of a score request: preprocess (input conversion), run (onnxruntime), "
-            "format (the response items).",
+            "Time of each phase of a score request: queue (arrival to the start of conversion), "
+            "preprocess (input conversion), run (onnxruntime), format (the response items).",
             [DEPLOYMENT_LABEL, "phase"],
             buckets=_SCORING_BUCKETS,
             registry=r,
@@ -119,9 +122,23 @@ class Metrics(Observer):
             multiprocess_mode="liveall",
             registry=r,
         )
+        # issue 18: the database, seen from this process
+        self.database_in_use = Gauge(
+            "omlsvc_database_connections_in_use",
+            "Database connections checked out of the pool now (summed over live workers).",
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        self.database_errors = Counter(
+            "omlsvc_database_errors",
+            "Errors the database raised (statements and connections), by kind.",
+            ["kind"],
+            registry=r,
+        )
         if self.multiproc_dir is None:  # one process: its own memory and CPU, from /proc
             ProcessCollector(registry=r)
         self._memory_read_at = 0.0
+        self._checked_out: Callable[[], int] = lambda: 0
 
     # -- HTTP (the transport reports these) ---------------------------------------------------------
 
@@ -132,7 +149,16 @@ class Metrics(Observer):
         now = time.monotonic()
         if now - self._memory_read_at >= MEMORY_REFRESH_S:
             self._memory_read_at = now
-            self.resident_memory.set(resident_bytes())
+            self._read_gauges()
+
+    def watch_pool(self, checked_out: Callable[[], int]) -> None:
+        """``checked_out()``: the connections this process's pool has handed out now (read with
+        the other gauges, at most once a second after a request, and at every scrape)."""
+        self._checked_out = checked_out
+
+    def _read_gauges(self) -> None:
+        self.resident_memory.set(resident_bytes())
+        self.database_in_use.set(self._checked_out())
 
     # -- what the capabilities report (omlsvc.core.observe) -------------------------------------------
 
@@ -141,8 +167,8 @@ class Metrics(Observer):
         if phase == "preprocess":
             self.scoring_requests.labels(deployment).inc()
 
-    def scored(self, deployment: str, rows: int, variant: str = "main") -> None:
-        self.scoring_rows.labels(deployment).inc(rows)
+    def scored(self, deployment: str, rows: int, variant: str = "main", *, images: bool = False) -> None:
+        (self.scoring_images if images else self.scoring_rows).labels(deployment).inc(rows)
         self.scoring_answers.labels(deployment, variant).inc()
 
     def session_lookup(self, hit: bool) -> None:
@@ -163,6 +189,9 @@ class Metrics(Observer):
     def login_throttled(self) -> None:
         self.logins_throttled.inc()
 
+    def database_error(self, kind: str) -> None:
+        self.database_errors.labels(kind if kind in DATABASE_ERROR_KINDS else "other").inc()
+
     # -- the scrape ------------------------------------------------------------------------------------
 
     def scrape(self, may_name: Callable[[str], bool] | None = None) -> bytes:
@@ -170,7 +199,7 @@ class Metrics(Observer):
 
         With ``may_name``, series labelled with a deployment it refuses are left out (a non-admin
         caller sees only the deployments it may see)."""
-        self.resident_memory.set(resident_bytes())
+        self._read_gauges()
         if self.multiproc_dir is None:
             source: Collector = self.registry
         else:

@@ -25,6 +25,7 @@ from omlsvc.core.urlsafety import AddressPolicy
 from omlsvc.db.engine import make_engine
 from omlsvc.db.health import HealthService
 from omlsvc.db.transactions import Transactions
+from omlsvc.db.watch import watch_database_errors
 from omlsvc.deployment.service import DeploymentService
 from omlsvc.deployment.source import DeployedModels
 from omlsvc.jobs.grants import TableGrantService
@@ -121,6 +122,7 @@ def build_services(
     (under gunicorn, the workers' values meet in ``PROMETHEUS_MULTIPROC_DIR``)."""
     metrics = Metrics()
     admin = build_admin_services(settings, engine=engine, clock=clock, observer=metrics)
+    watch_database(admin.engine, metrics)  # issue 18: connections in use, database errors
     # loads pin a model's files beside the upload scratch space, outside the cache an operator may clear
     unpack = functools.partial(extract_package, limits=admin.models.archive_limits)
     files = ModelFiles(settings.cache_dir, admin.models.scratch_dir, unpack)
@@ -135,6 +137,14 @@ def build_services(
     admin.transactions.changes.on_change(scoring.refresh_served)
     fields = {f.name: getattr(admin, f.name) for f in dataclasses.fields(AdminServices)}
     return Services(**fields, worker_index=worker_index, scoring=scoring, metrics=metrics)
+
+
+def watch_database(engine: Engine, metrics: Metrics) -> None:
+    """Report ``engine``'s connections in use and its errors to ``metrics``."""
+    pool = engine.pool
+    checked_out = getattr(pool, "checkedout", None)  # QueuePool and its kin; 0 for pools without a count
+    metrics.watch_pool((lambda: int(checked_out())) if callable(checked_out) else (lambda: 0))
+    watch_database_errors(engine, metrics)
 
 
 def _session_cache(settings: Settings, worker_index: int, gpu_count: int, observer: Observer) -> SessionCache:

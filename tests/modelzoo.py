@@ -794,3 +794,63 @@ def _png() -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+# -- issue 17: the shape of Oracle's Titanic example (its ONNX Postman collection scores it) ----------
+
+
+def make_titanic_pipeline_zip(directory: Path) -> ZooModel:
+    """A pipeline with Oracle's Titanic inputs, each [None, 1]: ``pclass``, ``sex``, ``embarked``
+    (strings), ``age`` and ``fare`` (floats; a missing age, sent as ``"NaN"``, is imputed), ZipMap
+    output, classes ``0``/``1`` (survived). Trained on synthetic rows, not on the Titanic data."""
+    rows = _titanic_rows()[0]
+    sample = {
+        "pclass": rows[:2, 0:1].astype(str),
+        "sex": rows[:2, 1:2].astype(str),
+        "age": rows[:2, 2:3].astype(np.float32),
+        "fare": rows[:2, 3:4].astype(np.float32),
+        "embarked": rows[:2, 4:5].astype(str),
+    }
+    return zip_package(
+        directory,
+        "titanic",
+        _titanic_onnx(),
+        {"function": "classification"},
+        sample=sample,
+        classes=("0", "1"),
+    )
+
+
+def _titanic_rows() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(17)
+    count = 120
+    rows = np.empty((count, 5), dtype=object)
+    rows[:, 0] = rng.choice(["1", "2", "3"], size=count)
+    rows[:, 1] = rng.choice(["male", "female"], size=count)
+    age = rng.uniform(1, 70, size=count)
+    age[::7] = np.nan
+    rows[:, 2] = age
+    rows[:, 3] = rng.uniform(5, 80, size=count)
+    rows[:, 4] = rng.choice(["C", "Q", "S"], size=count)
+    survived = np.where((rows[:, 1] == "female") | (rows[:, 0] == "1"), "1", "0")
+    return rows, survived
+
+
+@functools.cache
+def _titanic_onnx() -> bytes:
+    from skl2onnx.common.data_types import StringTensorType
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+    columns = ColumnTransformer(
+        [("cat", OneHotEncoder(handle_unknown="ignore"), [0, 1, 4]), ("num", numeric, [2, 3])]
+    )
+    pipeline = Pipeline([("columns", columns), ("classifier", LogisticRegression())])
+    pipeline.fit(*_titanic_rows())
+    text = StringTensorType([None, 1])
+    inputs = [("pclass", text), ("sex", text), ("age", _float_type(1)), ("fare", _float_type(1))]
+    return _convert(pipeline, [*inputs, ("embarked", text)])

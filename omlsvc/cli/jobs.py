@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import signal
 import sys
 import threading
@@ -178,6 +179,9 @@ def _worker(
     """The runner in the foreground; SIGTERM/SIGINT stop it between steps (a chunk in flight is
     finished first, or left to another runner after its lease if the process is killed). It logs to
     stderr in ``OMLSVC_LOG_FORMAT``."""
+    # issue 18: this process's metrics are its own (see omlsvc.cli.metrics_endpoint), never values in
+    # the gunicorn workers' directory; prometheus_client reads the variable when first imported
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     from omlsvc.core.logs import announcement, configure_logging
     from omlsvc.jobs.options import options_from
     from omlsvc.wiring import build_runner
@@ -195,9 +199,17 @@ def _worker(
         gc.collect()
         gc.freeze()
         started = f"job runner {runner.runner_id} on {settings.database_url_masked}"
+        endpoint = None
+        if settings.jobs_metrics_bind and settings.metrics_token:
+            from omlsvc.cli.metrics_endpoint import serve_metrics
+
+            endpoint = serve_metrics(built.metrics, settings.jobs_metrics_bind, settings.metrics_token)
+            started += f", metrics on http://{settings.jobs_metrics_bind}/metrics"
         print(announcement(started, settings.log_format, logger="omlsvc.jobs"), flush=True)
         if args.once:
             runner.run_until_idle(timeout_s=7 * 24 * 3600)
         else:
             runner.run_forever(stop)
+        if endpoint is not None:
+            endpoint.shutdown()
     return 0

@@ -8,8 +8,21 @@ a deployment's URI, a phase or an outcome from a short fixed list, never a model
 
 from __future__ import annotations
 
-#: The phases of one score request, in order.
-SCORING_PHASES = ("preprocess", "run", "format")
+#: The phases of one score request, in order. ``queue``: from the request's arrival (at the front
+#: proxy when it says so, else at the worker thread) until its rows start being converted.
+SCORING_PHASES = ("queue", "preprocess", "run", "format")
+#: The kinds of database error counted (SQLAlchemy's DBAPI error classes; anything else is ``other``).
+DATABASE_ERROR_KINDS = (
+    "disconnect",
+    "operational",
+    "integrity",
+    "programming",
+    "data",
+    "internal",
+    "interface",
+    "not_supported",
+    "other",
+)
 #: How a batch scoring run ends.
 RUN_OUTCOMES = ("succeeded", "stopped", "failed")
 
@@ -20,9 +33,9 @@ class Observer:
     def scoring_phase(self, deployment: str, phase: str, seconds: float) -> None:
         """One phase (:data:`SCORING_PHASES`) of a score request on ``deployment`` took ``seconds``."""
 
-    def scored(self, deployment: str, rows: int, variant: str = "main") -> None:
-        """A score request on ``deployment`` answered ``rows`` results (rows or images), from its
-        main model or its canary (``variant``)."""
+    def scored(self, deployment: str, rows: int, variant: str = "main", *, images: bool = False) -> None:
+        """A score request on ``deployment`` answered ``rows`` results, from its main model or its
+        canary (``variant``); each result is an image when ``images`` (an image model), else a row."""
 
     def session_lookup(self, hit: bool) -> None:
         """The worker's session cache was asked for a model: loaded already (hit) or not (miss)."""
@@ -41,6 +54,9 @@ class Observer:
 
     def login_throttled(self) -> None:
         """A password login was refused unchecked: too many failures before it."""
+
+    def database_error(self, kind: str) -> None:
+        """A statement or a connection failed in the database (:data:`DATABASE_ERROR_KINDS`)."""
 
 
 UNOBSERVED = Observer()

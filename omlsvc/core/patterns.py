@@ -31,6 +31,9 @@ JOB_ID = re.compile(r"OML\$[0-9A-F]{8}_[0-9A-F]{4}_[0-9A-F]{4}_[0-9A-F]{4}_[0-9A
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$#]{0,127}")
 #: A job's ``outputData`` becomes part of an unquoted-style Oracle name, so it must start with a letter.
 OUTPUT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_$#]{0,127}")
+#: The tenant and database of the older token path (issue 17): an OCI tenancy OCID
+#: (``ocid1.tenancy.oc1..aaaa...``) or a name; never ``.`` or ``..``.
+TENANT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,254}")
 
 
 def anchored(pattern: re.Pattern[str]) -> str:

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import re
+
 from omlsvc.core.errors import InvalidInput
+
+#: Oracle types its counts (``topN``, ``maxRuns``) as JSON ``number``s: an integral one (``2.0``, or
+#: ``"2.0"`` as text) is that integer (issue 17).
+_INTEGRAL_TEXT = re.compile(r"[0-9]{1,18}(\.0*)?")
 
 
 def parse_positive_int(value: object, name: str) -> int | None:
-    """An integer of at least 1, given as a number or (as Oracle's examples do) a numeric string."""
+    """An integer of at least 1, given as a number with an integral value or (as Oracle's examples
+    do) a numeric string."""
     if value is None:
         return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
+    if isinstance(value, str) and _INTEGRAL_TEXT.fullmatch(value.strip()):
+        value = int(float(value.strip()))
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise InvalidInput(f"{name} must be an integer of at least 1.")
     return value

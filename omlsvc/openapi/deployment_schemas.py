@@ -59,13 +59,23 @@ def input_type_schema(spec: ScoringSpec, record: str) -> dict[str, Any]:
         "properties": {
             "inputRecords": {"type": "array", "minItems": 1, "items": schema_ref(record)},
             "topN": top_n_schema(spec),
-            "topNdetails": {
-                "type": "integer",
-                "minimum": 1,
-                "description": "Prediction details are not supported for ONNX models: accepted and ignored.",
-            },
+            **top_n_details_schemas(),
         },
     }
+
+
+def top_n_details_schemas() -> dict[str, Any]:
+    """``topNdetails`` and its jobs spelling ``topNDetails`` (issue 17): accepted, not supported."""
+    schema = {
+        "type": "integer",
+        "minimum": 1,
+        "description": (
+            "Prediction details are not supported for ONNX models: accepted, ignored, and the answer "
+            'carries a header `Warning: 299 omlsvc "topNdetails is not supported for ONNX models and '
+            'was ignored"`.'
+        ),
+    }
+    return {"topNdetails": schema, "topNDetails": dict(schema)}
 
 
 def top_n_schema(spec: ScoringSpec) -> dict[str, Any]:
@@ -77,6 +87,7 @@ def top_n_schema(spec: ScoringSpec) -> dict[str, Any]:
         text = "Return only the N most probable clusters per row, best first."
     else:
         text = "Only meaningful for classification and clustering models."
+    text += " An integral JSON number (2.0) is taken as that integer."
     return {"type": "integer", "minimum": 1, "description": text}
 
 

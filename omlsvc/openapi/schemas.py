@@ -270,6 +270,11 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
                 "items": schema_ref("MetadataAttribute"),
                 "description": "The ONNX graph inputs.",
             },
+            "onnxAttributes": {
+                "type": "array",
+                "items": schema_ref("MetadataAttribute"),
+                "description": "The ONNX graph inputs again, under the name Oracle's current clients read.",
+            },
             "outputs": {
                 "type": "array",
                 "items": schema_ref("MetadataAttribute"),

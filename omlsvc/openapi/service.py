@@ -24,6 +24,7 @@ from omlsvc.openapi.builders import (
     schema_ref,
 )
 from omlsvc.openapi.console import console_paths
+from omlsvc.openapi.deployment_schemas import top_n_details_schemas
 from omlsvc.openapi.jobs import job_paths, job_schemas
 from omlsvc.openapi.schemas import component_schemas, user_name_schema
 from omlsvc.openapi.service_paths import service_paths
@@ -81,11 +82,7 @@ _SCORE_SCHEMAS: dict[str, dict[str, Any]] = {
                 },
             },
             "topN": {"type": "integer", "minimum": 1},
-            "topNdetails": {
-                "type": "integer",
-                "minimum": 1,
-                "description": "Accepted and ignored for ONNX models.",
-            },
+            **top_n_details_schemas(),
             "outputTensors": OUTPUT_TENSORS_PARAM,
         },
     },

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from omlsvc.core.limits import MAX_PAGE_SIZE
+from omlsvc.core.patterns import TENANT, anchored
 from omlsvc.openapi.builders import (
     COMMON_ERRORS,
     created,
@@ -80,6 +81,39 @@ def _token_paths() -> dict[str, Any]:
         "/omlusers/api/oauth2/v1/token/revoke": {
             "post": operation(
                 "revokeToken", "Revoke the bearer token", ok("Revoked.", "TokenStatus"), COMMON_ERRORS
+            )
+        },
+        **_tenant_token_paths(token_content),
+    }
+
+
+def _tenant_token_paths(token_content: dict[str, Any]) -> dict[str, Any]:
+    """Issue 17: the older token path of Oracle's 2021 clients, answering like the short one."""
+    shape = {"type": "string", "pattern": anchored(TENANT)}
+    tenant = [
+        path_parameter("tenant", "The tenancy (OCID or name): accepted and not used.", shape),
+        path_parameter("database", "The database name: accepted and not used.", shape),
+    ]
+    prefix = "/omlusers/tenants/{tenant}/databases/{database}/api/oauth2/v1"
+    return {
+        f"{prefix}/token": {
+            "post": operation(
+                "getTenantToken",
+                "As getToken, under the older tenant and database path",
+                ok("A token.", "TokenResponse"),
+                (400, 401, 415, 429, 500, 503),
+                body={"required": True, "content": token_content},
+                parameters=tenant,
+                public=True,
+            )
+        },
+        f"{prefix}/token/revoke": {
+            "post": operation(
+                "revokeTenantToken",
+                "As revokeToken, under the older tenant and database path",
+                ok("Revoked.", "TokenStatus"),
+                (400, *COMMON_ERRORS),  # a tenant or database of the wrong shape
+                parameters=tenant,
             )
         },
     }

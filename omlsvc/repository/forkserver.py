@@ -29,6 +29,13 @@ IN_FORKSERVER = _in_forkserver()
 SERVER_PID = os.getpid() if IN_FORKSERVER else None
 
 if IN_FORKSERVER:
+    import signal
+
     from omlsvc.core.lifelines import die_with_parent
 
     die_with_parent()
+    # Ctrl-C on ``omlsvc serve`` sends SIGINT to the whole process group: the forkserver and the
+    # validation children it forks (which inherit this handler) must not answer it with a
+    # KeyboardInterrupt traceback written as plain lines into the service's (JSON) log. Their worker
+    # ends them: it shuts the pool down on exit, and they die with it (PR_SET_PDEATHSIG) if killed.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -46,6 +46,7 @@ def limit_child(cpu_s: int, memory_bytes: int) -> None:
     from omlsvc.repository import forkserver
 
     die_with_parent(forkserver.SERVER_PID)  # None outside a forkserver: nothing to compare with
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker ends this child, never a Ctrl-C (forkserver)
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 5))  # SIGXCPU, then SIGKILL 5 s later
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
 

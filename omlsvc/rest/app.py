@@ -40,7 +40,7 @@ from omlsvc.rest.models import (
 )
 from omlsvc.rest.scoring import Score, Tensors
 from omlsvc.rest.tasks import ModelProfile, ModelProfiles, ModelVariants, Task
-from omlsvc.rest.tokens import Token, TokenRevocation
+from omlsvc.rest.tokens import TenantToken, TenantTokenRevocation, Token, TokenRevocation
 from omlsvc.rest.web import ForwardedHeaders, json_handler, multipart_handler
 from omlsvc.wiring import Services, build_services
 
@@ -61,10 +61,15 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
         {falcon.MEDIA_JSON: handler, falcon.MEDIA_MULTIPART: multipart_handler()}
     )
     app.resp_options.media_handlers.update({falcon.MEDIA_JSON: handler})
-    app.req_options.strip_url_path_trailing_slash = False
+    # issue 17: ``/omlmod/v1/models/`` is ``/omlmod/v1/models`` (Oracle's batch scoring collection
+    # sends it); see :class:`omlsvc.rest.middleware.Request` for ``/omlmod/``.
+    app.req_options.strip_url_path_trailing_slash = True
 
     app.add_route("/omlusers/api/oauth2/v1/token", Token(services.auth))
     app.add_route("/omlusers/api/oauth2/v1/token/revoke", TokenRevocation(services.auth))
+    tenant = "/omlusers/tenants/{tenant}/databases/{database}/api/oauth2/v1"  # issue 17: the 2021 form
+    app.add_route(f"{tenant}/token", TenantToken(services.auth))
+    app.add_route(f"{tenant}/token/revoke", TenantTokenRevocation(services.auth))
     app.add_route("/omlmod/", VersionCollection())
     app.add_route("/omlmod/v1", Version())
     app.add_route("/omlmod/v1/api", ServiceApi())

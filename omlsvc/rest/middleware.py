@@ -93,10 +93,26 @@ class CallerContext(falcon.Context):
         return self._principal is not None
 
 
+#: Routes whose template ends in a slash (Oracle's ``GET /omlmod/``): the path without its slash,
+#: which Falcon's ``strip_url_path_trailing_slash`` makes of both spellings, is routed to them.
+SLASHED_ROUTES = {"/omlmod": "/omlmod/"}
+
+
 class Request(falcon.Request):
-    """Falcon's request with a :class:`CallerContext`."""
+    """Falcon's request with a :class:`CallerContext`.
+
+    A trailing slash names the same resource (``/omlmod/v1/models/`` is ``/omlmod/v1/models``;
+    issue 17): the app strips it before routing, and a route whose template keeps its slash
+    (:data:`SLASHED_ROUTES`) gets it back here. Authentication is still decided after routing, from
+    the resource found, so no spelling of a path opens more than the path itself."""
 
     context_type = CallerContext
+
+    def __init__(self, env: dict[str, Any], options: falcon.RequestOptions | None = None) -> None:
+        super().__init__(env, options)
+        slashed = SLASHED_ROUTES.get(self.path)
+        if slashed is not None:
+            self.path = slashed
 
 
 class AuthMiddleware:

@@ -59,6 +59,9 @@ def metadata_view(name: str, spec: ScoringSpec) -> dict[str, Any]:
         "attributes": [_attribute(t) for t in spec.inputs],
         "outputs": [_attribute(t) for t in spec.outputs],
     }
+    # issue 17: Oracle's current clients read the inputs of an ONNX model under this name; its 2021
+    # document requires ``attributes``. Both carry the same list.
+    view["onnxAttributes"] = [dict(attribute) for attribute in view["attributes"]]
     if spec.labels is not None:
         view["labels"] = list(spec.labels)
     return view

@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 
 from omlsvc.core.errors import InvalidInput, PayloadTooLarge, ResponseTooLarge
-from omlsvc.rest.web import json_handler, parse_json, read_json_object
+from omlsvc.rest.web import arrival_of, json_handler, parse_json, read_json_object
 from omlsvc.scoring.scorer import DEFAULT_MAX_RESPONSE_BYTES
 from omlsvc.scoring.service import Scored, ScoredTensors, ScoringService, parse_top_n
 from omlsvc.scoring.tensors import parse_tensor_names
@@ -19,6 +19,8 @@ ROUTE_KEY_HEADER = "X-Omlsvc-Route-Key"
 MAX_ROUTE_KEY = 200
 #: On every score answer: the model (main or canary) that computed all of it.
 MODEL_ID_HEADER = "X-Omlsvc-Model-Id"
+#: RFC 9111's ``Warning`` (code 299, persistent): what a score request asked for and did not get.
+WARNING_HEADER = "Warning"
 
 
 class Score:
@@ -40,11 +42,19 @@ class Score:
         if (req.content_type or "").lower().startswith("multipart/form-data"):
             images, top_n, tensors = self._read_image_form(req)
             scored = self._scoring.scored_images(
-                principal, uri, images, top_n, route_key=route_key, output_tensors=tensors
+                principal,
+                uri,
+                images,
+                top_n,
+                route_key=route_key,
+                output_tensors=tensors,
+                arrived_at=arrival_of(req),
             )
         else:
             body = read_json_object(req, self._limit)
-            scored = self._scoring.scored_records(principal, uri, body, route_key=route_key)
+            scored = self._scoring.scored_records(
+                principal, uri, body, route_key=route_key, arrived_at=arrival_of(req)
+            )
         answer = (
             {"scoringResults": scored.results} if isinstance(scored, Scored) else {"tensors": scored.tensors}
         )
@@ -56,6 +66,8 @@ class Score:
             )
         resp.content_type = falcon.MEDIA_JSON
         resp.set_header(MODEL_ID_HEADER, scored.model_id)
+        if scored.warnings:  # issue 17: e.g. topNdetails, which ONNX models do not support
+            resp.set_header(WARNING_HEADER, ", ".join(f'299 omlsvc "{text}"' for text in scored.warnings))
         resp.data = data
 
     def _read_image_form(self, req: falcon.Request) -> tuple[list[bytes], int | None, tuple[str, ...] | None]:

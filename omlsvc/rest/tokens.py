@@ -1,4 +1,7 @@
-"""``/omlusers/api/oauth2/v1/token`` and ``.../token/revoke`` (spec section 2)."""
+"""``/omlusers/api/oauth2/v1/token`` and ``.../token/revoke`` (spec section 2), and the same two under
+the older tenant form ``/omlusers/tenants/{tenant}/databases/{database}/api/oauth2/v1/...`` that
+Oracle's 2021 Postman collection and notebooks use (issue 17): one service serves one database, so
+the tenant and database are checked for shape and otherwise ignored."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import falcon
 
 from omlsvc.auth.service import AuthService, IssuedToken
 from omlsvc.core.errors import InvalidInput
+from omlsvc.core.patterns import TENANT, anchored
 from omlsvc.rest.middleware import bearer_token, public
 from omlsvc.rest.web import client_address, read_form_or_json
 
@@ -66,3 +70,34 @@ def _token_media(issued: IssuedToken) -> dict[str, object]:
         "expiresIn": issued.expires_in,
         "tokenType": issued.token_type,
     }
+
+
+# -- issue 17: the older tenant/database token path ---------------------------------------------------
+
+
+def _check_tenant(tenant: str, database: str) -> None:
+    for name, value in (("tenant", tenant), ("database", database)):
+        if not TENANT.fullmatch(value):
+            raise InvalidInput(f"The {name} in the token path must match {anchored(TENANT)}.")
+
+
+@public
+class TenantToken(Token):
+    """``POST /omlusers/tenants/{tenant}/databases/{database}/api/oauth2/v1/token``: as :class:`Token`."""
+
+    def on_post(  # type: ignore[override]
+        self, req: falcon.Request, resp: falcon.Response, tenant: str, database: str
+    ) -> None:
+        _check_tenant(tenant, database)
+        super().on_post(req, resp)
+
+
+@public
+class TenantTokenRevocation(TokenRevocation):
+    """``POST /omlusers/tenants/{tenant}/databases/{database}/api/oauth2/v1/token/revoke``."""
+
+    def on_post(  # type: ignore[override]
+        self, req: falcon.Request, resp: falcon.Response, tenant: str, database: str
+    ) -> None:
+        _check_tenant(tenant, database)
+        super().on_post(req, resp)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import time
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -115,7 +116,7 @@ def client_address(req: falcon.Request) -> str | None:
 
 
 class ForwardedHeaders:
-    """Believes ``X-Forwarded-Proto``/``-Host``/``-For`` only from a trusted proxy.
+    """Believes ``X-Forwarded-Proto``/``-Host``/``-For`` (and ``X-Request-Start``) only from a trusted proxy.
 
     Decided once per request from the direct peer (``REMOTE_ADDR``, which no client can forge): when
     it lies in one of ``trusted`` (``OMLSVC_TRUSTED_PROXIES``, none by default), the proxy's headers
@@ -132,7 +133,9 @@ class ForwardedHeaders:
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         peer = req.env.get("REMOTE_ADDR")
         scheme, host, client = req.scheme, req.netloc, peer
-        if self._trusts(peer) or (self._unix_peer_trusted and not peer):
+        trusted = self._trusts(peer) or (self._unix_peer_trusted and not peer)
+        if trusted:
+            _believe_request_start(req)
             proto = _first(req.get_header("X-Forwarded-Proto")).lower()
             scheme = proto if proto in ("http", "https") else scheme
             forwarded_host = _first(req.get_header("X-Forwarded-Host"))
@@ -230,3 +233,33 @@ def text_param(req: falcon.Request, name: str, max_length: int = 4000) -> str | 
     if value is not None and len(value) > max_length:
         raise InvalidInput(f"Query parameter {name} is longer than {max_length} characters.")
     return value
+
+
+# -- issue 18: when the request reached the front proxy (the scoring "queue" phase) ---------------------
+
+#: Longest wait believed from ``X-Request-Start``; anything older is a clock problem, not a queue.
+MAX_QUEUE_S = 3600.0
+_REQUEST_START = re.compile(r"t=([0-9]{9,16})(?:\.([0-9]{1,6}))?")
+
+
+def arrival_of(req: falcon.Request) -> float | None:
+    """When the request arrived, as a ``time.perf_counter()`` reading: at the trusted front proxy
+    (its ``X-Request-Start``), else when this worker thread began it (the first middleware)."""
+    arrived = getattr(req.context, "arrived_at", None)
+    return arrived if arrived is not None else getattr(req.context, "started_at", None)
+
+
+def _believe_request_start(req: falcon.Request) -> None:
+    """``X-Request-Start: t=<epoch>`` from a trusted proxy (nginx's ``t=${msec}``: seconds with
+    milliseconds; also milliseconds or microseconds as whole numbers) dates the request's arrival
+    there, so the wait for a free worker thread counts as queue time."""
+    match = _REQUEST_START.fullmatch((req.get_header("X-Request-Start") or "").strip())
+    if match is None:
+        return
+    whole, fraction = match.group(1), match.group(2)
+    started = float(f"{whole}.{fraction}") if fraction else float(whole)
+    while started > 1e11:  # milliseconds or microseconds since the epoch
+        started /= 1000.0
+    waited = time.time() - started
+    if 0.0 <= waited <= MAX_QUEUE_S:
+        req.context.arrived_at = time.perf_counter() - waited

@@ -10,6 +10,7 @@ cached it yet (:mod:`omlsvc.scoring.files`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -24,6 +25,7 @@ from omlsvc.core.authorization import Principal, require_principal
 from omlsvc.core.errors import InvalidInput, InvalidModel, MemoryLimitExceeded, OmlError, ScoringTimeout
 from omlsvc.core.observe import UNOBSERVED, Observer
 from omlsvc.core.signature import ModelType, ScoringSpec
+from omlsvc.core.values import parse_positive_int
 from omlsvc.scoring.files import ModelFiles
 from omlsvc.scoring.inputs import Feeds
 from omlsvc.scoring.outputs import Result
@@ -53,6 +55,15 @@ class Scored:
     results: list[Result]
     model_id: str
     canary: bool = False
+    #: What the request asked for that the service did not do (``topNdetails``): the transport says
+    #: it in a ``Warning`` header, the answer itself keeps Oracle's shape.
+    warnings: tuple[str, ...] = ()
+
+
+#: The spellings of Oracle's prediction-details count: ``topNdetails`` (score) and ``topNDetails``
+#: (its jobs); neither is supported for ONNX models (spec section 5.6).
+TOP_N_DETAILS = ("topNdetails", "topNDetails")
+TOP_N_DETAILS_WARNING = "topNdetails is not supported for ONNX models and was ignored"
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,7 @@ class ScoredTensors:
     tensors: list[dict[str, Any]]
     model_id: str
     canary: bool = False
+    warnings: tuple[str, ...] = ()
 
 
 #: Tensor listings kept per worker (one per model; a listing is a few hundred small records).
@@ -72,14 +84,17 @@ CUT_VARIANT = "cut"
 
 
 def parse_top_n(value: object, name: str = "topN") -> int | None:
-    """``topN``: absent, or an integer of at least 1 (a numeric string is accepted from forms)."""
-    if value is None:
-        return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidInput(f"{name} must be an integer of at least 1.")
-    return value
+    """``topN``: absent, or an integer of at least 1 (:func:`~omlsvc.core.values.parse_positive_int`:
+    an integral JSON number such as ``2.0``, or its text from forms and query strings)."""
+    return parse_positive_int(value, name)
+
+
+def details_warnings(body: dict[str, Any]) -> tuple[str, ...]:
+    """Check ``topNdetails``/``topNDetails`` like ``topN`` and say that they are not done for ONNX."""
+    asked = False
+    for name in TOP_N_DETAILS:
+        asked = parse_top_n(body.get(name), name) is not None or asked
+    return (TOP_N_DETAILS_WARNING,) if asked else ()
 
 
 class ScoringService:
@@ -118,24 +133,38 @@ class ScoringService:
         return scored.results
 
     def scored_records(
-        self, principal: Principal, uri: str, body: dict[str, Any], *, route_key: str | None = None
+        self,
+        principal: Principal,
+        uri: str,
+        body: dict[str, Any],
+        *,
+        route_key: str | None = None,
+        arrived_at: float | None = None,
     ) -> Scored | ScoredTensors:
-        """Score a JSON ``ScoreParam``: ``inputRecords``, optional ``topN`` (and ``topNdetails``,
-        accepted and ignored for ONNX models, as OML documents). ``route_key`` sends every request
+        """Score a JSON ``ScoreParam``: ``inputRecords``, optional ``topN`` (and ``topNdetails`` or
+        ``topNDetails``, accepted, not supported for ONNX models as OML documents: the answer's
+        ``warnings`` say so). ``route_key`` sends every request
         with the same key to the same model of a deployment with a canary (else each draws)."""
         require_principal(principal)
         top_n = parse_top_n(body.get("topN"))
-        parse_top_n(body.get("topNdetails"), "topNdetails")
+        warnings = details_warnings(body)
         if "inputRecords" not in body:
             raise InvalidInput(
                 "inputRecords is required: a list of records mapping ONNX input names to values."
             )
         if "outputTensors" in body:
             names = parse_tensor_names(body["outputTensors"])
-            return self._scored_tensors(
-                principal, uri, names, route_key, lambda model: model.inputs.convert(body["inputRecords"])
+            scored = self._scored_tensors(
+                principal,
+                uri,
+                names,
+                route_key,
+                lambda model: model.inputs.convert(body["inputRecords"]),
+                arrived_at,
             )
+            return dataclasses.replace(scored, warnings=warnings)
         deployment, chosen, model = self._prepared(principal, uri, route_key)
+        self._queued(uri, arrived_at)
         results = model.score_records(
             body["inputRecords"],
             top_n,
@@ -144,8 +173,9 @@ class ScoringService:
             phases=self._phases(uri),
         )
         canary = chosen is deployment.canary
-        self._observer.scored(uri, len(results), "canary" if canary else "main")
-        return Scored(results, chosen.id, canary)
+        images = model.spec.model_type is ModelType.ONNX_IMG
+        self._observer.scored(uri, len(results), "canary" if canary else "main", images=images)
+        return Scored(results, chosen.id, canary, warnings)
 
     def scored_images(
         self,
@@ -156,6 +186,7 @@ class ScoringService:
         *,
         route_key: str | None = None,
         output_tensors: Sequence[str] | None = None,
+        arrived_at: float | None = None,
     ) -> Scored | ScoredTensors:
         """Score uploaded image files (the multipart ``imageData`` form of image models); with
         ``output_tensors``, answer those tensors instead of ``scoringResults``."""
@@ -167,9 +198,11 @@ class ScoringService:
                 tuple(output_tensors),
                 route_key,
                 lambda model: self._image_feeds(model, uri, images),
+                arrived_at,
             )
         deployment, chosen, model = self._prepared(principal, uri, route_key)
         self._require_image_model(model, uri)
+        self._queued(uri, arrived_at)
         results = model.score_images(
             images,
             top_n,
@@ -178,7 +211,7 @@ class ScoringService:
             phases=self._phases(uri),
         )
         canary = chosen is deployment.canary
-        self._observer.scored(uri, len(results), "canary" if canary else "main")
+        self._observer.scored(uri, len(results), "canary" if canary else "main", images=True)
         return Scored(results, chosen.id, canary)
 
     @staticmethod
@@ -199,6 +232,7 @@ class ScoringService:
         names: tuple[str, ...],
         route_key: str | None,
         convert: Callable[[PreparedModel], Feeds],
+        arrived_at: float | None = None,
     ) -> ScoredTensors:
         """Run the model chosen for this request over its graph with ``names`` added as outputs (a
         session built once per worker per set of names) and answer those values."""
@@ -209,6 +243,7 @@ class ScoringService:
         if problems:
             raise InvalidInput(" ".join(problems), details=problems)
         model = self.prepared_for_model(chosen, warm_up=False, extra_outputs=frozenset(names))
+        self._queued(uri, arrived_at)
         phases = self._phases(uri)
         started = time.perf_counter()
         feeds = convert(model)
@@ -244,6 +279,13 @@ class ScoringService:
             while len(self._graphs) > GRAPH_LISTINGS:
                 self._graphs.popitem(last=False)
         return listing
+
+    def _queued(self, uri: str, arrived_at: float | None) -> None:
+        """The ``queue`` phase: from ``arrived_at`` (a ``time.perf_counter()`` reading: when the
+        request reached the front proxy, or the worker thread) until now, when its model is ready
+        and its rows are about to be converted."""
+        if arrived_at is not None:
+            self._observer.scoring_phase(uri, "queue", max(0.0, time.perf_counter() - arrived_at))
 
     def _phases(self, uri: str) -> Callable[[str, float], None]:
         observer = self._observer

@@ -7,8 +7,10 @@ shown whole to the metrics token and to admins; a user sees only the deployments
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import re
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -244,3 +246,99 @@ def test_a_canarys_answers_are_counted_apart_from_the_main_models(
         60 - answered_by[canary]
     )
     assert 0 < answered_by[canary] < 60
+
+
+# -- issue 18: queue wait, images apart from rows, the database ------------------------------------------
+
+
+def test_queue_wait_runs_from_the_arrival_a_trusted_front_dates(
+    settings: Settings, services: Services, client: falcon.testing.TestClient, alice: Caller, tmp_path: Path
+) -> None:
+    """Without a front the queue phase starts at the worker thread (a few ms here); behind a trusted
+    proxy its ``X-Request-Start`` dates the arrival, so the wait in front of the worker counts; from
+    anyone else that header is ignored."""
+    deploy(alice, tmp_path, "house_rg")
+    assert score(alice, "house_rg").status_code == 200
+    queue = {"deployment": "house_rg", "phase": "queue"}
+    direct = scrape(client, METRICS_TOKEN)
+    assert value(direct, "omlsvc_scoring_seconds_count", **queue) == 1
+    assert value(direct, "omlsvc_scoring_seconds_sum", **queue) < 1.0
+
+    two_seconds_ago = f"t={time.time() - 2.0:.3f}"
+    forged = alice.post(
+        "/omlmod/v1/deployment/house_rg/score",
+        json={"inputRecords": ROWS},
+        headers={"X-Request-Start": two_seconds_ago},
+    )
+    assert forged.status_code == 200
+    assert value(scrape(client, METRICS_TOKEN), "omlsvc_scoring_seconds_sum", **queue) < 1.0  # not believed
+
+    proxied = dataclasses.replace(settings, trusted_proxies=(ipaddress.ip_network("127.0.0.1/32"),))
+    behind = falcon.testing.TestClient(create_app(proxied, services=services))
+    answer = behind.simulate_post(
+        "/omlmod/v1/deployment/house_rg/score",
+        json={"inputRecords": ROWS},
+        headers={**alice.headers, "X-Request-Start": two_seconds_ago},
+        remote_addr="127.0.0.1",
+    )
+    assert answer.status_code == 200
+    samples = scrape(behind, METRICS_TOKEN)
+    assert value(samples, "omlsvc_scoring_seconds_count", **queue) == 3
+    assert 2.0 <= value(samples, "omlsvc_scoring_seconds_sum", **queue) < 3.0
+    for phase in ("preprocess", "run", "format"):
+        assert value(samples, "omlsvc_scoring_seconds_count", deployment="house_rg", phase=phase) == 3
+
+
+def test_images_are_counted_apart_from_rows(
+    client: falcon.testing.TestClient, alice: Caller, tmp_path: Path
+) -> None:
+    import base64
+
+    from tests.api.forms import multipart
+
+    zoo = modelzoo.make_image_classifier_zip(tmp_path)
+    assert zoo.image_png is not None
+    model_id = store_model(alice, zoo.zip_path, name="pets", model_type="ONNX_IMG")
+    assert alice.post("/omlmod/v1/deployment", json={"modelId": model_id, "uri": "pets"}).status_code == 201
+    body, content_type = multipart({}, {"imageData": ("cat.png", zoo.image_png)})
+    assert (
+        alice.post(
+            "/omlmod/v1/deployment/pets/score", body=body, headers={"Content-Type": content_type}
+        ).status_code
+        == 200
+    )
+    photo = base64.b64encode(zoo.image_png).decode()
+    records = {"inputRecords": [{"image": photo}, {"image": photo}]}
+    assert alice.post("/omlmod/v1/deployment/pets/score", json=records).status_code == 200
+    deploy(alice, tmp_path, "house_rg")
+    assert score(alice, "house_rg").status_code == 200
+
+    samples = scrape(client, METRICS_TOKEN)
+    assert value(samples, "omlsvc_scoring_images_total", deployment="pets") == 3
+    assert value(samples, "omlsvc_scoring_rows_total", deployment="pets") == 0
+    assert value(samples, "omlsvc_scoring_rows_total", deployment="house_rg") == len(ROWS)
+    assert value(samples, "omlsvc_scoring_images_total", deployment="house_rg") == 0
+
+
+def test_database_connections_in_use_are_a_gauge(
+    client: falcon.testing.TestClient, services: Services
+) -> None:
+    idle = value(scrape(client, METRICS_TOKEN), "omlsvc_database_connections_in_use")
+    with services.engine.connect(), services.engine.connect():
+        busy = value(scrape(client, METRICS_TOKEN), "omlsvc_database_connections_in_use")
+    assert busy - idle == 2
+    assert value(scrape(client, METRICS_TOKEN), "omlsvc_database_connections_in_use") == idle
+
+
+def test_database_errors_are_counted_by_kind(tmp_path: Path) -> None:
+    """A service whose database has lost its tables: every request that reaches it fails there."""
+    settings = dataclasses.replace(Settings.for_tests(tmp_path / "empty"), metrics_token=METRICS_TOKEN)
+    broken = falcon.testing.TestClient(create_app(settings))
+    answer = broken.simulate_post(
+        "/omlusers/api/oauth2/v1/token",
+        json={"grant_type": "password", "username": "alice", "password": "pw"},
+    )
+    assert answer.status_code >= 500
+    samples = scrape(broken, METRICS_TOKEN)
+    assert value(samples, "omlsvc_database_errors_total", kind="operational") >= 1
+    assert value(samples, "omlsvc_database_errors_total", kind="integrity") == 0

@@ -295,3 +295,25 @@ def test_large_models_are_stored_in_many_chunks_and_reassembled(
     model_id = store_model(carol, zoo.zip_path)
     assert count_rows(database[1]) == (1, -(-size // 1000))
     assert carol.get(f"{MODELS}/{model_id}/content").content == zoo.zip_path.read_bytes()
+
+
+# -- issue 17: a trailing slash is the same resource --------------------------------------------------
+
+
+def test_a_trailing_slash_names_the_same_resource(alice: Caller, bob: Caller, tmp_path: Path) -> None:
+    model_id = store_model(alice, modelzoo.make_regressor_zip(tmp_path).zip_path, name="house", shared="true")
+    assert alice.get("/omlmod/v1/models/").json["items"] == alice.get("/omlmod/v1/models").json["items"]
+    assert alice.get(f"/omlmod/v1/models/{model_id}/").json["modelId"] == model_id
+    assert alice.get(f"/omlmod/v1/models/{model_id}/metadata/").status_code == 200
+    for versions in ("/omlmod/", "/omlmod"):
+        assert alice.get(versions).json["items"][0]["version"] == "v1"
+    assert alice.get("/omlmod/v1/").json["version"] == "v1"
+    deployed = alice.post("/omlmod/v1/deployment/", json={"modelId": model_id, "uri": "house"})
+    assert deployed.status_code == 201, deployed.text
+    assert alice.get("/omlmod/v1/deployment/house/").json["uri"] == "house"
+    assert alice.get("/omlmod/v1/jobs/").status_code == 200
+    # still decided after routing: no token, no answer, in either spelling
+    assert alice.client.simulate_get("/omlmod/v1/models/").status_code == 401
+    assert alice.client.simulate_get(f"/omlmod/v1/models/{model_id}/").status_code == 401
+    # and an empty id is not a lookup of the model "" any more than before
+    assert alice.get("/omlmod/v1/models//").status_code == 404

@@ -392,3 +392,35 @@ def test_a_model_failing_inside_onnxruntime_answers_the_reason_without_library_i
     assert "Reshape" in message
     for insides in ("/onnxruntime_src", ".h:", ".cc:", "onnxruntime::", "was false", "[ONNXRuntimeError]"):
         assert insides not in message, message
+
+
+# -- issue 17: small differences Oracle's clients trip on ---------------------------------------------
+
+
+def test_top_n_as_an_integral_json_number_is_that_integer(alice: Caller, tmp_path: Path) -> None:
+    model = Deployed(alice, modelzoo.make_zipmap_classifier_zip(tmp_path), "iris")
+    records = [{"float_input": [[6.3, 2.5, 5.0, 1.9]]}]
+    as_integer = model.score({"inputRecords": records, "topN": 2})
+    assert model.score({"inputRecords": records, "topN": 2.0}, validate_request=False) == as_integer
+    half = alice.post(f"{DEPLOYMENTS}/iris/score", json={"inputRecords": records, "topN": 1.5})
+    assert half.status_code == 400 and "topN" in half.json["message"]
+
+
+@pytest.mark.parametrize("spelling", ["topNdetails", "topNDetails"])
+def test_top_n_details_is_accepted_with_a_warning_that_onnx_does_not_support_it(
+    alice: Caller, tmp_path: Path, spelling: str
+) -> None:
+    model = Deployed(alice, modelzoo.make_zipmap_classifier_zip(tmp_path), "iris")
+    records = [{"float_input": [[6.3, 2.5, 5.0, 1.9]]}]
+    plain = alice.post(f"{DEPLOYMENTS}/iris/score", json={"inputRecords": records})
+    assert "Warning" not in plain.headers
+    asked = alice.post(f"{DEPLOYMENTS}/iris/score", json={"inputRecords": records, spelling: 5})
+    assert asked.status_code == 200
+    assert asked.json == plain.json  # Oracle's answer shape, no details
+    assert (
+        asked.headers["Warning"]
+        == '299 omlsvc "topNdetails is not supported for ONNX models and was ignored"'
+    )
+    assert_valid(request_validator(model.document), {"inputRecords": records, spelling: 5})
+    wrong = alice.post(f"{DEPLOYMENTS}/iris/score", json={"inputRecords": records, spelling: 0})
+    assert wrong.status_code == 400 and spelling in wrong.json["message"]

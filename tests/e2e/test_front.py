@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -182,6 +183,16 @@ def test_slow_clients_cannot_starve_health_or_scoring_behind_nginx(tmp_path: Pat
         finally:
             attackers.finish()
         started = service.process_tree()
+        # issue 18: nginx dates each request (X-Request-Start) for the scoring queue phase; a client's
+        # own header is replaced, never believed
+        forged = {"X-Request-Start": f"t={time.time() - 30:.3f}"}
+        scored = request(
+            service.url, "POST", "/omlmod/v1/deployment/house/score", token=token, body=score, headers=forged
+        )
+        assert scored.status == 200, scored
+        queue = _queue_phase(request(service.url, "GET", "/metrics", token=token))
+        assert queue["count"] == len(scores) + 2
+        assert 0 < queue["sum"] < 10
 
         assert attackers.most_open == 16 and held >= 14  # they were there all along
         assert attackers.dropped["drip"] >= 8  # nginx drops an unfinished header after 10 s
@@ -226,3 +237,16 @@ def test_nginx_and_gunicorn_live_and_die_together_and_nginx_refuses_in_json(tmp_
         assert lines == ["omlsvc: nginx was killed by SIGKILL; stopped the rest"]
         assert wait_until_gone(started)  # gunicorn stopped, nginx's orphaned workers too
         assert request(service.url, "GET", "/health/live", timeout=5).error == "ConnectionRefusedError"
+
+
+def _queue_phase(scraped: Any) -> dict[str, float]:
+    """``count`` and ``sum`` of the score requests' ``queue`` phase in a scrape."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = scraped.body.decode() if isinstance(scraped.body, bytes) else str(scraped.body)
+    found = {"count": 0.0, "sum": 0.0}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.labels.get("phase") == "queue" and sample.name.endswith(("_count", "_sum")):
+                found[sample.name.rsplit("_", 1)[1]] += sample.value
+    return found

@@ -110,3 +110,126 @@ def test_counters_add_up_across_two_workers_to_the_requests_made(tmp_path: Path)
     assert samples[("omlsvc_scoring_rows_total", frozenset({("deployment", "house")}))] == scores * len(rows)
     memory = [v for (name, _), v in samples.items() if name == "omlsvc_worker_resident_memory_bytes"]
     assert len(memory) == 2 and all(v > 0 for v in memory)  # one gauge per live worker
+
+
+# -- issue 18: an `omlsvc jobs worker` process serves its own metrics -------------------------------------
+
+
+@pytest.mark.slow
+def test_a_jobs_worker_serves_its_runs_on_its_own_metrics_endpoint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two jobs, one whose input table is gone by the time it runs: the worker's endpoint counts one
+    run succeeded (150 rows written) and one failed, for the metrics token only; the gunicorn
+    workers' directory, named in its environment, is left alone."""
+    import io
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from sqlalchemy import text
+
+    from omlsvc.cli import main
+    from omlsvc.db.engine import make_engine
+    from tests.e2e.server import free_port
+    from tests.jobdata import InputTables
+
+    zoo = modelzoo.make_regressor_zip(tmp_path)
+    environ = {"OMLSVC_DATA_DIR": str(tmp_path)}
+
+    def omlsvc(*args: str) -> str:
+        """One command, in this process (a subprocess per command would spend its time importing)."""
+        assert main(list(args), environ=environ) == 0, capsys.readouterr().err
+        return capsys.readouterr().out.strip()
+
+    omlsvc("db", "init")
+    monkeypatch.setattr("sys.stdin", io.StringIO("s3cret-pass\n"))
+    omlsvc("users", "add", "alice", "--password-stdin")
+    model_id = omlsvc(
+        "models", "push", str(zoo.zip_path), "--name", "reg", "--version", "1", "--user", "alice"
+    )
+    engine = make_engine(f"sqlite:///{tmp_path / 'omlsvc.db'}")
+    try:
+        x, _ = modelzoo._iris()
+        tables = [InputTables(engine).features(stem, x[:, :3].copy()) for stem in ("reg_in", "gone_in")]
+    finally:
+        engine.dispose()
+    for table in tables:
+        omlsvc("tables", "grant", table, "alice")
+        body = {
+            "jobProperties": {
+                "jobName": table[:10],
+                "jobType": "MODEL_SCORING",
+                "modelId": model_id,
+                "inputData": table,
+                "outputData": "PRED",
+                "supplementalColumnNames": ["id", "species"],
+            },
+        }
+        (tmp_path / "job.json").write_text(json.dumps(body))
+        omlsvc("jobs", "create", str(tmp_path / "job.json"), "--user", "alice")
+    engine = make_engine(f"sqlite:///{tmp_path / 'omlsvc.db'}")
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(f'DROP TABLE "{tables[1]}"'))
+    finally:
+        engine.dispose()
+
+    port = free_port()
+    shared = tmp_path / "gunicorn-metrics"
+    shared.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMLSVC_")}
+    env.update(
+        OMLSVC_DATA_DIR=str(tmp_path),
+        OMLSVC_JOB_POLL="0.2",
+        OMLSVC_JOBS_METRICS_BIND=f"127.0.0.1:{port}",
+        OMLSVC_METRICS_TOKEN=METRICS_TOKEN,
+        PROMETHEUS_MULTIPROC_DIR=str(shared),
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "omlsvc.cli", "jobs", "worker"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                samples = scrape(RunningService(url, worker, tmp_path / "none.log"), METRICS_TOKEN)
+            except (urllib.error.URLError, ConnectionError):
+                samples = {}
+            outcomes = {
+                dict(labels).get("outcome"): v
+                for (name, labels), v in samples.items()
+                if name == "omlsvc_job_runs_total"
+            }
+            if outcomes.get("succeeded", 0) + outcomes.get("failed", 0) >= 2:
+                break
+            assert worker.poll() is None, worker.communicate()[0]
+            time.sleep(0.2)
+        assert samples[("omlsvc_job_runs_total", frozenset({("outcome", "succeeded")}))] == 1
+        assert samples[("omlsvc_job_runs_total", frozenset({("outcome", "failed")}))] == 1
+        assert samples[("omlsvc_job_rows_written_total", frozenset())] == 150
+        assert ("omlsvc_database_connections_in_use", frozenset()) in samples
+        assert (
+            samples[("process_resident_memory_bytes", frozenset())] > 0
+        )  # its own process, not a directory's
+
+        for headers in ({}, {"Authorization": "Bearer not-the-token"}):
+            request = urllib.request.Request(url + "/metrics", headers=headers)
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=10)
+            assert refused.value.code == 401
+            refused.value.close()
+        assert list(shared.iterdir()) == []  # the gunicorn workers' directory is not written to
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        output = worker.communicate(timeout=30)[0]
+    assert worker.returncode == 0, output
+    assert f"metrics on http://127.0.0.1:{port}/metrics" in output

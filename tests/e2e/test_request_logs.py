@@ -136,3 +136,36 @@ def test_every_line_is_json_and_every_line_of_a_request_carries_its_id(tmp_path:
     assert ADMIN_PASSWORD not in text and token not in text
     assert "evil id" not in service.log()
     assert any(e["logger"] == "gunicorn.error" for e in entries)  # gunicorn's own lines are JSON too
+
+
+@pytest.mark.slow
+def test_ctrl_c_with_a_validation_child_waiting_leaves_only_json_lines(tmp_path: Path) -> None:
+    """Ctrl-C on ``omlsvc serve`` signals its whole process group: master, workers, and the validation
+    forkserver with the idle child it keeps ready after an upload. None of them may answer with a
+    plain-text KeyboardInterrupt traceback ("Process ForkServerProcess-2: ...") in the JSON log."""
+    import os
+    import signal
+    import subprocess
+
+    zoo = modelzoo.make_regressor_zip(tmp_path)
+    environ = {"OMLSVC_LOG_FORMAT": "json", "OMLSVC_LOG_LEVEL": "INFO", "OMLSVC_GRACEFUL_TIMEOUT": "10"}
+    with running_service(tmp_path / "srv", workers=1, environ=environ, own_process_group=True) as service:
+        token = service.token()
+        body, content_type = multipart(
+            {"modelName": "house", "modelType": "ONNX", "version": "1.0"},
+            {"modelData": ("house.zip", zoo.zip_path.read_bytes())},
+        )
+        assert call(service, token, "POST", "/omlmod/v1/models", "upload-1", body, content_type)[0] == 201
+        group = subprocess.run(
+            ["ps", "-o", "args=", "-g", str(service.process.pid)], capture_output=True, text=True, check=True
+        ).stdout
+        assert "multiprocessing.forkserver" in group  # the validation forkserver and its ready child
+        os.killpg(service.process.pid, signal.SIGINT)
+        assert service.process.wait(timeout=30) == 0
+    lines = service.log().splitlines()
+    assert any('"message":"Shutting down: Master"' in line for line in lines)
+    for number, line in enumerate(lines, 1):
+        try:
+            json.loads(line)
+        except ValueError:
+            pytest.fail(f"log line {number} is not JSON: {line!r}")

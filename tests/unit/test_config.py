@@ -150,3 +150,50 @@ def test_the_import_settings_are_read_and_checked(tmp_path: Path) -> None:
     assert settings.import_total_timeout_s == 60.0
     with pytest.raises(SettingsError, match="OMLSVC_IMPORT_ALLOW"):
         Settings.from_env({"OMLSVC_DATA_DIR": str(tmp_path), "OMLSVC_IMPORT_ALLOW": "http://x/"})
+
+
+# -- issue 17: PostgreSQL out of the box, and a missing driver said in one line -------------------------
+
+
+def test_a_postgresql_url_needs_nothing_beyond_the_default_install(tmp_path: Path) -> None:
+    for url in ("postgresql+psycopg://omlsvc@db/omlsvc", "postgresql://omlsvc@db/omlsvc"):
+        settings = Settings.from_env({"OMLSVC_DATA_DIR": str(tmp_path), "OMLSVC_DATABASE_URL": url})
+        assert settings.database_url == url
+
+
+def test_a_url_whose_driver_is_not_installed_is_one_line_saying_what_to_install(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from omlsvc.cli import main
+
+    environ = {
+        "OMLSVC_DATA_DIR": str(tmp_path),
+        "OMLSVC_DATABASE_URL": "postgresql+pg8000://omlsvc:hunter22@db/omlsvc",
+    }
+    assert main(["serve"], environ=environ) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "OMLSVC_DATABASE_URL" in err and "pip install 'pg8000'" in err
+    assert "hunter22" not in err and "Traceback" not in err
+
+
+def test_a_missing_psycopg_names_the_binary_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """psycopg is installed here; a ``None`` entry in ``sys.modules`` makes its import fail the way
+    a fresh environment without it does."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(
+            {"OMLSVC_DATA_DIR": str(tmp_path), "OMLSVC_DATABASE_URL": "postgresql://omlsvc@db/omlsvc"}
+        )
+    assert str(raised.value).endswith(
+        "needs the Python driver 'psycopg', which is not installed: pip install 'psycopg[binary]'"
+    )
+
+
+def test_an_unknown_driver_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="SQLAlchemy does not know"):
+        Settings.from_env(
+            {"OMLSVC_DATA_DIR": str(tmp_path), "OMLSVC_DATABASE_URL": "postgresql+nosuch://db/omlsvc"}
+        )

@@ -125,3 +125,25 @@ def test_nginx_is_found_on_path_or_by_its_path(tmp_path: Path) -> None:
         find_nginx(str(tmp_path / "nowhere" / "nginx"), {"PATH": ""})
     with pytest.raises(Unavailable, match="nginx not found"):
         find_nginx("omlsvc-test-no-such-nginx", {"PATH": str(tmp_path)})
+
+
+def test_the_login_limit_covers_every_spelling_of_the_token_path(tmp_path: Path) -> None:
+    """Issue 17 opened the older tenant path and trailing slashes: none may dodge nginx's login limit."""
+    import re
+
+    site = render_site(Settings.for_tests(tmp_path), socket=tmp_path / "omlsvc.sock")
+    (pattern,) = re.findall(r"location ~ (\S+) \{\n[^}]*zone=omlsvc_login", site)
+    token_paths = [
+        "/omlusers/api/oauth2/v1/token",
+        "/omlusers/api/oauth2/v1/token/",
+        "/omlusers/tenants/ocid1.tenancy.oc1..aaaa/databases/OMLDB/api/oauth2/v1/token",
+        "/omlusers/tenants/t/databases/d/api/oauth2/v1/token/",
+    ]
+    for path in token_paths:
+        assert re.search(pattern, path), path
+    for path in (
+        "/omlusers/api/oauth2/v1/token/revoke",
+        "/omlmod/v1/models",
+        "/x/omlusers/api/oauth2/v1/token",
+    ):
+        assert not re.search(pattern, path), path

@@ -74,6 +74,10 @@ SAMPLES: dict[str, tuple[list[str], list[str]]] = {
         ["IRIS_OUT", "t$#1", "a" * 128],
         ["", "_t", "1t", "a" * 129, "t-1"],
     ),
+    "TENANT": (
+        ["ocid1.tenancy.oc1..aaaaaaaaexample", "OMLDB", "t", "a-b_c.d", "a" * 255],
+        ["", ".", "..", ".hidden", "-x", "a" * 256, "a/b", "a b", "a%2Fb", "tenänt"],
+    ),
 }
 
 #: Where the service document declares each pattern it declares: (schema, property).
