@@ -8,6 +8,9 @@ a deployment's URI, a phase or an outcome from a short fixed list, never a model
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
 #: The phases of one score request, in order.
 SCORING_PHASES = ("preprocess", "run", "format")
 #: How a batch scoring run ends.
@@ -44,3 +47,26 @@ class Observer:
 
 
 UNOBSERVED = Observer()
+
+
+# -- what has been observed, read back (the Open Inference Protocol's statistics extension) ----------
+
+
+@dataclass(frozen=True)
+class PhaseTotal:
+    """How often a phase ran and how long it took altogether (seconds)."""
+
+    count: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ScoringTotals:
+    """A deployment's score requests so far, across the workers of the host: those that reached a
+    model, those answered, the rows scored and the cumulative time of each phase
+    (:data:`SCORING_PHASES`). The same numbers the metrics scrape exposes."""
+
+    requests: int = 0
+    answered: int = 0
+    rows: int = 0
+    phases: Mapping[str, PhaseTotal] = field(default_factory=dict)

@@ -193,14 +193,30 @@ class PreparedModel:
             merged[self._batched_output] = [row for piece in pieces for row in piece]
         return merged
 
+    def run_tensors(
+        self, arrays: Mapping[str, np.ndarray], names: Sequence[str], *, timeout_s: float | None = None
+    ) -> dict[str, Any]:
+        """Raw tensors in, the graph outputs ``names`` out (any of the graph's outputs, by name): the
+        Open Inference Protocol's path, with no conversion and no formatting. The caller has checked
+        the arrays against the graph's inputs (names, element types, ranks and fixed dimensions);
+        the run has the same time limit, memory bound and error translation as a score."""
+        limit = self.limits.timeout_s if timeout_s is None else timeout_s
+        return self._run_once(arrays, time.monotonic() + limit, limit, names)
+
     def warm_up(self, *, timeout_s: float | None = None) -> None:
         """One dummy row through the session, so the first real request does not pay for lazy
         initialisation (memory arenas, CUDA kernels). Raises ScoringFailed if the model refuses it,
         ScoringTimeout if it does not finish within ``timeout_s`` (default: the worker's limit)."""
         self.score_feeds(self.inputs.dummy_feeds(), timeout_s=timeout_s)
 
-    def _run_once(self, arrays: Mapping[str, np.ndarray], deadline: float, limit: float) -> dict[str, Any]:
-        names = self._output_names
+    def _run_once(
+        self,
+        arrays: Mapping[str, np.ndarray],
+        deadline: float,
+        limit: float,
+        output_names: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        names = self._output_names if output_names is None else list(output_names)
         try:
             if self._watchdog is None:
                 values = self.session.run(names, arrays)
