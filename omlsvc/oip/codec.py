@@ -273,69 +273,46 @@ def _bytes_elements(buffer: memoryview, shape: tuple[int, ...], count: int, wher
     return elements.reshape(shape)
 
 
-def _flatten(data: object, where: str) -> list[Any]:
-    """Row-major ``data``: flat, or nested as the shape (the protocol allows both)."""
+def _from_json(data: object, datatype: str, shape: tuple[int, ...], count: int, where: str) -> np.ndarray:
+    """Row-major ``data``, flat or nested as the shape (the protocol allows both), in one
+    ``np.array`` call: what numpy infers from the values decides whether they are of the datatype."""
     if not isinstance(data, list):
         raise InvalidInput(f"The data of {where} must be an array.")
-    if not data or not isinstance(data[0], list):
-        return data
-    flat: list[Any] = []
-    stack: list[Any] = [iter(data)]
-    while stack:
-        try:
-            item = next(stack[-1])
-        except StopIteration:
-            stack.pop()
-            continue
-        if isinstance(item, list):
-            if len(stack) > MAX_RANK:
-                raise InvalidInput(f"The data of {where} is nested deeper than {MAX_RANK} levels.")
-            stack.append(iter(item))
-        else:
-            flat.append(item)
-    return flat
-
-
-def _from_json(data: object, datatype: str, shape: tuple[int, ...], count: int, where: str) -> np.ndarray:
-    flat = _flatten(data, where)
-    if len(flat) != count:
-        raise InvalidInput(
-            f"{where.capitalize()} has shape {list(shape)} ({count} elements) but its data holds {len(flat)}."
-        )
-    if datatype == "BYTES":
-        if not all(type(v) is str for v in flat):
-            raise InvalidInput(f"The data of BYTES {where} must be strings.")
-        array = np.empty(count, dtype=np.object_)
-        array[:] = [v.encode("utf-8") for v in flat]
-        return array.reshape(shape)
-    if datatype == "BOOL":
-        if not all(type(v) is bool for v in flat):
-            raise InvalidInput(f"The data of BOOL {where} must be true or false.")
-        return np.array(flat, dtype=np.bool_).reshape(shape)
-    dtype = NUMPY_OF[datatype]
-    floating = dtype.kind == "f"
-    for value in flat:
-        kind = type(value)
-        if kind is bool or (kind is not int and (kind is not float or not floating)):
-            raise InvalidInput(
-                f"The data of {datatype} {where} must be {'numbers' if floating else 'integers'}."
-            )
     try:
-        with np.errstate(over="raise"):
-            array = np.array(flat, dtype=np.float64 if floating else np.int64)
-            if floating and dtype != np.float64:
-                converted = array.astype(dtype)
-                if not np.isfinite(converted[np.isfinite(array)]).all():
-                    raise FloatingPointError
-                return converted.reshape(shape)
-    except (OverflowError, FloatingPointError):
-        raise InvalidInput(f"The data of {where} holds values out of range for {datatype}.") from None
-    if not floating:
-        info = np.iinfo(dtype)
-        if count and (array.min() < info.min or array.max() > info.max):
+        values = np.array(data)
+    except (ValueError, OverflowError, RecursionError):
+        raise InvalidInput(f"The data of {where} must be a flat or evenly nested array of values.") from None
+    if values.size != count:
+        raise InvalidInput(
+            f"{where.capitalize()} has shape {list(shape)} ({count} elements) but its data holds {values.size}."
+        )
+    dtype = NUMPY_OF[datatype]
+    if count == 0:
+        return np.empty(shape, dtype=dtype)
+    kind = values.dtype.kind
+    if datatype == "BYTES":
+        if kind != "U":
+            raise InvalidInput(f"The data of BYTES {where} must be strings.")
+        texts = np.empty(count, dtype=np.object_)
+        texts[:] = [v.encode("utf-8") for v in values.reshape(-1).tolist()]
+        return texts.reshape(shape)
+    if datatype == "BOOL":
+        if kind != "b":
+            raise InvalidInput(f"The data of BOOL {where} must be true or false.")
+        return values.reshape(shape)
+    floating = dtype.kind == "f"
+    if kind not in ("iuf" if floating else "iu"):
+        raise InvalidInput(f"The data of {datatype} {where} must be {'numbers' if floating else 'integers'}.")
+    if floating:
+        with np.errstate(over="ignore"):
+            converted = values.astype(dtype)
+        if not np.isfinite(converted).all():
             raise InvalidInput(f"The data of {where} holds values out of range for {datatype}.")
-        array = array.astype(dtype)
-    return array.reshape(shape)
+        return converted.reshape(shape)
+    info = np.iinfo(dtype)
+    if values.min() < info.min or values.max() > info.max:
+        raise InvalidInput(f"The data of {where} holds values out of range for {datatype}.")
+    return values.astype(dtype).reshape(shape)
 
 
 def _outputs(value: object, binary_output: bool) -> tuple[OutputRequest, ...] | None:

@@ -129,12 +129,15 @@ class InferenceService:
 
     # -- model repository extension --------------------------------------------------------------
 
-    def repository_index(self, principal: Principal) -> list[dict[str, Any]]:
-        """The deployments the caller may see (``READY``), then the models it may manage that no URI
-        serves, by name, whose name could be a deployment URI (``UNAVAILABLE``: a load deploys them)."""
+    def repository_index(self, principal: Principal, *, ready_only: bool = False) -> list[dict[str, Any]]:
+        """The deployments the caller may see (``READY``), then (unless ``ready_only``) the models it
+        may manage that no URI serves, by name, whose name could be a deployment URI
+        (``UNAVAILABLE``: a load deploys them)."""
         require_principal(principal)
         records, _ = self._deployments.list_deployments(principal, ModelFilter(), 0, MAX_LISTED)
         index = [{"name": r.uri, "version": views.MODEL_VERSION, "state": "READY"} for r in records]
+        if ready_only:
+            return index
         served = {r.uri for r in records} | {r.model.id for r in records}
         models, _ = self._models.list_models(principal, ModelFilter(), 0, MAX_LISTED)
         seen: set[str] = set()
@@ -153,10 +156,7 @@ class InferenceService:
         require_principal(principal)
         if not DEPLOYMENT_URI.fullmatch(name):
             raise InvalidInput("A model name to load must be 1 to 200 letters, digits or '_'.")
-        parameters = body.get("parameters") or {}
-        if not isinstance(parameters, dict):
-            raise InvalidInput("'parameters' must be an object.")
-        version = parameters.get("version")
+        version = _parameters(body).get("version")
         if version is not None and not isinstance(version, str):
             raise InvalidInput("Parameter 'version' must be a string.")
         try:
@@ -172,9 +172,18 @@ class InferenceService:
         newest = max(models, key=lambda m: m.created_at)
         self._deployments.deploy(principal, newest.id, name, prepare=prepare)
 
-    def unload(self, principal: Principal, name: str) -> None:
+    def unload(self, principal: Principal, name: str, body: Mapping[str, Any]) -> None:
         """Undeploy the URI ``name`` (owner or admin; the model stays stored)."""
+        _parameters(body)
         self._deployments.undeploy(principal, name)
+
+
+def _parameters(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A repository request's ``parameters``: absent, or an object."""
+    parameters = body.get("parameters", {})
+    if not isinstance(parameters, dict):
+        raise InvalidInput("'parameters' must be an object.")
+    return parameters
 
 
 def _model_stats(name: str, totals: ScoringTotals) -> dict[str, Any]:

@@ -131,8 +131,11 @@ class OipModelStats(_Oip):
 
 class OipRepositoryIndex(_Oip):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        _object_body(req)  # tritonclient sends an empty body, others {"ready": false}: both taken
-        resp.media = self._service.repository_index(req.context.principal)
+        # tritonclient sends an empty body, others {"ready": true|false}: both taken
+        ready = _object_body(req).get("ready", False)
+        if not isinstance(ready, bool):
+            raise InvalidInput("'ready' must be true or false.")
+        resp.media = self._service.repository_index(req.context.principal, ready_only=ready)
 
 
 class OipRepositoryLoad(_Oip):
@@ -147,8 +150,7 @@ class OipRepositoryLoad(_Oip):
 
 class OipRepositoryUnload(_Oip):
     def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        _object_body(req)
-        self._service.unload(req.context.principal, name)
+        self._service.unload(req.context.principal, name, _object_body(req))
         resp.media = {}
 
 
