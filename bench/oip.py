@@ -10,6 +10,7 @@ the same rows are sent, each point in turn:
 * ``v2 json``: ``POST /v2/models/{uri}/infer`` with JSON tensors;
 * ``v2 binary``: the binary tensor data extension (raw float32 in, raw outputs back);
 
+the ``/v2`` requests ask for the probability output (what the OML answer carries, as JSON objects);
 all three with the same closed-loop load generator (wrk when installed, else the bench's asyncio
 client), then ``perf_analyzer`` (NVIDIA's tool, random data of the model's shape) over ``/v2`` with
 JSON and with binary tensors, ``-H 'Authorization: Bearer ...'``. Rows/s = requests/s x batch.
@@ -56,7 +57,7 @@ def v2_json_body(model: BenchModel, batch: int) -> bytes:
         "datatype": "FP32",
         "data": array.ravel().tolist(),
     }
-    return orjson.dumps({"inputs": [tensor], "outputs": [{"name": model.output_names[0]}]})
+    return orjson.dumps({"inputs": [tensor], "outputs": [{"name": model.output_names[-1]}]})
 
 
 def v2_binary_body(model: BenchModel, batch: int) -> tuple[bytes, int]:
@@ -71,7 +72,7 @@ def v2_binary_body(model: BenchModel, batch: int) -> tuple[bytes, int]:
                     "parameters": {"binary_data_size": array.nbytes},
                 }
             ],
-            "outputs": [{"name": model.output_names[0], "parameters": {"binary_data": True}}],
+            "outputs": [{"name": model.output_names[-1], "parameters": {"binary_data": True}}],
         }
     )
     return header + array.tobytes(), len(header)

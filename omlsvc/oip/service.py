@@ -187,27 +187,31 @@ def _parameters(body: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _model_stats(name: str, totals: ScoringTotals) -> dict[str, Any]:
+    """Triton's statistics shape. Every phase is counted once per answered request, as Triton does
+    (clients such as perf_analyzer refuse phase counts that differ): the phase histograms of the
+    metrics count a request's phases one by one, so a request between two phases would otherwise
+    show. ``fail`` is requests that reached a model minus those answered, in flight included."""
+
     def entry(count: int, seconds: float) -> dict[str, int]:
         return {"count": count, "ns": int(seconds * 1e9)}
 
-    phases = totals.phases
-    pre, run, post = (phases.get(p) for p in ("preprocess", "run", "format"))
-    runs = run.count if run else 0
-    success_s = sum(p.seconds for p in (pre, run, post) if p is not None)
+    answered = totals.answered
+    seconds = {phase: total.seconds for phase, total in totals.phases.items()}
+    pre, run, post = (seconds.get(p, 0.0) for p in ("preprocess", "run", "format"))
     return {
         "name": name,
         "version": views.MODEL_VERSION,
         "last_inference": 0,
         "inference_count": totals.rows,
-        "execution_count": runs,
+        "execution_count": answered,
         "inference_stats": {
-            "success": entry(totals.answered, success_s),
-            "fail": entry(max(0, totals.requests - totals.answered), 0.0),
-            # requests are run on the thread that read them: no server-side queue to wait in
-            "queue": entry(totals.answered, 0.0),
-            "compute_input": entry(pre.count if pre else 0, pre.seconds if pre else 0.0),
-            "compute_infer": entry(runs, run.seconds if run else 0.0),
-            "compute_output": entry(post.count if post else 0, post.seconds if post else 0.0),
+            "success": entry(answered, pre + run + post),
+            "fail": entry(max(0, totals.requests - answered), 0.0),
+            # requests run on the thread that read them: there is no server-side queue to wait in
+            "queue": entry(answered, 0.0),
+            "compute_input": entry(answered, pre),
+            "compute_infer": entry(answered, run),
+            "compute_output": entry(answered, post),
             "cache_hit": entry(0, 0.0),
             "cache_miss": entry(0, 0.0),
         },
