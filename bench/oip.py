@@ -1,6 +1,6 @@
 """The Open Inference Protocol (``/v2``) next to the OML score endpoint, on the same deployments (issue 14).
 
-    python -m bench.oip [--seconds 5] [--workers 2] [--threads 4] [--concurrency 1 16]
+    python -m bench.oip [--seconds 5] [--rounds 3] [--workers 2] [--threads 4] [--concurrency 1 16]
 
 One omlsvc (gunicorn, ``--workers`` x ``--threads``, embedded SQLite) serves the bench's tabular
 classifier (20 features) and its small CNN (3x32x32 tensor). For each model, batch and concurrency,
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -31,7 +32,7 @@ from typing import Any
 import orjson
 
 from bench.client import OmlClient
-from bench.load import have_wrk, run_load
+from bench.load import LoadResult, have_wrk, run_load
 from bench.models import BenchModel, build_models
 from bench.perf_analyzer import PerfTool, find_perf_analyzer, run_perf_analyzer
 from bench.report import markdown_table, save
@@ -97,24 +98,30 @@ def measure(
             ),
         ]
         for concurrency in args.concurrency:
-            for name, target, body, extra in paths:
-                headers = {**auth, "Content-Type": "application/json", **extra}
-                result = run_load(target, body, headers, concurrency=concurrency, seconds=args.seconds)
+            # round by round in turn, so that other load on the machine hurts every path alike
+            runs: dict[str, list[LoadResult]] = {name: [] for name, _, _, _ in paths}
+            for _ in range(args.rounds):
+                for name, target, body, extra in paths:
+                    headers = {**auth, "Content-Type": "application/json", **extra}
+                    result = run_load(target, body, headers, concurrency=concurrency, seconds=args.seconds)
+                    runs[name].append(result)
+                    log(f"{key} b{batch} c{concurrency} {name}: {result.throughput:.1f} req/s")
+            for name, results in runs.items():
+                throughput = statistics.median(r.throughput for r in results)
                 rows.append(
                     {
                         "model": key,
                         "batch": batch,
                         "concurrency": concurrency,
                         "path": name,
-                        "tool": result.tool,
-                        "requests_per_s": result.throughput,
-                        "rows_per_s": result.throughput * batch,
-                        "p50_ms": result.p50_ms,
-                        "p99_ms": result.p99_ms,
-                        "errors": result.errors,
+                        "tool": f"{results[0].tool}, median of {len(results)}",
+                        "requests_per_s": throughput,
+                        "rows_per_s": throughput * batch,
+                        "p50_ms": statistics.median(r.p50_ms for r in results),
+                        "p99_ms": statistics.median(r.p99_ms for r in results),
+                        "errors": sum(r.errors for r in results),
                     }
                 )
-                log(f"{key} b{batch} c{concurrency} {name}: {result.throughput:.1f} req/s")
             if tool is None:
                 continue
             for tensor_format in ("json", "binary"):
@@ -153,7 +160,7 @@ def conditions(args: argparse.Namespace, tool: PerfTool | None) -> str:
     return (
         f"{platform.platform()}, {os.cpu_count()} cores (shared with other work: load average {load1:.1f} / "
         f"{load5:.1f} at the start), omlsvc {args.workers} workers x {args.threads} threads on SQLite, "
-        f"{args.seconds:g} s per point after a 1 s warm-up, load generator {'wrk' if have_wrk() else 'asyncio'} "
+        f"{args.seconds:g} s per point after a 1 s warm-up, {args.rounds} alternating rounds, load generator {'wrk' if have_wrk() else 'asyncio'} "
         f"(1 thread) and {'perf_analyzer ' + tool.path if tool else 'no perf_analyzer'}."
     )
 
@@ -166,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per point (median)")
     args = parser.parse_args(argv)
 
     from tests.e2e.server import running_service

@@ -23,26 +23,21 @@ from omlsvc.rest.scoring import MODEL_ID_HEADER, _route_key
 from omlsvc.rest.web import parse_json, read_body
 
 PREFIX = "/v2"
-#: Set on every resource class of this module: errors of a request routed to one use the protocol's body.
-OIP_MARK = "omlsvc_open_inference_protocol"
 OCTET_STREAM = "application/octet-stream"
 #: Bodies the repository extension takes (Triton's load parameters): small JSON objects.
 MAX_REPOSITORY_BODY = 64 * 1024
 
 
-def speaks_oip(req: falcon.Request, resource: object | None = None) -> bool:
-    """Whether an answer goes in the protocol's error body: the routed resource is one of ours, or,
-    when nothing was routed (404), the path is under ``/v2`` (rendering only, never a boundary)."""
-    if resource is not None:
-        return getattr(type(resource), OIP_MARK, False) is True
+def speaks_oip(req: falcon.Request) -> bool:
+    """Whether an error answer takes the protocol's body: the path is under ``/v2`` (Falcon's router
+    ignores extra leading slashes, so this does too). It decides how an error is rendered, never
+    who gets in: that is the middleware's, after routing."""
     path = req.path.lstrip("/")
     return path == "v2" or path.startswith("v2/")
 
 
 class _Oip:
-    """Base of the /v2 resources: the mark, and the service."""
-
-    omlsvc_open_inference_protocol = True
+    """Base of the /v2 resources that call the protocol's service."""
 
     def __init__(self, service: InferenceService) -> None:
         self._service = service
@@ -50,16 +45,12 @@ class _Oip:
 
 @public
 class OipLive:
-    omlsvc_open_inference_protocol = True
-
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {"live": True}
 
 
 @public
 class OipReady:
-    omlsvc_open_inference_protocol = True
-
     def __init__(self, health: HealthService) -> None:
         self._health = health
 
