@@ -84,14 +84,16 @@ def run_perf_analyzer(
     batch: int = 1,
     tensor_format: str = "binary",
     interval_ms: int = 2000,
-    input_data: str | None = None,
+    input_data: str | None = "zero",
     shapes: Sequence[str] = (),
     timeout_s: float = 300,
 ) -> PerfResult:
     """One closed-loop measurement at ``concurrency`` over HTTP with ``Authorization: Bearer``.
 
     Stability is not waited for (the machine is shared): up to 3 windows of ``interval_ms``, the
-    last one reported."""
+    last one reported. ``input_data`` is perf_analyzer's: ``zero`` by default, because its random
+    data are random bit patterns, NaN among them, which JSON cannot carry (the JSON tensor format
+    writes them as ``NaN`` literals, which the service refuses as invalid JSON)."""
     parts = urlsplit(url)
     with tempfile.TemporaryDirectory(prefix="omlsvc-perf-") as scratch:
         report = Path(scratch) / "report.csv"
