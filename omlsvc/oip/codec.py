@@ -304,11 +304,10 @@ def _from_json(data: object, datatype: str, shape: tuple[int, ...], count: int, 
     if kind not in ("iuf" if floating else "iu"):
         raise InvalidInput(f"The data of {datatype} {where} must be {'numbers' if floating else 'integers'}.")
     if floating:
-        with np.errstate(over="ignore"):
-            converted = values.astype(dtype)
-        if not np.isfinite(converted).all():
+        # JSON numbers are finite: only a narrower type can overflow, which is checked before the cast
+        if dtype.itemsize < 8 and float(np.abs(values).max()) > float(np.finfo(dtype).max):
             raise InvalidInput(f"The data of {where} holds values out of range for {datatype}.")
-        return converted.reshape(shape)
+        return values.astype(dtype).reshape(shape)
     info = np.iinfo(dtype)
     if values.min() < info.min or values.max() > info.max:
         raise InvalidInput(f"The data of {where} holds values out of range for {datatype}.")
@@ -341,14 +340,18 @@ def _outputs(value: object, binary_output: bool) -> tuple[OutputRequest, ...] | 
 # -- answers ----------------------------------------------------------------------------------------
 
 
+#: numpy dtype -> protocol datatype, for outputs (native byte order is little-endian here).
+_DATATYPE_OF_DTYPE = {dtype: name for name, dtype in NUMPY_OF.items() if name != "BYTES"}
+
+
 def datatype_of(array: np.ndarray) -> str:
     """The protocol datatype of an output array (object and string arrays are ``BYTES``)."""
     if array.dtype.kind in "OSU":
         return "BYTES"
-    for name, dtype in NUMPY_OF.items():
-        if name != "BYTES" and array.dtype == dtype:
-            return name
-    raise InvalidInput(f"An output of numpy type {array.dtype} has no protocol datatype.")
+    name = _DATATYPE_OF_DTYPE.get(array.dtype)
+    if name is None:
+        raise InvalidInput(f"An output of numpy type {array.dtype} has no protocol datatype.")
+    return name
 
 
 def classify(values: np.ndarray, count: int, labels: Sequence[str] | None) -> np.ndarray:
@@ -386,10 +389,9 @@ def _json_data(array: np.ndarray) -> list[Any]:
     flat = array.reshape(-1)
     if array.dtype.kind in "OSU":
         return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in flat]
-    if array.dtype.kind == "f":
+    if array.dtype.kind == "f" and not np.isfinite(flat).all():
         # JSON has no NaN or infinity: they travel as null (ask binary_data to keep them).
-        values = flat.astype(np.float64).tolist()
-        return [v if math.isfinite(v) else None for v in values]
+        return [v if math.isfinite(v) else None for v in flat.tolist()]
     return list(flat.tolist())
 
 
