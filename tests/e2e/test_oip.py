@@ -14,14 +14,13 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 import pytest
+import tritonclient.http as httpclient
+import tritonclient.utils as triton_utils
 
 from bench.perf_analyzer import find_perf_analyzer, run_perf_analyzer
 from tests import modelzoo
 from tests.api.forms import multipart
 from tests.e2e.server import RunningService, running_service
-
-httpclient = pytest.importorskip("tritonclient.http")
-triton_utils = pytest.importorskip("tritonclient.utils")
 
 pytestmark = pytest.mark.slow
 
