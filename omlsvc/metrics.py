@@ -30,7 +30,7 @@ from prometheus_client import (
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from omlsvc.core.observe import DATABASE_ERROR_KINDS, Observer
+from omlsvc.core.observe import DATABASE_ERROR_KINDS, SCORING_PHASES, Observer, PhaseTotal, ScoringTotals
 
 #: The variable ``prometheus_client`` reads (at import) to share values between processes.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -207,6 +207,40 @@ class Metrics(Observer):
         registry = CollectorRegistry(auto_describe=False)
         registry.register(_Filtered(source, may_name))
         return generate_latest(registry)
+
+    def scoring_totals(self, deployment: str) -> ScoringTotals:
+        """What the scrape says of one deployment's score requests (every worker's, in multiprocess
+        mode): the statistics extension of the Open Inference Protocol reads these, so its numbers
+        and the metrics' never disagree."""
+        if self.multiproc_dir is None:
+            source: Collector = self.registry
+        else:
+            source = multiprocess.MultiProcessCollector(None, path=self.multiproc_dir)
+        values: dict[str, float] = {}
+        counts: dict[str, float] = {}
+        sums: dict[str, float] = {}
+        for family in source.collect():
+            for sample in family.samples:
+                if sample.labels.get(DEPLOYMENT_LABEL) != deployment:
+                    continue
+                name = sample.name
+                if (
+                    name in ("omlsvc_scoring_requests_total", "omlsvc_scoring_rows_total")
+                    or name == "omlsvc_scoring_answers_total"
+                ):
+                    values[name] = values.get(name, 0.0) + sample.value
+                elif name == "omlsvc_scoring_seconds_count":
+                    phase = sample.labels["phase"]
+                    counts[phase] = counts.get(phase, 0.0) + sample.value
+                elif name == "omlsvc_scoring_seconds_sum":
+                    phase = sample.labels["phase"]
+                    sums[phase] = sums.get(phase, 0.0) + sample.value
+        return ScoringTotals(
+            requests=int(values.get("omlsvc_scoring_requests_total", 0)),
+            answered=int(values.get("omlsvc_scoring_answers_total", 0)),
+            rows=int(values.get("omlsvc_scoring_rows_total", 0)),
+            phases={p: PhaseTotal(int(counts.get(p, 0)), sums.get(p, 0.0)) for p in SCORING_PHASES},
+        )
 
 
 class _Filtered(Collector):

@@ -34,6 +34,7 @@ from omlsvc.jobs.options import RunnerOptions
 from omlsvc.jobs.runner import Runner, default_runner_id
 from omlsvc.jobs.service import JobService
 from omlsvc.metrics import Metrics
+from omlsvc.oip.service import InferenceService
 from omlsvc.private_files import make_private_dir
 from omlsvc.repository.archive import extract_package
 from omlsvc.repository.isolation import IsolatedValidator
@@ -75,6 +76,8 @@ class Services(AdminServices):
     scoring: ScoringService
     #: the worker's Prometheus metrics, which every capability above reports to
     metrics: Metrics
+    #: the Open Inference Protocol (/v2) over the same deployments and sessions (issue 14)
+    inference: InferenceService
 
 
 def build_admin_services(
@@ -136,7 +139,17 @@ def build_services(
     # another worker's change (a swapped model, a new canary): load what the URIs served here now serve
     admin.transactions.changes.on_change(scoring.refresh_served)
     fields = {f.name: getattr(admin, f.name) for f in dataclasses.fields(AdminServices)}
-    return Services(**fields, worker_index=worker_index, scoring=scoring, metrics=metrics)
+    inference = InferenceService(
+        scoring,
+        admin.deployments,
+        admin.models,
+        metrics.scoring_totals,
+        max_rows=settings.max_score_rows,
+        max_response_bytes=settings.max_response_bytes,
+    )
+    return Services(
+        **fields, worker_index=worker_index, scoring=scoring, metrics=metrics, inference=inference
+    )
 
 
 def watch_database(engine: Engine, metrics: Metrics) -> None:

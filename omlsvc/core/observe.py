@@ -8,6 +8,9 @@ a deployment's URI, a phase or an outcome from a short fixed list, never a model
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
 #: The phases of one score request, in order. ``queue``: from the request's arrival (at the front
 #: proxy when it says so, else at the worker thread) until its rows start being converted.
 SCORING_PHASES = ("queue", "preprocess", "run", "format")
@@ -60,3 +63,26 @@ class Observer:
 
 
 UNOBSERVED = Observer()
+
+
+# -- what has been observed, read back (the Open Inference Protocol's statistics extension) ----------
+
+
+@dataclass(frozen=True)
+class PhaseTotal:
+    """How often a phase ran and how long it took altogether (seconds)."""
+
+    count: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class ScoringTotals:
+    """A deployment's score requests so far, across the workers of the host: those that reached a
+    model, those answered, the rows scored and the cumulative time of each phase
+    (:data:`SCORING_PHASES`). The same numbers the metrics scrape exposes."""
+
+    requests: int = 0
+    answered: int = 0
+    rows: int = 0
+    phases: Mapping[str, PhaseTotal] = field(default_factory=dict)

@@ -26,6 +26,7 @@ from omlsvc.openapi.builders import (
 from omlsvc.openapi.console import console_paths
 from omlsvc.openapi.deployment_schemas import top_n_details_schemas
 from omlsvc.openapi.jobs import job_paths, job_schemas
+from omlsvc.openapi.oip import oip_paths, oip_schemas
 from omlsvc.openapi.schemas import component_schemas, user_name_schema
 from omlsvc.openapi.service_paths import service_paths
 from omlsvc.openapi.swap import swap_schemas
@@ -171,6 +172,7 @@ def service_document(server_url: str) -> dict[str, Any]:
     schemas.update(job_schemas())
     schemas.update(swap_schemas())
     schemas.update(task_schemas())
+    schemas.update(oip_schemas())  # issue 14: the Open Inference Protocol under /v2
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -183,7 +185,7 @@ def service_document(server_url: str) -> dict[str, Any]:
         },
         "servers": [{"url": server_url.rstrip("/")}],
         "security": [{SECURITY_SCHEME: []}],
-        "paths": {**service_paths(), **job_paths(), **task_paths(), **console_paths()},
+        "paths": {**service_paths(), **job_paths(), **task_paths(), **console_paths(), **oip_paths()},
         "components": {
             "securitySchemes": bearer_scheme(),
             "schemas": schemas,

@@ -38,6 +38,7 @@ from omlsvc.rest.models import (
     ModelGrants,
     ModelMetadata,
 )
+from omlsvc.rest.oip import add_oip_routes, speaks_oip
 from omlsvc.rest.scoring import Score, Tensors
 from omlsvc.rest.tasks import ModelProfile, ModelProfiles, ModelVariants, Task
 from omlsvc.rest.tokens import TenantToken, TenantTokenRevocation, Token, TokenRevocation
@@ -114,6 +115,8 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
     app.add_route("/", Root())
     app.add_route(CONSOLE, ConsolePage())
     app.add_route(ASSETS + "/{name}", ConsoleAsset())
+    # the Open Inference Protocol (KServe v2) on the same workers, tokens and sessions (issue 14)
+    add_oip_routes(app, services.inference, services.health, prepare, settings.max_request_bytes)
 
     app.add_error_handler(Exception, _unexpected_error)
     app.add_error_handler(OmlError, _domain_error)
@@ -188,6 +191,8 @@ def _domain_error(
     if status == 413:
         # The rest of an oversized body is never read: close rather than leave it in the socket.
         resp.set_header("Connection", "close")
+    if speaks_oip(req):
+        body = {"error": error.message}
     resp.media = body
 
 
@@ -198,10 +203,8 @@ def _unexpected_error(
     route = req.uri_template or "(no route)"
     log.exception("unexpected error in %s %s (request %s)", req.method, route, request_id)
     resp.status = 500
-    resp.media = {
-        "code": "INTERNAL_ERROR",
-        "message": f"An unexpected error occurred (request id {request_id}).",
-    }
+    message = f"An unexpected error occurred (request id {request_id})."
+    resp.media = {"error": message} if speaks_oip(req) else {"code": "INTERNAL_ERROR", "message": message}
 
 
 def _default_message(req: falcon.Request, error: falcon.HTTPError) -> str:
@@ -217,10 +220,11 @@ def _serialize_http_error(req: falcon.Request, resp: falcon.Response, error: fal
     status = error.status_code
     message = error.description or _default_message(req, error)
     resp.content_type = falcon.MEDIA_JSON
+    body = {"error": message} if speaks_oip(req) else {"code": code_of_status(status), "message": message}
     resp.text = (
         json_handler()
         .serialize(
-            {"code": code_of_status(status), "message": message},
+            body,
             falcon.MEDIA_JSON,
         )
         .decode("utf-8")

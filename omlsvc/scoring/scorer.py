@@ -234,6 +234,16 @@ class PreparedModel:
             )
         return merged
 
+    def run_raw(
+        self, arrays: Mapping[str, np.ndarray], names: Sequence[str], *, timeout_s: float | None = None
+    ) -> dict[str, Any]:
+        """Raw tensors in, the graph outputs ``names`` out (any of the graph's outputs, by name): the
+        Open Inference Protocol's path, with no conversion and no formatting. The caller has checked
+        the arrays against the graph's inputs (names, element types, ranks and fixed dimensions);
+        the run has the same time limit, memory bound and error translation as a score."""
+        limit = self.limits.timeout_s if timeout_s is None else timeout_s
+        return self._run_once(arrays, time.monotonic() + limit, limit, names)
+
     def warm_up(self, *, timeout_s: float | None = None) -> None:
         """One dummy row through the session, so the first real request does not pay for lazy
         initialisation (memory arenas, CUDA kernels). Raises ScoringFailed if the model refuses it,

@@ -83,6 +83,18 @@ GRAPH_LISTINGS = 32
 CUT_VARIANT = "cut"
 
 
+@dataclass(frozen=True)
+class ServedModel:
+    """The model serving a URI for one request, prepared in this worker, and the deployment's own
+    time limit for a run (None: the worker's)."""
+
+    uri: str
+    model_id: str
+    canary: bool
+    model: PreparedModel
+    timeout_s: float | None
+
+
 def parse_top_n(value: object, name: str = "topN") -> int | None:
     """``topN``: absent, or an integer of at least 1 (:func:`~omlsvc.core.values.parse_positive_int`:
     an integral JSON number such as ``2.0``, or its text from forms and query strings)."""
@@ -286,6 +298,31 @@ class ScoringService:
         and its rows are about to be converted."""
         if arrived_at is not None:
             self._observer.scoring_phase(uri, "queue", max(0.0, time.perf_counter() - arrived_at))
+
+    def serving_model(self, principal: Principal, uri: str, *, route_key: str | None = None) -> ServedModel:
+        """The model that answers a request at ``uri`` now (main or canary) with the worker's prepared
+        session: what the Open Inference Protocol reads its metadata from and runs tensors on."""
+        require_principal(principal)
+        deployment, chosen, model = self._prepared(principal, uri, route_key)
+        return ServedModel(
+            deployment.uri, chosen.id, chosen is deployment.canary, model, deployment.score_timeout_s
+        )
+
+    def run_tensors(
+        self, served: ServedModel, arrays: dict[str, Any], names: Sequence[str], rows: int
+    ) -> dict[str, Any]:
+        """Run raw tensors on a served model (:meth:`serving_model`) within the deployment's time
+        limit; reported to the observer as the ``run`` phase and a scored request of ``rows``."""
+        started = time.perf_counter()
+        outputs = served.model.run_raw(arrays, names, timeout_s=served.timeout_s)
+        self._observer.scoring_phase(served.uri, "run", time.perf_counter() - started)
+        self._observer.scored(served.uri, rows, "canary" if served.canary else "main")
+        return outputs
+
+    def observe_phase(self, uri: str, phase: str, seconds: float) -> None:
+        """A phase of a request scored outside :meth:`scored_records` (the protocol's decoding and
+        encoding), reported as the score phases are."""
+        self._observer.scoring_phase(uri, phase, seconds)
 
     def _phases(self, uri: str) -> Callable[[str, float], None]:
         observer = self._observer

@@ -1,0 +1,391 @@
+"""The Open Inference Protocol (``/v2``, KServe v2) in the service document.
+
+The same tokens as the rest of the service (only the two health probes are public); errors are the
+protocol's ``{"error": "..."}`` (component ``OipError``) with the statuses of the one error table.
+An inference request may also be sent as the binary tensor data extension: the JSON below, then the
+raw tensors, ``Inference-Header-Content-Length`` giving the JSON's length (``application/octet-stream``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omlsvc.core.patterns import DEPLOYMENT_URI
+from omlsvc.openapi.builders import json_content, operation, path_parameter
+
+#: The datatypes an input may have (what :mod:`omlsvc.oip.codec` decodes).
+DATATYPES = [
+    "BOOL",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "FP16",
+    "FP32",
+    "FP64",
+    "BYTES",
+]
+_MAX_TENSORS = 64
+_MAX_RANK = 16
+_TAG = ["Open Inference Protocol"]
+
+
+def _error(status: int, text: str) -> dict[str, Any]:
+    return {str(status): {"description": text, "content": json_content("OipError")}}
+
+
+_ERRORS = {
+    400: "The request breaks the protocol or the model's signature (datatype, shape, sizes, names).",
+    401: "Missing, malformed, expired or revoked token.",
+    403: "Only the model's creator (or an admin) may load or unload it.",
+    404: "No such model (deployment) or version, or not visible to the caller.",
+    409: "The model is deployed elsewhere, or the name is in use.",
+    413: "The body, a tensor or the answer is over its limit.",
+    500: "Unexpected error; the message carries a request id.",
+    503: "The database is not reachable, or the model run passed its time limit.",
+}
+
+
+def _errors(statuses: tuple[int, ...], *, public: bool = False) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for status in sorted({*statuses, 500, 503} | (set() if public else {401})):
+        found.update(_error(status, _ERRORS[status]))
+    return found
+
+
+def _op(
+    operation_id: str, summary: str, responses: dict[str, Any], statuses: tuple[int, ...], **options: Any
+) -> dict[str, Any]:
+    """An operation whose error responses carry the protocol's body, not the OML one."""
+    errors = _errors(statuses, public=bool(options.get("public")))
+    return operation(operation_id, summary, {**responses, **errors}, (), tags=_TAG, **options)
+
+
+def _ok(schema: str, text: str) -> dict[str, Any]:
+    return {"200": {"description": text, "content": json_content(schema)}}
+
+
+def _name() -> dict[str, Any]:
+    return path_parameter(
+        "name",
+        "The model name: a deployment's URI.",
+        {"type": "string", "pattern": f"^{DEPLOYMENT_URI.pattern}$"},
+    )
+
+
+def _version() -> dict[str, Any]:
+    return path_parameter("version", "The model version: a deployment serves version 1.", {"type": "string"})
+
+
+def oip_paths() -> dict[str, Any]:
+    paths: dict[str, Any] = {
+        "/v2": {
+            "get": _op(
+                "oipServerMetadata",
+                "Server metadata and the protocol extensions supported",
+                _ok("OipServerMetadata", "The server."),
+                (),
+            )
+        },
+        "/v2/health/live": {
+            "get": _op("oipLive", "Liveness", _ok("OipLive", "The worker answers."), (), public=True)
+        },
+        "/v2/health/ready": {
+            "get": _op(
+                "oipReady",
+                "Readiness (the database answers)",
+                _ok("OipReady", "Ready."),
+                (),
+                public=True,
+            )
+        },
+        "/v2/models/stats": {
+            "get": _op(
+                "oipAllStatistics",
+                "Statistics of every deployment the caller may see",
+                _ok("OipStatistics", "Counts and cumulative times."),
+                (),
+            )
+        },
+        "/v2/repository/index": {
+            "post": _op(
+                "oipRepositoryIndex",
+                "Deployments (READY) and the caller's models no URI serves (UNAVAILABLE)",
+                _ok("OipRepositoryIndex", "The index."),
+                (400, 413),
+                body={"required": False, "content": json_content("OipRepositoryIndexRequest")},
+            )
+        },
+        "/v2/repository/models/{name}/load": {
+            "post": _op(
+                "oipLoad",
+                "Deploy the newest stored model of that name at the URI of that name (owner or admin)",
+                _ok("OipEmpty", "Deployed, or deployed already."),
+                (400, 403, 404, 409, 413),
+                body={"required": False, "content": json_content("OipRepositoryRequest")},
+                parameters=[_name()],
+            )
+        },
+        "/v2/repository/models/{name}/unload": {
+            "post": _op(
+                "oipUnload",
+                "Undeploy the URI (owner or admin); the model stays stored",
+                _ok("OipEmpty", "Undeployed."),
+                (400, 403, 404, 413),
+                body={"required": False, "content": json_content("OipRepositoryRequest")},
+                parameters=[_name()],
+            )
+        },
+    }
+    for prefix, parameters, suffix in (
+        ("/v2/models/{name}", [_name()], ""),
+        ("/v2/models/{name}/versions/{version}", [_name(), _version()], "Version"),
+    ):
+        paths[prefix] = {
+            "get": _op(
+                f"oipModelMetadata{suffix}",
+                "Model metadata: inputs and outputs with datatypes and shapes (-1: dynamic)",
+                _ok("OipModelMetadata", "The model."),
+                (404,),
+                parameters=parameters,
+            )
+        }
+        paths[f"{prefix}/ready"] = {
+            "get": _op(
+                f"oipModelReady{suffix}",
+                "Model readiness",
+                _ok("OipModelReady", "Ready."),
+                (404,),
+                parameters=parameters,
+            )
+        }
+        paths[f"{prefix}/config"] = {
+            "get": _op(
+                f"oipModelConfig{suffix}",
+                "The part of a Triton model configuration clients read (perf_analyzer)",
+                _ok("OipModelConfig", "The configuration."),
+                (404,),
+                parameters=parameters,
+            )
+        }
+        paths[f"{prefix}/stats"] = {
+            "get": _op(
+                f"oipModelStatistics{suffix}",
+                "Statistics extension: counts and cumulative times (the metrics' numbers)",
+                _ok("OipStatistics", "Counts and cumulative times."),
+                (404,),
+                parameters=parameters,
+            )
+        }
+        infer_body = json_content("OipInferenceRequest")
+        infer_body["application/octet-stream"] = {
+            "schema": {"type": "string", "format": "binary"},
+        }
+        paths[f"{prefix}/infer"] = {
+            "post": _op(
+                f"oipInfer{suffix}",
+                "Inference: JSON tensors, or the binary tensor data extension",
+                {
+                    "200": {
+                        "description": (
+                            "The outputs; with binary outputs, the JSON is followed by their bytes and "
+                            "Inference-Header-Content-Length gives its length."
+                        ),
+                        "content": {
+                            **json_content("OipInferenceResponse"),
+                            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                        },
+                    }
+                },
+                (400, 404, 413),
+                body={"required": True, "content": infer_body},
+                parameters=[
+                    *parameters,
+                    {
+                        "name": "Inference-Header-Content-Length",
+                        "in": "header",
+                        "required": False,
+                        "description": "Bytes of JSON before the binary tensor data.",
+                        "schema": {"type": "integer", "minimum": 0},
+                    },
+                ],
+            )
+        }
+    return paths
+
+
+def _tensor_metadata() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["name", "datatype", "shape"],
+        "properties": {
+            "name": {"type": "string"},
+            "datatype": {"type": "string"},
+            "shape": {"type": "array", "items": {"type": "integer"}},
+        },
+    }
+
+
+def _parameters() -> dict[str, Any]:
+    return {"type": "object", "additionalProperties": True}
+
+
+def oip_schemas() -> dict[str, dict[str, Any]]:
+    return {
+        "OipError": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+        "OipEmpty": {"type": "object"},
+        "OipLive": {"type": "object", "required": ["live"], "properties": {"live": {"type": "boolean"}}},
+        "OipReady": {"type": "object", "required": ["ready"], "properties": {"ready": {"type": "boolean"}}},
+        "OipServerMetadata": {
+            "type": "object",
+            "required": ["name", "version", "extensions"],
+            "properties": {
+                "name": {"type": "string"},
+                "version": {"type": "string"},
+                "extensions": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "OipModelMetadata": {
+            "type": "object",
+            "required": ["name", "platform", "inputs", "outputs"],
+            "properties": {
+                "name": {"type": "string"},
+                "versions": {"type": "array", "items": {"type": "string"}},
+                "platform": {"type": "string"},
+                "inputs": {"type": "array", "items": _tensor_metadata()},
+                "outputs": {"type": "array", "items": _tensor_metadata()},
+            },
+        },
+        "OipModelReady": {
+            "type": "object",
+            "required": ["name", "ready"],
+            "properties": {"name": {"type": "string"}, "ready": {"type": "boolean"}},
+        },
+        "OipModelConfig": {
+            "type": "object",
+            "required": ["name", "platform", "max_batch_size", "input", "output"],
+            "properties": {
+                "name": {"type": "string"},
+                "platform": {"type": "string"},
+                "backend": {"type": "string"},
+                "max_batch_size": {"type": "integer", "minimum": 0},
+                "input": {"type": "array", "items": {"type": "object"}},
+                "output": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+        "OipInferenceRequest": {
+            "type": "object",
+            "required": ["inputs"],
+            "properties": {
+                "id": {"type": "string", "maxLength": 256},
+                "parameters": {
+                    "type": "object",
+                    "properties": {"binary_data_output": {"type": "boolean"}},
+                    "additionalProperties": True,
+                },
+                "inputs": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": _MAX_TENSORS,
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "shape", "datatype"],
+                        "description": "Row-major 'data' (flat or nested), or parameters.binary_data_size.",
+                        "properties": {
+                            "name": {"type": "string", "minLength": 1},
+                            "shape": {
+                                "type": "array",
+                                "maxItems": _MAX_RANK,
+                                "items": {"type": "integer", "minimum": 0},
+                            },
+                            "datatype": {"type": "string", "enum": DATATYPES},
+                            "parameters": {
+                                "type": "object",
+                                "properties": {"binary_data_size": {"type": "integer", "minimum": 0}},
+                                "additionalProperties": True,
+                            },
+                            "data": {"type": "array"},
+                        },
+                    },
+                },
+                "outputs": {
+                    "type": "array",
+                    "maxItems": _MAX_TENSORS,
+                    "items": {
+                        "type": "object",
+                        "required": ["name"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "parameters": {
+                                "type": "object",
+                                "properties": {
+                                    "binary_data": {"type": "boolean"},
+                                    "classification": {"type": "integer", "minimum": 0, "maximum": 10_000},
+                                },
+                                "additionalProperties": True,
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "OipInferenceResponse": {
+            "type": "object",
+            "required": ["model_name", "outputs"],
+            "properties": {
+                "model_name": {"type": "string"},
+                "model_version": {"type": "string"},
+                "id": {"type": "string"},
+                "outputs": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "datatype", "shape"],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "datatype": {"type": "string"},
+                            "shape": {"type": "array", "items": {"type": "integer"}},
+                            "data": {"type": "array"},
+                            "parameters": _parameters(),
+                        },
+                    },
+                },
+            },
+        },
+        "OipStatistics": {
+            "type": "object",
+            "required": ["model_stats"],
+            "properties": {"model_stats": {"type": "array", "items": {"type": "object"}}},
+        },
+        "OipRepositoryIndexRequest": {
+            "type": "object",
+            "properties": {"ready": {"type": "boolean"}},
+        },
+        "OipRepositoryIndex": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "state"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "version": {"type": "string"},
+                    "state": {"type": "string", "enum": ["READY", "UNAVAILABLE"]},
+                    "reason": {"type": "string"},
+                },
+            },
+        },
+        "OipRepositoryRequest": {
+            "type": "object",
+            "properties": {
+                "parameters": {
+                    "type": "object",
+                    "properties": {"version": {"type": "string", "description": "Load this version."}},
+                    "additionalProperties": True,
+                }
+            },
+        },
+    }
