@@ -43,6 +43,8 @@ MEMORY_REFRESH_S = 1.0
 
 _SCORING_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _LOAD_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+#: Sizes of merged runs (dynamic batching): powers of two up to the largest batch allowed.
+_BATCH_BUCKETS = (2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0)
 
 
 class Metrics(Observer):
@@ -87,6 +89,21 @@ class Metrics(Observer):
             "format (the response items).",
             [DEPLOYMENT_LABEL, "phase"],
             buckets=_SCORING_BUCKETS,
+            registry=r,
+        )
+        # dynamic batching (issue 20): what each merged model run held
+        self.batch_rows = Histogram(
+            "omlsvc_scoring_batch_rows",
+            "Rows (or images) of each model run that dynamic batching merged from concurrent requests.",
+            [DEPLOYMENT_LABEL],
+            buckets=_BATCH_BUCKETS,
+            registry=r,
+        )
+        self.batch_requests = Histogram(
+            "omlsvc_scoring_batch_requests",
+            "Score requests merged into each model run by dynamic batching.",
+            [DEPLOYMENT_LABEL],
+            buckets=_BATCH_BUCKETS,
             registry=r,
         )
         self.session_lookups = Counter(
@@ -144,6 +161,10 @@ class Metrics(Observer):
     def scored(self, deployment: str, rows: int, variant: str = "main") -> None:
         self.scoring_rows.labels(deployment).inc(rows)
         self.scoring_answers.labels(deployment, variant).inc()
+
+    def batch_formed(self, deployment: str, rows: int, requests: int) -> None:
+        self.batch_rows.labels(deployment).observe(rows)
+        self.batch_requests.labels(deployment).observe(requests)
 
     def session_lookup(self, hit: bool) -> None:
         self.session_lookups.labels("hit" if hit else "miss").inc()

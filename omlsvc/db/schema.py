@@ -138,6 +138,11 @@ deployments = Table(
     # requests goes to ``canary_model_id``. Added in place by ``omlsvc db upgrade`` (nullable).
     Column("canary_model_id", String(36), ForeignKey("models.id")),
     Column("canary_percent", Integer),
+    # Dynamic batching (issue 20), both null when the deployment leaves it to OMLSVC_BATCH_MAX_SIZE:
+    # concurrent requests merged into one run of at most that many rows, none held longer than the
+    # delay. Added in place by ``omlsvc db upgrade`` (nullable).
+    Column("batch_max_size", Integer),
+    Column("batch_max_delay_ms", Float),
 )
 
 # Every change of the model behind a deployment's URI, one row each: the deploy itself, a swap, a

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from omlsvc.core.batching import BatchingOptions
 from omlsvc.repository.rows import ModelRecord
 
 
@@ -19,6 +20,8 @@ class DeploymentRecord:
     #: the canary model and the percent (1-99) of score requests it gets; None when there is none.
     canary: ModelRecord | None = None
     canary_percent: int | None = None
+    #: the deployment's own dynamic batching; None: the service's default (OMLSVC_BATCH_MAX_SIZE).
+    batching: BatchingOptions | None = None
 
 
 #: The actions a history entry records.

@@ -21,6 +21,7 @@ from omlsvc.core.authorization import (
     may_serve_instead,
     require_principal,
 )
+from omlsvc.core.batching import parse_batching
 from omlsvc.core.clock import utcnow
 from omlsvc.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from omlsvc.core.limits import MAX_SCORE_TIMEOUT_S
@@ -85,9 +86,11 @@ class DeploymentService:
         score_timeout: object = None,
         *,
         prepare: Prepare | None = None,
+        batching: object = None,
     ) -> DeploymentRecord:
         """Deploy a model at ``uri``, with its own time limit for a model run when ``score_timeout``
-        (seconds) is given.
+        (seconds) is given, and its own dynamic batching when ``batching`` (the request's
+        ``{"maxBatchSize", "maxDelayMs"}``) is.
 
         ``prepare`` runs after every check and before anything is written, outside any transaction:
         a model it refuses (a warm-up that fails or times out) leaves no deployment behind.
@@ -99,6 +102,7 @@ class DeploymentService:
         if not isinstance(uri, str) or not DEPLOYMENT_URI.fullmatch(uri):
             problems.append("uri is required: 1 to 200 letters, digits or '_'.")
         timeout = self._score_timeout(score_timeout, problems)
+        batching_options = parse_batching(batching, problems)
         if problems:
             raise InvalidInput(" ".join(problems), details=problems)
         assert isinstance(model_id, str) and isinstance(uri, str)
@@ -114,12 +118,14 @@ class DeploymentService:
             )
             created_at = self._clock()
             store = DeploymentStore(uow.connection)
-            store.add(uri, model_id, principal.name, created_at, timeout)
+            store.add(uri, model_id, principal.name, created_at, timeout, batching_options)
             store.record_history(
                 uri, HistoryEntry(0, actions.DEPLOY, model_id, None, None, None, created_at, principal.name)
             )
             uow.commit()
-        return DeploymentRecord(uri=uri, created_at=created_at, model=model, score_timeout_s=timeout)
+        return DeploymentRecord(
+            uri=uri, created_at=created_at, model=model, score_timeout_s=timeout, batching=batching_options
+        )
 
     def _deployable(
         self, principal: Principal, model: ModelRecord | None, model_id: str, uri: str, uow: UnitOfWork

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, bindparam, delete, exists, func, insert, or_,
 from sqlalchemy.exc import IntegrityError
 
 from omlsvc.core.authorization import Principal
+from omlsvc.core.batching import BatchingOptions
 from omlsvc.core.errors import Conflict
 from omlsvc.db.schema import deployment_history, deployments, models
 from omlsvc.deployment.records import DeploymentRecord, HistoryEntry
@@ -32,6 +33,8 @@ _JOINED = select(
     deployments.c.score_timeout_s,
     deployments.c.canary_model_id,
     deployments.c.canary_percent,
+    deployments.c.batch_max_size,
+    deployments.c.batch_max_delay_ms,
     *model_columns(),
 ).join_from(deployments, models, deployments.c.model_id == models.c.id)
 #: Built once: this lookup runs on every score request (or rather, on every miss of a worker's cache).
@@ -52,7 +55,11 @@ _HISTORY = (
 def _record(row: Sequence[Any]) -> tuple[DeploymentRecord, str | None, int | None]:
     """The record without its canary, the canary's id and its percent."""
     record = DeploymentRecord(
-        uri=row[0], created_at=row[1], score_timeout_s=row[2], model=model_record(row[5:])
+        uri=row[0],
+        created_at=row[1],
+        score_timeout_s=row[2],
+        batching=None if row[5] is None else BatchingOptions(row[5], float(row[6] or 0.0)),
+        model=model_record(row[7:]),
     )
     return record, row[3], row[4]
 
@@ -62,7 +69,13 @@ class DeploymentStore:
         self._connection = connection
 
     def add(
-        self, uri: str, model_id: str, owner: str, created_at: datetime, score_timeout_s: float | None = None
+        self,
+        uri: str,
+        model_id: str,
+        owner: str,
+        created_at: datetime,
+        score_timeout_s: float | None = None,
+        batching: BatchingOptions | None = None,
     ) -> None:
         try:
             with self._connection.begin_nested():
@@ -73,6 +86,8 @@ class DeploymentStore:
                         owner=owner,
                         created_at=created_at,
                         score_timeout_s=score_timeout_s,
+                        batch_max_size=None if batching is None else batching.max_size,
+                        batch_max_delay_ms=None if batching is None else batching.max_delay_ms,
                     )
                 )
         except IntegrityError:

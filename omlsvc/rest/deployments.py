@@ -26,6 +26,7 @@ def _endpoint_view(req: falcon.Request, record: DeploymentRecord) -> dict[str, A
         "uri": record.uri,
         "deployedOn": iso_timestamp(record.created_at),
         **_score_timeout(record),
+        **_batching(record),
         **_canary(record),
         "links": [link(req, f"{DEPLOYMENTS}/{record.uri}")],
     }
@@ -52,6 +53,11 @@ def _history_view(entry: HistoryEntry) -> dict[str, Any]:
     return view
 
 
+def _batching(record: DeploymentRecord) -> dict[str, Any]:
+    """Our extension (issue 20): the deployment's own dynamic batching, when it has one."""
+    return {} if record.batching is None else {"batching": record.batching.to_json()}
+
+
 def _score_timeout(record: DeploymentRecord) -> dict[str, Any]:
     """Our extension: the deployment's own time limit for a model run, when it has one."""
     return {} if record.score_timeout_s is None else {"scoreTimeout": record.score_timeout_s}
@@ -72,6 +78,7 @@ class DeploymentCollection:
             body.get("uri"),
             body.get("scoreTimeout"),
             prepare=self._prepare,
+            batching=body.get("batching"),
         )
         resp.status = falcon.HTTP_201
         resp.location = f"{DEPLOYMENTS}/{record.uri}"
@@ -80,6 +87,7 @@ class DeploymentCollection:
             "uri": record.uri,
             "deployedOn": iso_timestamp(record.created_at),
             **_score_timeout(record),
+            **_batching(record),
             "links": [link(req, f"{DEPLOYMENTS}/{record.uri}")],
         }
 

@@ -18,6 +18,7 @@ import numpy as np
 from omlsvc.core.errors import MemoryLimitExceeded, OmlError, ResponseTooLarge, ScoringFailed, Unavailable
 from omlsvc.core.ortmessages import ALLOCATION_FAILURE, onnxruntime_message
 from omlsvc.core.signature import Function, ModelType, ScoringSpec
+from omlsvc.scoring.batching import batchable
 from omlsvc.scoring.images import ImageOptions
 from omlsvc.scoring.inputs import Feeds, InputConverter, InputLimits
 from omlsvc.scoring.outputs import OutputFormatter, RankedColumns, Result
@@ -41,6 +42,8 @@ _MIN_ENTRY_BYTES = {
 #: Told how long each phase of a score took: ``(phase, seconds)``, phases from
 #: :data:`omlsvc.core.observe.SCORING_PHASES`.
 PhaseTimes = Callable[[str, float], None]
+#: What runs a request's feeds in place of :meth:`PreparedModel.run`: (feeds, time limit) -> outputs.
+RunFeeds = Callable[[Feeds, "float | None"], dict[str, Any]]
 
 
 def _ignore(phase: str, seconds: float) -> None:
@@ -106,6 +109,8 @@ class PreparedModel:
         self._hide = tuple(hide)
         self.limits = run_limits or RunLimits()
         self._watchdog = watchdog
+        #: requests of this model may be merged into one run and split back by rows (issue 20).
+        self.batchable = batchable(spec, self._output_names, self._batch_size)
 
     def score_records(
         self,
@@ -115,12 +120,15 @@ class PreparedModel:
         timeout_s: float | None = None,
         answer_limit: int | None = None,
         phases: PhaseTimes = _ignore,
+        run: RunFeeds | None = None,
     ) -> list[Result]:
         """``scoringResults`` for parsed JSON ``inputRecords``: one item per row, in order."""
         started = time.perf_counter()
         feeds = self.inputs.convert(records)
         phases("preprocess", time.perf_counter() - started)
-        return self.score_feeds(feeds, top_n, timeout_s=timeout_s, answer_limit=answer_limit, phases=phases)
+        return self.score_feeds(
+            feeds, top_n, timeout_s=timeout_s, answer_limit=answer_limit, phases=phases, run=run
+        )
 
     def score_images(
         self,
@@ -130,12 +138,15 @@ class PreparedModel:
         timeout_s: float | None = None,
         answer_limit: int | None = None,
         phases: PhaseTimes = _ignore,
+        run: RunFeeds | None = None,
     ) -> list[Result]:
         """``scoringResults`` for uploaded image files (multipart path): one item per image."""
         started = time.perf_counter()
         feeds = self.inputs.convert_image_bytes(images)
         phases("preprocess", time.perf_counter() - started)
-        return self.score_feeds(feeds, top_n, timeout_s=timeout_s, answer_limit=answer_limit, phases=phases)
+        return self.score_feeds(
+            feeds, top_n, timeout_s=timeout_s, answer_limit=answer_limit, phases=phases, run=run
+        )
 
     def score_feeds(
         self,
@@ -145,8 +156,12 @@ class PreparedModel:
         timeout_s: float | None = None,
         answer_limit: int | None = None,
         phases: PhaseTimes = _ignore,
+        run: RunFeeds | None = None,
     ) -> list[Result]:
         """Run converted feeds and format them; the result count always equals ``feeds.rows``.
+
+        ``run`` replaces :meth:`run` (a dynamic batcher that merges this request's feeds with
+        others' and hands back this request's outputs only).
 
         ``timeout_s`` (default: the worker's limit) bounds the model run(s) of this call. With an
         ``answer_limit`` (bytes of JSON, for an HTTP answer) results that could not fit it are
@@ -154,7 +169,7 @@ class PreparedModel:
         told how long the run and the formatting took.
         """
         started = time.perf_counter()
-        outputs = self.run(feeds, timeout_s=timeout_s)
+        outputs = self.run(feeds, timeout_s=timeout_s) if run is None else run(feeds, timeout_s)
         ran = time.perf_counter()
         phases("run", ran - started)
         if answer_limit is not None:
@@ -164,6 +179,10 @@ class PreparedModel:
         if len(results) != feeds.rows:
             raise ScoringFailed(f"the model returned {len(results)} results for {feeds.rows} input rows")
         return results
+
+    def run_for_batch(self, feeds: Feeds, timeout_s: float | None) -> dict[str, Any]:
+        """:meth:`run` as :mod:`omlsvc.scoring.batching` calls it."""
+        return self.run(feeds, timeout_s=timeout_s)
 
     def rank_records(self, records: Any, top_n: int) -> RankedColumns:
         """Results of parsed ``inputRecords`` column by column, for batch jobs (no answer limit)."""

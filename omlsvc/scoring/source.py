@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from omlsvc.core.authorization import Principal
+from omlsvc.core.batching import BatchingOptions
 
 
 class ScorableModel(Protocol):
@@ -49,6 +50,8 @@ class ScoringTarget:
     #: a canary beside the main model, and the percent (1-99) of score requests it gets.
     canary: ModelToScore | None = None
     canary_percent: int = 0
+    #: the deployment's own dynamic batching; None: the worker's default.
+    batching: BatchingOptions | None = None
 
 
 class ModelSource(Protocol):

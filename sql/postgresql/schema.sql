@@ -125,6 +125,8 @@ CREATE TABLE deployments (
 	score_timeout_s FLOAT,
 	canary_model_id VARCHAR(36),
 	canary_percent INTEGER,
+	batch_max_size INTEGER,
+	batch_max_delay_ms FLOAT,
 	CONSTRAINT pk_deployments PRIMARY KEY (uri),
 	CONSTRAINT uq_deployments_model_id UNIQUE (model_id),
 	CONSTRAINT fk_deployments_model_id FOREIGN KEY(model_id) REFERENCES models (id),
