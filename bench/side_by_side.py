@@ -189,7 +189,7 @@ def main() -> int:
             oml.deploy(oml.upload("cnn", zip_bytes, "ONNX_IMG"), "cnn")
             oml.deploy(oml.upload("cnn_batched", zip_bytes, "ONNX_IMG"), "cnn_batched", batching=BATCHING)
             body, content_type = multipart(
-                {}, {"imageData": ("photo.jpg", make_jpeg(args.cnn_size, args.cnn_size))}
+                {}, {"imageData": ("photo.jpg", make_jpeg(max(256, args.cnn_size), max(256, args.cnn_size)))}
             )
             headers = {**oml.auth, "Content-Type": content_type}
             for uri in ("cnn", "cnn_batched"):
