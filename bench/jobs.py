@@ -5,7 +5,8 @@ regression), on the same table and model:
 
 * **plain read**: reading the input in key order in the runner's chunks (keyset pagination, the same
   server-side cursor and fetch size as the runner), no scoring;
-* **plain write**: writing rows shaped like the job's output (key, copied column, prediction columns),
+* **plain write**: writing rows shaped like the job's output (key, copied column, a label and a value
+  per ``topN`` rank, or the prediction),
   chunk by chunk, one transaction each, through the runner's own bulk path (COPY / executemany), no
   scoring and no checkpoint;
 * **raw onnxruntime**: the same rows already in memory as one float32 array, ``session.run`` per chunk;
@@ -110,11 +111,17 @@ def rate(rows: int, seconds: float) -> float:
 def plain_write(engine: Engine, rows: int, chunk_rows: int, function: str) -> float:
     """Seconds to write ``rows`` output-shaped rows in chunks (one transaction each) through the
     runner's bulk path (:meth:`DataTables.insert`)."""
-    generated: list[tuple[str, str]]
-    if function == "regression":
-        generated = [("OML$PREDICTION", "double")]
-    else:
-        generated = [("OML$PREDICTION1", "text"), ("OML$PROBABILITY1", "double")]
+    generated: list[tuple[str, str]] = [("OML$PREDICTION", "double")]
+    if function != "regression":  # the job's own output columns: a label and a value per topN rank
+        first, second = (
+            ("CLUSTER_ID", "PROBABILITY") if function == "clustering" else ("PREDICTION", "PROBABILITY")
+        )
+        top_n = int(MODELS[function][2].get("topN", 1))
+        generated = [
+            (f"OML${name}{k}", kind)
+            for k in range(1, top_n + 1)
+            for name, kind in ((first, "text"), (second, "double"))
+        ]
     columns = [Column("id", Integer), Column("species", String(20))]
     columns += [
         Column(name, String(LABEL_LENGTH) if kind == "text" else Double(), quote=True)
