@@ -33,7 +33,7 @@ from typing import Any
 
 import orjson
 
-from bench.client import OmlClient, multipart
+from bench.client import OmlClient, call, multipart
 from bench.load import LoadResult, have_wrk, run_load
 from bench.models import _small_cnn, _tabular, make_jpeg
 from bench.peers import HERE as PEERS
@@ -168,15 +168,22 @@ def main() -> int:
                 log(f"starting {name}")
                 url = start_peer(name, stack, scratch, tabular.onnx_path, args)
             except Exception as exc:  # a peer that cannot run is reported, not fatal
-                skipped[name] = str(exc).splitlines()[0][:200]
+                lines = [line for line in str(exc).splitlines() if line.strip()]
+                skipped[name] = " / ".join(lines[:1] + lines[-2:])[:400]
                 log(f"{name} skipped: {skipped[name]}")
                 continue
             if name == "floor":
-                point(name, f"{url}/score", oml_body(tabular, 1), JSON)
+                target, body = f"{url}/score", oml_body(tabular, 1)
             elif name in ("mlserver", "kserve"):
-                point(name, f"{url}/v2/models/tabular/infer", mlserver_body(tabular, 1), JSON)
+                target, body = f"{url}/v2/models/tabular/infer", mlserver_body(tabular, 1)
             else:
-                point(name, f"{url}/predict", orjson.dumps({"input": tabular.batch(1).tolist()}), JSON)
+                target, body = f"{url}/predict", orjson.dumps({"input": tabular.batch(1).tolist()})
+            answer = call(target, "POST", body, JSON)
+            if answer.status != 200:  # a peer that does not score is not measured
+                skipped[name] = f"answered {answer.status}: {answer.body[:200]!r}"
+                log(f"{name} skipped: {skipped[name]}")
+                continue
+            point(name, target, body, JSON)
         log(
             f"tabular batch 1: {len(points)} servers x {args.rounds} rounds x {args.seconds + args.warmup:g} s"
         )
@@ -215,9 +222,11 @@ def main() -> int:
     load_after = os.getloadavg()
 
     figures = {name: median_of(runs) for name, runs in tabular_runs.items()}
-    peer_rates = {n: f["req_per_s"] for n, f in figures.items() if n not in ("omlsvc", "floor")}
+    peer_rates = {
+        n: f["req_per_s"] for n, f in figures.items() if n not in ("omlsvc", "floor") and f["req_per_s"] > 0
+    }
     best_peer = max(peer_rates, key=lambda n: peer_rates[n]) if peer_rates else None
-    floor = figures.get("floor", {}).get("req_per_s")
+    floor = figures.get("floor", {}).get("req_per_s") or None
     rows: list[list[Any]] = []
     for name, f in figures.items():
         versus = (

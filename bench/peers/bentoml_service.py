@@ -11,6 +11,7 @@ threads.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import bentoml
 import numpy as np
@@ -32,6 +33,6 @@ class Tabular:
         self.outputs = [o.name for o in self.session.get_outputs()]
 
     @bentoml.api
-    def predict(self, input: np.ndarray) -> dict[str, list[float]]:
+    def predict(self, input: np.ndarray) -> dict[str, Any]:
         values = self.session.run(self.outputs, {self.input: input.astype(np.float32, copy=False)})
         return {name: np.asarray(value).tolist() for name, value in zip(self.outputs, values, strict=True)}

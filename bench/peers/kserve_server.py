@@ -23,9 +23,20 @@ class OnnxModel(Model):  # type: ignore[misc]
     def __init__(self, name: str, path: str) -> None:
         super().__init__(name)
         self.path = path
-        self.load()
+        self.session: ort.InferenceSession | None = None
+        self.ready = True  # the session is made in each worker process on first use
+
+    def __getstate__(self) -> dict[str, Any]:
+        # with workers > 1 KServe pickles the model into each worker: sessions do not pickle
+        return {**self.__dict__, "session": None}
 
     def load(self) -> bool:
+        self._session()
+        return self.ready
+
+    def _session(self) -> ort.InferenceSession:
+        if self.session is not None:
+            return self.session
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(os.environ.get("BENCH_INTRA_OP_THREADS", "1"))
         options.inter_op_num_threads = 1
@@ -36,19 +47,19 @@ class OnnxModel(Model):  # type: ignore[misc]
         )
         self.input = self.session.get_inputs()[0].name
         self.outputs = [o.name for o in self.session.get_outputs()]
-        self.ready = True
-        return self.ready
+        return self.session
 
     def predict(self, payload: InferRequest, headers: dict[str, str] | None = None) -> InferResponse:
+        session = self._session()
         array = payload.inputs[0].as_numpy().astype(np.float32, copy=False)
-        values = self.session.run(self.outputs, {self.input: array})
+        values = session.run(self.outputs, {self.input: array})
         outputs = []
         for name, value in zip(self.outputs, values, strict=True):
             value = np.asarray(value)
             output = InferOutput(name=name, shape=list(value.shape), datatype=_datatype(value))
             output.set_data_from_numpy(value, binary_data=False)
             outputs.append(output)
-        return InferResponse(model_name=self.name, infer_outputs=outputs, response_id=payload.id)
+        return InferResponse(model_name=self.name, infer_outputs=outputs, response_id=payload.id or "")
 
 
 def _datatype(value: Any) -> str:
