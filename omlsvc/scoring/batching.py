@@ -15,7 +15,7 @@ row it was: every request of the batch then runs alone, on its own thread, so a 
 only its own request and the others get exactly the answer they would have got unbatched.
 
 Only models whose every output read is batch-major (a dynamic first axis, or ZipMap's one map per
-row) and whose graph does not fix the batch size are merged; requests whose arrays cannot be stacked
+row), whose inputs have the batch axis first and whose graph does not fix the batch size are merged; requests whose arrays cannot be stacked
 (another trailing shape or type) go to separate batchers.
 """
 
@@ -49,6 +49,8 @@ def batchable(spec: ScoringSpec, output_names: Sequence[str], fixed_batch_size: 
     """Whether the outputs ``output_names`` of this model can be split back by rows."""
     if fixed_batch_size is not None:
         return False
+    if spec.image is not None and spec.image.dim_names and spec.image.dim_names[0] != "batch":
+        return False  # requests are stacked on the first axis: it must be the batch axis
     infos = {info.name: info for info in spec.outputs}
     for name in output_names:
         info = infos.get(name)

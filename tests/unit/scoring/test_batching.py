@@ -18,7 +18,7 @@ import pytest
 
 from omlsvc.core.batching import BatchingOptions
 from omlsvc.core.errors import InvalidInput, ScoringFailed
-from omlsvc.scoring.batching import ModelBatching, RequestBatcher, merge, split
+from omlsvc.scoring.batching import ModelBatching, RequestBatcher, batchable, merge, split
 from omlsvc.scoring.feeds import Feeds
 from omlsvc.scoring.scorer import PreparedModel
 from tests.unit.scoring.builders import BuiltModel, encode, gradient_image, iris
@@ -223,3 +223,14 @@ def test_models_whose_outputs_cannot_be_split_by_rows_are_not_batched(
     assert not PreparedModel(fixed.spec, fixed.session()).batchable
     # one label list for the whole batch ([nClasses]), not one per row
     assert not PreparedModel(label_output.spec, label_output.session()).batchable
+
+
+def test_an_image_model_whose_batch_axis_is_not_first_is_not_batched(image_nchw: BuiltModel) -> None:
+    """Requests are stacked on the first axis, which must then be the batch axis."""
+    import dataclasses
+
+    assert image_nchw.spec.image is not None
+    image = dataclasses.replace(image_nchw.spec.image, dim_names=("channel", "batch", "height", "width"))
+    spec = dataclasses.replace(image_nchw.spec, image=image)
+    assert batchable(spec, ("probs",), None) is False
+    assert batchable(image_nchw.spec, ("probs",), None) is True
