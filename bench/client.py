@@ -98,8 +98,9 @@ class OmlClient:
             raise RuntimeError(f"upload of {name} failed: {answer.status} {answer.body[:500]!r}")
         return str(answer.json()["modelId"])
 
-    def deploy(self, model_id: str, uri: str) -> Answer:
-        body = json.dumps({"modelId": model_id, "uri": uri}).encode()
+    def deploy(self, model_id: str, uri: str, **extra: object) -> Answer:
+        """Deploy; ``extra`` joins the body (``batching={...}``, ``scoreTimeout=...``)."""
+        body = json.dumps({"modelId": model_id, "uri": uri, **extra}).encode()
         answer = call(
             f"{self.url}/omlmod/v1/deployment",
             "POST",

@@ -1,15 +1,27 @@
-"""Batch scoring throughput: a job over a 1,000,000-row table, next to what bounds it.
+"""Batch scoring throughput: a job over an N-row table (default 1,000,000), next to what bounds it.
 
-Measured in one run, on the same table and model:
+Measured in one run, per database (SQLite, PostgreSQL) and per function (classification,
+regression), on the same table and model:
 
-* **plain read**: reading the input in key order in the runner's chunks (keyset pagination), no scoring;
+* **plain read**: reading the input in key order in the runner's chunks (keyset pagination, the same
+  server-side cursor and fetch size as the runner), no scoring;
+* **plain write**: writing rows shaped like the job's output (key, copied column, a label and a value
+  per ``topN`` rank, or the prediction),
+  chunk by chunk, one transaction each, through the runner's own bulk path (COPY / executemany), no
+  scoring and no checkpoint;
 * **raw onnxruntime**: the same rows already in memory as one float32 array, ``session.run`` per chunk;
 * **job**: end to end (claim, read, convert, score, format, write with the checkpoint), rows per second
-  of wall time: one runner in this process, then (PostgreSQL) 2 ``omlsvc jobs worker --once`` processes
-  sharing the run, their start-up (about a second) included.
+  of wall time, one runner in this process (optionally also ``--processes`` ``omlsvc jobs worker
+  --once`` processes sharing the run, PostgreSQL only, their start-up included).
 
-    python -m bench.jobs [--rows 1000000] [--model classification|regression|clustering]
-                         [--database-url postgresql+psycopg://...] [--chunk-rows 10000]
+Read, write and job alternate round by round (``--rounds``, medians), after one job that warms the
+model's session up. The ratio printed is the job's rate over the rate of the plain read followed by the plain write of
+the same rows (``1 / (1/read + 1/write)``): 1.0 would mean the service adds nothing to what the
+database needs anyway. The load average is printed beside the figures: on a shared machine they move.
+
+    python -m bench.jobs [--rows 1000000] [--models classification,regression]
+                         [--databases sqlite,postgresql] [--database-url postgresql+psycopg://...]
+                         [--chunk-rows 10000] [--processes 0] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -17,6 +29,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,7 +40,7 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
-from sqlalchemy import Engine, text
+from sqlalchemy import Column, Double, Engine, Integer, MetaData, String, Table, text
 from sqlalchemy.engine import make_url
 
 from bench.report import markdown_table, save
@@ -36,7 +49,8 @@ from omlsvc.core.authorization import Principal
 from omlsvc.db.engine import make_engine
 from omlsvc.db.setup import init_schema
 from omlsvc.jobs.options import RunnerOptions
-from omlsvc.jobs.tables import DataTables
+from omlsvc.jobs.shapes import OutputBatch
+from omlsvc.jobs.tables import LABEL_LENGTH, DataTables
 from omlsvc.repository.service import ModelService, parse_model_form
 from omlsvc.wiring import build_runner, build_services
 from tests import modelzoo
@@ -94,17 +108,67 @@ def rate(rows: int, seconds: float) -> float:
     return rows / seconds if seconds else float("inf")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--model", choices=sorted(MODELS), default="classification")
-    parser.add_argument("--database-url", default=None, help="default: an embedded SQLite file")
-    parser.add_argument("--chunk-rows", type=int, default=10_000)
-    args = parser.parse_args()
+def plain_write(engine: Engine, rows: int, chunk_rows: int, function: str) -> float:
+    """Seconds to write ``rows`` output-shaped rows in chunks (one transaction each) through the
+    runner's bulk path (:meth:`DataTables.insert`)."""
+    generated: list[tuple[str, str]] = [("OML$PREDICTION", "double")]
+    if function != "regression":  # the job's own output columns: a label and a value per topN rank
+        first, second = (
+            ("CLUSTER_ID", "PROBABILITY") if function == "clustering" else ("PREDICTION", "PROBABILITY")
+        )
+        top_n = int(MODELS[function][2].get("topN", 1))
+        generated = [
+            (f"OML${name}{k}", kind)
+            for k in range(1, top_n + 1)
+            for name, kind in ((first, "text"), (second, "double"))
+        ]
+    columns = [Column("id", Integer), Column("species", String(20))]
+    columns += [
+        Column(name, String(LABEL_LENGTH) if kind == "text" else Double(), quote=True)
+        for name, kind in generated
+    ]
+    table = Table(f"bench_write_{uuid.uuid4().hex[:8]}", MetaData(), *columns, quote=True)
+    table.create(engine)
+    names = tuple(c.name for c in table.columns)
+    rng = np.random.default_rng(1)
+    try:
+        started = time.perf_counter()
+        for start in range(0, rows, chunk_rows):
+            count = min(chunk_rows, rows - start)
+            values: list[list[Any]] = [list(range(start, start + count)), ["unknown"] * count]
+            for _, kind in generated:
+                values.append(["setosa"] * count if kind == "text" else rng.random(count).tolist())
+            with engine.begin() as connection:
+                DataTables(connection).insert(table, OutputBatch(names, tuple(values), count))
+        return time.perf_counter() - started
+    finally:
+        table.drop(engine)
 
+
+def plain_read(engine: Engine, table: str, rows: int, chunk_rows: int) -> float:
+    """Seconds to read ``table`` in key order in the runner's chunks, as the runner reads them."""
+    with engine.connect() as connection:
+        data = DataTables(connection)
+        reflected = data.reflect(None, table)
+        columns = [c.name for c in reflected.columns]
+        started = time.perf_counter()
+        after, read = None, 0
+        while True:
+            hi, count = data.next_boundary(reflected, "id", after, chunk_rows)
+            if not count:
+                break
+            read += len(data.read_range(reflected, "id", columns, after, hi, fetch_rows=chunk_rows))
+            after = hi
+        seconds = time.perf_counter() - started
+    assert read == rows, (read, rows)
+    return seconds
+
+
+def measure(url: str | None, model: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Every figure of one database and one function."""
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        url, engine, cleanup, role = scoped_database(args.database_url, folder)
+        url, engine, cleanup, role = scoped_database(url, folder)
         try:
             init_schema(engine)
             settings = Settings.for_tests(
@@ -112,12 +176,11 @@ def main() -> None:
             )
             services = build_services(settings, engine=engine)
             services.auth.add_user("alice", "bench-password", db_role=role)
-            make_zip, width, extra = MODELS[args.model]
+            make_zip, width, extra = MODELS[model]
             zoo = make_zip(folder)
             form = parse_model_form({"modelName": "bench", "version": "1", "modelType": "ONNX"})
-            models = ModelService(
-                services.transactions, settings
-            )  # validates in this process: no helper process to outlive
+            # validates in this process: no helper process to outlive
+            models = ModelService(services.transactions, settings)
             with zoo.zip_path.open("rb") as handle:
                 upload = models.receive_upload(handle)
             model_id = models.store_model(ALICE, form, upload).id
@@ -131,25 +194,8 @@ def main() -> None:
             started = time.perf_counter()
             table = InputTables(engine, readers={"alice": role}).features("bench_in", features)
             load_s = time.perf_counter() - started
-            print(f"loaded {args.rows:,} rows into {engine.dialect.name} in {load_s:.1f} s")
+            print(f"loaded {args.rows:,} rows into {engine.dialect.name} in {load_s:.1f} s", flush=True)
 
-            # plain read, in the runner's chunks
-            with engine.connect() as connection:
-                data = DataTables(connection)
-                reflected = data.reflect(None, table)
-                columns = [c.name for c in reflected.columns]
-                started = time.perf_counter()
-                after, read = None, 0
-                while True:
-                    hi, count = data.next_boundary(reflected, "id", after, args.chunk_rows)
-                    if not count:
-                        break
-                    read += len(data.read_range(reflected, "id", columns, after, hi))
-                    after = hi
-                read_s = time.perf_counter() - started
-            assert read == args.rows
-
-            # raw onnxruntime on the same rows in memory, per chunk
             session = ort.InferenceSession(zoo.onnx_bytes, providers=["CPUExecutionProvider"])
             started = time.perf_counter()
             for start in range(0, args.rows, args.chunk_rows):
@@ -158,15 +204,15 @@ def main() -> None:
 
             gc.collect()
             gc.freeze()  # as `omlsvc jobs worker` does
-            results = []
-            for runners in (1, 2):
-                if runners > 1 and engine.dialect.name == "sqlite":
-                    break  # one runner per SQLite database
+            counter = iter(range(1_000_000))
+
+            def job(runners: int) -> float:
+                """Seconds for ``runners`` to score the whole table once (a fresh job each time)."""
                 job_id = services.jobs.create(
                     ALICE,
                     {
                         "jobProperties": {
-                            "jobName": f"bench{runners}",
+                            "jobName": f"bench{next(counter)}",
                             "jobType": "MODEL_SCORING",
                             "modelId": model_id,
                             "inputData": table,
@@ -181,39 +227,105 @@ def main() -> None:
                     build_runner(services, RunnerOptions(chunk_rows=args.chunk_rows)).run_until_idle(3600)
                 else:
                     run_worker_processes(runners, url, folder / "worker", args.chunk_rows)
-                job_s = time.perf_counter() - started
+                seconds = time.perf_counter() - started
                 (run,) = services.jobs.runs(ALICE, job_id)
                 assert run.status == "SUCCEEDED" and run.rows_done == args.rows, run
-                results.append((runners, job_s))
+                return seconds
+
+            job(1)  # the model's session, the first reflection: not what a table of a million rows pays for
+            # read, write and job alternate round by round: load from elsewhere hurts each alike
+            reads, writes, singles = [], [], []
+            for _ in range(args.rounds):
+                reads.append(plain_read(engine, table, args.rows, args.chunk_rows))
+                writes.append(plain_write(engine, args.rows, args.chunk_rows, model))
+                singles.append(job(1))
+            read_s, write_s = statistics.median(reads), statistics.median(writes)
+            jobs: dict[str, float] = {"1 runner in this process": statistics.median(singles)}
+            if args.processes > 1 and engine.dialect.name != "sqlite":  # one runner per SQLite database
+                jobs[f"{args.processes} worker processes"] = job(args.processes)
+            gc.unfreeze()
         finally:
+            dialect = engine.dialect.name
             engine.dispose()
             cleanup()
+    read_rate, write_rate = rate(args.rows, read_s), rate(args.rows, write_s)
+    floor = 1 / (1 / read_rate + 1 / write_rate)
+    return {
+        "database": dialect,
+        "model": model,
+        "load_s": load_s,
+        "read_rows_per_s": read_rate,
+        "write_rows_per_s": write_rate,
+        "read_then_write_rows_per_s": floor,
+        "onnxruntime_rows_per_s": rate(args.rows, ort_s),
+        "job_rows_per_s": {name: rate(args.rows, s) for name, s in jobs.items()},
+        "job_vs_read_then_write": {name: rate(args.rows, s) / floor for name, s in jobs.items()},
+    }
 
-    rows = [
-        ["plain read (keyset chunks, no scoring)", read_s, rate(args.rows, read_s)],
-        ["raw onnxruntime (rows in memory)", ort_s, rate(args.rows, ort_s)],
-        *(
-            [
-                f"job, {'1 runner in this process' if n == 1 else f'{n} worker processes'}",
-                s,
-                rate(args.rows, s),
-            ]
-            for n, s in results
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--models", default="classification,regression", help=f"of {', '.join(MODELS)}")
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(
+            "OMLSVC_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
         ),
+        help="the PostgreSQL database (a private schema is made in it and dropped)",
+    )
+    parser.add_argument("--chunk-rows", type=int, default=10_000)
+    parser.add_argument("--processes", type=int, default=0, help="also N `omlsvc jobs worker` processes")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of read, write and job")
+    args = parser.parse_args()
+    models = [m for m in args.models.split(",") if m]
+    unknown = set(models) - set(MODELS)
+    if unknown:
+        raise SystemExit(f"unknown models: {', '.join(sorted(unknown))}")
+    urls = {"sqlite": None, "postgresql": args.database_url}
+    databases = [d for d in args.databases.split(",") if d]
+    load_before = os.getloadavg()
+    results = [measure(urls[database], model, args) for database in databases for model in models]
+    load_after = os.getloadavg()
+
+    table = []
+    for r in results:
+        for name, job_rate in r["job_rows_per_s"].items():
+            table.append(
+                [
+                    r["database"],
+                    r["model"],
+                    r["read_rows_per_s"],
+                    r["write_rows_per_s"],
+                    r["read_then_write_rows_per_s"],
+                    r["onnxruntime_rows_per_s"],
+                    f"{job_rate:,.0f} ({name})",
+                    f"{r['job_vs_read_then_write'][name]:.2f}x",
+                ]
+            )
+    print(
+        f"\n{args.rows:,} rows, chunks of {args.chunk_rows:,}; load average "
+        f"{' '.join(f'{v:.2f}' for v in load_before)} before, {' '.join(f'{v:.2f}' for v in load_after)} after "
+        f"({os.cpu_count()} cores)\n"
+    )
+    headers = [
+        "database",
+        "function",
+        "read rows/s",
+        "write rows/s",
+        "read+write rows/s",
+        "onnxruntime rows/s",
     ]
-    print(f"\n{args.rows:,} rows, {args.model} model, {engine.dialect.name}, chunks of {args.chunk_rows:,}\n")
-    print(markdown_table(["what", "seconds", "rows/s"], rows))
+    print(markdown_table([*headers, "job rows/s", "job / (read+write)"], table))
     path = save(
         "jobs",
         {
-            "database": engine.dialect.name,
-            "model": args.model,
             "rows": args.rows,
             "chunk_rows": args.chunk_rows,
-            "load_s": load_s,
-            "read_rows_per_s": rate(args.rows, read_s),
-            "onnxruntime_rows_per_s": rate(args.rows, ort_s),
-            "job_rows_per_s": {str(n): rate(args.rows, s) for n, s in results},
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+            "results": results,
         },
     )
     print(f"saved {path}")

@@ -212,7 +212,8 @@ class _Graph:
         return model
 
 
-def _small_cnn(folder: Path) -> BenchModel:
+def _small_cnn(folder: Path, size: int = 32) -> BenchModel:
+    """The small CNN on ``size`` x ``size`` inputs (its head pools globally, so any size works)."""
     g = _Graph(seed=1)
     x = g.conv("input", 3, 16, 3)
     x = g.max_pool(x, 2, 2)
@@ -220,14 +221,14 @@ def _small_cnn(folder: Path) -> BenchModel:
     x = g.max_pool(x, 2, 2)
     x = g.conv(x, 32, 64, 3)
     g.head(x, 64, 10, "probabilities")
-    model = g.model("small_cnn", "input", ["batch", 3, 32, 32], "probabilities", 10)
-    row = np.random.default_rng(2).random((1, 3, 32, 32), dtype=np.float32)
+    model = g.model("small_cnn", "input", ["batch", 3, size, size], "probabilities", 10)
+    row = np.random.default_rng(2).random((1, 3, size, size), dtype=np.float32)
     metadata = {"function": "classification", "classificationProbOutput": "probabilities"}
     labels = [f"class_{i}" for i in range(10)]
     return _write(
         folder,
-        "small_cnn",
-        "CNN 3 conv blocks, 3x32x32 JSON tensor",
+        "small_cnn" if size == 32 else f"small_cnn_{size}",
+        f"CNN 3 conv blocks, 3x{size}x{size} JSON tensor",
         model.SerializeToString(),
         metadata,
         labels,

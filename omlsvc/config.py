@@ -117,6 +117,11 @@ class Settings:
     max_request_pixels: int = 64 * 1024 * 1024
     max_labels: int = 100_000
     max_response_bytes: int = 32 * 1024 * 1024
+    #: Dynamic batching (issue 20) of deployments that set none: the most rows one merged run holds
+    #: (0 or 1: off, the default) and the longest a request waits for others, in milliseconds (their
+    #: upper limits are checked where they are used: omlsvc.core.batching.service_default).
+    batch_max_size: int = 0
+    batch_max_delay_ms: float = 2.0
     #: A bearer token a Prometheus scraper may present to ``GET /metrics`` (sees every deployment).
     metrics_token: str | None = field(default=None, repr=False)
     # -- tasks: URL import (issue 15) --
@@ -237,6 +242,8 @@ class Settings:
                 "IMPORT_TOTAL_TIMEOUT", _positive_float, cls.import_total_timeout_s
             ),
             jobs_metrics_bind=env.get("JOBS_METRICS_BIND", _bind, None),
+            batch_max_size=env.get("BATCH_MAX_SIZE", _non_negative_int, cls.batch_max_size),
+            batch_max_delay_ms=env.get("BATCH_MAX_DELAY_MS", _non_negative_float, cls.batch_max_delay_ms),
         )
         if settings.jobs_metrics_bind and not settings.metrics_token:  # issue 18: deny by default
             raise SettingsError(
@@ -308,6 +315,13 @@ def _positive_float(raw: str) -> float:
     value = float(raw)
     if not value > 0 or value == float("inf"):
         raise ValueError("must be a positive number")
+    return value
+
+
+def _non_negative_float(raw: str) -> float:
+    value = float(raw)
+    if not 0 <= value < float("inf"):
+        raise ValueError("must be zero or a positive number")
     return value
 
 

@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -43,6 +44,9 @@ MEMORY_REFRESH_S = 1.0
 
 _SCORING_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _LOAD_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_STATUS_CLASSES = {n: f"{n}xx" for n in range(1, 6)}
+#: Sizes of merged runs (dynamic batching): powers of two up to the largest batch allowed.
+_BATCH_BUCKETS = (2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0)
 
 
 class Metrics(Observer):
@@ -92,6 +96,21 @@ class Metrics(Observer):
             buckets=_SCORING_BUCKETS,
             registry=r,
         )
+        # dynamic batching (issue 20): what each merged model run held
+        self.batch_rows = Histogram(
+            "omlsvc_scoring_batch_rows",
+            "Rows (or images) of each model run that dynamic batching merged from concurrent requests.",
+            [DEPLOYMENT_LABEL],
+            buckets=_BATCH_BUCKETS,
+            registry=r,
+        )
+        self.batch_requests = Histogram(
+            "omlsvc_scoring_batch_requests",
+            "Score requests merged into each model run by dynamic batching.",
+            [DEPLOYMENT_LABEL],
+            buckets=_BATCH_BUCKETS,
+            registry=r,
+        )
         self.session_lookups = Counter(
             "omlsvc_session_cache_lookups",
             "Lookups in a worker's session cache, by result (hit or miss).",
@@ -139,13 +158,26 @@ class Metrics(Observer):
             ProcessCollector(registry=r)
         self._memory_read_at = 0.0
         self._checked_out: Callable[[], int] = lambda: 0
+        #: (metric, label values) -> the labelled child: ``labels()`` validates and locks on every
+        #: call, a few microseconds each, several times per request (issue 20's hot path). The
+        #: registry keeps every child anyway, so this holds nothing more than it does.
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Any, *values: str) -> Any:
+        key = (id(metric), *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     # -- HTTP (the transport reports these) ---------------------------------------------------------
 
     def request_answered(self, route: str | None, method: str, status: int, seconds: float) -> None:
         family = route or UNMATCHED_ROUTE
-        self.http_requests.labels(family, method, f"{status // 100}xx").inc()
-        self.http_seconds.labels(family).observe(seconds)
+        self._child(
+            self.http_requests, family, method, _STATUS_CLASSES.get(status // 100) or f"{status // 100}xx"
+        ).inc()
+        self._child(self.http_seconds, family).observe(seconds)
         now = time.monotonic()
         if now - self._memory_read_at >= MEMORY_REFRESH_S:
             self._memory_read_at = now
@@ -163,16 +195,20 @@ class Metrics(Observer):
     # -- what the capabilities report (omlsvc.core.observe) -------------------------------------------
 
     def scoring_phase(self, deployment: str, phase: str, seconds: float) -> None:
-        self.scoring_seconds.labels(deployment, phase).observe(seconds)
+        self._child(self.scoring_seconds, deployment, phase).observe(seconds)
         if phase == "preprocess":
-            self.scoring_requests.labels(deployment).inc()
+            self._child(self.scoring_requests, deployment).inc()
 
     def scored(self, deployment: str, rows: int, variant: str = "main", *, images: bool = False) -> None:
-        (self.scoring_images if images else self.scoring_rows).labels(deployment).inc(rows)
-        self.scoring_answers.labels(deployment, variant).inc()
+        self._child(self.scoring_images if images else self.scoring_rows, deployment).inc(rows)
+        self._child(self.scoring_answers, deployment, variant).inc()
+
+    def batch_formed(self, deployment: str, rows: int, requests: int) -> None:
+        self._child(self.batch_rows, deployment).observe(rows)
+        self._child(self.batch_requests, deployment).observe(requests)
 
     def session_lookup(self, hit: bool) -> None:
-        self.session_lookups.labels("hit" if hit else "miss").inc()
+        self._child(self.session_lookups, "hit" if hit else "miss").inc()
 
     def session_loaded(self, seconds: float) -> None:
         self.session_loads.observe(seconds)

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from omlsvc.auth.service import AuthService
 from omlsvc.auth.tokens import TokenCodec
 from omlsvc.config import Settings
+from omlsvc.core.batching import service_default
 from omlsvc.core.fetch import FetchLimits
 from omlsvc.core.observe import UNOBSERVED, Observer
 from omlsvc.core.urlsafety import AddressPolicy
@@ -135,6 +136,7 @@ def build_services(
         files,
         _session_cache(settings, worker_index, gpus, metrics),
         metrics,
+        batching=service_default(settings.batch_max_size, settings.batch_max_delay_ms),
     )
     # another worker's change (a swapped model, a new canary): load what the URIs served here now serve
     admin.transactions.changes.on_change(scoring.refresh_served)

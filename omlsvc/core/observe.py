@@ -40,6 +40,10 @@ class Observer:
         """A score request on ``deployment`` answered ``rows`` results, from its main model or its
         canary (``variant``); each result is an image when ``images`` (an image model), else a row."""
 
+    def batch_formed(self, deployment: str, rows: int, requests: int) -> None:
+        """Dynamic batching merged ``requests`` concurrent score requests on ``deployment`` into one
+        model run of ``rows`` rows (or images)."""
+
     def session_lookup(self, hit: bool) -> None:
         """The worker's session cache was asked for a model: loaded already (hit) or not (miss)."""
 

@@ -145,6 +145,11 @@ deployments = Table(
     # A deployment that cuts its model into a feature extractor at this graph value (issue 16; null:
     # the whole model). Added in place by ``omlsvc db upgrade`` (nullable).
     Column("output_tensor", String(1024)),
+    # Dynamic batching (issue 20), both null when the deployment leaves it to OMLSVC_BATCH_MAX_SIZE:
+    # concurrent requests merged into one run of at most that many rows, none held longer than the
+    # delay. Added in place by ``omlsvc db upgrade`` (nullable).
+    Column("batch_max_size", Integer),
+    Column("batch_max_delay_ms", Float),
 )
 
 # Every change of the model behind a deployment's URI, one row each: the deploy itself, a swap, a

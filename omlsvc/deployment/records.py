@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from omlsvc.core.batching import BatchingOptions
 from omlsvc.repository.rows import ModelRecord
 
 
@@ -21,6 +22,8 @@ class DeploymentRecord:
     canary_percent: int | None = None
     #: the graph value the deployment cuts its model at (a feature extractor); None: the whole model.
     output_tensor: str | None = None
+    #: the deployment's own dynamic batching; None: the service's default (OMLSVC_BATCH_MAX_SIZE).
+    batching: BatchingOptions | None = None
 
 
 #: The actions a history entry records.

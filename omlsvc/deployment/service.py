@@ -21,6 +21,7 @@ from omlsvc.core.authorization import (
     may_serve_instead,
     require_principal,
 )
+from omlsvc.core.batching import parse_batching
 from omlsvc.core.clock import utcnow
 from omlsvc.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from omlsvc.core.limits import MAX_SCORE_TIMEOUT_S, MAX_TENSOR_NAME
@@ -87,10 +88,12 @@ class DeploymentService:
         *,
         prepare: Prepare | None = None,
         output_tensor: object = None,
+        batching: object = None,
     ) -> DeploymentRecord:
         """Deploy a model at ``uri``, with its own time limit for a model run when ``score_timeout``
         (seconds) is given; cut into a feature extractor at the graph value ``output_tensor`` when
-        given (checked against the graph by ``prepare``).
+        given (checked against the graph by ``prepare``); with its own dynamic batching when
+        ``batching`` (the request's ``{"maxBatchSize", "maxDelayMs"}``) is.
 
         ``prepare`` runs after every check and before anything is written, outside any transaction:
         a model it refuses (a warm-up that fails or times out) leaves no deployment behind.
@@ -106,6 +109,7 @@ class DeploymentService:
             not isinstance(output_tensor, str) or not 0 < len(output_tensor) <= MAX_TENSOR_NAME
         ):
             problems.append(f"outputTensor must be a tensor name of 1 to {MAX_TENSOR_NAME} characters.")
+        batching_options = parse_batching(batching, problems)
         if problems:
             raise InvalidInput(" ".join(problems), details=problems)
         assert isinstance(model_id, str) and isinstance(uri, str)
@@ -122,13 +126,18 @@ class DeploymentService:
             )
             created_at = self._clock()
             store = DeploymentStore(uow.connection)
-            store.add(uri, model_id, principal.name, created_at, timeout, cut)
+            store.add(uri, model_id, principal.name, created_at, timeout, cut, batching_options)
             store.record_history(
                 uri, HistoryEntry(0, actions.DEPLOY, model_id, None, None, None, created_at, principal.name)
             )
             uow.commit()
         return DeploymentRecord(
-            uri=uri, created_at=created_at, model=model, score_timeout_s=timeout, output_tensor=cut
+            uri=uri,
+            created_at=created_at,
+            model=model,
+            score_timeout_s=timeout,
+            output_tensor=cut,
+            batching=batching_options,
         )
 
     def _deployable(

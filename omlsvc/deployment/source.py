@@ -13,14 +13,28 @@ from omlsvc.repository.rows import ModelRecord
 from omlsvc.repository.service import ModelService
 from omlsvc.scoring.source import ModelToScore, ScoringTarget
 
+#: Targets a worker keeps (forgotten all at once beyond this: they are rebuilt in microseconds).
+MAX_TARGETS = 1024
+
 
 class DeployedModels:
     def __init__(self, deployments: DeploymentService, models: ModelService) -> None:
         self._deployments = deployments
         self._models = models
+        #: id(record) -> (record, its target): the worker cache hands out the same record object until
+        #: a change replaces it, so its target is built once, not per score request (issue 20).
+        self._targets: dict[int, tuple[DeploymentRecord, ScoringTarget]] = {}
 
     def deployment(self, principal: Principal, uri: str) -> ScoringTarget:
-        return _target(self._deployments.lookup_deployment(principal, uri))
+        record = self._deployments.lookup_deployment(principal, uri)
+        known = self._targets.get(id(record))
+        if known is not None and known[0] is record:
+            return known[1]
+        target = _target(record)
+        if len(self._targets) >= MAX_TARGETS:
+            self._targets.clear()
+        self._targets[id(record)] = (record, target)
+        return target
 
     def serving(self, uri: str) -> ScoringTarget | None:
         try:
@@ -41,6 +55,7 @@ def _target(record: DeploymentRecord) -> ScoringTarget:
         canary=None if canary is None else _to_score(canary),
         canary_percent=0 if canary is None else record.canary_percent or 0,
         output_tensor=record.output_tensor,
+        batching=record.batching,
     )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, bindparam, delete, exists, func, insert, or_,
 from sqlalchemy.exc import IntegrityError
 
 from omlsvc.core.authorization import Principal
+from omlsvc.core.batching import BatchingOptions
 from omlsvc.core.errors import Conflict
 from omlsvc.db.schema import deployment_history, deployments, models
 from omlsvc.deployment.records import DeploymentRecord, HistoryEntry
@@ -33,6 +34,8 @@ _JOINED = select(
     deployments.c.canary_model_id,
     deployments.c.canary_percent,
     deployments.c.output_tensor,
+    deployments.c.batch_max_size,
+    deployments.c.batch_max_delay_ms,
     *model_columns(),
 ).join_from(deployments, models, deployments.c.model_id == models.c.id)
 #: Built once: this lookup runs on every score request (or rather, on every miss of a worker's cache).
@@ -56,8 +59,9 @@ def _record(row: Sequence[Any]) -> tuple[DeploymentRecord, str | None, int | Non
         uri=row[0],
         created_at=row[1],
         score_timeout_s=row[2],
-        model=model_record(row[6:]),
         output_tensor=row[5],
+        batching=None if row[6] is None else BatchingOptions(row[6], float(row[7] or 0.0)),
+        model=model_record(row[8:]),
     )
     return record, row[3], row[4]
 
@@ -74,6 +78,7 @@ class DeploymentStore:
         created_at: datetime,
         score_timeout_s: float | None = None,
         output_tensor: str | None = None,
+        batching: BatchingOptions | None = None,
     ) -> None:
         try:
             with self._connection.begin_nested():
@@ -85,6 +90,8 @@ class DeploymentStore:
                         created_at=created_at,
                         score_timeout_s=score_timeout_s,
                         output_tensor=output_tensor,
+                        batch_max_size=None if batching is None else batching.max_size,
+                        batch_max_delay_ms=None if batching is None else batching.max_delay_ms,
                     )
                 )
         except IntegrityError:

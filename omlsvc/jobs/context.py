@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 
 from omlsvc.core.authorization import may_see_model
 from omlsvc.core.errors import InvalidInput, OmlError
-from omlsvc.core.signature import Function, ScoringSpec
+from omlsvc.core.signature import ScoringSpec
 from omlsvc.db.transactions import Transactions
 from omlsvc.jobs import lifecycle
 from omlsvc.jobs.access import JobIdentity, identity_of
@@ -25,8 +25,10 @@ from omlsvc.jobs.plan import ScoringPlan
 from omlsvc.jobs.properties import ScoringJobProperties, job_spec
 from omlsvc.jobs.records import JobRecord
 from omlsvc.jobs.resolve import ResolvedInput, resolve_tables
+from omlsvc.jobs.shapes import OutputBatch
 from omlsvc.jobs.store import JobStore
 from omlsvc.jobs.tables import DataTables
+from omlsvc.scoring.outputs import RankedColumns
 from omlsvc.scoring.scorer import PreparedModel
 from omlsvc.scoring.service import ScoringService
 
@@ -56,29 +58,31 @@ class RunContext:
     #: the target table exists.
     ready: bool = False
 
-    def score(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
-        """The output rows of ``rows`` (in key order), scored by the run's prepared model; a failure is
-        :class:`RunFailed` naming the rows' keys and the column, never a value."""
-        if not rows:
-            return []
+    def score(self, rows: Sequence[Sequence[Any]]) -> OutputBatch:
+        """The output rows of ``rows`` (in key order), column by column, scored by the run's prepared
+        model; a failure is :class:`RunFailed` naming the rows' keys and the column, never a value."""
         plan, model = self.plan, self.model
-        top_n = plan.top_n if plan.function in (Function.CLASSIFICATION, Function.CLUSTERING) else None
+        if not rows:
+            return OutputBatch(tuple(c.name for c in plan.outputs), tuple([] for _ in plan.outputs), 0)
         try:
             if plan.image_column is not None:
                 images = plan.images(rows)
                 step = model.inputs.limits.max_images
-                results = []
-                for start in range(0, len(images), step):
-                    results += model.score_images(images[start : start + step], top_n)
+                ranked = RankedColumns.concat(
+                    [
+                        model.rank_images(images[start : start + step], plan.top_n)
+                        for start in range(0, len(images), step)
+                    ]
+                )
             else:
-                results = model.score_records(plan.records(rows), top_n)
+                ranked = model.rank_records(plan.records(rows), plan.top_n)
+            return plan.output_batch(rows, ranked)
         except OmlError as exc:
             # the scorer's own message may quote a value: name the column and the row's key instead
             raise RunFailed(
                 f"Scoring the rows with {plan.key} from {rows[0][0]!r} to {rows[-1][0]!r} failed: "
                 f"{plan.explain_failure(exc, rows)}"
             ) from exc
-        return plan.output_rows(rows, results)
 
 
 class RunContexts:

@@ -17,13 +17,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
-from omlsvc.core.errors import InvalidImage, InvalidInput, OmlError
+from omlsvc.core.errors import InvalidImage, InvalidInput, OmlError, ScoringFailed
 from omlsvc.core.signature import Function, ModelType, ScoringSpec
 from omlsvc.jobs import fitting
 from omlsvc.jobs.properties import ScoringJobProperties
-from omlsvc.jobs.shapes import COPY, PREFIX, InputFeed, OutputColumn, TableShape
+from omlsvc.jobs.shapes import COPY, InputFeed, OutputBatch, OutputColumn, TableShape
+from omlsvc.scoring.outputs import RankedColumns
 
 #: Where the scorer says a value of one record did not fit (see omlsvc.scoring.inputs).
 _VALUE_AT = re.compile(r"record 0, input '(?P<input>[^']*)': row (?P<row>\d+)(?:, column (?P<column>\d+))?")
@@ -135,50 +134,20 @@ class ScoringPlan:
 
     # -- results -> output rows ------------------------------------------------------------------
 
-    def output_rows(
-        self, rows: Sequence[Sequence[Any]], results: Sequence[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
-        """One output row (column name -> value) per input row, in the same order."""
+    def output_batch(self, rows: Sequence[Sequence[Any]], ranked: RankedColumns) -> OutputBatch:
+        """The output rows of ``rows`` (one per input row, same order) column by column, in the order
+        of :attr:`outputs`: copied columns, then each ranked entry's label and value."""
+        if ranked.rows != len(rows):
+            raise ScoringFailed(f"the model returned {ranked.rows} results for {len(rows)} input rows")
         index = {name: i for i, name in enumerate(self.read_columns)}
-        copies = [(c.name, index[c.source or c.name]) for c in self.outputs if c.kind == COPY]
-        generated = self._generated_values(results)
-        return [
-            {**{name: row[position] for name, position in copies}, **values}
-            for row, values in zip(rows, generated, strict=True)
+        columns: list[list[Any]] = [
+            list(map(operator.itemgetter(index[c.source or c.name]), rows))
+            for c in self.outputs
+            if c.kind == COPY
         ]
-
-    def _generated_values(self, results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        names = [c.name for c in self.outputs if c.kind != COPY]
-        n = self.top_n
         if self.function is Function.REGRESSION:
-            (name,) = names
-            return [{name: result["regression"]} for result in results]
-        if self.function is Function.FEATURE_EXTRACTION:
-            weights = np.asarray([result["doubleWeights"] for result in results], dtype=np.float64)
-            order = np.argsort(-weights, axis=1, kind="stable")[:, :n]
-            top = np.take_along_axis(weights, order, axis=1)
-            return [
-                _pairs(names, list(zip(ids, values, strict=True)), n)
-                for ids, values in zip(order.tolist(), top.tolist(), strict=True)
-            ]
-        if self.function is Function.CLASSIFICATION:
-            return [
-                _pairs(
-                    names, [(item["label"], item["probability"]) for item in result["classifications"][:n]], n
-                )
-                for result in results
-            ]
-        measure = "probability" if names[1].startswith(PREFIX + "PROBABILITY") else "distance"
-        return [
-            _pairs(names, [(item["clusterId"], item[measure]) for item in result["clusters"][:n]], n)
-            for result in results
-        ]
-
-
-def _pairs(names: list[str], pairs: list[tuple[Any, Any]], n: int) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for k in range(n):
-        label, value = pairs[k] if k < len(pairs) else (None, None)
-        values[names[2 * k]] = label
-        values[names[2 * k + 1]] = value
-    return values
+            columns += ranked.values
+        else:
+            for k in range(self.top_n):
+                columns += (ranked.names[k], ranked.values[k])
+        return OutputBatch(tuple(c.name for c in self.outputs), tuple(columns), len(rows))

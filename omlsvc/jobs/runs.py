@@ -36,7 +36,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
@@ -53,6 +52,7 @@ from omlsvc.jobs.options import RunnerOptions
 from omlsvc.jobs.properties import ScoringJobProperties
 from omlsvc.jobs.records import ChunkRecord, RunRecord
 from omlsvc.jobs.resolve import drop_output_table
+from omlsvc.jobs.shapes import OutputBatch
 from omlsvc.jobs.states import ACTIVE, FAILED, PENDING, RUNNING, SCHEDULED, STOPPED, SUCCEEDED
 from omlsvc.jobs.store import JobStore
 from omlsvc.jobs.tables import decode_key, encode_key
@@ -345,6 +345,7 @@ class RunSteps:
                     context.plan.read_columns,
                     decode_key(claim.lo_key),
                     decode_key(claim.hi_key),
+                    fetch_rows=self._chunk_rows(context),
                 )
             output = context.score(rows)
         except (OmlError, DBAPIError) as exc:
@@ -359,10 +360,10 @@ class RunSteps:
             return
         if written:
             self.stats.chunks += 1
-            self.stats.rows += len(output)
-            self._observer.job_rows_written(len(output))
+            self.stats.rows += output.rows
+            self._observer.job_rows_written(output.rows)
 
-    def _checkpoint(self, claim: Claim, context: RunContext, output: list[dict[str, Any]]) -> bool:
+    def _checkpoint(self, claim: Claim, context: RunContext, output: OutputBatch) -> bool:
         """Write the chunk's rows and delete its chunk row in one transaction; False (nothing written)
         when this runner no longer holds the chunk."""
         with self._transactions(write=True) as uow:
@@ -381,7 +382,7 @@ class RunSteps:
                 )
                 return False
             lease = self._clock() + timedelta(seconds=self.options.lease_s)
-            store.add_progress(claim.run_id, len(output), self.runner_id, lease)
+            store.add_progress(claim.run_id, output.rows, self.runner_id, lease)
             uow.commit()
         return True
 

@@ -4,6 +4,7 @@ model input, the columns of the output, and the kinds of each (plain values, no 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from omlsvc.core.errors import InvalidInput
 
@@ -67,3 +68,24 @@ class OutputColumn:
     kind: str
     #: for COPY: the input column copied.
     source: str | None = None
+
+
+@dataclass(frozen=True)
+class OutputBatch:
+    """Output rows column by column, in the output table's column order: what one chunk writes.
+
+    Column-wise because results leave the model as arrays and the bulk paths of every database take
+    rows of plain values; no dict is built per row.
+    """
+
+    names: tuple[str, ...]
+    columns: tuple[list[Any], ...]
+    rows: int
+
+    def tuples(self) -> list[tuple[Any, ...]]:
+        """The rows as tuples, in order (for executemany and COPY)."""
+        return list(zip(*self.columns, strict=True))
+
+    def dicts(self) -> list[dict[str, Any]]:
+        """The rows as column name -> value (for reading in tests and messages)."""
+        return [dict(zip(self.names, row, strict=True)) for row in self.tuples()]

@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import types as sqltypes
 from sqlalchemy.dialects import oracle, postgresql
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import NoSuchTableError, ProgrammingError
 from sqlalchemy.schema import CreateTable, DropTable
 
@@ -43,6 +44,7 @@ from omlsvc.core.errors import InvalidInput
 from omlsvc.db.schema import metadata as service_metadata
 from omlsvc.jobs import shapes as p
 from omlsvc.jobs.plan import ScoringPlan
+from omlsvc.jobs.shapes import OutputBatch
 
 #: Output label columns (class names, cluster ids): long enough for any label.txt line.
 LABEL_LENGTH = 4000
@@ -142,14 +144,25 @@ class DataTables:
         return last, int(count)
 
     def read_range(
-        self, table: Table, key: str, columns: Sequence[str], lo: Any, hi: Any
-    ) -> list[tuple[Any, ...]]:
-        """The rows with ``lo < key <= hi`` (no lower bound when ``lo`` is None), in key order."""
+        self, table: Table, key: str, columns: Sequence[str], lo: Any, hi: Any, *, fetch_rows: int = 10_000
+    ) -> list[Any]:
+        """The rows with ``lo < key <= hi`` (no lower bound when ``lo`` is None), in key order.
+
+        Read through a server-side cursor where the driver has one (PostgreSQL: a named cursor), in
+        ``fetch_rows`` at a time: a range is a chunk, so one or two fetches, and never the whole
+        table held twice. Streaming is asked of the statement, not the connection, which the checkpoint
+        then writes on (see ARCHITECTURE pitfalls).
+        """
         column = table.c[key]
         query = select(*(table.c[name] for name in columns)).where(column.is_not(None), column <= hi)
         if lo is not None:
             query = query.where(column > lo)
-        return list(self._connection.execute(query.order_by(column)).all())
+        query = query.order_by(column).execution_options(stream_results=True, max_row_buffer=fetch_rows)
+        rows: list[Any] = []
+        with self._connection.execute(query) as result:
+            while part := result.fetchmany(fetch_rows):
+                rows += part
+        return rows
 
     # -- output tables ---------------------------------------------------------------------------
 
@@ -195,26 +208,70 @@ class DataTables:
             f"ALTER TABLE {preparer.format_table(table)} RENAME TO {preparer.quote_identifier(new_name)}"
         )
 
-    def insert(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert output rows in the caller's transaction: with COPY on PostgreSQL (psycopg), which
-        is several times faster than the driver's executemany, else with executemany."""
-        if not rows:
+    def insert(self, table: Table, batch: OutputBatch) -> None:
+        """Insert output rows in the caller's transaction (and so as its role), with each database's
+        bulk path on the driver's own cursor: COPY on PostgreSQL (psycopg 3), executemany with array
+        binding and declared input sizes on Oracle, one executemany on SQLite. Values go through
+        the column types' own bind processors first, as SQLAlchemy would send them."""
+        if not batch.rows:
             return
-        if self._connection.dialect.name == "postgresql" and self._connection.dialect.driver == "psycopg":
-            self._copy(table, rows)
-            return
-        self._connection.execute(insert(table), list(rows))
-
-    def _copy(self, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-        preparer = self._connection.dialect.identifier_preparer
-        names = [column.name for column in table.columns]
-        columns = ", ".join(preparer.quote(name) for name in names)
-        statement = f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN"
-        raw = self._connection.connection.dbapi_connection
+        names = tuple(column.name for column in table.columns)
+        if batch.names != names:
+            raise ValueError(f"the batch's columns {batch.names} are not the table's {names}")
+        dialect = self._connection.dialect
+        columns = list(batch.columns)
+        for position, column in enumerate(table.columns):
+            process = column.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                columns[position] = [None if v is None else process(v) for v in columns[position]]
+        rows = list(zip(*columns, strict=True))
+        raw = self._connection.connection.driver_connection
         assert raw is not None
-        with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[attr-defined]
-            for row in rows:
-                copy.write_row([row[name] for name in names])
+        if dialect.name == "postgresql" and dialect.driver == "psycopg":
+            with raw.cursor() as cursor, cursor.copy(copy_statement(dialect, table)) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        cursor = raw.cursor()
+        try:
+            if dialect.name == "oracle":
+                cursor.setinputsizes(*oracle_input_sizes(dialect, table))
+            cursor.executemany(insert_statement(dialect, table), rows)
+        finally:
+            cursor.close()
+
+
+def copy_statement(dialect: Dialect, table: Table) -> str:
+    """``COPY table (columns) FROM STDIN``, names quoted as the table was created."""
+    preparer = dialect.identifier_preparer
+    columns = ", ".join(preparer.quote(column.name) for column in table.columns)
+    return f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN"
+
+
+def insert_statement(dialect: Dialect, table: Table) -> str:
+    """A positional ``INSERT`` of every column in table order, for the driver's own ``executemany``
+    (SQLAlchemy writes it, quoting the names, in the driver's parameter style)."""
+    return str(insert(table).compile(dialect=dialect))
+
+
+def oracle_input_sizes(dialect: Dialect, table: Table) -> list[Any]:
+    """python-oracledb input sizes, one per column: doubles as BINARY_DOUBLE, integers as numbers,
+    labels as strings of their declared length, so array binding never re-binds mid-batch when a
+    later row holds a longer string or a None; copied columns are left to the driver (None)."""
+    import oracledb  # the Oracle driver, needed only where Oracle is the database
+
+    sizes: list[Any] = []
+    for column in table.columns:
+        type_ = column.type.dialect_impl(dialect)
+        if isinstance(type_, oracle.BINARY_DOUBLE | sqltypes.Double) and column.name.startswith(p.PREFIX):
+            sizes.append(oracledb.DB_TYPE_BINARY_DOUBLE)
+        elif isinstance(type_, sqltypes.Integer) and column.name.startswith(p.PREFIX):
+            sizes.append(oracledb.DB_TYPE_NUMBER)
+        elif isinstance(type_, sqltypes.String) and column.name.startswith(p.PREFIX):
+            sizes.append(type_.length or LABEL_LENGTH)
+        else:
+            sizes.append(None)
+    return sizes
 
 
 def _match(names: Sequence[str], wanted: str) -> str | None:

@@ -24,6 +24,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from omlsvc.core import patterns
+from omlsvc.core.batching import (
+    DEFAULT_BATCH_DELAY_MS,
+    DEFAULT_BATCH_SIZE,
+    MAX_BATCH_DELAY_MS,
+    MAX_BATCH_SIZE,
+)
 from omlsvc.core.limits import MAX_DESCRIPTION, MAX_SCORE_TIMEOUT_S
 from omlsvc.core.patterns import anchored
 from omlsvc.core.signature import ELEMENT_TYPES, Function, ModelType
@@ -83,6 +89,32 @@ _SCORE_TIMEOUT = {
     ),
 }
 
+#: Our extension (issue 20): dynamic batching of a deployment.
+_BATCHING = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "maxBatchSize": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_BATCH_SIZE,
+            "description": f"The most rows (or images) one merged model run holds; default {DEFAULT_BATCH_SIZE}, "
+            "1 never merges.",
+        },
+        "maxDelayMs": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": MAX_BATCH_DELAY_MS,
+            "description": "The longest a request waits for others to join its run, in milliseconds; "
+            f"default {DEFAULT_BATCH_DELAY_MS:g}.",
+        },
+    },
+    "description": (
+        "omlsvc extension: concurrent score requests of this deployment in one worker are merged into "
+        "one model run and split back; absent: the service's OMLSVC_BATCH_MAX_SIZE (off by default)."
+    ),
+}
+
 
 def _created_endpoint_properties() -> dict[str, Any]:
     return {
@@ -91,6 +123,7 @@ def _created_endpoint_properties() -> dict[str, Any]:
         "deployedOn": _TIMESTAMP,
         "scoreTimeout": _SCORE_TIMEOUT,
         "outputTensor": OUTPUT_TENSOR_PARAM,
+        "batching": _BATCHING,
         "links": _links(),
     }
 
@@ -295,6 +328,7 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
             "uri": _URI,
             "scoreTimeout": _SCORE_TIMEOUT,
             "outputTensor": OUTPUT_TENSOR_PARAM,
+            "batching": _BATCHING,
         },
     },
     "CreatedEndpoint": {

@@ -29,6 +29,7 @@ def _endpoint_view(req: falcon.Request, record: DeploymentRecord) -> dict[str, A
         "uri": record.uri,
         "deployedOn": iso_timestamp(record.created_at),
         **_score_timeout(record),
+        **_batching(record),
         **_canary(record),
         **_output_tensor(record),
         "links": [link(req, f"{DEPLOYMENTS}/{record.uri}")],
@@ -54,6 +55,11 @@ def _history_view(entry: HistoryEntry) -> dict[str, Any]:
     if entry.canary_model_id is not None:
         view["canary"] = {"modelId": entry.canary_model_id, "percent": entry.canary_percent}
     return view
+
+
+def _batching(record: DeploymentRecord) -> dict[str, Any]:
+    """Our extension (issue 20): the deployment's own dynamic batching, when it has one."""
+    return {} if record.batching is None else {"batching": record.batching.to_json()}
 
 
 def _score_timeout(record: DeploymentRecord) -> dict[str, Any]:
@@ -82,6 +88,7 @@ class DeploymentCollection:
             body.get("scoreTimeout"),
             prepare=self._prepare,
             output_tensor=body.get("outputTensor"),
+            batching=body.get("batching"),
         )
         resp.status = falcon.HTTP_201
         resp.location = f"{DEPLOYMENTS}/{record.uri}"
@@ -91,6 +98,7 @@ class DeploymentCollection:
             "deployedOn": iso_timestamp(record.created_at),
             **_score_timeout(record),
             **_output_tensor(record),
+            **_batching(record),
             "links": [link(req, f"{DEPLOYMENTS}/{record.uri}")],
         }
 

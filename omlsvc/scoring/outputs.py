@@ -14,12 +14,16 @@ Numbers are Python floats holding the float64 value of what the model produced (
 becomes ``0.10000000149011612``); NaN stays NaN, and rendering it is the JSON layer's decision.
 Sorting is one stable ``argsort`` over the whole batch and values leave numpy with one ``tolist``;
 only building the result dicts is per element.
+
+Batch jobs write table columns, not JSON: :meth:`OutputFormatter.ranked` gives the same entries in the
+same order column by column (:class:`RankedColumns`), with no object built per entry but the values.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,6 +32,33 @@ from omlsvc.core.errors import InvalidInput, ScoringFailed
 from omlsvc.core.signature import Function, LabelSource, ScoringSpec, ValueKind
 
 Result = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RankedColumns:
+    """Results column by column, for batch jobs: ``values[k][i]`` (and ``names[k][i]``) is row ``i``'s
+    ``k``-th entry as :meth:`OutputFormatter.format` lists it with the same ``top_n``; None where the
+    row has fewer entries. Regression has one value column and no names; feature extraction names
+    are the column indices (ints), ranked by weight, highest first."""
+
+    rows: int
+    names: list[list[Any]]
+    values: list[list[Any]]
+
+    @staticmethod
+    def concat(parts: Sequence[RankedColumns]) -> RankedColumns:
+        """Parts scored one after another (image chunks), as one."""
+        if len(parts) == 1:
+            return parts[0]
+
+        def joined(columns: list[list[list[Any]]]) -> list[list[Any]]:
+            return [list(itertools.chain.from_iterable(pieces)) for pieces in zip(*columns, strict=True)]
+
+        return RankedColumns(
+            sum(part.rows for part in parts),
+            joined([part.names for part in parts]),
+            joined([part.values for part in parts]),
+        )
 
 
 class OutputFormatter:
@@ -79,25 +110,54 @@ class OutputFormatter:
         except KeyError as exc:
             raise ScoringFailed(f"the model did not return output {exc.args[0]!r}") from None
 
+    def ranked(self, outputs: Mapping[str, Any], top_n: int) -> RankedColumns:
+        """The first ``top_n`` entries of every row, column by column (see :class:`RankedColumns`):
+        what :meth:`format` gives, without building an object per entry."""
+        if type(top_n) is not int or top_n < 1:
+            raise InvalidInput("topN must be a positive integer")
+        try:
+            function = self.spec.function
+            if function is Function.REGRESSION:
+                values = self._regression_values(outputs)
+                return RankedColumns(values.shape[0], [], [values.tolist()])
+            per_row = None
+            if function is Function.CLASSIFICATION:
+                matrix, labels, per_row = self._class_values(outputs)
+                descending = True
+            elif function is Function.CLUSTERING:
+                matrix = _matrix(outputs[self._output], self._output)
+                labels = self._names(matrix.shape[1], "clusters")
+                descending = self._descending
+            else:
+                matrix = _matrix(outputs[self._output], self._output)
+                labels, descending = None, True
+            return _ranked_columns(matrix, labels, per_row, top_n, descending)
+        except KeyError as exc:
+            raise ScoringFailed(f"the model did not return output {exc.args[0]!r}") from None
+
     # -- per function ----------------------------------------------------------------------------
 
-    def _classification(self, outputs: Mapping[str, Any], top_n: int | None) -> list[Result]:
+    def _class_values(
+        self, outputs: Mapping[str, Any]
+    ) -> tuple[np.ndarray, list[str], list[list[str]] | None]:
+        """(probabilities ``[rows, classes]``, shared labels, per-row labels or None)."""
         if self._is_map:
             values, labels = self._from_maps(outputs[self._output])
-        else:
-            values = _matrix(outputs[self._output], self._output)
-            width = values.shape[1]
-            if self._label_output is not None:
-                labels, per_row = self._labels_from_output(
-                    outputs[self._label_output], values.shape[0], width
-                )
-                if per_row is not None:
-                    return [
-                        {"classifications": items}
-                        for items in _per_row_items(values, per_row, top_n, "label", "probability")
-                    ]
-            else:
-                labels = self._names(width, "classes")
+            return values, labels, None
+        values = _matrix(outputs[self._output], self._output)
+        width = values.shape[1]
+        if self._label_output is not None:
+            labels, per_row = self._labels_from_output(outputs[self._label_output], values.shape[0], width)
+            return values, labels, per_row
+        return values, self._names(width, "classes"), None
+
+    def _classification(self, outputs: Mapping[str, Any], top_n: int | None) -> list[Result]:
+        values, labels, per_row = self._class_values(outputs)
+        if per_row is not None:
+            return [
+                {"classifications": items}
+                for items in _per_row_items(values, per_row, top_n, "label", "probability")
+            ]
         items = _ranked_items(values, labels, top_n, True, "label", "probability")
         return [{"classifications": row} for row in items]
 
@@ -109,6 +169,10 @@ class OutputFormatter:
         return [{"clusters": row} for row in items]
 
     def _regression(self, outputs: Mapping[str, Any], top_n: int | None) -> list[Result]:
+        return [{"regression": value} for value in self._regression_values(outputs).tolist()]
+
+    def _regression_values(self, outputs: Mapping[str, Any]) -> np.ndarray:
+        """The ``[rows]`` float64 predictions."""
         array = np.asarray(outputs[self._output])
         if array.ndim == 0:
             raise ScoringFailed(f"output {self._output!r} has no batch axis")
@@ -117,7 +181,7 @@ class OutputFormatter:
             raise ScoringFailed(
                 f"output {self._output!r} has {array.size // max(rows, 1)} values per row; regression needs 1"
             )
-        return [{"regression": value} for value in array.reshape(rows).astype(np.float64).tolist()]
+        return array.reshape(rows).astype(np.float64)
 
     def _features(self, outputs: Mapping[str, Any], top_n: int | None) -> list[Result]:
         values = _matrix(outputs[self._output], self._output)
@@ -215,6 +279,37 @@ def _ranked_items(
         [{name_key: names[j], value_key: value} for j, value in zip(columns, row, strict=True)]
         for columns, row in zip(order.tolist(), ranked, strict=True)
     ]
+
+
+def _ranked_columns(
+    values: np.ndarray,
+    labels: Sequence[str] | None,
+    per_row: list[list[str]] | None,
+    top_n: int,
+    descending: bool,
+) -> RankedColumns:
+    """Column-wise :func:`_ranked_items` (same sort, same ties, NaN last): ``labels`` None names
+    entries by column index; ``per_row`` gives every row its own labels."""
+    rows = values.shape[0]
+    order = np.argsort(-values if descending else values, axis=1, kind="stable")
+    if top_n < values.shape[1]:
+        order = order[:, :top_n]
+    top = np.take_along_axis(values, order, axis=1)
+    if per_row is not None:
+        names = np.take_along_axis(np.array(per_row, dtype=object), order, axis=1)
+    elif labels is not None:
+        table = np.empty(len(labels), dtype=object)
+        table[:] = labels
+        names = table[order]
+    else:
+        names = order
+    kept = order.shape[1]
+    missing = [[None] * rows for _ in range(top_n - kept)]
+    return RankedColumns(
+        rows,
+        [names[:, k].tolist() for k in range(kept)] + missing,
+        [top[:, k].tolist() for k in range(kept)] + [list(column) for column in missing],
+    )
 
 
 def _per_row_items(

@@ -25,9 +25,10 @@ from omlsvc.core.errors import (
 )
 from omlsvc.core.ortmessages import ALLOCATION_FAILURE, onnxruntime_message
 from omlsvc.core.signature import Function, ModelType, ScoringSpec
+from omlsvc.scoring.batching import batchable
 from omlsvc.scoring.images import ImageOptions
 from omlsvc.scoring.inputs import Feeds, InputConverter, InputLimits
-from omlsvc.scoring.outputs import OutputFormatter, Result
+from omlsvc.scoring.outputs import OutputFormatter, RankedColumns, Result
 from omlsvc.scoring.watchdog import DEFAULT_SCORE_TIMEOUT_S, RunWatchdog
 
 _MAX_REASON = 500
@@ -48,6 +49,8 @@ _MIN_ENTRY_BYTES = {
 #: Told how long each phase of a score took: ``(phase, seconds)``, phases from
 #: :data:`omlsvc.core.observe.SCORING_PHASES`.
 PhaseTimes = Callable[[str, float], None]
+#: What runs a request's feeds in place of :meth:`PreparedModel.run`: (feeds, time limit) -> outputs.
+RunFeeds = Callable[[Feeds, "float | None"], dict[str, Any]]
 
 
 def _ignore(phase: str, seconds: float) -> None:
@@ -115,6 +118,8 @@ class PreparedModel:
         self._hide = tuple(hide)
         self.limits = run_limits or RunLimits()
         self._watchdog = watchdog
+        #: requests of this model may be merged into one run and split back by rows (issue 20).
+        self.batchable = batchable(spec, self._output_names, self._batch_size)
 
     def score_records(
         self,
@@ -124,12 +129,15 @@ class PreparedModel:
         timeout_s: float | None = None,
         answer_limit: int | None = None,
         phases: PhaseTimes = _ignore,
+        run: RunFeeds | None = None,
     ) -> list[Result]:
         """``scoringResults`` for parsed JSON ``inputRecords``: one item per row, in order."""
         started = time.perf_counter()
         feeds = self.inputs.convert(records)
         phases("preprocess", time.perf_counter() - started)
-        return self.score_feeds(feeds, top_n, timeout_s=timeout_s, answer_limit=answer_limit, phases=phases)
+        return self.score_feeds(
+            feeds, top_n, timeout_s=timeout_s, answer_limit=answer_limit, phases=phases, run=run
+        )
 
     def score_images(
         self,
@@ -139,12 +147,15 @@ class PreparedModel:
         timeout_s: float | None = None,
         answer_limit: int | None = None,
         phases: PhaseTimes = _ignore,
+        run: RunFeeds | None = None,
     ) -> list[Result]:
         """``scoringResults`` for uploaded image files (multipart path): one item per image."""
         started = time.perf_counter()
         feeds = self.inputs.convert_image_bytes(images)
         phases("preprocess", time.perf_counter() - started)
-        return self.score_feeds(feeds, top_n, timeout_s=timeout_s, answer_limit=answer_limit, phases=phases)
+        return self.score_feeds(
+            feeds, top_n, timeout_s=timeout_s, answer_limit=answer_limit, phases=phases, run=run
+        )
 
     def score_feeds(
         self,
@@ -154,8 +165,12 @@ class PreparedModel:
         timeout_s: float | None = None,
         answer_limit: int | None = None,
         phases: PhaseTimes = _ignore,
+        run: RunFeeds | None = None,
     ) -> list[Result]:
         """Run converted feeds and format them; the result count always equals ``feeds.rows``.
+
+        ``run`` replaces :meth:`run` (a dynamic batcher that merges this request's feeds with
+        others' and hands back this request's outputs only).
 
         ``timeout_s`` (default: the worker's limit) bounds the model run(s) of this call. With an
         ``answer_limit`` (bytes of JSON, for an HTTP answer) results that could not fit it are
@@ -163,7 +178,7 @@ class PreparedModel:
         told how long the run and the formatting took.
         """
         started = time.perf_counter()
-        outputs = self.run(feeds, timeout_s=timeout_s)
+        outputs = self.run(feeds, timeout_s=timeout_s) if run is None else run(feeds, timeout_s)
         ran = time.perf_counter()
         phases("run", ran - started)
         if answer_limit is not None:
@@ -173,6 +188,26 @@ class PreparedModel:
         if len(results) != feeds.rows:
             raise ScoringFailed(f"the model returned {len(results)} results for {feeds.rows} input rows")
         return results
+
+    def run_for_batch(self, feeds: Feeds, timeout_s: float | None) -> dict[str, Any]:
+        """:meth:`run` as :mod:`omlsvc.scoring.batching` calls it."""
+        return self.run(feeds, timeout_s=timeout_s)
+
+    def rank_records(self, records: Any, top_n: int) -> RankedColumns:
+        """Results of parsed ``inputRecords`` column by column, for batch jobs (no answer limit)."""
+        return self.rank_feeds(self.inputs.convert(records), top_n)
+
+    def rank_images(self, images: Sequence[bytes], top_n: int) -> RankedColumns:
+        """Results of image files column by column, for batch jobs (no answer limit)."""
+        return self.rank_feeds(self.inputs.convert_image_bytes(images), top_n)
+
+    def rank_feeds(self, feeds: Feeds, top_n: int, *, timeout_s: float | None = None) -> RankedColumns:
+        """:meth:`score_feeds`, column by column (:meth:`OutputFormatter.ranked`): batch jobs write
+        table columns, and building a dict per entry was most of their time."""
+        ranked = self.outputs.ranked(self.run(feeds, timeout_s=timeout_s), top_n)
+        if ranked.rows != feeds.rows:
+            raise ScoringFailed(f"the model returned {ranked.rows} results for {feeds.rows} input rows")
+        return ranked
 
     def run(self, feeds: Feeds, *, timeout_s: float | None = None) -> dict[str, Any]:
         """Outputs by name for the formatter's outputs only; onnxruntime errors -> ScoringFailed.

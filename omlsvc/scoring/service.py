@@ -22,15 +22,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from omlsvc.core.authorization import Principal, require_principal
+from omlsvc.core.batching import BatchingOptions
 from omlsvc.core.errors import InvalidInput, InvalidModel, MemoryLimitExceeded, OmlError, ScoringTimeout
 from omlsvc.core.observe import UNOBSERVED, Observer
 from omlsvc.core.signature import ModelType, ScoringSpec
 from omlsvc.core.values import parse_positive_int
+from omlsvc.scoring.batching import Batchers
 from omlsvc.scoring.files import ModelFiles
 from omlsvc.scoring.inputs import Feeds
 from omlsvc.scoring.outputs import Result
 from omlsvc.scoring.routing import choose_model
-from omlsvc.scoring.scorer import PreparedModel
+from omlsvc.scoring.scorer import PreparedModel, RunFeeds
 from omlsvc.scoring.sessions import SessionCache
 from omlsvc.scoring.source import ModelSource, ModelToScore, ScorableModel, ScoringTarget
 from omlsvc.scoring.tensors import GraphTensors, cut_spec, describe_tensors, parse_tensor_names, tensor_answer
@@ -111,10 +113,19 @@ def details_warnings(body: dict[str, Any]) -> tuple[str, ...]:
 
 class ScoringService:
     def __init__(
-        self, source: ModelSource, files: ModelFiles, cache: SessionCache, observer: Observer = UNOBSERVED
+        self,
+        source: ModelSource,
+        files: ModelFiles,
+        cache: SessionCache,
+        observer: Observer = UNOBSERVED,
+        *,
+        batching: BatchingOptions | None = None,
     ) -> None:
-        """``observer`` is told the phases, rows and deployment of every score request."""
+        """``observer`` is told the phases, rows and deployment of every score request. ``batching``
+        is the dynamic batching of deployments that set none of their own (None: off)."""
         self._source = source
+        self._default_batching = batching
+        self._batchers = Batchers()
         self._observer = observer
         self._files = files
         self._cache = cache
@@ -183,6 +194,7 @@ class ScoringService:
             timeout_s=deployment.score_timeout_s,
             answer_limit=model.limits.max_response_bytes,
             phases=self._phases(uri),
+            run=self._batched_run(deployment, chosen, model),
         )
         canary = chosen is deployment.canary
         images = model.spec.model_type is ModelType.ONNX_IMG
@@ -221,6 +233,7 @@ class ScoringService:
             timeout_s=deployment.score_timeout_s,
             answer_limit=model.limits.max_response_bytes,
             phases=self._phases(uri),
+            run=self._batched_run(deployment, chosen, model),
         )
         canary = chosen is deployment.canary
         self._observer.scored(uri, len(results), "canary" if canary else "main", images=True)
@@ -323,6 +336,24 @@ class ScoringService:
         """A phase of a request scored outside :meth:`scored_records` (the protocol's decoding and
         encoding), reported as the score phases are."""
         self._observer.scoring_phase(uri, phase, seconds)
+
+    def _batched_run(
+        self, deployment: ScoringTarget, chosen: ModelToScore, model: PreparedModel
+    ) -> RunFeeds | None:
+        """The run that merges this request with concurrent ones of the same deployment and model,
+        or None (run alone) when batching is off for the deployment or the model cannot be split."""
+        options = deployment.batching or self._default_batching
+        if options is None or not options.enabled or not model.batchable:
+            return None
+        uri, observer = deployment.uri, self._observer
+        batching = self._batchers.for_model(
+            (uri, chosen.sha256),
+            model,
+            model.run_for_batch,
+            options,
+            lambda rows, requests: observer.batch_formed(uri, rows, requests),
+        )
+        return batching.run
 
     def _phases(self, uri: str) -> Callable[[str, float], None]:
         observer = self._observer

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from omlsvc.core.authorization import Principal
+from omlsvc.core.batching import BatchingOptions
 
 
 class ScorableModel(Protocol):
@@ -51,6 +52,8 @@ class ScoringTarget:
     canary_percent: int = 0
     #: a deployment that cuts its model at this value: it scores as feature extraction on it.
     output_tensor: str | None = None
+    #: the deployment's own dynamic batching; None: the worker's default.
+    batching: BatchingOptions | None = None
 
 
 class ModelSource(Protocol):

@@ -28,6 +28,10 @@ T = TypeVar("T")
 DEFAULT_SCORE_TIMEOUT_S = 30.0
 
 
+#: Run options a worker keeps for reuse (about the runs it has in flight at once).
+MAX_SPARE_OPTIONS = 64
+
+
 class _Run:
     __slots__ = ("deadline", "done", "options", "terminated")
 
@@ -58,6 +62,9 @@ class RunWatchdog:
         self._wake = threading.Condition()
         self._owner_pid: int | None = None
         self._finished = 0  # entries of finished runs still in the heap
+        #: options of finished runs that were not terminated, reused: making one costs more than
+        #: the rest of a small model's run (issue 20's hot path).
+        self._spare: list[ort.RunOptions] = []
 
     def run(self, timeout_s: float, call: Callable[[ort.RunOptions], T], *, what: str = "the model run") -> T:
         """``call(run_options)`` with ``run_options.terminate`` set once ``timeout_s`` seconds pass.
@@ -77,7 +84,9 @@ class RunWatchdog:
     ) -> T:
         """As :meth:`run`, against an absolute deadline on the watchdog's clock (several runs of one
         request, such as the chunks of a fixed-batch model, share one deadline)."""
-        run = _Run(deadline, self._options_factory())
+        with self._wake:
+            options = self._spare.pop() if self._spare else None
+        run = _Run(deadline, options if options is not None else self._options_factory())
         if deadline <= self._clock():
             run.terminated = True
             raise self._timeout(what, limit_s)
@@ -115,7 +124,9 @@ class RunWatchdog:
         """Mark a run finished; its heap entry goes when it reaches the top, or when finished entries
         make up half the heap (so a busy worker's heap stays the size of its runs in flight)."""
         with self._wake:
-            run.done = True
+            run.done = True  # the watchdog never touches the run's options again
+            if not run.options.terminate and len(self._spare) < MAX_SPARE_OPTIONS:
+                self._spare.append(run.options)
             self._finished += 1
             if self._finished > 64 and self._finished * 2 > len(self._heap):
                 self._heap = [entry for entry in self._heap if not entry[2].done]

@@ -176,6 +176,8 @@ CREATE TABLE deployments (
 	canary_model_id VARCHAR2(36 CHAR),
 	canary_percent INTEGER,
 	output_tensor VARCHAR2(1024 CHAR),
+	batch_max_size INTEGER,
+	batch_max_delay_ms FLOAT,
 	CONSTRAINT pk_deployments PRIMARY KEY (uri),
 	CONSTRAINT uq_deployments_model_id UNIQUE (model_id),
 	CONSTRAINT fk_deployments_model_id FOREIGN KEY(model_id) REFERENCES models (id),

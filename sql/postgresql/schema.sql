@@ -156,6 +156,8 @@ CREATE TABLE deployments (
 	canary_model_id VARCHAR(36),
 	canary_percent INTEGER,
 	output_tensor VARCHAR(1024),
+	batch_max_size INTEGER,
+	batch_max_delay_ms FLOAT,
 	CONSTRAINT pk_deployments PRIMARY KEY (uri),
 	CONSTRAINT uq_deployments_model_id UNIQUE (model_id),
 	CONSTRAINT fk_deployments_model_id FOREIGN KEY(model_id) REFERENCES models (id),

@@ -222,3 +222,19 @@ def test_upgrading_adds_the_output_tensor_column_to_existing_deployments(tmp_pat
     init_schema(engine)
     assert "output_tensor" in {c["name"] for c in inspect(engine).get_columns("deployments")}
     engine.dispose()
+
+
+def test_upgrading_a_database_whose_deployments_predate_batching_adds_its_columns(tmp_path: Path) -> None:
+    """Issue 20 adds two nullable columns to ``deployments``; ``db upgrade`` adds them in place."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    init_schema(engine)
+    with engine.begin() as connection:
+        for column in ("batch_max_size", "batch_max_delay_ms"):
+            connection.exec_driver_sql(f"ALTER TABLE deployments DROP COLUMN {column}")
+    assert "batch_max_size" not in {c["name"] for c in inspect(engine).get_columns("deployments")}
+
+    assert init_schema(engine) == SCHEMA_VERSION
+
+    columns = {c["name"]: c["nullable"] for c in inspect(engine).get_columns("deployments")}
+    assert columns["batch_max_size"] is True and columns["batch_max_delay_ms"] is True
+    engine.dispose()

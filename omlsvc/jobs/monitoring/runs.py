@@ -35,6 +35,7 @@ from omlsvc.jobs.monitoring.properties import (
 from omlsvc.jobs.monitoring.rows import MonitoringFailed
 from omlsvc.jobs.monitoring.sources import read_columns
 from omlsvc.jobs.records import JobRecord
+from omlsvc.jobs.shapes import OutputBatch
 from omlsvc.scoring.scorer import PreparedModel
 from omlsvc.scoring.service import ScoringService
 
@@ -225,7 +226,9 @@ class MonitorRuns:
                     if column in values:
                         values[column] = output.time_value(values[column], dialect)
                 written.append(values)
-            user.tables.insert(computed.table, written)
+            names = tuple(column.name for column in computed.table.columns)
+            columns = tuple([row.get(name) for row in written] for name in names)
+            user.tables.insert(computed.table, OutputBatch(names, columns, len(written)))
 
 
 def _read(user: UserTables, sources: checks.Sources) -> tuple[rows.Values, rows.Values]:

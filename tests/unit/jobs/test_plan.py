@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from omlsvc.core.errors import InvalidInput
+from omlsvc.core.errors import InvalidInput, ScoringFailed
 from omlsvc.core.signature import (
     Function,
     ImageSpec,
@@ -19,6 +19,7 @@ from omlsvc.core.signature import (
 from omlsvc.jobs.plan import ScoringPlan
 from omlsvc.jobs.properties import ScoringJobProperties
 from omlsvc.jobs.shapes import BINARY, NUMBER, STRING, ColumnShape, TableShape
+from omlsvc.scoring.outputs import RankedColumns
 
 IRIS = TableShape(
     schema=None,
@@ -187,8 +188,8 @@ def test_results_become_rows_best_first() -> None:
     table_props = props(topN=2, supplementalColumnNames=["species"])
     plan = ScoringPlan.build(IRIS, spec(Function.CLASSIFICATION), table_props)
     rows = [(1, "x", 5.1, 3.5, 1.4, 0.2)]
-    result = {"classifications": [{"label": "b", "probability": 0.7}, {"label": "a", "probability": 0.2}]}
-    assert plan.output_rows(rows, [result]) == [
+    ranked = RankedColumns(1, [["b"], ["a"]], [[0.7], [0.2]])
+    assert plan.output_batch(rows, ranked).dicts() == [
         {
             "species": "x",
             "OML$PREDICTION1": "b",
@@ -200,9 +201,17 @@ def test_results_become_rows_best_first() -> None:
     features = ScoringPlan.build(
         IRIS, spec(Function.FEATURE_EXTRACTION, width=3), props(topN=2, supplementalColumnNames=["species"])
     )
-    assert features.output_rows(rows, [{"doubleWeights": [0.5, 3.0, -1.0]}]) == [
+    assert features.output_batch(rows, RankedColumns(1, [[1], [0]], [[3.0], [0.5]])).dicts() == [
         {"species": "x", "OML$FEATURE_ID1": 1, "OML$WEIGHT1": 3.0, "OML$FEATURE_ID2": 0, "OML$WEIGHT2": 0.5}
     ]
+
+
+def test_a_result_count_that_differs_from_the_rows_is_a_scoring_failure() -> None:
+    plan = ScoringPlan.build(
+        IRIS, spec(Function.REGRESSION, width=1), props(supplementalColumnNames=["species"])
+    )
+    with pytest.raises(ScoringFailed, match="2 results for 1 input rows"):
+        plan.output_batch([(1, "x", 5.1, 3.5, 1.4, 0.2)], RankedColumns(2, [], [[1.0, 2.0]]))
 
 
 def test_generated_names_cannot_be_supplemental_columns() -> None:

@@ -252,3 +252,74 @@ def test_regression_needs_one_value_per_row() -> None:
 def test_clustering_needs_a_measure() -> None:
     with pytest.raises(ScoringFailed, match="clustering measure"):
         OutputFormatter(spec_for(Function.CLUSTERING))
+
+
+# -- column-wise results for batch jobs (issue 20): the same entries as format(), column by column --
+
+
+def as_columns(results: list[dict[str, Any]], top_n: int) -> tuple[list[list[Any]], list[list[Any]]]:
+    """``format()``'s items rearranged as ``ranked()`` lists them, padded with None."""
+    names: list[list[Any]] = [[] for _ in range(top_n)]
+    values: list[list[Any]] = [[] for _ in range(top_n)]
+    for result in results:
+        (items,) = result.values()
+        for k in range(top_n):
+            entry = list(items[k].values()) if k < len(items) else [None, None]
+            names[k].append(entry[0])
+            values[k].append(entry[1])
+    return names, values
+
+
+@pytest.mark.parametrize("fixture", ["zipmap_str", "zipmap_int", "static_classifier", "kmeans", "gmm"])
+@pytest.mark.parametrize("top_n", [1, 2, 5])
+def test_ranked_columns_equal_formatted_results(
+    fixture: str, top_n: int, request: pytest.FixtureRequest
+) -> None:
+    model: BuiltModel = request.getfixturevalue(fixture)
+    outputs = run_direct(model)
+    formatter = OutputFormatter(model.spec)
+
+    ranked = formatter.ranked(outputs, top_n)
+
+    assert ranked.rows == len(ROWS)
+    assert (ranked.names, ranked.values) == as_columns(formatter.format(outputs, top_n), top_n)
+
+
+def test_ranked_columns_of_per_row_labels_ties_and_nan() -> None:
+    spec = spec_for(Function.CLASSIFICATION, label_source=LabelSource.STATIC, labels=("a", "b", "c", "d"))
+    outputs = {"out": np.array([[0.25, 0.25, 0.25, 0.25], [np.nan, 0.1, 0.9, 0.0]], np.float32)}
+    ranked = OutputFormatter(spec).ranked(outputs, 4)
+    assert [column[1] for column in ranked.names] == ["c", "b", "d", "a"]
+    names, values = as_columns(OutputFormatter(spec).format(outputs, 4), 4)
+    assert ranked.names == names
+    assert np.array_equal(np.array(ranked.values), np.array(values), equal_nan=True)
+
+
+def test_ranked_columns_of_a_per_row_label_tensor(label_output: BuiltModel) -> None:
+    formatter = OutputFormatter(label_output.spec)
+    probs = np.array([[0.2, 0.8], [0.6, 0.4]], np.float32)
+    differ = {"probs": probs, "labels": np.array([["a", "b"], ["c", "d"]], dtype=object)}
+    ranked = formatter.ranked(differ, 2)
+    assert (ranked.names, ranked.values) == as_columns(formatter.format(differ, 2), 2)
+    assert ranked.names[0] == ["b", "c"]
+
+
+def test_ranked_regression_and_features(regressor: BuiltModel, feature_extractor: BuiltModel) -> None:
+    outputs = run_direct(regressor, {"X": np.array([[0.1, 0.2, 0.3], [1, -1, 2]], np.float32)})
+    ranked = OutputFormatter(regressor.spec).ranked(outputs, 1)
+    assert ranked.names == []
+    assert ranked.values == [[r["regression"] for r in OutputFormatter(regressor.spec).format(outputs)]]
+
+    images = np.random.default_rng(0).normal(size=(2, 3, 16, 16)).astype(np.float32)
+    features = run_direct(feature_extractor, {"image": images})
+    top = OutputFormatter(feature_extractor.spec).ranked(features, 3)
+    for row, weights in enumerate(features["features"].reshape(2, -1).astype(np.float64)):
+        order = np.argsort(-weights, kind="stable")[:3]
+        assert [column[row] for column in top.names] == order.tolist()
+        assert [column[row] for column in top.values] == weights[order].tolist()
+
+
+@pytest.mark.parametrize("top_n", [0, -1, True, 1.5])
+def test_ranked_top_n_must_be_a_positive_integer(gmm: BuiltModel, top_n: Any) -> None:
+    with pytest.raises(InvalidInput, match="topN must be a positive integer"):
+        OutputFormatter(gmm.spec).ranked(run_direct(gmm), top_n)

@@ -117,3 +117,28 @@ def _extracted(zip_path: Path, directory: Path) -> Path:
         name = next(n for n in archive.namelist() if n.endswith(".onnx"))
         archive.extract(name, directory)
     return directory / name
+
+
+def test_run_options_are_reused_but_never_those_of_a_terminated_run(tmp_path: Path) -> None:
+    """Issue 20: making RunOptions per run cost more than a small model's run; finished runs give
+    theirs back, except a run the watchdog ended, whose options stay terminated."""
+    session = _session(hostile.looping_regressor_zip(tmp_path))
+    watchdog = RunWatchdog()
+    seen: list[object] = []
+
+    def run(options: object) -> object:
+        seen.append(options)
+        return session.run(None, {"x": AT_ONCE}, options)  # type: ignore[arg-type]
+
+    watchdog.run(5, run)
+    watchdog.run(5, run)
+    assert seen[0] is seen[1]
+
+    ended: list[object] = []
+    with pytest.raises(ScoringTimeout):
+        watchdog.run(
+            0.3, lambda options: ended.append(options) or session.run(None, {"x": NEVER_ENDS}, options)
+        )
+    watchdog.run(5, run)
+    assert seen[-1] is not ended[0]
+    assert not seen[-1].terminate  # type: ignore[attr-defined]

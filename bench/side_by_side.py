@@ -1,0 +1,296 @@
+"""omlsvc side by side with its peers and the HTTP floor, in one run (issue 20).
+
+Tabular batch 1 (the bench's RandomForest, 20 features) at one concurrency (default 16), served by:
+omlsvc; the HTTP floor (a bare Falcon app on the same gunicorn settings that parses the JSON body and
+answers a constant); Seldon MLServer; KServe's Python model server; BentoML, each with the same
+worker count and the same onnxruntime, numpy and session threads. Then a small CNN (3 x 224 x 224 by
+default) scored with JPEG uploads on omlsvc with and without dynamic batching.
+
+Rounds alternate between the servers (the order reversed every other round) so other load on the
+machine hurts every server alike; figures are medians over the rounds. The table gives each server's
+requests/s and p50/p99, omlsvc's ratio to the best peer and every server's fraction of the floor, with
+the load client's settings, the worker and thread counts and the load average beside it.
+
+Peers run from their own virtualenvs under ``bench/`` (git-ignored), installed on first use
+(``bench/peers``); a peer that cannot be installed or started is reported and skipped.
+
+    python -m bench.side_by_side [--seconds 10] [--rounds 3] [--concurrency 16] [--workers 2]
+        [--threads 4] [--peers floor,mlserver,kserve,bentoml] [--cnn-size 224] [--no-cnn]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.client import OmlClient, call, multipart
+from bench.load import LoadResult, have_wrk, run_load
+from bench.models import _small_cnn, _tabular, make_jpeg
+from bench.peers import HERE as PEERS
+from bench.peers import ensure_venv, running_peer
+from bench.report import markdown_table, save
+from bench.run import interleaved, mlserver_body, oml_body
+from omlsvc.scoring.sessions import default_intra_op_threads
+from tests.e2e.server import free_port, running_service
+
+ADMIN_PASSWORD = "admin-password-for-side-by-side"
+PEERS_ALL = ("floor", "mlserver", "kserve", "bentoml")
+BATCHING = {"maxBatchSize": 32, "maxDelayMs": 2}
+JSON = {"Content-Type": "application/json"}
+
+
+def log(message: str) -> None:
+    print(f"[side-by-side {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def start_peer(
+    name: str, stack: contextlib.ExitStack, scratch: Path, onnx: Path, args: argparse.Namespace
+) -> str:
+    """Start one peer; its base URL."""
+    intra = str(default_intra_op_threads(args.workers))
+    env = {"BENCH_INTRA_OP_THREADS": intra, "BENCH_WORKERS": str(args.workers), "BENCH_MODEL": str(onnx)}
+    if name == "mlserver":
+        from bench.mlserver import running_mlserver
+
+        server = stack.enter_context(
+            running_mlserver(
+                scratch / "mlserver", [("tabular", onnx)], workers=args.workers, intra_op_threads=int(intra)
+            )
+        )
+        return server.url
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    if name == "floor":
+        command = [
+            sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(args.workers), "--threads",
+            str(args.threads), "--reuse-port", "--keep-alive", "5", "-b", f"127.0.0.1:{port}",
+            "bench.peers.floor_app:app",
+        ]  # fmt: skip
+        ready, cwd = "/score", Path.cwd()
+    elif name == "kserve":
+        python = ensure_venv("kserve")
+        command = [
+            str(python), str(PEERS / "kserve_server.py"), "--http_port", str(port), "--workers",
+            str(args.workers), f"tabular={onnx}",
+        ]  # fmt: skip
+        ready, cwd = "/v2/health/ready", PEERS
+    else:
+        python = ensure_venv("bentoml")
+        command = [
+            str(python.parent / "bentoml"), "serve", "bentoml_service:Tabular", "--host", "127.0.0.1", "--port",
+            str(port),
+        ]  # fmt: skip
+        ready, cwd = "/readyz", PEERS
+    stack.enter_context(
+        running_peer(
+            name, command, url=url, ready_path=ready, log_path=scratch / f"{name}.log", env=env, cwd=cwd
+        )
+    )
+    return url
+
+
+def median_of(runs: list[LoadResult]) -> dict[str, float]:
+    return {
+        "req_per_s": statistics.median(r.throughput for r in runs),
+        "p50_ms": statistics.median(r.p50_ms for r in runs),
+        "p99_ms": statistics.median(r.p99_ms for r in runs),
+        "errors": float(sum(r.errors for r in runs)),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--peers", default=",".join(PEERS_ALL))
+    parser.add_argument("--cnn-size", type=int, default=224)
+    parser.add_argument("--no-cnn", action="store_true")
+    args = parser.parse_args()
+    peers = [p for p in args.peers.split(",") if p]
+    unknown = set(peers) - set(PEERS_ALL)
+    if unknown:
+        raise SystemExit(f"unknown peers: {', '.join(sorted(unknown))}")
+    load_before = os.getloadavg()
+    client = (
+        f"wrk -t1 -c{args.concurrency} -d{round(args.seconds)}s"
+        if have_wrk()
+        else f"asyncio client (wrk not installed), {args.concurrency} connections, {args.seconds:g} s"
+    )
+    with tempfile.TemporaryDirectory(prefix="omlsvc-sbs-") as tmp, contextlib.ExitStack() as stack:
+        scratch = Path(tmp)
+        tabular = _tabular(scratch)
+        intra = default_intra_op_threads(args.workers)
+        service = stack.enter_context(
+            running_service(
+                scratch / "omlsvc",
+                workers=args.workers,
+                threads=args.threads,
+                environ={"OMLSVC_ADMIN_PASSWORD": ADMIN_PASSWORD, "OMLSVC_INTRA_OP_THREADS": str(intra)},
+            )
+        )
+        oml = OmlClient(service.url, "admin", ADMIN_PASSWORD)
+        oml.deploy(oml.upload("tabular", tabular.zip_path.read_bytes(), "ONNX"), "tabular")
+        points: list[tuple[str, Callable[[], LoadResult]]] = []
+
+        def point(name: str, url: str, body: bytes, headers: dict[str, str]) -> None:
+            points.append(
+                (
+                    name,
+                    lambda: run_load(
+                        url,
+                        body,
+                        headers,
+                        concurrency=args.concurrency,
+                        seconds=args.seconds,
+                        warmup=args.warmup,
+                    ),
+                )
+            )
+
+        point("omlsvc", oml.score_url("tabular"), oml_body(tabular, 1), {**JSON, **oml.auth})
+        skipped: dict[str, str] = {}
+        for name in peers:
+            try:
+                log(f"starting {name}")
+                url = start_peer(name, stack, scratch, tabular.onnx_path, args)
+            except Exception as exc:  # a peer that cannot run is reported, not fatal
+                lines = [line for line in str(exc).splitlines() if line.strip()]
+                skipped[name] = " / ".join(lines[:1] + lines[-2:])[:400]
+                log(f"{name} skipped: {skipped[name]}")
+                continue
+            if name == "floor":
+                target, body = f"{url}/score", oml_body(tabular, 1)
+            elif name in ("mlserver", "kserve"):
+                target, body = f"{url}/v2/models/tabular/infer", mlserver_body(tabular, 1)
+            else:
+                target, body = f"{url}/predict", orjson.dumps({"input": tabular.batch(1).tolist()})
+            answer = call(target, "POST", body, JSON)
+            if answer.status != 200:  # a peer that does not score is not measured
+                skipped[name] = f"answered {answer.status}: {answer.body[:200]!r}"
+                log(f"{name} skipped: {skipped[name]}")
+                continue
+            point(name, target, body, JSON)
+        log(
+            f"tabular batch 1: {len(points)} servers x {args.rounds} rounds x {args.seconds + args.warmup:g} s"
+        )
+        tabular_runs = interleaved(points, args.rounds)
+
+        cnn_runs: dict[str, list[LoadResult]] = {}
+        if not args.no_cnn:
+            cnn = _small_cnn(scratch, args.cnn_size)
+            zip_bytes = cnn.zip_path.read_bytes()
+            oml.deploy(oml.upload("cnn", zip_bytes, "ONNX_IMG"), "cnn")
+            oml.deploy(oml.upload("cnn_batched", zip_bytes, "ONNX_IMG"), "cnn_batched", batching=BATCHING)
+            body, content_type = multipart(
+                {}, {"imageData": ("photo.jpg", make_jpeg(max(256, args.cnn_size), max(256, args.cnn_size)))}
+            )
+            headers = {**oml.auth, "Content-Type": content_type}
+            for uri in ("cnn", "cnn_batched"):
+                oml.score(uri, body, content_type)
+            cnn_points: list[tuple[str, Callable[[], LoadResult]]] = [
+                (
+                    uri,
+                    lambda uri=uri: run_load(  # type: ignore[misc]
+                        oml.score_url(uri),
+                        body,
+                        headers,
+                        concurrency=args.concurrency,
+                        seconds=args.seconds,
+                        warmup=args.warmup,
+                    ),
+                )
+                for uri in ("cnn", "cnn_batched")
+            ]
+            log(
+                f"CNN {args.cnn_size}x{args.cnn_size} JPEG uploads, batching off and on: {args.rounds} rounds"
+            )
+            cnn_runs = interleaved(cnn_points, args.rounds)
+    load_after = os.getloadavg()
+
+    figures = {name: median_of(runs) for name, runs in tabular_runs.items()}
+    peer_rates = {
+        n: f["req_per_s"] for n, f in figures.items() if n not in ("omlsvc", "floor") and f["req_per_s"] > 0
+    }
+    best_peer = max(peer_rates, key=lambda n: peer_rates[n]) if peer_rates else None
+    floor = figures.get("floor", {}).get("req_per_s") or None
+    rows: list[list[Any]] = []
+    for name, f in figures.items():
+        versus = (
+            f"{f['req_per_s'] / peer_rates[best_peer]:.2f}x {best_peer}"
+            if best_peer and name == "omlsvc"
+            else ""
+        )
+        rows.append(
+            [
+                name,
+                f["req_per_s"],
+                f["p50_ms"],
+                f["p99_ms"],
+                int(f["errors"]),
+                versus,
+                f"{f['req_per_s'] / floor:.0%}" if floor else "",
+            ]
+        )
+    header = (
+        f"{args.workers} workers x {args.threads} threads per server, {default_intra_op_threads(args.workers)} "
+        f"intra-op thread(s) per session, {os.cpu_count()} cores; load by {client}; {args.rounds} alternating "
+        f"rounds, medians; load average {' '.join(f'{v:.2f}' for v in load_before)} before, "
+        f"{' '.join(f'{v:.2f}' for v in load_after)} after"
+    )
+    print(f"\n{header}\n")
+    print("Tabular (RandomForest, 20 features), batch 1, concurrency", args.concurrency)
+    print(
+        markdown_table(
+            ["server", "req/s", "p50 ms", "p99 ms", "errors", "omlsvc vs best peer", "of floor"], rows
+        )
+    )
+    for name, reason in skipped.items():
+        print(f"- {name}: not measured ({reason})")
+    cnn_figures = {name: median_of(runs) for name, runs in cnn_runs.items()}
+    if cnn_figures:
+        off, on = cnn_figures["cnn"], cnn_figures["cnn_batched"]
+        print(
+            f"\nSmall CNN {args.cnn_size}x{args.cnn_size}, JPEG upload, concurrency {args.concurrency}, omlsvc"
+        )
+        print(
+            markdown_table(
+                ["dynamic batching", "req/s", "p50 ms", "p99 ms", "errors"],
+                [
+                    ["off", off["req_per_s"], off["p50_ms"], off["p99_ms"], int(off["errors"])],
+                    [str(BATCHING), on["req_per_s"], on["p50_ms"], on["p99_ms"], int(on["errors"])],
+                ],
+            )
+        )
+        print(
+            f"batching on / off: {on['req_per_s'] / off['req_per_s']:.2f}x throughput, p99 {on['p99_ms']:.1f} vs {off['p99_ms']:.1f} ms"
+        )
+    path = save(
+        "side-by-side",
+        {
+            "header": header,
+            "tabular": figures,
+            "skipped": skipped,
+            "cnn": cnn_figures,
+            "rounds": {k: [r.as_dict() for r in v] for k, v in {**tabular_runs, **cnn_runs}.items()},
+        },
+    )
+    print(f"\nsaved {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
