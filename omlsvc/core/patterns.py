@@ -46,3 +46,5 @@ def anchored(pattern: re.Pattern[str]) -> str:
 TASK_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 #: A SHA-256 digest in hexadecimal (either case).
 SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")
+#: The name of one of the web console's files (issue 19) under ``/console/assets/``.
+CONSOLE_ASSET = re.compile(r"[A-Za-z0-9_.-]{1,100}")

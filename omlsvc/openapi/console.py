@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from omlsvc.core import patterns
+from omlsvc.core.patterns import anchored
 from omlsvc.openapi.builders import operation, path_parameter
 
-_ASSET_NAME = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,100}$"}
+_ASSET_NAME = {"type": "string", "pattern": anchored(patterns.CONSOLE_ASSET)}
 
 
 def console_paths() -> dict[str, Any]:

@@ -78,6 +78,23 @@ SAMPLES: dict[str, tuple[list[str], list[str]]] = {
         ["ocid1.tenancy.oc1..aaaaaaaaexample", "OMLDB", "t", "a-b_c.d", "a" * 255],
         ["", ".", "..", ".hidden", "-x", "a" * 256, "a/b", "a b", "a%2Fb", "tenänt"],
     ),
+    "TASK_ID": (
+        ["2c98b1c8-665f-4c0b-a49f-2a4267a4d5f4"],
+        [
+            "",
+            "2C98B1C8-665F-4C0B-A49F-2A4267A4D5F4",
+            "2c98b1c8665f4c0ba49f2a4267a4d5f4",
+            "2c98b1c8-665f-4c0b-a49f",
+        ],
+    ),
+    "SHA256_HEX": (
+        ["a" * 64, "F" * 64, "0123456789abcdefABCDEF" + "0" * 42],
+        ["", "a" * 63, "a" * 65, "g" * 64, "a" * 32 + " " + "a" * 31],
+    ),
+    "CONSOLE_ASSET": (
+        ["app.js", "swagger-ui.css", "a_b.1", "a" * 100],
+        ["", "a" * 101, "a/b", "a b", "a%2Fb", "app.js?x"],
+    ),
 }
 
 #: Where the service document declares each pattern it declares: (schema, property).
