@@ -53,7 +53,11 @@ class Scoring:
                 body["topN"] = top_n
             headers = {ROUTE_KEY_HEADER: route_key} if route_key else None
             answer = self._http.json(
-                "POST", f"{DEPLOYMENTS}/{segment(uri)}/score", json_body=body, headers=headers
+                "POST",
+                f"{DEPLOYMENTS}/{segment(uri)}/score",
+                json_body=body,
+                headers=headers,
+                replay_safe=True,
             )
             results.extend(answer["scoringResults"])
         return results
@@ -72,7 +76,9 @@ class Scoring:
             return encoder, {"Content-Type": encoder.content_type}
 
         headers = {ROUTE_KEY_HEADER: route_key} if route_key else None
-        answer = self._http.json("POST", f"{DEPLOYMENTS}/{segment(uri)}/score", body=body, headers=headers)
+        answer = self._http.json(
+            "POST", f"{DEPLOYMENTS}/{segment(uri)}/score", body=body, headers=headers, replay_safe=True
+        )
         return dict(answer["scoringResults"][0])
 
     def _batches(
@@ -136,8 +142,11 @@ def _matrix_batches(matrix: Any, name: str, batch_rows: int) -> Iterator[list[di
 
 def _column_rows(values: list[Any], rank: int) -> list[Any]:
     """One column's values as rows of an input: ``[[v], ...]`` for ``[N, 1]``, ``[v, ...]`` for ``[N]``."""
-    values = _finite(values)
-    return values if rank == 1 else [[v] for v in values]
+    if rank == 1:
+        return [_plain(v) for v in values]
+    return [
+        _plain(v) if isinstance(v, (list, tuple)) or hasattr(v, "tolist") else [_finite(v)] for v in values
+    ]
 
 
 def _finite(values: Any) -> Any:

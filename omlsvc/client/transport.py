@@ -99,8 +99,13 @@ class Http:
         stream: bool = False,
         authenticated: bool = True,
         timeout_s: float | None = None,
+        replay_safe: bool = False,
     ) -> requests.Response:
-        """Send one request and return its 2xx/3xx answer; raise the error class of anything else."""
+        """Send one request and return its 2xx/3xx answer; raise the error class of anything else.
+
+        ``replay_safe`` marks a POST that changes nothing when sent twice (a login, a refresh, a score
+        call): when its connection is dropped before any answer (a pooled connection the server had
+        just closed), it is sent once more on a fresh one. Other POSTs are never sent twice."""
         for attempt in (0, 1):
             sent_headers = dict(headers or {})
             if authenticated and self.credentials is not None:
@@ -109,16 +114,21 @@ class Http:
             if body is not None:
                 data, extra = body()
                 sent_headers.update(extra)
-            response = self._send(
-                method,
-                path,
-                json_body=json_body,
-                params=params,
-                data=data,
-                headers=sent_headers,
-                stream=stream,
-                timeout_s=timeout_s,
-            )
+            try:
+                response = self._send(
+                    method,
+                    path,
+                    json_body=json_body,
+                    params=params,
+                    data=data,
+                    headers=sent_headers,
+                    stream=stream,
+                    timeout_s=timeout_s,
+                )
+            except _Dropped as dropped:
+                if not (replay_safe and attempt == 0 and (body is not None or data is None)):
+                    raise dropped.error from None
+                continue
             if response.status_code < 400:
                 return response
             error = _error_of(response)
@@ -185,12 +195,29 @@ class Http:
         except requests.exceptions.Timeout:
             raise TransportError(f"{method} {path}: no answer from {self.url} in time.") from None
         except requests.exceptions.ConnectionError as exc:
+            if _no_answer(exc):
+                raise _Dropped(
+                    TransportError(f"{method} {path}: {self.url} closed the connection without an answer.")
+                ) from None
             raise TransportError(f"{method} {path}: cannot reach {self.url} ({_reason(exc)}).") from None
         except requests.exceptions.RequestException as exc:
             raise TransportError(f"{method} {path}: {exc}") from None
 
     def close(self) -> None:
         self.session.close()
+
+
+class _Dropped(Exception):
+    """The connection ended before any answer came (carries the error to raise if not sent again)."""
+
+    def __init__(self, error: TransportError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _no_answer(exc: Exception) -> bool:
+    text = repr(exc)
+    return "RemoteDisconnected" in text or "ConnectionResetError" in text or "BrokenPipeError" in text
 
 
 def _reason(exc: Exception) -> str:
@@ -286,7 +313,11 @@ class Credentials:
             token, self._token = self._token, None
         if token is not None:
             self._http.call(
-                "POST", REVOKE_PATH, headers={"Authorization": f"Bearer {token}"}, authenticated=False
+                "POST",
+                REVOKE_PATH,
+                headers={"Authorization": f"Bearer {token}"},
+                authenticated=False,
+                replay_safe=True,
             )
 
     def _login(self) -> None:
@@ -297,6 +328,7 @@ class Credentials:
                 TOKEN_PATH,
                 json_body={"grant_type": "password", "username": self._username, "password": self._password},
                 authenticated=False,
+                replay_safe=True,
             )
         )
         self.logged_in = True
@@ -310,6 +342,7 @@ class Credentials:
                 json_body={"grant_type": "refresh_token", "refresh_token": self._token},
                 headers={"Authorization": f"Bearer {self._token}"},
                 authenticated=False,
+                replay_safe=True,
             )
         except AuthenticationError:
             if self._password is None:
