@@ -352,3 +352,53 @@ def test_failed_logins_are_unauthorized_then_too_many_requests(service: RunningS
 def test_a_service_that_is_not_there_is_a_transport_error() -> None:
     with pytest.raises(TransportError):
         Client(f"http://127.0.0.1:{free_port()}", username="a", password="b", retries=0)
+
+
+PUSH_AND_MEASURE = """
+import json, resource, sys, time, tracemalloc
+from omlsvc.client import Client
+
+url, password, path = sys.argv[1:4]
+calls = []
+with Client(url, username="alice", password=password) as client:
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    tracemalloc.start()
+    started = time.monotonic()
+    model_id = client.models.push(path, "large", "1", progress=lambda sent, total: calls.append((sent, total)))
+    seconds = time.monotonic() - started
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    client.models.delete(model_id)
+print(json.dumps({"calls": len(calls), "last": calls[-1], "monotonic": calls == sorted(calls),
+                  "peak": peak, "grown_kib": grown_kib, "seconds": seconds}))
+"""
+
+
+@pytest.mark.slow
+def test_a_100_mb_model_is_pushed_as_a_stream_with_progress_in_bounded_memory(
+    service: RunningService, tmp_path: Path
+) -> None:
+    """The push runs in a fresh process so that its peak RSS is the push's own, not the test's."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.large_models import make_large_regressor_zip
+
+    path = make_large_regressor_zip(tmp_path, 100)
+    size = path.stat().st_size
+    result = subprocess.run(
+        [sys.executable, "-c", PUSH_AND_MEASURE, service.url, USER_PASSWORD, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr + service.log()[-3000:]
+    measured = json.loads(result.stdout)
+    print(f"100 MB push: {measured}")
+    sent, total = measured["last"]
+    assert sent == total > size and measured["monotonic"] and measured["calls"] > 100
+    assert measured["peak"] < 8 * 1024 * 1024  # Python objects alive at once during the push
+    assert measured["grown_kib"] < 40 * 1024  # the process, allocator included: far below the 100 MB sent
