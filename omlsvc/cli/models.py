@@ -13,7 +13,9 @@ from omlsvc.config import Settings
 
 
 def add_model_commands(commands: SubParsers) -> None:
-    models = commands.add_parser("models", help="the model repository").add_subparsers(metavar="ACTION")
+    models = commands.add_parser(
+        "models", help="the model repository, on this machine's database (acting as --user)"
+    ).add_subparsers(metavar="ACTION")
     push = models.add_parser("push", help="store a zipped ONNX model (validated like an upload)")
     push.add_argument("zip", type=Path)
     push.add_argument("--name", required=True)

@@ -10,7 +10,7 @@ from omlsvc.core.errors import NotFound
 
 
 def add_user_commands(commands: SubParsers) -> None:
-    users = commands.add_parser("users", help="manage users").add_subparsers(metavar="ACTION")
+    users = commands.add_parser("users", help="local: manage users").add_subparsers(metavar="ACTION")
     add = users.add_parser("add", help="add a user")
     add.add_argument("name")
     add.add_argument("--role", choices=("developer", "admin"), default="developer")
