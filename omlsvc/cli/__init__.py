@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
 
 def _remote(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """Run a remote command: the client's errors become one line (and the details) on stderr."""
-    from omlsvc.client import ClientError, ServiceError
+    from omlsvc.client import AuthenticationError, ClientError, ServiceError
 
     try:
         return int(args.handler(args, environ))
@@ -77,6 +77,8 @@ def _remote(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         print(f"omlsvc: {error.message} ({error.code})", file=sys.stderr)
         for detail in error.details:
             print(f"  - {detail}", file=sys.stderr)
+        if isinstance(error, AuthenticationError) and getattr(args.handler, "__name__", "") != "_login":
+            print("  (sign in again: omlsvc login URL)", file=sys.stderr)
         return 1
     except (ClientError, OSError) as error:
         print(f"omlsvc: {error}", file=sys.stderr)

@@ -91,7 +91,9 @@ def connect(environ: Mapping[str, str]) -> Iterator[Client]:
         url, token = stored["url"], stored["token"]
     assert url and token
     timeout = float(environ.get("OMLSVC_CLIENT_TIMEOUT", "300"))
-    client = Client(url, token=token, timeout_s=timeout)
+    # Refresh once half the token's life is gone: an expired token can no longer be refreshed, and
+    # the next command may come much later.
+    client = Client(url, token=token, timeout_s=timeout, refresh_share=0.5, max_refresh_margin_s=float("inf"))
     try:
         yield client
     finally:

@@ -11,7 +11,7 @@ from omlsvc.client.jobs import Jobs
 from omlsvc.client.models import Models
 from omlsvc.client.scoring import Scoring
 from omlsvc.client.tasks import Tasks
-from omlsvc.client.transport import Credentials, Http
+from omlsvc.client.transport import MAX_MARGIN_S, REFRESH_SHARE, Credentials, Http
 
 
 class Client:
@@ -22,6 +22,9 @@ class Client:
     while its login allows). Either way the token is refreshed before it expires. ``close()`` (or the
     end of a ``with`` block) revokes a login the client made itself (``revoke_on_close`` decides for a
     given token; it is False there so that a shared token keeps working) and closes the connections.
+    A token is refreshed when less than ``refresh_share`` of its lifetime (at most
+    ``max_refresh_margin_s``) is left; a short-lived process that keeps its token between runs (the
+    CLI) refreshes earlier, since an expired token can no longer be refreshed.
 
     ``timeout_s`` bounds the wait for each answer, ``retries`` the retries of connection failures and of
     idempotent requests (GET, PUT, DELETE) that met a 502/503/504 or a broken connection; a POST that
@@ -42,13 +45,21 @@ class Client:
         verify: bool | str = True,
         revoke_on_close: bool | None = None,
         on_token: Callable[[str], None] | None = None,
+        refresh_share: float = REFRESH_SHARE,
+        max_refresh_margin_s: float = MAX_MARGIN_S,
     ) -> None:
         self._http = Http(
             url, timeout_s=timeout_s, connect_timeout_s=connect_timeout_s, retries=retries, verify=verify
         )
         try:
             self._credentials = Credentials(
-                self._http, username=username, password=password, token=token, on_token=on_token
+                self._http,
+                username=username,
+                password=password,
+                token=token,
+                on_token=on_token,
+                refresh_share=refresh_share,
+                max_refresh_margin_s=max_refresh_margin_s,
             )
         except BaseException:
             self._http.close()

@@ -240,13 +240,14 @@ def _error_of(response: requests.Response) -> ClientError:
     )
 
 
-def token_expiry(token: str) -> float | None:
-    """The ``exp`` claim of a JWT as a wall-clock time, read without verifying (that is the
+def token_times(token: str) -> tuple[float, float] | None:
+    """The ``iat`` and ``exp`` claims of a JWT (wall-clock times), read without verifying (that is the
     service's job): only to know when to refresh a token given to the client."""
     try:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return float(claims["exp"])
+        expires = float(claims["exp"])
+        return float(claims.get("iat", expires - 3600)), expires
     except (IndexError, ValueError, KeyError, TypeError):
         return None
 
@@ -263,7 +264,11 @@ class Credentials:
         token: str | None = None,
         clock: Callable[[], float] = time.time,
         on_token: Callable[[str], None] | None = None,
+        refresh_share: float = REFRESH_SHARE,
+        max_refresh_margin_s: float = MAX_MARGIN_S,
     ) -> None:
+        """The token is refreshed when less than ``refresh_share`` of its lifetime, and at most
+        ``max_refresh_margin_s``, is left."""
         if token is None and (username is None or password is None):
             raise ClientError("Give a token, or a username and a password.")
         self._http = http
@@ -272,14 +277,17 @@ class Credentials:
         self._clock = clock
         self._lock = threading.Lock()
         self._on_token = on_token
+        self._share = refresh_share
+        self._max_margin = max_refresh_margin_s
         self._token = token
         self._expires_at: float | None = None
         self._lifetime = MAX_MARGIN_S * 4
         self.logged_in = False
         if token is not None:
-            self._expires_at = token_expiry(token)
-            if self._expires_at is not None:
-                self._lifetime = max(1.0, self._expires_at - clock())
+            times = token_times(token)
+            if times is not None:
+                issued, self._expires_at = times
+                self._lifetime = max(1.0, self._expires_at - issued)
         else:
             self._login()
 
@@ -293,7 +301,7 @@ class Credentials:
             if self._token is None:
                 self._login()
             elif self._expires_at is not None:
-                margin = min(MAX_MARGIN_S, self._lifetime * REFRESH_SHARE)
+                margin = min(self._max_margin, self._lifetime * self._share)
                 if self._expires_at - self._clock() < margin:
                     self._refresh_or_login()
             assert self._token is not None
