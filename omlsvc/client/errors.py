@@ -53,7 +53,14 @@ class ServiceError(ClientError):
 class InvalidRequestError(ServiceError):
     """The request breaks a documented rule (400): a bad field, parameter or body."""
 
-    codes: tuple[str, ...] = ("INVALID_INPUT", "BAD_REQUEST", "UNPROCESSABLE_ENTITY")
+    #: URL_NOT_ALLOWED and FETCH_FAILED: a model import's URL (issue 15's tasks).
+    codes: tuple[str, ...] = (
+        "INVALID_INPUT",
+        "BAD_REQUEST",
+        "UNPROCESSABLE_ENTITY",
+        "URL_NOT_ALLOWED",
+        "FETCH_FAILED",
+    )
     statuses: tuple[int, ...] = (400, 422)
 
 

@@ -62,9 +62,10 @@ class Tasks:
     def get(self, task_id: str) -> Task:
         return Task.from_json(self._http.json("GET", f"{TASKS}/{segment(task_id)}"))
 
-    def cancel(self, task_id: str) -> None:
-        """Ask the service to stop a queued or running task."""
-        self._http.call("DELETE", f"{TASKS}/{segment(task_id)}")
+    def cancel(self, task_id: str) -> Task | None:
+        """Ask the service to stop a queued or running task; its state when the service sends it."""
+        answer = self._http.json("DELETE", f"{TASKS}/{segment(task_id)}")
+        return Task.from_json(answer) if isinstance(answer, Mapping) and "taskId" in answer else None
 
     def wait(
         self,
