@@ -116,10 +116,10 @@ def test_a_failed_import_raises_task_failed_or_is_returned(alice: Client, files:
 
 def test_variants_and_profiles_run_as_tasks(alice: Client, zoo: modelzoo.ZooModel) -> None:
     model_id = alice.models.push(zoo.zip_path, "tasked", "1", model_type="ONNX_IMG")
-    variant = alice.models.variants(model_id, "optimized", "1-optimized", wait=True, timeout_s=180)
+    variant = alice.models.variants(model_id, "optimized", "2", wait=True, timeout_s=180)
     assert variant.status == "SUCCEEDED"
     variant_id = variant.result["modelId"]
-    assert alice.models.get(variant_id)["version"] == "1-optimized"
+    assert alice.models.get(variant_id)["version"] == "2"
 
     profiled = alice.models.profile(model_id, batch_sizes=[1, 2, 4], seconds=0.2, wait=True, timeout_s=180)
     assert profiled.status == "SUCCEEDED"
