@@ -14,6 +14,7 @@ retry of that request, when its body can be sent again.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 import time
@@ -319,7 +320,10 @@ class Credentials:
         """End the login (every token refreshed from it stops working)."""
         with self._lock:
             token, self._token = self._token, None
-        if token is not None:
+        if token is None:
+            return
+        # an expired or already revoked token can no longer be used or refreshed by anyone
+        with contextlib.suppress(AuthenticationError):
             self._http.call(
                 "POST",
                 REVOKE_PATH,

@@ -30,8 +30,8 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def service(data_dir: Path) -> Iterator[RunningService]:
-    # tokens live 12 s: the CLI refreshes a stored one once half of that is gone
-    with client_test_service(data_dir, environ={"OMLSVC_TOKEN_LIFETIME": "12"}) as running:
+    # tokens live 20 s: the CLI refreshes a stored one once half of that is gone
+    with client_test_service(data_dir, environ={"OMLSVC_TOKEN_LIFETIME": "20"}) as running:
         yield running
 
 
@@ -84,9 +84,14 @@ def laptop(tmp_path: Path, service: RunningService) -> Laptop:
     return Laptop(tmp_path, service.url)
 
 
+@pytest.mark.slow
 def test_the_readme_walkthrough_runs_remotely_from_a_laptop(
     laptop: Laptop, service: RunningService, data_dir: Path, tmp_path: Path
 ) -> None:
+    # what the server's administrator and the user prepare first (no command runs while it is built)
+    table = iris_table(data_dir)
+    local_admin(data_dir, "tables", "grant", table, "alice")
+    classifier = modelzoo.make_zipmap_classifier_zip(tmp_path)
     regressor = modelzoo.make_regressor_zip(tmp_path)
     image_model = modelzoo.make_image_classifier_zip(tmp_path)
     (laptop.cwd / "house.zip").write_bytes(regressor.zip_path.read_bytes())
@@ -139,12 +144,10 @@ def test_the_readme_walkthrough_runs_remotely_from_a_laptop(
     assert blocked.returncode == 1 and "(CONFLICT)" in blocked.stderr and "Traceback" not in blocked.stderr
 
     # a batch job over a table in the service's database, which an administrator lets alice read
-    table = iris_table(data_dir)
-    local_admin(data_dir, "tables", "grant", table, "alice")
     classifier_id = laptop.ok(
         "models",
         "push",
-        str(modelzoo.make_zipmap_classifier_zip(tmp_path).zip_path),
+        str(classifier.zip_path),
         "--name",
         "iris",
         "--version",
@@ -188,16 +191,17 @@ def test_the_readme_walkthrough_runs_remotely_from_a_laptop(
     }
 
 
+@pytest.mark.slow
 def test_a_refreshed_token_is_kept_and_logout_revokes_the_login(
     laptop: Laptop, service: RunningService
 ) -> None:
     laptop.ok("login", service.url, "-u", "bob", "--password-stdin", stdin=USER_PASSWORD)
     first = json.loads(laptop.credentials.read_text())["token"]
-    time.sleep(7)  # past half of the token's 12 s: the next command refreshes it first
+    time.sleep(10.5)  # past half of the token's 20 s: the next command refreshes it first
     assert laptop.ok("models", "list") == ""
     refreshed = json.loads(laptop.credentials.read_text())["token"]
     assert refreshed != first
-    time.sleep(7)  # the first token has expired; the refreshed one is refreshed again
+    time.sleep(10.5)  # the first token has expired; the refreshed one is refreshed again
     assert laptop.ok("deployments", "list", "--json") == "[]\n"
 
     current = json.loads(laptop.credentials.read_text())["token"]
