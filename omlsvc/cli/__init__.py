@@ -31,7 +31,6 @@ from omlsvc.cli.score import add_score_command
 from omlsvc.cli.serve import add_serve_commands
 from omlsvc.cli.tables import add_table_commands
 from omlsvc.cli.users import add_user_commands
-from omlsvc.config import Settings, SettingsError
 from omlsvc.core.errors import OmlError
 
 DESCRIPTION = """\
@@ -51,6 +50,8 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     env = os.environ if environ is None else environ
     if getattr(args, "remote", False):
         return _remote(args, env)
+    from omlsvc.config import Settings, SettingsError
+
     try:
         settings = Settings.from_env(env)
         return int(args.handler(args, settings))

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from omlsvc.cli.context import SubParsers
-from omlsvc.config import Settings
+
+if TYPE_CHECKING:
+    from omlsvc.config import Settings
 
 
 def add_db_commands(commands: SubParsers) -> None:

@@ -21,14 +21,13 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from omlsvc.config import Settings
-
 if TYPE_CHECKING:
+    from omlsvc.config import Settings
     from omlsvc.core.authorization import Principal
     from omlsvc.wiring import AdminServices, Services
 
-AdminFactory = Callable[[Settings], AbstractContextManager["AdminServices"]]
-ServicesFactory = Callable[[Settings], AbstractContextManager["Services"]]
+AdminFactory = Callable[["Settings"], AbstractContextManager["AdminServices"]]
+ServicesFactory = Callable[["Settings"], AbstractContextManager["Services"]]
 PrincipalOf = Callable[["AdminServices", str], "Principal"]
 
 

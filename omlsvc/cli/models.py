@@ -6,10 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from omlsvc.cli.context import SubParsers, act_as, add_user_option, admin_services
-from omlsvc.config import Settings
+
+if TYPE_CHECKING:
+    from omlsvc.config import Settings
 
 
 def add_model_commands(commands: SubParsers) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from omlsvc import __version__
 from omlsvc.cli.context import SubParsers, admin_services
-from omlsvc.config import Settings
 from omlsvc.core.logs import announcement
+
+if TYPE_CHECKING:
+    from omlsvc.config import Settings
 
 
 def add_serve_commands(commands: SubParsers) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from omlsvc.cli.context import SubParsers, admin_services
-from omlsvc.config import Settings
+
+if TYPE_CHECKING:
+    from omlsvc.config import Settings
 
 
 def add_table_commands(commands: SubParsers) -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from omlsvc.cli.context import SubParsers, admin_services, read_password
-from omlsvc.config import Settings
 from omlsvc.core.errors import NotFound
+
+if TYPE_CHECKING:
+    from omlsvc.config import Settings
 
 
 def add_user_commands(commands: SubParsers) -> None:

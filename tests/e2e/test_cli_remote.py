@@ -241,3 +241,24 @@ def test_the_help_says_which_commands_are_local() -> None:
         [sys.executable, "-m", "omlsvc.cli", "jobs", "--help"], capture_output=True, text=True, check=True
     ).stdout
     assert "worker    local:" in jobs
+
+
+def test_a_remote_command_loads_nothing_of_the_server(laptop: Laptop, service: RunningService) -> None:
+    """No database driver, web framework or model runtime is even imported by a remote command."""
+    probe = (
+        "import os, sys\n"
+        "from omlsvc.cli import main\n"
+        "status = main(['deployments', 'list', '--json'], dict(os.environ))\n"
+        "heavy = ('sqlalchemy', 'falcon', 'onnxruntime', 'onnx', 'numpy', 'gunicorn', 'jwt')\n"
+        "print(status, sorted(m for m in sys.modules if m.split('.')[0] in heavy))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        cwd=laptop.cwd,
+        env={**laptop.environ, "OMLSVC_TOKEN": service.token("alice", USER_PASSWORD)},
+        timeout=60,
+        check=False,
+    )
+    assert result.stdout.splitlines()[-1] == "0 []", result.stdout + result.stderr
