@@ -41,3 +41,12 @@ def test_the_wheel_installs_into_a_fresh_environment_and_runs(tmp_path: Path) ->
         timeout=60,
     )
     assert f"server unix:{tmp_path / 'data' / 'omlsvc.sock'};" in site.stdout
+    # issue 21: the client and the remote commands work from the installed wheel
+    client = subprocess.run(
+        [python, "-c", "from omlsvc.client import Client; import requests_toolbelt, rich; print('ok')"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert client.stdout.strip() == "ok"
