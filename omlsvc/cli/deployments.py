@@ -1,4 +1,5 @@
-"""``omlsvc deploy``, ``omlsvc undeploy`` and ``omlsvc deployments list``: models under URIs."""
+"""``omlsvc local deploy``, ``local undeploy`` and ``local deployments list``: models under URIs, on
+this machine's database (the remote commands are in :mod:`omlsvc.cli.remote_models`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``omlsvc models push|list|show|rm``: the model repository, validated exactly like an upload."""
+"""``omlsvc local models push|list|show|rm``: the model repository on this machine's database, validated
+exactly like an upload (the remote commands are in :mod:`omlsvc.cli.remote_models`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``omlsvc score``: score records or an image with a deployment, in this process."""
+"""``omlsvc local score``: score records or an image with a deployment, in this process."""
 
 from __future__ import annotations
 
