@@ -116,6 +116,14 @@ class Settings:
     max_response_bytes: int = 32 * 1024 * 1024
     #: A bearer token a Prometheus scraper may present to ``GET /metrics`` (sees every deployment).
     metrics_token: str | None = field(default=None, repr=False)
+    # -- tasks: URL import (issue 15) --
+    #: CIDRs and host names an import URL may reach although private, loopback or link-local.
+    import_allow: tuple[str, ...] = ()
+    import_connect_timeout_s: float = 10.0
+    #: the longest a download may wait for its next bytes.
+    import_read_timeout_s: float = 30.0
+    #: the longest a whole download may take.
+    import_total_timeout_s: float = 3600.0
 
     @property
     def cache_dir(self) -> Path:
@@ -212,6 +220,15 @@ class Settings:
             max_request_pixels=env.get("MAX_REQUEST_PIXELS", _positive_int, cls.max_request_pixels),
             max_labels=env.get("MAX_LABELS", _positive_int, cls.max_labels),
             max_response_bytes=env.get("MAX_RESPONSE_BYTES", _positive_int, cls.max_response_bytes),
+            # -- tasks: URL import (issue 15) --
+            import_allow=env.get("IMPORT_ALLOW", _allow_list, ()),
+            import_connect_timeout_s=env.get(
+                "IMPORT_CONNECT_TIMEOUT", _positive_float, cls.import_connect_timeout_s
+            ),
+            import_read_timeout_s=env.get("IMPORT_READ_TIMEOUT", _positive_float, cls.import_read_timeout_s),
+            import_total_timeout_s=env.get(
+                "IMPORT_TOTAL_TIMEOUT", _positive_float, cls.import_total_timeout_s
+            ),
         )
         return settings
 
@@ -369,3 +386,15 @@ def _jwt_secret(raw: str) -> str:
             " (for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
         )
     return raw
+
+
+def _allow_list(raw: str) -> tuple[str, ...]:
+    """``OMLSVC_IMPORT_ALLOW`` (issue 15): comma-separated CIDRs, addresses or host names."""
+    items = tuple(item.strip().lower() for item in raw.split(",") if item.strip())
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            if not all(part.isalnum() or "-" in part for part in item.split(".")) or len(item) > 253:
+                raise ValueError(f"{item!r} is neither a CIDR network, an address nor a host name") from None
+    return items

@@ -19,7 +19,9 @@ from sqlalchemy import Engine
 from omlsvc.auth.service import AuthService
 from omlsvc.auth.tokens import TokenCodec
 from omlsvc.config import Settings
+from omlsvc.core.fetch import FetchLimits
 from omlsvc.core.observe import UNOBSERVED, Observer
+from omlsvc.core.urlsafety import AddressPolicy
 from omlsvc.db.engine import make_engine
 from omlsvc.db.health import HealthService
 from omlsvc.db.transactions import Transactions
@@ -27,7 +29,7 @@ from omlsvc.deployment.service import DeploymentService
 from omlsvc.deployment.source import DeployedModels
 from omlsvc.jobs.grants import TableGrantService
 from omlsvc.jobs.options import RunnerOptions
-from omlsvc.jobs.runner import Runner
+from omlsvc.jobs.runner import Runner, default_runner_id
 from omlsvc.jobs.service import JobService
 from omlsvc.metrics import Metrics
 from omlsvc.private_files import make_private_dir
@@ -40,6 +42,9 @@ from omlsvc.scoring.inputs import InputLimits
 from omlsvc.scoring.scorer import RunLimits
 from omlsvc.scoring.service import ScoringService
 from omlsvc.scoring.sessions import SessionCache, choose_providers, detect_gpu_count, make_session_options
+from omlsvc.tasks.handlers import ChildLimits, TaskHandlers
+from omlsvc.tasks.service import TaskService
+from omlsvc.tasks.worker import TaskWorker
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,8 @@ class AdminServices:
     deployments: DeploymentService
     jobs: JobService
     table_grants: TableGrantService
+    #: long operations: URL import, variants, profiles (issue 15)
+    tasks: TaskService
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,7 @@ def build_admin_services(
         deployments=DeploymentService(transactions),
         jobs=JobService(transactions, auth, models),
         table_grants=TableGrantService(transactions, auth),
+        tasks=TaskService(transactions, models, AddressPolicy(settings.import_allow)),
     )
 
 
@@ -156,7 +164,10 @@ def _session_cache(settings: Settings, worker_index: int, gpu_count: int, observ
 def build_runner(services: Services, options: RunnerOptions | None = None, **kwargs: Any) -> Runner:
     """The batch scoring runner over a worker's services (the thread of ``omlsvc serve``, ``omlsvc jobs
     worker``, tests): it reaches users, models and scoring through their services. ``kwargs``: the
-    runner's ``clock`` and ``runner_id``."""
+    runner's ``clock`` and ``runner_id``. The runner also takes tasks (issue 15), under the same id
+    and lease."""
+    runner_id = kwargs.pop("runner_id", None) or default_runner_id()
+    tasks = build_task_worker(services, runner_id, options, clock=kwargs.get("clock"))
     return Runner(
         services.transactions,
         services.scoring,
@@ -164,5 +175,34 @@ def build_runner(services: Services, options: RunnerOptions | None = None, **kwa
         services.models,
         options,
         observer=services.metrics,
+        runner_id=runner_id,
+        steps=(tasks.work_once,),
         **kwargs,
     )
+
+
+def build_task_worker(
+    services: AdminServices, runner_id: str, options: RunnerOptions | None = None, *, clock: Any = None
+) -> TaskWorker:
+    """The task step of a runner: imports, variants and profiles over the services (issue 15)."""
+    settings = services.settings
+    handlers = TaskHandlers(
+        services.models,
+        services.auth,
+        AddressPolicy(settings.import_allow),
+        FetchLimits(
+            max_bytes=settings.max_upload_bytes,
+            connect_timeout_s=settings.import_connect_timeout_s,
+            read_timeout_s=settings.import_read_timeout_s,
+            total_timeout_s=settings.import_total_timeout_s,
+        ),
+        ChildLimits(
+            cpu_s=max(settings.validation_cpu_s, 3600),
+            timeout_s=3600.0,
+            memory_bytes=settings.validation_memory,
+            threads=settings.intra_op_threads,
+        ),
+    )
+    lease_s = (options or RunnerOptions()).lease_s
+    extra: dict[str, Any] = {"clock": clock} if clock is not None else {}
+    return TaskWorker(services.transactions, handlers.as_mapping(), runner_id, lease_s=lease_s, **extra)

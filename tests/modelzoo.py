@@ -510,6 +510,87 @@ def make_image_model(
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
 
 
+# --- models large enough to shrink (issue 15: variants) --------------------------------------------
+
+
+def make_cnn_zip(directory: Path, *, channels: int = 32) -> ZooModel:
+    """A small CNN whose weights dominate its file, so half precision and int8 shrink it: two 3x3
+    convolutions of ``channels`` filters with Relu, GlobalAveragePool, Gemm, Softmax over 4 classes.
+    Input ``image`` float [None, 3, 8, 8], output ``probabilities`` [None, 4]; label.txt names them."""
+    rng = np.random.default_rng(5)
+    nodes = [
+        helper.make_node("Conv", ["image", "w1", "b1"], ["c1"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("GlobalAveragePool", ["r2"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+        helper.make_node("Gemm", ["flat", "dense_w", "dense_b"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+    ]
+    weights = {
+        "w1": rng.normal(scale=0.3, size=(channels, 3, 3, 3)),
+        "b1": rng.normal(scale=0.1, size=channels),
+        "w2": rng.normal(scale=0.1, size=(channels, channels, 3, 3)),
+        "b2": rng.normal(scale=0.1, size=channels),
+        "dense_w": rng.normal(size=(channels, len(IMAGE_CLASSES))),
+        "dense_b": rng.normal(scale=0.1, size=len(IMAGE_CLASSES)),
+    }
+    graph = helper.make_graph(
+        nodes,
+        "cnn",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [None, 3, IMAGE_SIZE, IMAGE_SIZE])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, len(IMAGE_CLASSES)])],
+        [numpy_helper.from_array(value.astype(np.float32), name) for name, value in weights.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION)
+    metadata = {
+        "function": "classification",
+        "classificationProbOutput": "probabilities",
+        "inputChannel": "RGB",
+        "mean": IMAGE_MEAN,
+        "scale": IMAGE_SCALE,
+    }
+    return zip_package(
+        directory,
+        "cnn",
+        model,
+        metadata,
+        IMAGE_CLASSES,
+        sample={"image": _image_batch("NCHW")},
+        classes=IMAGE_CLASSES,
+        image_png=_png(),
+    )
+
+
+def make_mlp_classifier_zip(directory: Path) -> ZooModel:
+    """scikit-learn's MLPClassifier (two hidden layers of 64) on iris with string classes, skl2onnx's
+    ZipMap output; its MatMul weights make int8 and half precision worth having."""
+    return zip_package(
+        directory,
+        "iris_mlp",
+        _mlp_classifier_onnx(),
+        {"function": "classification"},
+        sample={"float_input": _iris()[0][:4]},
+        classes=IRIS_CLASSES,
+    )
+
+
+@functools.cache
+def _mlp_classifier_onnx() -> bytes:
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    x, y = _iris()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPClassifier(hidden_layer_sizes=(64, 64), max_iter=200, random_state=0)
+        model.fit(x, np.array(IRIS_CLASSES)[y])
+    return _convert(model, [("float_input", _float_type(4))])
+
+
 # --- cached training and conversion ----------------------------------------------------------------
 
 

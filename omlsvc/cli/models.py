@@ -1,5 +1,6 @@
-"""``omlsvc local models push|list|show|rm``: the model repository on this machine's database, validated
-exactly like an upload (the remote commands are in :mod:`omlsvc.cli.remote_models`)."""
+"""``omlsvc local models push|list|show|rm`` (and ``import|variant|profile``, :mod:`omlsvc.cli.tasks`):
+the model repository on this machine's database, validated exactly like an upload (the remote
+commands are in :mod:`omlsvc.cli.remote_models`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from omlsvc.cli.context import SubParsers, act_as, add_user_option, admin_services
+from omlsvc.cli.tasks import add_task_commands
 
 if TYPE_CHECKING:
     from omlsvc.config import Settings
@@ -39,6 +41,7 @@ def add_model_commands(commands: SubParsers) -> None:
     remove.add_argument("model_id")
     remove.set_defaults(handler=_models_rm)
     add_user_option(push, listing, show, remove)
+    add_task_commands(models)  # import, variant, profile (issue 15)
 
 
 class _Progress:

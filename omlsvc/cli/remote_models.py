@@ -1,4 +1,4 @@
-"""Remote ``omlsvc models push|list|show|rm|import``, ``deploy``, ``undeploy``, ``deployments list``
+"""Remote ``omlsvc models push|list|show|rm|import|variant|profile``, ``deploy``, ``undeploy``, ``deployments list``
 and ``score``: the same commands as the server-local ones (``omlsvc local ...``), sent to the service
 through :mod:`omlsvc.client` as the signed-in user."""
 
@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omlsvc.cli.context import SubParsers
 from omlsvc.cli.output import rows_out, upload_progress
 from omlsvc.cli.remote import connect, output_json, remote
+
+if TYPE_CHECKING:
+    from omlsvc.client import Client, Task
 
 REMOTE = "remote"
 
@@ -50,8 +55,21 @@ def add_remote_model_commands(commands: SubParsers) -> None:
     imported.add_argument("--description")
     imported.add_argument("--shared", action="store_true")
     imported.add_argument("--sha256", help="the zip's expected SHA-256 (hex)")
-    imported.add_argument("--wait", action="store_true", help="wait for the import to end")
     remote(imported, _import)
+    variant = models.add_parser("variant", help="derive an fp16, int8 or optimized variant (a task)")
+    variant.add_argument("model_id")
+    variant.add_argument("--kind", required=True, choices=("fp16", "int8", "optimized"))
+    variant.add_argument("--version", required=True, help="the variant's version (same name as the source)")
+    remote(variant, _variant)
+    profile = models.add_parser("profile", help="print a model's profiles (JSON); --run makes a new one")
+    profile.add_argument("model_id")
+    profile.add_argument("--run", action="store_true", help="profile the model now (a task), then print")
+    profile.add_argument("--batch-sizes", default="1,8,64", help="comma-separated (default 1,8,64)")
+    profile.add_argument("--seconds", type=float, default=2.0, help="per batch size (default 2)")
+    profile.add_argument("--provider", action="append", dest="providers", help="repeatable; default: CPU")
+    remote(profile, _profile)
+    for command in (imported, variant, profile):
+        command.add_argument("--no-wait", action="store_true", help="print the task id and return at once")
 
 
 def add_remote_deployment_commands(commands: SubParsers) -> None:
@@ -144,11 +162,47 @@ def _import(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             shared=args.shared,
             sha256=args.sha256,
         )
-        if args.wait:
-            task = client.tasks.wait(task.task_id, progress=True)
-            output_json(task.result)
-        else:
-            print(task.task_id)
+        return _finish(client, task, args.no_wait)
+
+
+def _variant(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    with connect(environ) as client:
+        return _finish(client, client.models.variants(args.model_id, args.kind, args.version), args.no_wait)
+
+
+def _profile(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    from omlsvc.client import ClientError
+
+    with connect(environ) as client:
+        if args.run:
+            try:
+                sizes = [int(size) for size in args.batch_sizes.split(",") if size.strip()]
+            except ValueError:
+                raise ClientError(f"--batch-sizes must be whole numbers, got {args.batch_sizes!r}.") from None
+            task = client.models.profile(
+                args.model_id,
+                batch_sizes=sizes,
+                seconds=args.seconds,
+                providers=args.providers or ("CPUExecutionProvider",),
+            )
+            if args.no_wait:
+                print(task.task_id)
+                return 0
+            client.tasks.wait(task.task_id, progress=sys.stderr.isatty())
+        output_json(client.models.profiles(args.model_id))
+    return 0
+
+
+def _finish(client: Client, task: Task, no_wait: bool) -> int:
+    """Print the task id (``--no-wait``), or wait for it and print its result; 1 when it failed."""
+    if no_wait:
+        print(task.task_id)
+        return 0
+    ended = client.tasks.wait(task.task_id, progress=sys.stderr.isatty(), raise_on_failure=False)
+    if ended.status != "SUCCEEDED":
+        print(f"omlsvc: task {ended.task_id} ended {ended.status}: {ended.message or ''}", file=sys.stderr)
+        return 1
+    output_json(ended.result)
     return 0
 
 

@@ -28,6 +28,7 @@ def add_score_command(commands: SubParsers) -> None:
 def _score(args: argparse.Namespace, settings: Settings) -> int:
     from omlsvc.rest.web import parse_json
 
+    body: object = {}
     with scoring_services(settings) as services:
         principal = act_as(services, args.user)
         if args.image is not None:
@@ -41,5 +42,6 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
             if args.top_n is not None:
                 body["topN"] = args.top_n
             results = services.scoring.score_records(principal, args.uri, body)
-    print(json.dumps({"scoringResults": results}, indent=2))
+    key = "tensors" if isinstance(body, dict) and "outputTensors" in body else "scoringResults"
+    print(json.dumps({key: results}, indent=2))
     return 0

@@ -163,3 +163,16 @@ def may_read_table(principal: Principal, table: TableAccess) -> bool:
     if table.database_decides:
         return table.granted
     return principal.is_admin or table.granted or table.job_output_of == principal.name
+
+
+# -- tasks (issue 15) ---------------------------------------------------------------------------------
+# A task (URL import, variant, profile) is its submitter's: others do not learn it exists. Who may
+# submit one is a model rule above: imports and variants store a model as their submitter (any
+# signed-in user may store; a variant needs :func:`may_manage_model` on its source), a profile runs
+# a model on this host (:func:`may_manage_model` too); anyone who may see a model reads its profiles.
+
+
+def may_see_task(principal: Principal, task_owner: str) -> bool:
+    """See and cancel a task: whoever submitted it, and admins."""
+    principal = require_principal(principal)
+    return task_owner == principal.name or principal.is_admin

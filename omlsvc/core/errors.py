@@ -130,3 +130,19 @@ class Unavailable(OmlError):
     """A dependency (the database) cannot be reached; retrying later may succeed."""
 
     code = "UNAVAILABLE"
+
+
+# -- tasks: URL import (issue 15) ------------------------------------------------------------------
+
+
+class UrlNotAllowed(InvalidInput):
+    """A URL the service will not fetch: not http(s), or its host resolves to a loopback, link-local,
+    private or otherwise non-public address that ``OMLSVC_IMPORT_ALLOW`` does not allow."""
+
+    code = "URL_NOT_ALLOWED"
+
+
+class FetchFailed(InvalidInput):
+    """Fetching a URL failed: the server answered an error, stalled, sent too much or could not be reached."""
+
+    code = "FETCH_FAILED"

@@ -12,3 +12,10 @@ MAX_OFFSET = 2**31 - 1
 MAX_SCORE_TIMEOUT_S = 3600
 #: The longest model ``description``, in characters.
 MAX_DESCRIPTION = 4000
+#: The longest tensor name a request may give (``outputTensors``, ``outputTensor``; issue 16).
+MAX_TENSOR_NAME = 1024
+#: How many tensors one score request may ask for (``outputTensors``; issue 16).
+MAX_OUTPUT_TENSORS = 64
+#: The largest ``meanFile`` (bytes of ``.npy``) an image model may carry (issue 16): 64 MiB holds a
+#: float32 mean of 2048 x 2048 x 3 plus its header.
+MAX_MEAN_FILE_BYTES = 64 * 1024 * 1024

@@ -37,3 +37,9 @@ def anchored(pattern: re.Pattern[str]) -> str:
     """``pattern`` as an OpenAPI (ECMA-262) ``pattern`` string that matches exactly what
     ``pattern.fullmatch`` matches: anchored at both ends."""
     return f"^{pattern.pattern}$"
+
+
+#: A task's id (issue 15): a UUID in lower case with hyphens.
+TASK_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+#: A SHA-256 digest in hexadecimal (either case).
+SHA256_HEX = re.compile(r"[0-9a-fA-F]{64}")

@@ -112,9 +112,25 @@ class ImageSpec:
     input_channel: str = "RGB"
     dim_names: tuple[str, ...] = ("batch", "channel", "height", "width")
     element_type: str = "FLOAT"
+    # -- issue 16: richer preprocessing; the defaults are the OML behaviour ------------------------
+    #: SQUASH (resize to height x width), CROP (cover, centre crop), FILL (fit, pad with
+    #: ``fill_color``), SHORTER_SIDE (shorter side to ``crop_size``, centre crop height x width).
+    resize_type: str = "SQUASH"
+    #: the Pillow filter of the resize: BILINEAR, BICUBIC, LANCZOS or NEAREST.
+    resize_filter: str = "BILINEAR"
+    #: SHORTER_SIDE: the length the shorter side is resized to before the centre crop.
+    crop_size: int | None = None
+    #: FILL: the padding colour, one 0-255 value per channel of the decoded image (RGB order).
+    fill_color: tuple[int, ...] = ()
+    #: pixels are scaled from [0, 255] to [0, pixel_scaling] before the mean is subtracted.
+    pixel_scaling: float | None = None
+    #: a ``.npy`` in the package (H x W x C, or C; RGB order) subtracted instead of ``mean``.
+    mean_file: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ImageSpec:
+        crop = data.get("crop_size")
+        scaling = data.get("pixel_scaling")
         return cls(
             input_name=data["input_name"],
             height=int(data["height"]),
@@ -125,6 +141,12 @@ class ImageSpec:
             input_channel=data.get("input_channel", "RGB"),
             dim_names=tuple(data.get("dim_names", ("batch", "channel", "height", "width"))),
             element_type=data.get("element_type", "FLOAT"),
+            resize_type=data.get("resize_type", "SQUASH"),
+            resize_filter=data.get("resize_filter", "BILINEAR"),
+            crop_size=None if crop is None else int(crop),
+            fill_color=tuple(int(v) for v in data.get("fill_color") or ()),
+            pixel_scaling=None if scaling is None else float(scaling),
+            mean_file=data.get("mean_file"),
         )
 
 

@@ -29,7 +29,7 @@ from sqlalchemy.dialects import oracle
 Timestamp = DateTime().with_variant(oracle.TIMESTAMP(), "oracle")
 
 #: Bumped whenever the tables change; ``omlsvc db init`` records it in ``schema_info``.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -101,6 +101,10 @@ models = Table(
     Column("mining_function", String(32), nullable=False),
     Column("spec", Text, nullable=False),
     Column("model_metadata", Text, nullable=False),
+    # Schema version 4 (issue 15): the model this one was derived from by a variant task and how,
+    # as JSON ``{"modelId", "kind"}``; NULL for an upload or an import. No foreign key: the source
+    # may be deleted, its variants stay and still say where they came from.
+    Column("derived_from", String(200)),
     UniqueConstraint("owner", "name", "version"),
     Index("ix_models_name", "name"),
 )
@@ -138,6 +142,9 @@ deployments = Table(
     # requests goes to ``canary_model_id``. Added in place by ``omlsvc db upgrade`` (nullable).
     Column("canary_model_id", String(36), ForeignKey("models.id")),
     Column("canary_percent", Integer),
+    # A deployment that cuts its model into a feature extractor at this graph value (issue 16; null:
+    # the whole model). Added in place by ``omlsvc db upgrade`` (nullable).
+    Column("output_tensor", String(1024)),
 )
 
 # Every change of the model behind a deployment's URI, one row each: the deploy itself, a swap, a
@@ -239,4 +246,32 @@ table_grants = Table(
     Column("table_name", String(128), primary_key=True),
     Column("granted_by", String(128), nullable=False),
     Column("granted_at", Timestamp, nullable=False),
+)
+
+
+# -- tasks (schema version 4, issue 15) ----------------------------------------------------------------
+# Long operations (URL import, variants, profiles): a row per task, taken by the job runners (the same
+# threads and processes, the same leases): ``claimed_by``/``lease_until`` say who works on it until
+# when, and a task whose runner's lease ran out is taken over and started again (``attempts``).
+# ``params`` and ``result`` are JSON. ``model_id`` is the source model (variants, profiles) or the model
+# an import stores; no foreign key: a task outlives a deleted model.
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("owner", String(128), ForeignKey("users.name", ondelete="CASCADE"), nullable=False, index=True),
+    Column("model_id", String(36), index=True),
+    Column("status", String(16), nullable=False, index=True),
+    Column("progress", Float, nullable=False),
+    Column("message", String(4000)),
+    Column("params", Text, nullable=False),
+    Column("result", Text),
+    Column("created_at", Timestamp, nullable=False),
+    Column("started_at", Timestamp),
+    Column("finished_at", Timestamp),
+    Column("claimed_by", String(128)),
+    Column("lease_until", Timestamp, index=True),
+    Column("attempts", Integer, nullable=False),
+    Column("cancel_requested", Boolean(create_constraint=False), nullable=False),
 )

@@ -19,6 +19,8 @@ class DeploymentRecord:
     #: the canary model and the percent (1-99) of score requests it gets; None when there is none.
     canary: ModelRecord | None = None
     canary_percent: int | None = None
+    #: the graph value the deployment cuts its model at (a feature extractor); None: the whole model.
+    output_tensor: str | None = None
 
 
 #: The actions a history entry records.

@@ -23,7 +23,7 @@ from omlsvc.core.authorization import (
 )
 from omlsvc.core.clock import utcnow
 from omlsvc.core.errors import Conflict, Forbidden, InvalidInput, NotFound
-from omlsvc.core.limits import MAX_SCORE_TIMEOUT_S
+from omlsvc.core.limits import MAX_SCORE_TIMEOUT_S, MAX_TENSOR_NAME
 from omlsvc.core.paging import fetch_page
 from omlsvc.core.patterns import DEPLOYMENT_URI
 from omlsvc.db.changes import WorkerCache
@@ -37,8 +37,9 @@ from omlsvc.deployment.store import DeploymentStore
 from omlsvc.repository.rows import ModelFilter, ModelRecord
 
 #: Readies a model in this worker before its deployment is written: (model, the deployment's time
-#: limit or None for the default). Raises (InvalidModel) when the model cannot serve.
-Prepare = Callable[[ModelRecord, float | None], None]
+#: limit or None for the default, the value it cuts the model at or None). Raises (InvalidModel) when
+#: the model cannot serve, (InvalidInput) when it has no such value to cut at.
+Prepare = Callable[[ModelRecord, float | None, str | None], None]
 
 #: The history actions that changed the main model (a rollback undoes the newest of them).
 MAIN_CHANGES = (actions.SWAP, actions.ROLLBACK, actions.PROMOTE)
@@ -85,9 +86,11 @@ class DeploymentService:
         score_timeout: object = None,
         *,
         prepare: Prepare | None = None,
+        output_tensor: object = None,
     ) -> DeploymentRecord:
         """Deploy a model at ``uri``, with its own time limit for a model run when ``score_timeout``
-        (seconds) is given.
+        (seconds) is given; cut into a feature extractor at the graph value ``output_tensor`` when
+        given (checked against the graph by ``prepare``).
 
         ``prepare`` runs after every check and before anything is written, outside any transaction:
         a model it refuses (a warm-up that fails or times out) leaves no deployment behind.
@@ -99,27 +102,34 @@ class DeploymentService:
         if not isinstance(uri, str) or not DEPLOYMENT_URI.fullmatch(uri):
             problems.append("uri is required: 1 to 200 letters, digits or '_'.")
         timeout = self._score_timeout(score_timeout, problems)
+        if output_tensor is not None and (
+            not isinstance(output_tensor, str) or not 0 < len(output_tensor) <= MAX_TENSOR_NAME
+        ):
+            problems.append(f"outputTensor must be a tensor name of 1 to {MAX_TENSOR_NAME} characters.")
         if problems:
             raise InvalidInput(" ".join(problems), details=problems)
         assert isinstance(model_id, str) and isinstance(uri, str)
+        cut = output_tensor if isinstance(output_tensor, str) else None
         with self._transactions() as uow:
             model = self._deployable(
                 principal, DeploymentStore(uow.connection).model(model_id), model_id, uri, uow
             )
         if prepare is not None:
-            prepare(model, timeout)
+            prepare(model, timeout, cut)
         with self._transactions(write=True) as uow:
             model = self._deployable(
                 principal, DeploymentStore(uow.connection).model(model_id), model_id, uri, uow
             )
             created_at = self._clock()
             store = DeploymentStore(uow.connection)
-            store.add(uri, model_id, principal.name, created_at, timeout)
+            store.add(uri, model_id, principal.name, created_at, timeout, cut)
             store.record_history(
                 uri, HistoryEntry(0, actions.DEPLOY, model_id, None, None, None, created_at, principal.name)
             )
             uow.commit()
-        return DeploymentRecord(uri=uri, created_at=created_at, model=model, score_timeout_s=timeout)
+        return DeploymentRecord(
+            uri=uri, created_at=created_at, model=model, score_timeout_s=timeout, output_tensor=cut
+        )
 
     def _deployable(
         self, principal: Principal, model: ModelRecord | None, model_id: str, uri: str, uow: UnitOfWork
@@ -265,7 +275,7 @@ class DeploymentService:
     ) -> DeploymentRecord:
         if prepare is not None:
             for model in plan.to_prepare:
-                prepare(model, plan.record.score_timeout_s)
+                prepare(model, plan.record.score_timeout_s, plan.record.output_tensor)
         with self._transactions(write=True) as uow:
             store = DeploymentStore(uow.connection)
             if replan(store).key != plan.key:

@@ -40,6 +40,7 @@ def _target(record: DeploymentRecord) -> ScoringTarget:
         score_timeout_s=record.score_timeout_s,
         canary=None if canary is None else _to_score(canary),
         canary_percent=0 if canary is None else record.canary_percent or 0,
+        output_tensor=record.output_tensor,
     )
 
 

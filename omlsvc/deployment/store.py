@@ -32,6 +32,7 @@ _JOINED = select(
     deployments.c.score_timeout_s,
     deployments.c.canary_model_id,
     deployments.c.canary_percent,
+    deployments.c.output_tensor,
     *model_columns(),
 ).join_from(deployments, models, deployments.c.model_id == models.c.id)
 #: Built once: this lookup runs on every score request (or rather, on every miss of a worker's cache).
@@ -52,7 +53,11 @@ _HISTORY = (
 def _record(row: Sequence[Any]) -> tuple[DeploymentRecord, str | None, int | None]:
     """The record without its canary, the canary's id and its percent."""
     record = DeploymentRecord(
-        uri=row[0], created_at=row[1], score_timeout_s=row[2], model=model_record(row[5:])
+        uri=row[0],
+        created_at=row[1],
+        score_timeout_s=row[2],
+        model=model_record(row[6:]),
+        output_tensor=row[5],
     )
     return record, row[3], row[4]
 
@@ -62,7 +67,13 @@ class DeploymentStore:
         self._connection = connection
 
     def add(
-        self, uri: str, model_id: str, owner: str, created_at: datetime, score_timeout_s: float | None = None
+        self,
+        uri: str,
+        model_id: str,
+        owner: str,
+        created_at: datetime,
+        score_timeout_s: float | None = None,
+        output_tensor: str | None = None,
     ) -> None:
         try:
             with self._connection.begin_nested():
@@ -73,6 +84,7 @@ class DeploymentStore:
                         owner=owner,
                         created_at=created_at,
                         score_timeout_s=score_timeout_s,
+                        output_tensor=output_tensor,
                     )
                 )
         except IntegrityError:

@@ -22,7 +22,7 @@ from omlsvc.jobs import lifecycle
 from omlsvc.jobs.access import JobIdentity, identity_of
 from omlsvc.jobs.directory import JobOwners, ModelRecords
 from omlsvc.jobs.plan import ScoringPlan
-from omlsvc.jobs.properties import ScoringJobProperties
+from omlsvc.jobs.properties import ScoringJobProperties, job_spec
 from omlsvc.jobs.records import JobRecord
 from omlsvc.jobs.resolve import ResolvedInput, resolve_tables
 from omlsvc.jobs.store import JobStore
@@ -130,7 +130,11 @@ class RunContexts:
         identity = self.identity(job.owner)
         if not may_see_model(identity.principal, model.access):
             raise RunFailed(f"The model {job.model_id} is no longer visible to the job's owner {job.owner}.")
-        resolved = self._resolve(job, properties, ScoringSpec.from_json(model.spec_json), identity)
+        if properties.output_tensor is not None:
+            problems = self._scoring.graph_tensors(model).check([properties.output_tensor], "outputTensor")
+            if problems:
+                raise RunFailed(" ".join(problems))
+        resolved = self._resolve(job, properties, job_spec(model.spec_json, properties), identity)
         output_name = lifecycle.output_table_name(job.id, properties.output_data)
         output = DataTables.output_table(
             resolved.output_schema, output_name, resolved.plan, resolved.input_table
@@ -141,7 +145,7 @@ class RunContexts:
             target = DataTables.output_table(
                 resolved.output_schema, staging, resolved.plan, resolved.input_table
             )
-        prepared = self._scoring.prepared_for_model(model)
+        prepared = self._scoring.prepared_for_model(model, cut=properties.output_tensor)
         return RunContext(
             job, identity, properties, resolved.plan, prepared, resolved.input_table, output, target
         )

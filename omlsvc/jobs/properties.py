@@ -7,7 +7,8 @@ sent strings, as Oracle's service does. It is also the stored form, read back by
 
 Our extensions, marked as such in the OpenAPI document: ``keyColumnName`` (the column whose order
 the input is read in, when the table has no single-column primary key) and ``inputColumnNames``
-(the columns that feed the model's inputs, in order, when names and widths do not say it).
+(the columns that feed the model's inputs, in order, when names and widths do not say it), and
+``outputTensor`` (issue 16: score as feature extraction on that value of the graph, a cut model).
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from omlsvc.core.errors import InvalidInput
+from omlsvc.core.limits import MAX_TENSOR_NAME
 from omlsvc.core.patterns import IDENTIFIER, OUTPUT_NAME
+from omlsvc.core.signature import ScoringSpec
 from omlsvc.core.values import parse_positive_int
+from omlsvc.scoring.tensors import cut_spec
 
 MODEL_SCORING = "MODEL_SCORING"
 #: Job types of OML Services this service does not run (spec section 15).
@@ -48,6 +52,7 @@ FIELDS = (
     "topNDetails",
     "keyColumnName",
     "inputColumnNames",
+    "outputTensor",
 )
 
 
@@ -68,6 +73,8 @@ class ScoringJobProperties:
     disable_job: bool = False
     key_column: str | None = None
     input_columns: tuple[str, ...] | None = None
+    #: our extension (issue 16): score as feature extraction on this graph value (a cut model).
+    output_tensor: str | None = None
 
     @classmethod
     def parse(cls, raw: object) -> ScoringJobProperties:
@@ -118,12 +125,15 @@ class ScoringJobProperties:
             disable_job=_boolean(raw, "disableJob", problems),
             key_column=_identifier(raw, "keyColumnName", problems),
             input_columns=input_columns,
+            output_tensor=_text(raw, "outputTensor", problems, limit=MAX_TENSOR_NAME),
         )
         if problems:
             raise InvalidInput("jobProperties is invalid: " + "; ".join(problems) + ".", details=problems)
         return properties
 
     def to_json(self) -> dict[str, Any]:
+        """The echo; ``outputTensor`` (issue 16) only when set, so other jobs echo as Oracle's do."""
+        cut = {} if self.output_tensor is None else {"outputTensor": self.output_tensor}
         return {
             "jobType": MODEL_SCORING,
             "inputSchemaName": self.input_schema,
@@ -141,6 +151,7 @@ class ScoringJobProperties:
             "topNDetails": self.top_n_details,
             "keyColumnName": self.key_column,
             "inputColumnNames": None if self.input_columns is None else list(self.input_columns),
+            **cut,
         }
 
     def to_text(self) -> str:
@@ -225,3 +236,9 @@ def _boolean(raw: dict[str, Any], name: str, problems: list[str]) -> bool:
         return value.strip().lower() == "true"
     problems.append(f"{name} must be true or false")
     return False
+
+
+def job_spec(spec_json: str, properties: ScoringJobProperties) -> ScoringSpec:
+    """What a job scores as: the model's spec, or feature extraction on its ``outputTensor`` (issue 16)."""
+    spec = ScoringSpec.from_json(spec_json)
+    return spec if properties.output_tensor is None else cut_spec(spec, properties.output_tensor)

@@ -16,7 +16,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from omlsvc.core.clock import utcnow
@@ -50,7 +50,11 @@ class Runner(RunSteps):
         clock: Callable[[], datetime] = utcnow,
         runner_id: str | None = None,
         observer: Observer = UNOBSERVED,
+        steps: Sequence[Callable[[], bool]] = (),
     ) -> None:
+        """``steps``: more work this runner takes each round besides job runs (the task step of
+        :mod:`omlsvc.tasks.worker`), each returning whether it moved."""
+        self._steps = tuple(steps)
         super().__init__(
             transactions,
             RunContexts(transactions, scoring, owners, models),
@@ -62,9 +66,12 @@ class Runner(RunSteps):
 
     def work_once(self) -> bool:
         """One round of every step; True when something moved (so the caller should not idle)."""
+        stepped = False
+        for step in self._steps:
+            stepped = step() or stepped
         if not self.has_work():
             self._busy = False
-            return False
+            return stepped
         progressed = self.schedule_due()
         claim = self.take_over_expired()
         if claim is None:
@@ -73,7 +80,7 @@ class Runner(RunSteps):
         if claim is not None:
             self.process(claim)
             progressed = True
-        return self.finish_runs() or progressed
+        return self.finish_runs() or progressed or stepped
 
     def run_until_idle(self, timeout_s: float = 120.0) -> None:
         """Work until nothing is left to do now (tests, ``omlsvc jobs run --wait``)."""

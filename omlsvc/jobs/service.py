@@ -32,13 +32,12 @@ from omlsvc.core.authorization import (
 )
 from omlsvc.core.clock import utcnow
 from omlsvc.core.errors import Conflict, InvalidInput, NotFound
-from omlsvc.core.signature import ScoringSpec
 from omlsvc.db.transactions import Transactions
 from omlsvc.jobs import lifecycle
 from omlsvc.jobs.access import JobOwnerOf, identity_of
 from omlsvc.jobs.directory import JobOwners, ModelRecords
 from omlsvc.jobs.lifecycle import CREATED, UPDATED
-from omlsvc.jobs.properties import ScoringJobProperties
+from omlsvc.jobs.properties import ScoringJobProperties, job_spec
 from omlsvc.jobs.records import JobFilter, JobRecord, RunRecord
 from omlsvc.jobs.resolve import drop_output_table, resolve_tables
 from omlsvc.jobs.schedule import Schedule
@@ -102,7 +101,7 @@ class JobService:
         model = self._models.record(properties.model_id)
         if model is None or not may_see_model(principal, model.access):
             raise InvalidInput(f"modelId: model {properties.model_id} does not exist.")
-        spec = ScoringSpec.from_json(model.spec_json)
+        spec = job_spec(model.spec_json, properties)
         identity = identity_of(self._owners, principal.name, self._backend)
         with self._transactions(write=True) as uow:
             store = JobStore(uow.connection)

@@ -21,6 +21,7 @@ one error table (:mod:`omlsvc.openapi.error_table`) and described for the score 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from omlsvc.core.patterns import DEPLOYMENT_URI
@@ -36,13 +37,17 @@ from omlsvc.openapi.builders import (
 )
 from omlsvc.openapi.deployment_schemas import (
     EXAMPLE_IMAGE_BASE64,
+    add_output_tensors,
     example_request,
     example_response,
     input_form_schema,
     input_record_schema,
     input_type_schema,
+    preprocessing_options,
+    preprocessing_text,
     result_schema,
     shape_text,
+    tensors_answer_schema,
     top_n_schema,
 )
 from omlsvc.openapi.schemas import component_schemas
@@ -85,8 +90,15 @@ def deployment_document(
     server_url: str,
     version: str,
     description: str | None = None,
+    tensor_names: Sequence[str] | None = None,
+    output_tensor: str | None = None,
 ) -> dict[str, Any]:
     """The OpenAPI 3.0.3 document for scoring the model ``spec`` describes at endpoint ``uri``.
+
+    With ``tensor_names`` (the values of the graph a score may return by name, issue 16) the request
+    accepts ``outputTensors`` naming some of them, and the answer is then ``{"tensors": [...]}``. A
+    deployment that cuts its model at ``output_tensor`` passes the cut spec (feature extraction) and
+    says so here.
 
     ``server_url`` is the service root the score path is appended to (a trailing ``/`` is dropped);
     ``version`` is the model version. Raises ``ValueError`` for a ``uri`` that is not a valid endpoint
@@ -98,6 +110,11 @@ def deployment_document(
     info = _info_description(
         spec, model_name=model_name, model_id=model_id, uri=uri, version=version, description=description
     )
+    if output_tensor is not None:
+        info += (
+            f"\n\nThis deployment cuts the model at the graph value {output_tensor!r}: it scores as feature "
+            "extraction on that value, flattened per row (doubleWeights)."
+        )
     return {
         "openapi": OPENAPI_VERSION,
         "info": {"title": f"{model_name} scoring", "version": version, "description": info},
@@ -107,7 +124,7 @@ def deployment_document(
             SCORE_PATH_TEMPLATE.format(uri=uri): {"post": _score_operation(spec, names, model_name, version)}
         },
         "components": {
-            "schemas": _schemas(spec, names),
+            "schemas": _schemas(spec, names, tensor_names),
             "responses": error_responses(tuple(ERROR_TEXT), texts=ERROR_TEXT),
             "securitySchemes": bearer_scheme("Access token from POST /omlusers/api/oauth2/v1/token."),
         },
@@ -125,23 +142,24 @@ class _ComponentNames:
         self.result = f"{prefix}_SCORING_RESULT"
 
 
-def _schemas(spec: ScoringSpec, names: _ComponentNames) -> dict[str, Any]:
+def _schemas(spec: ScoringSpec, names: _ComponentNames, tensor_names: Sequence[str] | None) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "type": "object",
+        "description": "One scoring result per scored row, in request order.",
+        "required": ["scoringResults"],
+        "additionalProperties": False,
+        "properties": {"scoringResults": {"type": "array", "minItems": 1, "items": schema_ref(names.result)}},
+    }
     schemas: dict[str, Any] = {
         names.input_type: input_type_schema(spec, names.input_record),
         names.input_record: input_record_schema(spec),
-        names.output_type: {
-            "type": "object",
-            "description": "One scoring result per scored row, in request order.",
-            "required": ["scoringResults"],
-            "additionalProperties": False,
-            "properties": {
-                "scoringResults": {"type": "array", "minItems": 1, "items": schema_ref(names.result)}
-            },
-        },
+        names.output_type: results if tensor_names is None else {"oneOf": [results, tensors_answer_schema()]},
         names.result: result_schema(spec),
     }
     if spec.model_type is ModelType.ONNX_IMG:
         schemas[names.input_form] = input_form_schema(spec)
+    if tensor_names is not None:
+        add_output_tensors(schemas[names.input_type], schemas.get(names.input_form), tensor_names)
     schemas.update(component_schemas("Error"))
     return schemas
 
@@ -182,6 +200,8 @@ def _score_operation(
             **error_refs(tuple(ERROR_TEXT)),
         },
     }
+    if image and spec.image is not None:
+        operation["x-omlsvc-image-preprocessing"] = preprocessing_options(spec.image)
     if image:
         text = "With a multipart/form-data upload: same meaning as the topN form field."
         operation["parameters"] = [query("topN", text, top_n_schema(spec))]
@@ -201,6 +221,8 @@ def _operation_description(spec: ScoringSpec) -> str:
         text += (
             "images go as base64 strings, or upload one image file as multipart/form-data field imageData."
         )
+        if spec.image is not None:
+            text += " " + preprocessing_text(spec.image)
     else:
         text += "numbers may also be sent as numeric strings where the model takes floating-point inputs."
     return text

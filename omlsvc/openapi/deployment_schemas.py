@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from omlsvc.core.signature import Function, LabelSource, ModelType, ScoringSpec, TensorInfo
+from omlsvc.core.limits import MAX_OUTPUT_TENSORS, MAX_TENSOR_NAME
+from omlsvc.core.signature import Function, ImageSpec, LabelSource, ModelType, ScoringSpec, TensorInfo
 from omlsvc.openapi.builders import schema_ref
 
 #: Strings the scoring service coerces into floating-point tensors: decimal and exponent notation,
@@ -350,3 +351,106 @@ def example_response(spec: ScoringSpec) -> dict[str, Any]:
     else:
         item = {"doubleWeights": [0.25] * (spec.width or 3)}
     return {"scoringResults": [item]}
+
+
+# --- tensors by name (issue 16) -------------------------------------------------------------------
+
+#: Names listed as an enum up to this many; beyond it, any name (a 400 names an unknown one).
+MAX_TENSOR_ENUM = 4096
+
+
+def add_output_tensors(
+    request: dict[str, Any], form: dict[str, Any] | None, tensor_names: Sequence[str]
+) -> None:
+    """Let the request (and the image upload form) name tensors to answer instead of scoringResults."""
+    name: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": MAX_TENSOR_NAME}
+    if len(tensor_names) <= MAX_TENSOR_ENUM:
+        name = {"type": "string", "enum": list(tensor_names)}
+    request["properties"]["outputTensors"] = {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": MAX_OUTPUT_TENSORS,
+        "uniqueItems": True,
+        "items": name,
+        "description": (
+            "Answer these values of the graph (outputs or intermediate values, GET .../tensors lists "
+            'them) for the whole batch instead of scoringResults: {"tensors": [{"name", "shape", '
+            '"datatype", "data"}]}, in the order asked.'
+        ),
+    }
+    if form is not None:
+        form["properties"]["outputTensors"] = {
+            "type": "string",
+            "description": "A JSON array of tensor names, or one name (the field may repeat): as outputTensors in JSON.",
+        }
+
+
+def tensors_answer_schema() -> dict[str, Any]:
+    """The answer to a request with ``outputTensors``."""
+    tensor = _closed_object(
+        {
+            "name": {"type": "string"},
+            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            "datatype": {"type": "string", "description": "The ONNX element type, e.g. FLOAT."},
+            "data": {"type": "array", "description": "The values in row-major order.", "items": {}},
+        },
+        "One tensor for the whole batch.",
+    )
+    return _closed_object(
+        {"tensors": {"type": "array", "items": tensor}},
+        "The tensors asked for by outputTensors, in that order.",
+    )
+
+
+def preprocessing_text(image: ImageSpec) -> str:
+    """How an image file becomes the model's input, every option of metadata.json spelled out."""
+    axes = "".join(name[0].upper() for name in image.dim_names)
+    resize = {
+        "SQUASH": f"resized to {image.width}x{image.height} (width x height) ignoring its aspect ratio",
+        "CROP": f"resized to cover {image.width}x{image.height} keeping its aspect ratio, then centre-cropped",
+        "FILL": (
+            f"resized to fit in {image.width}x{image.height} keeping its aspect ratio, then padded with "
+            f"{list(image.fill_color) or 'white'}"
+        ),
+        "SHORTER_SIDE": (
+            f"resized so that its shorter side is {image.crop_size}, then centre-cropped to "
+            f"{image.width}x{image.height}"
+        ),
+    }.get(image.resize_type, image.resize_type)
+    scaling = "" if image.pixel_scaling is None else f"scaled from [0, 255] to [0, {image.pixel_scaling:g}], "
+    mean = (
+        f"minus the mean array of {image.mean_file}"
+        if image.mean_file is not None
+        else f"minus mean {list(image.mean)}"
+    )
+    return (
+        f"Image preprocessing (resizeType {image.resize_type}, resizeFilter {image.resize_filter}): each image "
+        f"is decoded (EXIF orientation applied), converted to {'L (grey)' if image.channel == 1 else 'RGB'}, "
+        f"{resize} with the {image.resize_filter} filter; pixels are {scaling}{mean} (RGB order), times scale "
+        f"{list(image.scale)}, in {image.input_channel if image.channel == 3 else 'L'} channel order, laid out as {axes} ({image.element_type})."
+    )
+
+
+def preprocessing_options(image: ImageSpec) -> dict[str, Any]:
+    """The image options in metadata.json's words (issue 16), for clients that read them as data."""
+    options: dict[str, Any] = {
+        "height": image.height,
+        "width": image.width,
+        "channel": image.channel,
+        "inputChannel": image.input_channel if image.channel == 3 else "L",
+        "inputTensorDimNames": list(image.dim_names),
+        "resizeType": image.resize_type,
+        "resizeFilter": image.resize_filter,
+        "scale": list(image.scale),
+    }
+    if image.mean_file is not None:
+        options["meanFile"] = image.mean_file
+    else:
+        options["mean"] = list(image.mean)
+    if image.crop_size is not None:
+        options["cropSize"] = image.crop_size
+    if image.resize_type == "FILL":
+        options["fillColor"] = list(image.fill_color) or [255] * image.channel
+    if image.pixel_scaling is not None:
+        options["pixelScaling"] = image.pixel_scaling
+    return options

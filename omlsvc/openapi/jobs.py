@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from omlsvc.core.limits import MAX_TENSOR_NAME
 from omlsvc.jobs.properties import FIELDS, MAX_JOB_NAME, SERVICE_LEVELS
 from omlsvc.jobs.service import ACTIONS
 from omlsvc.openapi.builders import (
@@ -195,6 +196,18 @@ def _properties_schema() -> dict[str, Any]:
             "items": {"type": "string"},
             "nullable": True,
             "description": "Our extension: the columns feeding the model's inputs, in input order.",
+        },
+        # issue 16
+        "outputTensor": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": MAX_TENSOR_NAME,
+            "nullable": True,
+            "description": (
+                "Our extension: score as feature extraction on this value of the graph (the model cut there), "
+                "writing OML$FEATURE_IDk, OML$WEIGHTk; topN is then required. A name the graph does not "
+                "compute fails the run."
+            ),
         },
     }
     assert set(properties) == set(FIELDS)

@@ -28,6 +28,7 @@ from omlsvc.core.limits import MAX_DESCRIPTION, MAX_SCORE_TIMEOUT_S
 from omlsvc.core.patterns import anchored
 from omlsvc.core.signature import ELEMENT_TYPES, Function, ModelType
 from omlsvc.openapi.builders import SCHEMA_REF_PREFIX, collection_schema, links_schema, schema_ref
+from omlsvc.openapi.tensor_schemas import OUTPUT_TENSOR_PARAM
 
 __all__ = ["SCHEMA_NAMES", "component_schemas", "schema", "schema_ref", "user_name_schema"]
 
@@ -89,6 +90,7 @@ def _created_endpoint_properties() -> dict[str, Any]:
         "uri": _URI,
         "deployedOn": _TIMESTAMP,
         "scoreTimeout": _SCORE_TIMEOUT,
+        "outputTensor": OUTPUT_TENSOR_PARAM,
         "links": _links(),
     }
 
@@ -204,6 +206,11 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
             "storedOn": _TIMESTAMP,
             "description": _DESCRIPTION,
             "namespace": _NAMESPACE,
+            "derivedFrom": {
+                "type": "object",
+                "description": "A variant's source model and how it was derived (issue 15).",
+                "properties": {"modelId": {"type": "string"}, "kind": {"type": "string"}},
+            },
             "users": {
                 "type": "array",
                 "items": schema_ref("ModelUser"),
@@ -278,7 +285,12 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
     "EndpointParam": {
         "type": "object",
         "required": ["modelId", "uri"],
-        "properties": {"modelId": _MODEL_ID, "uri": _URI, "scoreTimeout": _SCORE_TIMEOUT},
+        "properties": {
+            "modelId": _MODEL_ID,
+            "uri": _URI,
+            "scoreTimeout": _SCORE_TIMEOUT,
+            "outputTensor": OUTPUT_TENSOR_PARAM,
+        },
     },
     "CreatedEndpoint": {
         "type": "object",

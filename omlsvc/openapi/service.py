@@ -21,11 +21,15 @@ from omlsvc.openapi.builders import (
     collection_schema,
     error_responses,
     links_schema,
+    schema_ref,
 )
+from omlsvc.openapi.console import console_paths
 from omlsvc.openapi.jobs import job_paths, job_schemas
 from omlsvc.openapi.schemas import component_schemas, user_name_schema
 from omlsvc.openapi.service_paths import service_paths
 from omlsvc.openapi.swap import swap_schemas
+from omlsvc.openapi.tasks import task_paths, task_schemas
+from omlsvc.openapi.tensor_schemas import OUTPUT_TENSORS_PARAM, TENSOR_SCHEMAS
 
 _USER_NAME = user_name_schema("A user of the service.")
 
@@ -82,6 +86,7 @@ _SCORE_SCHEMAS: dict[str, dict[str, Any]] = {
                 "minimum": 1,
                 "description": "Accepted and ignored for ONNX models.",
             },
+            "outputTensors": OUTPUT_TENSORS_PARAM,
         },
     },
     "ScoreImageForm": {
@@ -90,12 +95,18 @@ _SCORE_SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {
             "imageData": {"type": "string", "format": "binary", "description": "One image file."},
             "topN": {"type": "integer", "minimum": 1},
+            "outputTensors": {
+                "type": "string",
+                "description": "omlsvc extension: a JSON array of tensor names, or one name per field.",
+            },
         },
     },
     "ScoringOutputResultSet": {
         "type": "object",
-        "required": ["scoringResults"],
+        "description": "scoringResults; or, when the request named outputTensors, tensors.",
+        "oneOf": [{"required": ["scoringResults"]}, {"required": ["tensors"]}],
         "properties": {
+            "tensors": {"type": "array", "items": schema_ref("NamedTensor")},
             "scoringResults": {
                 "type": "array",
                 "description": (
@@ -103,9 +114,10 @@ _SCORE_SCHEMAS: dict[str, dict[str, Any]] = {
                     "the deployment's own document gives the exact shape."
                 ),
                 "items": {"type": "object"},
-            }
+            },
         },
     },
+    **TENSOR_SCHEMAS,
     "TokenStatus": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
     "Health": {
         "type": "object",
@@ -161,6 +173,7 @@ def service_document(server_url: str) -> dict[str, Any]:
     schemas.update(copy.deepcopy(_GRANT_SCHEMAS))
     schemas.update(job_schemas())
     schemas.update(swap_schemas())
+    schemas.update(task_schemas())
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -173,7 +186,7 @@ def service_document(server_url: str) -> dict[str, Any]:
         },
         "servers": [{"url": server_url.rstrip("/")}],
         "security": [{SECURITY_SCHEME: []}],
-        "paths": {**service_paths(), **job_paths()},
+        "paths": {**service_paths(), **job_paths(), **task_paths(), **console_paths()},
         "components": {
             "securitySchemes": bearer_scheme(),
             "schemas": schemas,

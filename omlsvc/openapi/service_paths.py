@@ -25,6 +25,7 @@ from omlsvc.openapi.builders import (
 )
 from omlsvc.openapi.schemas import user_name_schema
 from omlsvc.openapi.swap import MODEL_ID_HEADER, ROUTE_KEY_PARAMETER, change_operation, swap_paths
+from omlsvc.openapi.tasks import accepted_response, import_body_content
 
 
 def _filters() -> list[dict[str, Any]]:
@@ -108,11 +109,17 @@ def _model_paths() -> dict[str, Any]:
             "post": operation(
                 "storeModel",
                 "Store a zipped ONNX model (validated against the ONNX metadata specification)",
-                created("Stored; Location names the model.", "CreateModelResponse"),
+                {
+                    **created("Stored; Location names the model.", "CreateModelResponse"),
+                    **accepted_response(),  # a JSON body imports from a URL (issue 15)
+                },
                 (400, 401, 409, 413, 415, 500, 503),
                 body={
                     "required": True,
-                    "content": {"multipart/form-data": {"schema": schema_ref("ModelInputForm")}},
+                    "content": {
+                        "multipart/form-data": {"schema": schema_ref("ModelInputForm")},
+                        **import_body_content(),
+                    },
                 },
             ),
             "get": operation(
@@ -240,6 +247,16 @@ def _deployment_paths() -> dict[str, Any]:
                 "getDeploymentApi",
                 "The deployment's own OpenAPI document",
                 ok("OpenAPI document.", "OpenApiDocument"),
+                (404, *COMMON_ERRORS),
+            ),
+        },
+        # issue 16: the values of the deployed graph a score may ask for by name
+        "/omlmod/v1/deployment/{uri}/tensors": {
+            "parameters": _uri(),
+            "get": operation(
+                "listTensors",
+                "The tensors of the deployed model's graph (inputs, intermediate values, outputs)",
+                ok("Tensors, with the types and shapes shape inference knows.", "GraphTensorList"),
                 (404, *COMMON_ERRORS),
             ),
         },

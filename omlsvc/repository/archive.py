@@ -10,6 +10,7 @@ that one 400 response names all of them. The bounds themselves are :class:`Archi
 
 from __future__ import annotations
 
+import json
 import lzma
 import struct
 import zipfile
@@ -20,8 +21,9 @@ from types import MappingProxyType, TracebackType
 
 from omlsvc.core.errors import InvalidModel
 from omlsvc.repository.external_data import external_data_locations, read_model_proto
-from omlsvc.repository.layout import arrange
+from omlsvc.repository.layout import METADATA_NAME, arrange
 from omlsvc.repository.limits import MIB, ArchiveLimits
+from omlsvc.repository.spec import MEAN_FILE
 from omlsvc.repository.zipsafety import check_directory, entry_problem, invalid_package, unsafe_name_reason
 
 __all__ = ["ArchiveLimits", "ModelPackage", "extract_package", "open_package"]
@@ -173,7 +175,21 @@ def extract_package(zip_path: Path, dest_dir: Path, limits: ArchiveLimits) -> Pa
                 details=[f"external data {location!r} is not in the archive" for location in missing],
             )
         package.extract(locations, dest_dir)
+        package.extract(_preprocessing_files(package, limits), dest_dir)
     return onnx_path
+
+
+def _preprocessing_files(package: ModelPackage, limits: ArchiveLimits) -> list[str]:
+    """Files metadata.json names for image preprocessing (``meanFile``, issue 16) that scoring reads
+    beside the model; validation proved them present and well-formed at store time."""
+    if METADATA_NAME not in package.files:
+        return []
+    try:
+        document = json.loads(package.read(METADATA_NAME, limits.max_metadata_bytes).decode("utf-8-sig"))
+    except (ValueError, RecursionError, InvalidModel):
+        return []
+    name = document.get(MEAN_FILE) if isinstance(document, dict) else None
+    return [name] if isinstance(name, str) and name in package.files else []
 
 
 def _scan(

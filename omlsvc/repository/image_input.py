@@ -12,11 +12,15 @@ from collections.abc import Sequence
 
 from omlsvc.core.signature import ImageSpec, TensorInfo
 from omlsvc.repository.inspect import describe_shape
+from omlsvc.repository.layout import METADATA_NAME
 from omlsvc.repository.spec import (
     CHANNEL,
+    CROP_SIZE,
     HEIGHT,
     INPUT_TENSOR_DIM_NAMES,
     MAX_IMAGE_SIDE,
+    MEAN_FILE,
+    RESIZE_TYPE,
     WIDTH,
     ImageFields,
 )
@@ -26,9 +30,17 @@ _NON_IMAGE_TYPES = frozenset({"STRING", "BOOL", "UNKNOWN"})
 
 
 def image_spec(
-    fields: ImageFields, inputs: Sequence[TensorInfo], problems: list[str], max_target_pixels: int
+    fields: ImageFields,
+    inputs: Sequence[TensorInfo],
+    problems: list[str],
+    max_target_pixels: int,
+    *,
+    mean_shape: tuple[int, ...] | None = None,
 ) -> ImageSpec | None:
-    """The image input's spec, or None (with every problem added) when the metadata and input disagree."""
+    """The image input's spec, or None (with every problem added) when the metadata and input disagree.
+
+    ``mean_shape`` is the shape of the array in ``meanFile`` (read from the package), checked against
+    the input's height, width and channel."""
     if len(inputs) != 1 or inputs[0].shape is None or len(inputs[0].shape) != 4:
         return None  # input_problems reported the rank rule
     image = inputs[0]
@@ -43,6 +55,8 @@ def image_spec(
             f"input shape {describe_shape(image.shape)}) is over the limit of {max_target_pixels} pixels "
             "(OMLSVC_MAX_IMAGE_TARGET_PIXELS): every image would be resized to it"
         )
+    if height is not None and width is not None:
+        found += preprocessing_problems(fields, height, width, image, mean_shape)
     problems += found
     if found or height is None or width is None:
         return None
@@ -56,7 +70,44 @@ def image_spec(
         input_channel=fields.input_channel,
         dim_names=fields.dim_names,
         element_type=image.element_type,
+        resize_type=fields.resize_type,
+        resize_filter=fields.resize_filter,
+        crop_size=fields.crop_size,
+        fill_color=fields.fill_color,
+        pixel_scaling=fields.pixel_scaling,
+        mean_file=fields.mean_file,
     )
+
+
+def preprocessing_problems(
+    fields: ImageFields, height: int, width: int, image: TensorInfo, mean_shape: tuple[int, ...] | None
+) -> list[str]:
+    """Issue 16's options against the input: a crop that fits, a mean file of the input's shape."""
+    found = []
+    size = f"{width}x{height} (width x height) of the image input {image.name!r}"
+    if fields.crop_size is not None and fields.resize_type != "SHORTER_SIDE":
+        found.append(
+            f"{_field(CROP_SIZE)} applies to {RESIZE_TYPE} SHORTER_SIDE only, not {fields.resize_type}"
+        )
+    elif fields.crop_size is not None and fields.crop_size < max(height, width):
+        found.append(
+            f"{_field(CROP_SIZE)} is {fields.crop_size}: the shorter side resized to it is smaller than the "
+            f"centre crop of {size}; the crop would be larger than the image"
+        )
+    if fields.mean_file is not None and mean_shape is not None:
+        channel = fields.channel
+        allowed = [(channel,), (height, width, channel)] + ([(height, width)] if channel == 1 else [])
+        if mean_shape not in allowed:
+            found.append(
+                f"{_field(MEAN_FILE)} {fields.mean_file!r} holds an array of shape {list(mean_shape)}; it must be "
+                f"[{channel}] (one value per channel) or [{height}, {width}, {channel}] (H x W x C, RGB order) "
+                f"for {size}"
+            )
+    return found
+
+
+def _field(name: str) -> str:
+    return f"{METADATA_NAME} field {name!r}"
 
 
 def _image_size(fields: ImageFields, image: TensorInfo, problems: list[str]) -> tuple[int | None, int | None]:

@@ -38,6 +38,8 @@ class ModelRecord:
     function: str
     spec_json: str
     metadata_json: str
+    #: JSON ``{"modelId", "kind"}``: the model a variant task derived this one from (issue 15).
+    derived_from: str | None = None
     #: Users granted :data:`~omlsvc.core.authorization.VIEW` by name (``model_grants``).
     viewers: frozenset[str] = frozenset()
 
@@ -80,6 +82,7 @@ _COLUMNS = (
     models.c.mining_function,
     models.c.spec,
     models.c.model_metadata,
+    models.c.derived_from,
 )
 
 _VIEWERS_OF = select(model_grants.c.username).where(

@@ -42,6 +42,7 @@ def build_spec(
     problems: list[str],
     *,
     max_target_pixels: int = DEFAULT_MAX_IMAGE_TARGET_PIXELS,
+    mean_shape: tuple[int, ...] | None = None,
 ) -> ScoringSpec | None:
     """Apply the function rules of spec 8.2-8.7 to a graph; None (with problems added) if they fail.
 
@@ -54,7 +55,9 @@ def build_spec(
     choice = _FUNCTION_RULES[metadata.function](metadata, info, labels, problems)
     image = None
     if model_type is ModelType.ONNX_IMG:
-        image = image_spec(metadata.image or ImageFields(), info.inputs, problems, max_target_pixels)
+        image = image_spec(
+            metadata.image or ImageFields(), info.inputs, problems, max_target_pixels, mean_shape=mean_shape
+        )
         if image is None:
             return None
     if choice is None:

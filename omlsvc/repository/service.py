@@ -186,8 +186,19 @@ class ModelService:
         if upload is not None:
             upload.path.unlink(missing_ok=True)
 
-    def store_model(self, principal: Principal, form: ModelForm, upload: Upload) -> ModelRecord:
-        """Validate the package and store row and content in one transaction."""
+    def store_model(
+        self,
+        principal: Principal,
+        form: ModelForm,
+        upload: Upload,
+        *,
+        model_id: str | None = None,
+        derived_from: str | None = None,
+    ) -> ModelRecord:
+        """Validate the package and store row and content in one transaction.
+
+        ``model_id`` (a task that may be run again after its runner died chooses its model's id up
+        front) and ``derived_from`` (a variant's source, JSON) are for tasks (issue 15)."""
         principal = require_principal(principal)
         with self._transactions() as uow:
             if ModelStore(uow.connection).exists(principal.name, form.name, form.version):
@@ -198,7 +209,7 @@ class ModelService:
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         record = ModelRecord(
-            id=self._new_id(),
+            id=model_id or self._new_id(),
             name=form.name,
             version=form.version,
             model_type=form.model_type.value,
@@ -213,6 +224,7 @@ class ModelService:
             function=package.spec.function.value,
             spec_json=package.spec.to_json(),
             metadata_json=json.dumps(package.metadata, sort_keys=True),
+            derived_from=derived_from,
         )
         with self._transactions(write=True) as uow, upload.path.open("rb") as content:
             ModelStore(uow.connection).add(record, content, self._chunk_bytes)

@@ -34,10 +34,25 @@ MEAN = "mean"
 SCALE = "scale"
 INPUT_CHANNEL = "inputChannel"
 INPUT_TENSOR_DIM_NAMES = "inputTensorDimNames"
+# issue 16: richer image preprocessing (all optional; the defaults are the OML behaviour)
+RESIZE_TYPE = "resizeType"
+RESIZE_FILTER = "resizeFilter"
+CROP_SIZE = "cropSize"
+FILL_COLOR = "fillColor"
+PIXEL_SCALING = "pixelScaling"
+MEAN_FILE = "meanFile"
+DIMENSION_ORDER = "dimensionOrder"
+RESIZE_TYPES = ("SQUASH", "CROP", "FILL", "SHORTER_SIDE")
+RESIZE_FILTERS = ("BILINEAR", "BICUBIC", "LANCZOS", "NEAREST")
+DIMENSION_ORDERS = {
+    "NCHW": ("batch", "channel", "height", "width"),
+    "NHWC": ("batch", "height", "width", "channel"),
+}
+MEAN_FILE_SUFFIX = ".npy"
 
 #: The axes an image input may have, in the default (NCHW) order.
 DIM_NAMES = ("batch", "channel", "height", "width")
-CHANNEL_ORDERS = ("RGB", "BGR")
+CHANNEL_ORDERS = ("RGB", "BGR", "L")
 CHANNEL_COUNTS = (1, 3)
 DEFAULT_CHANNEL = 3
 #: Largest height or width accepted: a resize target beyond this is a mistake or a memory attack.
@@ -72,6 +87,12 @@ class ImageFields:
     scale: tuple[float, ...] = (1.0,) * DEFAULT_CHANNEL
     input_channel: str = "RGB"
     dim_names: tuple[str, ...] = DIM_NAMES
+    resize_type: str = "SQUASH"
+    resize_filter: str = "BILINEAR"
+    crop_size: int | None = None
+    fill_color: tuple[int, ...] = ()
+    pixel_scaling: float | None = None
+    mean_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -175,16 +196,103 @@ def _output_name(document: Mapping[str, Any], name: str, problems: list[str]) ->
 def _image_fields(document: Mapping[str, Any], problems: list[str]) -> ImageFields:
     """Each field checked on its own; a bad field falls back to its default so the others still count."""
     defaults = ImageFields()
-    channel = _channel(document.get(CHANNEL), problems)
+    input_channel = _input_channel(document.get(INPUT_CHANNEL), problems) or defaults.input_channel
+    # inputChannel L names a one-channel model: channel defaults to 1 then
+    channel_value = document.get(CHANNEL)
+    if channel_value is None and input_channel == "L":
+        channel_value = 1
+    channel = _channel(channel_value, problems)
+    if input_channel == "L" and channel != 1:
+        problems.append(f"{_field(INPUT_CHANNEL)} L (grey) needs {_field(CHANNEL)} 1, not {channel}")
+    resize_type = _choice(document, RESIZE_TYPE, RESIZE_TYPES, problems) or defaults.resize_type
+    mean_file = _mean_file(document.get(MEAN_FILE), problems)
+    if mean_file is not None and document.get(MEAN) is not None:
+        problems.append(f"{_field(MEAN_FILE)} and {_field(MEAN)} cannot both be given")
+    crop_size = _side(document, CROP_SIZE, problems)
+    if resize_type == "SHORTER_SIDE" and crop_size is None and document.get(CROP_SIZE) is None:
+        problems.append(
+            f"{_field(CROP_SIZE)} is required with {RESIZE_TYPE} SHORTER_SIDE: the length the shorter side "
+            "is resized to before the centre crop of height x width"
+        )
     return ImageFields(
         height=_side(document, HEIGHT, problems),
         width=_side(document, WIDTH, problems),
         channel=channel,
         mean=_per_channel(document, MEAN, channel, 0.0, problems),
         scale=_per_channel(document, SCALE, channel, 1.0, problems),
-        input_channel=_input_channel(document.get(INPUT_CHANNEL), problems) or defaults.input_channel,
-        dim_names=_dim_names(document.get(INPUT_TENSOR_DIM_NAMES), problems) or defaults.dim_names,
+        input_channel=input_channel,
+        dim_names=_layout_names(document, problems) or defaults.dim_names,
+        resize_type=resize_type,
+        resize_filter=_choice(document, RESIZE_FILTER, RESIZE_FILTERS, problems) or defaults.resize_filter,
+        crop_size=crop_size,
+        fill_color=_fill_color(document.get(FILL_COLOR), channel, problems),
+        pixel_scaling=_pixel_scaling(document.get(PIXEL_SCALING), problems),
+        mean_file=mean_file,
     )
+
+
+def _layout_names(document: Mapping[str, Any], problems: list[str]) -> tuple[str, ...] | None:
+    """``inputTensorDimNames``, or ``dimensionOrder`` (NCHW or NHWC) as a shorter way to say it."""
+    names = _dim_names(document.get(INPUT_TENSOR_DIM_NAMES), problems)
+    order = document.get(DIMENSION_ORDER)
+    if order is None:
+        return names
+    layout = DIMENSION_ORDERS.get(order.upper()) if isinstance(order, str) else None
+    if layout is None:
+        problems.append(f"{_field(DIMENSION_ORDER)} must be NCHW or NHWC, not {json.dumps(order)}")
+        return names
+    if names is not None and names != layout:
+        problems.append(
+            f"{_field(DIMENSION_ORDER)} {order.upper()} disagrees with {_field(INPUT_TENSOR_DIM_NAMES)} "
+            f"{list(names)}; give one of them"
+        )
+        return None
+    return layout
+
+
+def _choice(
+    document: Mapping[str, Any], name: str, choices: tuple[str, ...], problems: list[str]
+) -> str | None:
+    value = document.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str) and value.upper() in choices:
+        return value.upper()
+    problems.append(f"{_field(name)} must be one of {', '.join(choices)}, not {json.dumps(value)}")
+    return None
+
+
+def _mean_file(value: object, problems: list[str]) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.endswith(MEAN_FILE_SUFFIX) or len(value) > 255:
+        problems.append(
+            f"{_field(MEAN_FILE)} must name a {MEAN_FILE_SUFFIX} file in the archive, not {json.dumps(value)}"
+        )
+        return None
+    return value
+
+
+def _fill_color(value: object, channel: int, problems: list[str]) -> tuple[int, ...]:
+    if value is None:
+        return ()
+    items = value if isinstance(value, list) else [value]
+    colour = [_integer(item) for item in items]
+    if len(colour) not in (1, channel) or any(c is None or not 0 <= c <= 255 for c in colour):
+        problems.append(
+            f"{_field(FILL_COLOR)} must be one 0-255 value, or one per channel, not {json.dumps(value)}"
+        )
+        return ()
+    return tuple(c for c in colour if c is not None)
+
+
+def _pixel_scaling(value: object, problems: list[str]) -> float | None:
+    if value is None:
+        return None
+    if not _is_number(value) or not 0 < value <= 1e6:  # type: ignore[operator]
+        problems.append(f"{_field(PIXEL_SCALING)} must be a number above 0, not {json.dumps(value)}")
+        return None
+    return float(value)  # type: ignore[arg-type]
 
 
 def _side(document: Mapping[str, Any], name: str, problems: list[str]) -> int | None:
@@ -231,7 +339,7 @@ def _input_channel(value: object, problems: list[str]) -> str | None:
         return None
     if isinstance(value, str) and value.upper() in CHANNEL_ORDERS:
         return value.upper()
-    problems.append(f"{_field(INPUT_CHANNEL)} must be RGB or BGR, not {json.dumps(value)}")
+    problems.append(f"{_field(INPUT_CHANNEL)} must be RGB, BGR or L (grey), not {json.dumps(value)}")
     return None
 
 

@@ -69,6 +69,7 @@ class ModelStore:
                     mining_function=record.function,
                     spec=record.spec_json,
                     model_metadata=record.metadata_json,
+                    derived_from=record.derived_from,
                 )
             )
         except IntegrityError:

@@ -17,6 +17,7 @@ of unknown categories), and then it still serves real requests.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import onnxruntime
@@ -49,7 +50,9 @@ def trial_run_problems(onnx_path: Path, spec: ScoringSpec, limit_s: float) -> li
     except Exception as exc:
         return [memory_problem("loading the model")] if ALLOCATION_FAILURE.search(str(exc)) else []
     try:
-        feeds = InputConverter(spec).dummy_feeds()
+        # a dummy batch needs no pixels: a mean file (issue 16) is not read for it
+        plain = spec if spec.image is None else replace(spec, image=replace(spec.image, mean_file=None))
+        feeds = InputConverter(plain).dummy_feeds()
     except OmlError:
         return []  # the spec's own problems were reported by the function rules
     watchdog = RunWatchdog(_quiet_run_options)

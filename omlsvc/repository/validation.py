@@ -10,13 +10,17 @@ thing. This module runs the steps and turns what they found into the one answer.
 
 from __future__ import annotations
 
+import io
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from omlsvc.core.errors import InvalidModel
+from omlsvc.core.limits import MAX_MEAN_FILE_BYTES
 from omlsvc.core.signature import ModelType, ScoringSpec
 from omlsvc.repository.archive import ArchiveLimits, ModelPackage, open_package
 from omlsvc.repository.external_data import external_data_locations, read_model_proto
@@ -24,7 +28,7 @@ from omlsvc.repository.inspect import ModelInfo, external_data_problems, inspect
 from omlsvc.repository.labels import parse_labels
 from omlsvc.repository.layout import LABELS_NAME, METADATA_NAME
 from omlsvc.repository.rules import build_spec
-from omlsvc.repository.spec import Metadata, parse_metadata_json, read_metadata
+from omlsvc.repository.spec import MEAN_FILE, Metadata, parse_metadata_json, read_metadata
 from omlsvc.repository.trial import trial_run_problems
 
 
@@ -61,6 +65,7 @@ def validate_package(
             document = _read_metadata_document(package, limits, problems)
             metadata = _read_metadata(document, model_type, problems)
             labels = _read_labels(package, limits, problems)
+            mean_shape = _read_mean_file(package, metadata, limits, problems)
             info = _inspect(package, model_type, model_dir, problems)
         # An unreadable label.txt (over its limit, corrupt) already has its problem; the function rules
         # would only add a misleading "label.txt is required".
@@ -68,7 +73,13 @@ def validate_package(
         spec = None
         if metadata is not None and info is not None and not unreadable_labels:
             spec = build_spec(
-                metadata, info, labels, model_type, problems, max_target_pixels=limits.max_image_target_pixels
+                metadata,
+                info,
+                labels,
+                model_type,
+                problems,
+                max_target_pixels=limits.max_image_target_pixels,
+                mean_shape=mean_shape,
             )
         if not problems and spec is not None and package.onnx_name is not None:
             problems += trial_run_problems(model_dir / package.onnx_name, spec, limits.trial_run_s)
@@ -108,6 +119,34 @@ def _read_metadata(
     metadata, found = read_metadata(document, model_type)
     problems += found
     return metadata
+
+
+def _read_mean_file(
+    package: ModelPackage, metadata: Metadata | None, limits: ArchiveLimits, problems: list[str]
+) -> tuple[int, ...] | None:
+    """The shape of the ``meanFile`` array (issue 16), or None with the problem added: the file must be
+    in the archive and hold a plain numeric ``.npy`` array of finite values."""
+    name = None if metadata is None or metadata.image is None else metadata.image.mean_file
+    if name is None:
+        return None
+    field = f"{METADATA_NAME} field {MEAN_FILE!r}"
+    if name not in package.files:
+        problems.append(f"{field}: {name!r} is not in the archive")
+        return None
+    try:
+        data = package.read(name, MAX_MEAN_FILE_BYTES)
+    except InvalidModel as exc:
+        problems += [f"{field}: {detail}" for detail in exc.details or [exc.message]]
+        return None
+    try:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except Exception:
+        problems.append(f"{field}: {name!r} is not a .npy array (pickled objects are refused)")
+        return None
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "iuf" or not np.all(np.isfinite(array)):
+        problems.append(f"{field}: {name!r} must hold finite numbers")
+        return None
+    return tuple(int(d) for d in array.shape)
 
 
 def _read_labels(package: ModelPackage, limits: ArchiveLimits, problems: list[str]) -> tuple[str, ...] | None:

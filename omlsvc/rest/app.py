@@ -18,6 +18,7 @@ from omlsvc.config import Settings
 from omlsvc.core.errors import OmlError, TooManyRequests
 from omlsvc.core.logs import REQUEST_ID_ENV, ROUTE_ENV, bind, request_id_of, unbind
 from omlsvc.openapi.error_table import code_of_status, status_of
+from omlsvc.rest.console import ASSETS, CONSOLE, ConsoleAsset, ConsolePage, Root
 from omlsvc.rest.deployments import (
     Deployment,
     DeploymentApi,
@@ -37,7 +38,8 @@ from omlsvc.rest.models import (
     ModelGrants,
     ModelMetadata,
 )
-from omlsvc.rest.scoring import Score
+from omlsvc.rest.scoring import Score, Tensors
+from omlsvc.rest.tasks import ModelProfile, ModelProfiles, ModelVariants, Task
 from omlsvc.rest.tokens import Token, TokenRevocation
 from omlsvc.rest.web import ForwardedHeaders, json_handler, multipart_handler
 from omlsvc.wiring import Services, build_services
@@ -66,7 +68,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
     app.add_route("/omlmod/", VersionCollection())
     app.add_route("/omlmod/v1", Version())
     app.add_route("/omlmod/v1/api", ServiceApi())
-    app.add_route("/omlmod/v1/models", ModelCollection(services.models))
+    app.add_route("/omlmod/v1/models", ModelCollection(services.models, services.tasks))
     app.add_route("/omlmod/v1/models/{model_id}", Model(services.models))
     app.add_route("/omlmod/v1/models/{model_id}/metadata", ModelMetadata(services.models))
     app.add_route("/omlmod/v1/models/{model_id}/content", ModelContent(services.models))
@@ -75,24 +77,38 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
     prepare = services.scoring.prepare_deployed
     app.add_route("/omlmod/v1/deployment", DeploymentCollection(services.deployments, prepare))
     app.add_route("/omlmod/v1/deployment/{uri}", Deployment(services.deployments, prepare))
-    app.add_route("/omlmod/v1/deployment/{uri}/api", DeploymentApi(services.deployments))
+    app.add_route(
+        "/omlmod/v1/deployment/{uri}/api", DeploymentApi(services.deployments, services.scoring.graph_tensors)
+    )
     app.add_route("/omlmod/v1/deployment/{uri}/history", DeploymentHistory(services.deployments))
     app.add_route("/omlmod/v1/deployment/{uri}/rollback", DeploymentRollback(services.deployments, prepare))
     app.add_route(
         "/omlmod/v1/deployment/{uri}/score",
         Score(services.scoring, settings.max_request_bytes, settings.max_response_bytes),
     )
+    # issue 16: the tensors of a deployed model's graph, by name
+    app.add_route("/omlmod/v1/deployment/{uri}/tensors", Tensors(services.scoring))
     app.add_route("/omlmod/v1/jobs", JobCollection(services.jobs))
     app.add_route("/omlmod/v1/jobs/{jobId}", Job(services.jobs))
     app.add_route("/omlmod/v1/jobs/{jobId}/action", JobAction(services.jobs))
     app.add_route("/omlmod/v1/jobs/{jobId}/runs", JobRuns(services.jobs))
     app.add_route("/omlmod/v1/jobs/{jobId}/check", JobCheck(services.jobs))
+    # -- tasks: import, variants, profiles (issue 15) --
+    app.add_route("/omlmod/v1/tasks/{taskId}", Task(services.tasks))
+    app.add_route("/omlmod/v1/models/{model_id}/variants", ModelVariants(services.tasks))
+    app.add_route("/omlmod/v1/models/{model_id}/profile", ModelProfile(services.tasks))
+    app.add_route("/omlmod/v1/models/{model_id}/profiles", ModelProfiles(services.tasks))
     app.add_route("/health/live", Liveness())
     app.add_route("/health/ready", Readiness(services.health))
     app.add_route(
         "/metrics",
         MetricsScrape(services.metrics, services.auth, services.deployments, settings.metrics_token),
     )
+
+    # the web console (issue 19): public static files; every call it makes is an API call with a token
+    app.add_route("/", Root())
+    app.add_route(CONSOLE, ConsolePage())
+    app.add_route(ASSETS + "/{name}", ConsoleAsset())
 
     app.add_error_handler(Exception, _unexpected_error)
     app.add_error_handler(OmlError, _domain_error)
@@ -141,7 +157,8 @@ class RequestContext:
             resp.set_header("X-Request-ID", request_id)
         resp.set_header("X-Omlsvc-Worker", self._worker)
         resp.set_headers(NO_SNIFF)
-        if resp.get_header("Cache-Control") is None:  # the token endpoints send Oracle's stricter set
+        if resp.get_header("Cache-Control") is None:  # the token endpoints send Oracle's stricter set,
+            # the console's files no-cache with an ETag
             resp.set_headers(NO_STORE)
         token = getattr(req.context, "log_token", None)
         if token is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import falcon
@@ -10,9 +11,11 @@ from omlsvc.core.signature import ScoringSpec
 from omlsvc.deployment.records import DeploymentRecord, HistoryEntry
 from omlsvc.deployment.service import DeploymentService, Prepare
 from omlsvc.openapi.deployment import deployment_document
+from omlsvc.repository.rows import ModelRecord
 from omlsvc.rest.model_views import iso_timestamp, metadata_view, model_view
 from omlsvc.rest.models import model_filter
 from omlsvc.rest.web import base_url, collection_links, link, paging, read_json_object
+from omlsvc.scoring.tensors import GraphTensors, cut_spec
 
 DEPLOYMENTS = "/omlmod/v1/deployment"
 BODY_LIMIT = 64 * 1024
@@ -27,6 +30,7 @@ def _endpoint_view(req: falcon.Request, record: DeploymentRecord) -> dict[str, A
         "deployedOn": iso_timestamp(record.created_at),
         **_score_timeout(record),
         **_canary(record),
+        **_output_tensor(record),
         "links": [link(req, f"{DEPLOYMENTS}/{record.uri}")],
     }
 
@@ -57,6 +61,11 @@ def _score_timeout(record: DeploymentRecord) -> dict[str, Any]:
     return {} if record.score_timeout_s is None else {"scoreTimeout": record.score_timeout_s}
 
 
+def _output_tensor(record: DeploymentRecord) -> dict[str, Any]:
+    """Our extension (issue 16): the graph value a deployment cuts its model at, when it does."""
+    return {} if record.output_tensor is None else {"outputTensor": record.output_tensor}
+
+
 class DeploymentCollection:
     def __init__(self, deployments: DeploymentService, prepare: Prepare | None = None) -> None:
         """``prepare`` readies the model in this worker (and may refuse it) before the deployment is
@@ -72,6 +81,7 @@ class DeploymentCollection:
             body.get("uri"),
             body.get("scoreTimeout"),
             prepare=self._prepare,
+            output_tensor=body.get("outputTensor"),
         )
         resp.status = falcon.HTTP_201
         resp.location = f"{DEPLOYMENTS}/{record.uri}"
@@ -80,6 +90,7 @@ class DeploymentCollection:
             "uri": record.uri,
             "deployedOn": iso_timestamp(record.created_at),
             **_score_timeout(record),
+            **_output_tensor(record),
             "links": [link(req, f"{DEPLOYMENTS}/{record.uri}")],
         }
 
@@ -112,7 +123,7 @@ class Deployment:
 
     @staticmethod
     def _render(req: falcon.Request, resp: falcon.Response, record: DeploymentRecord) -> None:
-        spec = ScoringSpec.from_json(record.model.spec_json)
+        spec = served_spec(record)
         resp.media = {**_endpoint_view(req, record), "metadata": metadata_view(record.model.name, spec)}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, uri: str) -> None:
@@ -121,21 +132,37 @@ class Deployment:
 
 
 class DeploymentApi:
-    def __init__(self, deployments: DeploymentService) -> None:
+    def __init__(
+        self, deployments: DeploymentService, tensors: Callable[[ModelRecord], GraphTensors] | None = None
+    ) -> None:
+        """``tensors`` lists a model's graph values (issue 16): the document then offers
+        ``outputTensors`` with their names."""
         self._deployments = deployments
+        self._tensors = tensors
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, uri: str) -> None:
         record = self._deployments.get_deployment(req.context.principal, uri)
         model = record.model
+        names = None
+        if self._tensors is not None:
+            names = [t.name for t in self._tensors(model).tensors if t.returnable]
         resp.media = deployment_document(
-            ScoringSpec.from_json(model.spec_json),
+            served_spec(record),
             model_name=model.name,
             model_id=model.id,
             uri=record.uri,
             server_url=base_url(req),
             version=model.version,
             description=model.description,
+            tensor_names=names,
+            output_tensor=record.output_tensor,
         )
+
+
+def served_spec(record: DeploymentRecord) -> ScoringSpec:
+    """What the deployment scores as: the model's spec, or feature extraction when it cuts the model."""
+    spec = ScoringSpec.from_json(record.model.spec_json)
+    return spec if record.output_tensor is None else cut_spec(spec, record.output_tensor)
 
 
 class DeploymentHistory:

@@ -10,6 +10,11 @@ Behind authentication, ``req.context.principal`` is read through :class:`CallerC
 closed: reading it when nobody was authenticated raises :class:`Unauthorized` (a 401), so a resource
 marked public by mistake cannot reach a service with a missing principal (a 500 that would also say
 whether an id exists).
+
+Credentials come from the ``Authorization`` header only; no cookie is ever read or set. The web
+console (:mod:`omlsvc.rest.console`) keeps its token in memory and sends the same header, so a
+request that another site makes a browser send carries no credential: there is no ambient
+authority for cross-site request forgery to use, on any method.
 """
 
 from __future__ import annotations

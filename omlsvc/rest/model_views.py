@@ -5,6 +5,7 @@ Pure functions from records to plain dicts; the resources add links and send the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -34,6 +35,8 @@ def model_view(record: ModelRecord, users: Sequence[ModelUser] | None = None) ->
         view["description"] = record.description
     if record.namespace is not None:
         view["namespace"] = record.namespace
+    if record.derived_from is not None:
+        view["derivedFrom"] = json.loads(record.derived_from)
     if users is not None:
         view["users"] = [{"username": u.username, "permission": u.permission} for u in users]
     return view

@@ -10,7 +10,9 @@ from omlsvc.core.errors import InvalidInput, PayloadTooLarge
 from omlsvc.repository.rows import ModelFilter
 from omlsvc.repository.service import ModelService, Upload, parse_model_form
 from omlsvc.rest.model_views import grant_view, metadata_view, model_view
+from omlsvc.rest.tasks import accepted
 from omlsvc.rest.web import collection_links, link, paging, read_json_object, text_param
+from omlsvc.tasks.service import TaskService
 
 MODELS = "/omlmod/v1/models"
 FORM_FIELDS = frozenset({"modelName", "modelType", "version", "description", "namespace", "shared"})
@@ -18,6 +20,7 @@ FORM_FIELDS = frozenset({"modelName", "modelType", "version", "description", "na
 FORM_OVERHEAD_BYTES = 1024 * 1024
 UPDATE_BODY_LIMIT = 64 * 1024
 GRANT_BODY_LIMIT = 4 * 1024
+IMPORT_BODY_LIMIT = 16 * 1024
 
 
 def _model_links(req: falcon.Request, model_id: str) -> list[dict[str, str]]:
@@ -34,11 +37,18 @@ def model_filter(req: falcon.Request) -> ModelFilter:
 
 
 class ModelCollection:
-    def __init__(self, models: ModelService) -> None:
+    def __init__(self, models: ModelService, tasks: TaskService | None = None) -> None:
+        """``tasks``: imports from a URL (a JSON body, issue 15)."""
         self._models = models
+        self._tasks = tasks
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """Store a model from Oracle's multipart form; the file is spooled, never held in memory."""
+        """Store a model from Oracle's multipart form; the file is spooled, never held in memory.
+        A JSON body (``sourceUrl`` and the form's fields) queues an import task instead (202)."""
+        if self._tasks is not None and (req.content_type or "").lower().startswith(falcon.MEDIA_JSON):
+            body = read_json_object(req, IMPORT_BODY_LIMIT)
+            accepted(req, resp, self._tasks.submit_import(req.context.principal, body))
+            return
         if not (req.content_type or "").lower().startswith("multipart/form-data"):
             raise falcon.HTTPUnsupportedMediaType(description="Upload models as multipart/form-data.")
         limit = self._models.archive_limits.max_archive_bytes

@@ -5,11 +5,14 @@ from __future__ import annotations
 import falcon
 
 from omlsvc.core.errors import InvalidInput, PayloadTooLarge, ResponseTooLarge
-from omlsvc.rest.web import json_handler, read_json_object
+from omlsvc.rest.web import json_handler, parse_json, read_json_object
 from omlsvc.scoring.scorer import DEFAULT_MAX_RESPONSE_BYTES
-from omlsvc.scoring.service import ScoringService, parse_top_n
+from omlsvc.scoring.service import Scored, ScoredTensors, ScoringService, parse_top_n
+from omlsvc.scoring.tensors import parse_tensor_names
 
 IMAGE_FIELD = "imageData"
+#: Multipart field naming tensors to answer instead of ``scoringResults`` (issue 16).
+TENSORS_FIELD = "outputTensors"
 BLOCK_BYTES = 1024 * 1024
 #: Sends every request carrying the same value to the same model of a deployment with a canary.
 ROUTE_KEY_HEADER = "X-Omlsvc-Route-Key"
@@ -33,13 +36,19 @@ class Score:
     def on_post(self, req: falcon.Request, resp: falcon.Response, uri: str) -> None:
         principal = req.context.principal
         route_key = _route_key(req)
+        scored: Scored | ScoredTensors
         if (req.content_type or "").lower().startswith("multipart/form-data"):
-            images, top_n = self._read_image_form(req)
-            scored = self._scoring.scored_images(principal, uri, images, top_n, route_key=route_key)
+            images, top_n, tensors = self._read_image_form(req)
+            scored = self._scoring.scored_images(
+                principal, uri, images, top_n, route_key=route_key, output_tensors=tensors
+            )
         else:
             body = read_json_object(req, self._limit)
             scored = self._scoring.scored_records(principal, uri, body, route_key=route_key)
-        data = self._json.serialize({"scoringResults": scored.results}, falcon.MEDIA_JSON)
+        answer = (
+            {"scoringResults": scored.results} if isinstance(scored, Scored) else {"tensors": scored.tensors}
+        )
+        data = self._json.serialize(answer, falcon.MEDIA_JSON)
         if len(data) > self._response_limit:
             raise ResponseTooLarge(
                 f"The answer is {len(data)} bytes, over the response limit of {self._response_limit} bytes "
@@ -49,13 +58,14 @@ class Score:
         resp.set_header(MODEL_ID_HEADER, scored.model_id)
         resp.data = data
 
-    def _read_image_form(self, req: falcon.Request) -> tuple[list[bytes], int | None]:
+    def _read_image_form(self, req: falcon.Request) -> tuple[list[bytes], int | None, tuple[str, ...] | None]:
         if req.content_length is not None and req.content_length > self._limit:
             raise PayloadTooLarge(
                 f"The request body of {req.content_length} bytes is over the limit of {self._limit} bytes."
             )
         image: bytes | None = None
         top_n = parse_top_n(req.get_param("topN"))
+        tensors: list[str] | None = None
         for part in req.get_media():
             if part.name == IMAGE_FIELD:
                 if image is not None:
@@ -65,11 +75,28 @@ class Score:
                 image = _read_limited(part.stream, self._limit)
             elif part.name == "topN":
                 top_n = parse_top_n(part.get_text())
+            elif part.name == TENSORS_FIELD:
+                tensors = (tensors or []) + _tensor_names(part.get_text() or "")
             else:
                 part.stream.pipe()
         if image is None:
             raise InvalidInput(f"The multipart form needs the image file in {IMAGE_FIELD!r}.")
-        return [image], top_n
+        return [image], top_n, None if tensors is None else parse_tensor_names(tensors)
+
+
+def _tensor_names(text: str) -> list[str]:
+    """One ``outputTensors`` form field: a JSON array of names, or one name (the field may repeat)."""
+    if not text.lstrip().startswith("["):
+        return [text]
+    try:
+        names = parse_json(text.encode("utf-8"))
+    except InvalidInput:
+        raise InvalidInput(
+            f"{TENSORS_FIELD} must be a JSON array of tensor names, or one name per field."
+        ) from None
+    if not isinstance(names, list):
+        raise InvalidInput(f"{TENSORS_FIELD} must be a JSON array of tensor names, or one name per field.")
+    return names
 
 
 def _route_key(req: falcon.Request) -> str | None:
@@ -90,3 +117,15 @@ def _read_limited(stream: object, limit: int) -> bytes:
             raise PayloadTooLarge(f"imageData is over the limit of {limit} bytes.")
         blocks.append(block)
     return b"".join(blocks)
+
+
+class Tensors:
+    """``GET .../deployment/{uri}/tensors`` (issue 16): the values of the deployed model's graph a
+    score may ask for by name (``outputTensors``), with the types and shapes shape inference knows."""
+
+    def __init__(self, scoring: ScoringService) -> None:
+        self._scoring = scoring
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, uri: str) -> None:
+        listing = self._scoring.list_tensors(req.context.principal, uri)
+        resp.media = {"tensors": [tensor.as_json() for tensor in listing.tensors]}

@@ -42,12 +42,14 @@ import base64
 import binascii
 import io
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
 from omlsvc.core.errors import InvalidImage, PayloadTooLarge, ScoringFailed
+from omlsvc.core.limits import MAX_MEAN_FILE_BYTES
 from omlsvc.core.signature import ImageSpec
 
 #: 40 megapixels: a large phone photo is 12-50 MP; the RGB decode of 40 MP takes 120 MB.
@@ -80,6 +82,16 @@ IMAGE_DTYPES: dict[str, np.dtype[Any]] = {
 }
 
 _SOURCE_AXES = ("batch", "height", "width", "channel")
+
+#: metadata.json ``resizeType`` values (issue 16); SQUASH is the OML behaviour.
+RESIZE_TYPES = ("SQUASH", "CROP", "FILL", "SHORTER_SIDE")
+#: metadata.json ``resizeFilter`` values (issue 16) and their Pillow filters.
+RESIZE_FILTERS = {
+    "BILINEAR": Image.Resampling.BILINEAR,
+    "BICUBIC": Image.Resampling.BICUBIC,
+    "LANCZOS": Image.Resampling.LANCZOS,
+    "NEAREST": Image.Resampling.NEAREST,
+}
 _DRAFT_FORMATS = frozenset({"JPEG", "MPO"})
 #: EXIF orientations that need a transpose (ImageOps.exif_transpose's table) and those that swap axes.
 _TRANSPOSE_METHODS = frozenset({2, 3, 4, 5, 6, 7, 8})
@@ -136,7 +148,11 @@ class ImagePreprocessor:
     mutable state.
     """
 
-    def __init__(self, spec: ImageSpec, options: ImageOptions | None = None) -> None:
+    def __init__(
+        self, spec: ImageSpec, options: ImageOptions | None = None, mean_array: np.ndarray | None = None
+    ) -> None:
+        """``mean_array`` is the content of the spec's ``mean_file`` (H x W x C or C, RGB order), read
+        by the caller from the model's files; it replaces ``mean``."""
         self.spec = spec
         self.options = options or ImageOptions()
         if spec.channel not in (1, 3):
@@ -163,13 +179,35 @@ class ImagePreprocessor:
         self.dtype = dtype
         self._mode = "RGB" if spec.channel == 3 else "L"
         self._mean = _per_channel(spec.mean, spec.channel, 0.0, "mean", spec.input_name)
+        if spec.mean_file is not None:
+            self._mean = _mean_array(mean_array, spec)
+        self._resize_type = spec.resize_type.upper()
+        if self._resize_type not in RESIZE_TYPES:
+            raise ScoringFailed(f"image input {spec.input_name!r}: unknown resize type {spec.resize_type!r}")
+        filter_ = RESIZE_FILTERS.get(spec.resize_filter.upper())
+        if filter_ is None:
+            raise ScoringFailed(
+                f"image input {spec.input_name!r}: unknown resize filter {spec.resize_filter!r}"
+            )
+        self._filter = filter_
+        if self._resize_type == "SHORTER_SIDE" and (
+            spec.crop_size is None or spec.crop_size < max(spec.height, spec.width)
+        ):
+            raise ScoringFailed(
+                f"image input {spec.input_name!r}: cropSize must be at least the input's sides"
+            )
+        self._fill = _fill_color(spec.fill_color, spec.channel)
+        #: pixels * this before the mean is subtracted (pixelScaling / 255), or None.
+        self._pixel_factor = None if spec.pixel_scaling is None else np.float32(spec.pixel_scaling / 255.0)
         scale = _per_channel(spec.scale, spec.channel, 1.0, "scale", spec.input_name)
         if self.options.divide_by_scale:
             if np.any(scale == 0):
                 raise ScoringFailed(f"image input {spec.input_name!r}: scale has a zero entry")
             scale = (1.0 / scale).astype(np.float32)
         self._scale = scale
-        self._identity_norm = bool(np.all(self._mean == 0) and np.all(self._scale == 1))
+        self._identity_norm = bool(
+            np.all(self._mean == 0) and np.all(self._scale == 1) and self._pixel_factor is None
+        )
         self._bgr = spec.input_channel.upper() == "BGR" and spec.channel == 3
         self._perm = tuple(_SOURCE_AXES.index(name) for name in spec.dim_names)
         sizes = {"batch": 1, "height": spec.height, "width": spec.width, "channel": spec.channel}
@@ -216,7 +254,9 @@ class ImagePreprocessor:
         box: tuple[float, float] | None = None
         orientation: int | None = None
         try:
-            if self.options.jpeg_draft and image.format in _DRAFT_FORMATS:
+            # draft decoding is sized for SQUASH; the other modes decode in full (exact geometry)
+            squash = self._resize_type == "SQUASH"
+            if squash and self.options.jpeg_draft and image.format in _DRAFT_FORMATS:
                 # a JPEG's EXIF block is read from the header, without decoding pixels.
                 orientation = _orientation(image)
                 box = self._draft(image, orientation)
@@ -233,12 +273,36 @@ class ImagePreprocessor:
             raise InvalidImage("image data is truncated or corrupt") from exc
         target = (self.spec.width, self.spec.height)
         if box is not None:
-            return image.resize(
-                target, Image.Resampling.BILINEAR, box=_oriented_box(box, reduced_size, orientation)
-            )
+            return image.resize(target, self._filter, box=_oriented_box(box, reduced_size, orientation))
+        if not squash:
+            return self._fitted(image, budget)
         if image.size != target:
-            image = image.resize(target, Image.Resampling.BILINEAR)
+            image = image.resize(target, self._filter)
         return image
+
+    def _fitted(self, image: Image.Image, budget: PixelBudget | None) -> Image.Image:
+        """CROP, FILL and SHORTER_SIDE: resize keeping the aspect ratio, then centre-crop or pad to
+        height x width. The intermediate image is charged to the budget and bounded like a decode."""
+        width, height = image.size
+        target_w, target_h = self.spec.width, self.spec.height
+        size = resized_size(self._resize_type, width, height, target_w, target_h, self.spec.crop_size)
+        pixels = size[0] * size[1]
+        if pixels > self.options.max_pixels:
+            raise InvalidImage(
+                f"image is {width}x{height}: resizing it by {self._resize_type} to {size[0]}x{size[1]} would "
+                f"make {pixels} pixels, over the limit of {self.options.max_pixels}; send a less elongated image"
+            )
+        if budget is not None:
+            budget.spend(pixels)
+        if image.size != size:
+            image = image.resize(size, self._filter)
+        if self._resize_type == "FILL":
+            canvas = Image.new(self._mode, (target_w, target_h), self._fill)
+            canvas.paste(image, ((target_w - size[0]) // 2, (target_h - size[1]) // 2))
+            return canvas
+        left = round((size[0] - target_w) / 2.0)
+        top = round((size[1] - target_h) / 2.0)
+        return image.crop((left, top, left + target_w, top + target_h))
 
     def to_array(self, image: Image.Image) -> np.ndarray:
         """Normalise, reorder and cast a resized ``RGB``/``L`` image into the ``[1, ...]`` model layout."""
@@ -246,6 +310,8 @@ class ImagePreprocessor:
         if pixels.ndim == 2:
             pixels = pixels[:, :, np.newaxis]
         if not self._identity_norm:
+            if self._pixel_factor is not None:
+                pixels = pixels * self._pixel_factor
             pixels = (pixels - self._mean) * self._scale
         if self._bgr:
             pixels = pixels[:, :, ::-1]
@@ -284,6 +350,30 @@ class ImagePreprocessor:
         elif mode in ("LAB", "La"):
             raise InvalidImage(f"image mode {mode} is not supported")
         return image.convert(self._mode)
+
+
+def resized_size(
+    resize_type: str, width: int, height: int, target_w: int, target_h: int, crop_size: int | None
+) -> tuple[int, int]:
+    """The size an image of ``width`` x ``height`` is resized to before the crop or pad of its mode.
+
+    CROP covers the target (the larger scale), FILL fits in it (the smaller scale), both rounding to
+    the nearest pixel and never crossing the target; SHORTER_SIDE follows torchvision's ``Resize(N)``:
+    the shorter side becomes N, the longer ``int(N * long / short)``.
+    """
+    if resize_type == "SHORTER_SIDE":
+        assert crop_size is not None
+        if width <= height:
+            return crop_size, max(crop_size, int(crop_size * height / width))
+        return max(crop_size, int(crop_size * width / height)), crop_size
+    if resize_type == "CROP":
+        scale = max(target_w / width, target_h / height)
+        return max(target_w, round(width * scale)), max(target_h, round(height * scale))
+    scale = min(target_w / width, target_h / height)
+    return (
+        min(target_w, max(1, round(width * scale))),
+        min(target_h, max(1, round(height * scale))),
+    )
 
 
 def decode_base64(text: str) -> bytes:
@@ -331,6 +421,48 @@ def _per_channel(values: tuple[float, ...], channel: int, default: float, what: 
     if len(values) != channel:
         raise ScoringFailed(f"image input {name!r}: {what} has {len(values)} values for {channel} channels")
     return np.asarray(values, dtype=np.float32)
+
+
+def load_mean_file(folder: Path, name: str) -> np.ndarray:
+    """Read a model's ``.npy`` mean file from its unpacked folder: numbers only, no pickles, bounded."""
+    path = folder.joinpath(*name.split("/"))
+    try:
+        if path.stat().st_size > MAX_MEAN_FILE_BYTES:
+            raise ScoringFailed(f"the mean file {name!r} is over {MAX_MEAN_FILE_BYTES} bytes")
+        array = np.load(path, allow_pickle=False)
+    except ScoringFailed:
+        raise
+    except Exception as exc:
+        raise ScoringFailed(f"the mean file {name!r} cannot be read as a .npy array") from exc
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in "iuf" or not np.all(np.isfinite(array)):
+        raise ScoringFailed(f"the mean file {name!r} must hold finite numbers")
+    return array
+
+
+def _mean_array(array: np.ndarray | None, spec: ImageSpec) -> np.ndarray:
+    """The mean file's array, checked again (validation checked it at store time) and made to
+    broadcast over an H x W x C image."""
+    name = spec.input_name
+    if array is None:
+        raise ScoringFailed(f"image input {name!r}: the mean file {spec.mean_file!r} was not loaded")
+    mean = np.asarray(array, dtype=np.float32)
+    if mean.ndim == 2 and spec.channel == 1:
+        mean = mean[:, :, np.newaxis]
+    if mean.shape not in ((spec.channel,), (spec.height, spec.width, spec.channel)):
+        raise ScoringFailed(
+            f"image input {name!r}: the mean file has shape {list(mean.shape)}, not "
+            f"[{spec.channel}] or [{spec.height}, {spec.width}, {spec.channel}]"
+        )
+    return mean
+
+
+def _fill_color(values: tuple[int, ...], channel: int) -> int | tuple[int, ...]:
+    """Pillow's colour for the FILL padding: white by default."""
+    if not values:
+        return 255 if channel == 1 else (255, 255, 255)
+    if channel == 1:
+        return values[0]
+    return values if len(values) == 3 else (values[0],) * 3
 
 
 def _orientation(image: Image.Image) -> int:

@@ -67,7 +67,9 @@ class InputConverter:
         spec: ScoringSpec,
         limits: InputLimits | None = None,
         image_options: ImageOptions | None = None,
+        image_mean: np.ndarray | None = None,
     ) -> None:
+        """``image_mean``: the content of an image model's mean file, when its spec names one."""
         self.spec = spec
         self.limits = limits or InputLimits()
         self._images: ImageInput | None = None
@@ -75,7 +77,7 @@ class InputConverter:
         if spec.model_type is ModelType.ONNX_IMG:
             if spec.image is None:
                 raise ScoringFailed("image model without image preprocessing settings")
-            self._images = ImageInput(ImagePreprocessor(spec.image, image_options))
+            self._images = ImageInput(ImagePreprocessor(spec.image, image_options, image_mean))
             self._names: tuple[str, ...] = (spec.image.input_name,)
         else:
             self._columns = tuple(Column(info) for info in spec.inputs)

@@ -15,7 +15,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from omlsvc.core.errors import MemoryLimitExceeded, OmlError, ResponseTooLarge, ScoringFailed, Unavailable
+from omlsvc.core.errors import (
+    InvalidInput,
+    MemoryLimitExceeded,
+    OmlError,
+    ResponseTooLarge,
+    ScoringFailed,
+    Unavailable,
+)
 from omlsvc.core.ortmessages import ALLOCATION_FAILURE, onnxruntime_message
 from omlsvc.core.signature import Function, ModelType, ScoringSpec
 from omlsvc.scoring.images import ImageOptions
@@ -93,12 +100,14 @@ class PreparedModel:
         hide: Sequence[str] = (),
         run_limits: RunLimits | None = None,
         watchdog: RunWatchdog | None = None,
+        image_mean: np.ndarray | None = None,
     ) -> None:
-        """``hide`` lists strings (the model's local paths) that must never reach an error message.
+        """``image_mean`` is the content of the image spec's mean file (issue 16), read by the caller.
+        ``hide`` lists strings (the model's local paths) that must never reach an error message.
         Without a ``watchdog`` runs have no time limit (fakes in tests take no run options)."""
         self.spec = spec
         self.session = session
-        self.inputs = InputConverter(spec, limits, image_options)
+        self.inputs = InputConverter(spec, limits, image_options, image_mean)
         self.outputs = OutputFormatter(spec)
         self._output_names = list(self.outputs.output_names)
         self._batched_output = spec.output
@@ -193,14 +202,52 @@ class PreparedModel:
             merged[self._batched_output] = [row for piece in pieces for row in piece]
         return merged
 
+    def run_tensors(
+        self, feeds: Feeds, names: Sequence[str], *, timeout_s: float | None = None
+    ) -> dict[str, np.ndarray]:
+        """The named values for the whole batch (this model's session must return them: one built
+        over a graph with them added as outputs). A graph that fixes its batch size is run in chunks
+        as :meth:`run` does, and every value is put back together along axis 0, padding rows dropped;
+        a value whose axis 0 is not the batch then cannot be, and is refused."""
+        limit = self.limits.timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + limit
+        wanted = list(names)
+        size = self._batch_size
+        if size is None or feeds.rows == size:
+            return _tensors(self._run_once(feeds.arrays, deadline, limit, wanted))
+        parts = []
+        for start in range(0, feeds.rows, size):
+            chunk = {name: _padded(array[start : start + size], size) for name, array in feeds.arrays.items()}
+            parts.append(
+                (min(size, feeds.rows - start), _tensors(self._run_once(chunk, deadline, limit, wanted)))
+            )
+        merged: dict[str, np.ndarray] = {}
+        for name in wanted:
+            pieces = [value[name] for _, value in parts]
+            if any(piece.ndim == 0 or piece.shape[0] != size for piece in pieces):
+                raise InvalidInput(
+                    f"outputTensors: tensor {name!r} has no batch axis of size {size} (the graph runs {size} rows at a "
+                    "time): send one row per request to read it"
+                )
+            merged[name] = np.concatenate(
+                [piece[:taken] for (taken, _), piece in zip(parts, pieces, strict=True)]
+            )
+        return merged
+
     def warm_up(self, *, timeout_s: float | None = None) -> None:
         """One dummy row through the session, so the first real request does not pay for lazy
         initialisation (memory arenas, CUDA kernels). Raises ScoringFailed if the model refuses it,
         ScoringTimeout if it does not finish within ``timeout_s`` (default: the worker's limit)."""
         self.score_feeds(self.inputs.dummy_feeds(), timeout_s=timeout_s)
 
-    def _run_once(self, arrays: Mapping[str, np.ndarray], deadline: float, limit: float) -> dict[str, Any]:
-        names = self._output_names
+    def _run_once(
+        self,
+        arrays: Mapping[str, np.ndarray],
+        deadline: float,
+        limit: float,
+        output_names: Sequence[str] | None = None,
+    ) -> dict[str, Any]:
+        names = self._output_names if output_names is None else list(output_names)
         try:
             if self._watchdog is None:
                 values = self.session.run(names, arrays)
@@ -275,6 +322,18 @@ def _fixed_batch_size(spec: ScoringSpec) -> int | None:
         return None
     sizes = {t.shape[0] for t in spec.inputs if t.shape and t.shape[0] > 0}
     return min(sizes) if sizes else None
+
+
+def _tensors(values: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """Named run results as arrays; anything else (a sequence, a map) is not a tensor to return."""
+    arrays = {}
+    for name, value in values.items():
+        if not isinstance(value, np.ndarray):
+            raise InvalidInput(
+                f"outputTensors: {name!r} is not a tensor (a sequence or map cannot be returned)"
+            )
+        arrays[name] = value
+    return arrays
 
 
 def _padded(array: np.ndarray, size: int) -> np.ndarray:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -23,11 +25,13 @@ from omlsvc.core.errors import InvalidInput, InvalidModel, MemoryLimitExceeded, 
 from omlsvc.core.observe import UNOBSERVED, Observer
 from omlsvc.core.signature import ModelType, ScoringSpec
 from omlsvc.scoring.files import ModelFiles
+from omlsvc.scoring.inputs import Feeds
 from omlsvc.scoring.outputs import Result
 from omlsvc.scoring.routing import choose_model
 from omlsvc.scoring.scorer import PreparedModel
 from omlsvc.scoring.sessions import SessionCache
 from omlsvc.scoring.source import ModelSource, ModelToScore, ScorableModel, ScoringTarget
+from omlsvc.scoring.tensors import GraphTensors, cut_spec, describe_tensors, parse_tensor_names, tensor_answer
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +53,22 @@ class Scored:
     results: list[Result]
     model_id: str
     canary: bool = False
+
+
+@dataclass(frozen=True)
+class ScoredTensors:
+    """A score answer of named tensors (``outputTensors``): each ``{"name", "shape", "datatype",
+    "data"}`` for the whole batch, in the order asked, and the model that computed them."""
+
+    tensors: list[dict[str, Any]]
+    model_id: str
+    canary: bool = False
+
+
+#: Tensor listings kept per worker (one per model; a listing is a few hundred small records).
+GRAPH_LISTINGS = 32
+#: The variant of a cut deployment's sessions in the cache (its spec is the feature-extraction one).
+CUT_VARIANT = "cut"
 
 
 def parse_top_n(value: object, name: str = "topN") -> int | None:
@@ -76,24 +96,30 @@ class ScoringService:
         self._warmers_lock = threading.Lock()
         #: URIs scored here lately (insertion order, bounded): :meth:`refresh_served` warms them.
         self._served: dict[str, None] = {}
+        #: sha256 -> the model's tensors (``outputTensors``, ``outputTensor``, ``GET .../tensors``).
+        self._graphs: OrderedDict[str, GraphTensors] = OrderedDict()
 
     @property
     def cache(self) -> SessionCache:
         return self._cache
 
     def score_records(self, principal: Principal, uri: str, body: dict[str, Any]) -> list[Result]:
-        """The results of :meth:`scored_records` (for callers that need not know which model answered)."""
-        return self.scored_records(principal, uri, body).results
+        """The results of :meth:`scored_records` (for callers that need not know which model answered;
+        with ``outputTensors``, the tensors)."""
+        scored = self.scored_records(principal, uri, body)
+        return scored.results if isinstance(scored, Scored) else scored.tensors
 
     def score_images(
         self, principal: Principal, uri: str, images: Sequence[bytes], top_n: int | None
     ) -> list[Result]:
         """The results of :meth:`scored_images`."""
-        return self.scored_images(principal, uri, images, top_n).results
+        scored = self.scored_images(principal, uri, images, top_n)
+        assert isinstance(scored, Scored)
+        return scored.results
 
     def scored_records(
         self, principal: Principal, uri: str, body: dict[str, Any], *, route_key: str | None = None
-    ) -> Scored:
+    ) -> Scored | ScoredTensors:
         """Score a JSON ``ScoreParam``: ``inputRecords``, optional ``topN`` (and ``topNdetails``,
         accepted and ignored for ONNX models, as OML documents). ``route_key`` sends every request
         with the same key to the same model of a deployment with a canary (else each draws)."""
@@ -103,6 +129,11 @@ class ScoringService:
         if "inputRecords" not in body:
             raise InvalidInput(
                 "inputRecords is required: a list of records mapping ONNX input names to values."
+            )
+        if "outputTensors" in body:
+            names = parse_tensor_names(body["outputTensors"])
+            return self._scored_tensors(
+                principal, uri, names, route_key, lambda model: model.inputs.convert(body["inputRecords"])
             )
         deployment, chosen, model = self._prepared(principal, uri, route_key)
         results = model.score_records(
@@ -124,14 +155,21 @@ class ScoringService:
         top_n: int | None,
         *,
         route_key: str | None = None,
-    ) -> Scored:
-        """Score uploaded image files (the multipart ``imageData`` form of image models)."""
+        output_tensors: Sequence[str] | None = None,
+    ) -> Scored | ScoredTensors:
+        """Score uploaded image files (the multipart ``imageData`` form of image models); with
+        ``output_tensors``, answer those tensors instead of ``scoringResults``."""
         require_principal(principal)
-        deployment, chosen, model = self._prepared(principal, uri, route_key)
-        if model.spec.model_type is not ModelType.ONNX_IMG:
-            raise InvalidInput(
-                f"The model at {uri!r} is not an image model; send JSON inputRecords instead of imageData."
+        if output_tensors is not None:
+            return self._scored_tensors(
+                principal,
+                uri,
+                tuple(output_tensors),
+                route_key,
+                lambda model: self._image_feeds(model, uri, images),
             )
+        deployment, chosen, model = self._prepared(principal, uri, route_key)
+        self._require_image_model(model, uri)
         results = model.score_images(
             images,
             top_n,
@@ -143,11 +181,77 @@ class ScoringService:
         self._observer.scored(uri, len(results), "canary" if canary else "main")
         return Scored(results, chosen.id, canary)
 
+    @staticmethod
+    def _require_image_model(model: PreparedModel, uri: str) -> None:
+        if model.spec.model_type is not ModelType.ONNX_IMG:
+            raise InvalidInput(
+                f"The model at {uri!r} is not an image model; send JSON inputRecords instead of imageData."
+            )
+
+    def _image_feeds(self, model: PreparedModel, uri: str, images: Sequence[bytes]) -> Feeds:
+        self._require_image_model(model, uri)
+        return model.inputs.convert_image_bytes(images)
+
+    def _scored_tensors(
+        self,
+        principal: Principal,
+        uri: str,
+        names: tuple[str, ...],
+        route_key: str | None,
+        convert: Callable[[PreparedModel], Feeds],
+    ) -> ScoredTensors:
+        """Run the model chosen for this request over its graph with ``names`` added as outputs (a
+        session built once per worker per set of names) and answer those values."""
+        deployment = self._source.deployment(principal, uri)
+        self._remember(deployment.uri)
+        chosen = choose_model(deployment, route_key)
+        problems = self.graph_tensors(chosen).check(names, "outputTensors")
+        if problems:
+            raise InvalidInput(" ".join(problems), details=problems)
+        model = self.prepared_for_model(chosen, warm_up=False, extra_outputs=frozenset(names))
+        phases = self._phases(uri)
+        started = time.perf_counter()
+        feeds = convert(model)
+        ran = time.perf_counter()
+        phases("preprocess", ran - started)
+        arrays = model.run_tensors(feeds, names, timeout_s=deployment.score_timeout_s)
+        formatted = time.perf_counter()
+        phases("run", formatted - ran)
+        tensors = tensor_answer(arrays, names, model.limits.max_response_bytes)
+        phases("format", time.perf_counter() - formatted)
+        canary = chosen is deployment.canary
+        self._observer.scored(uri, feeds.rows, "canary" if canary else "main")
+        return ScoredTensors(tensors, chosen.id, canary)
+
+    def list_tensors(self, principal: Principal, uri: str) -> GraphTensors:
+        """The tensors of the model a deployment serves (its main model), for ``GET .../tensors``."""
+        require_principal(principal)
+        deployment = self._source.deployment(principal, uri)
+        return self.graph_tensors(deployment.model)
+
+    def graph_tensors(self, record: ScorableModel) -> GraphTensors:
+        """The tensors of a stored model's graph, read once per worker (shape inference included)."""
+        with self._warmers_lock:
+            listing = self._graphs.get(record.sha256)
+            if listing is not None:
+                self._graphs.move_to_end(record.sha256)
+                return listing
+        model_id, sha256 = record.id, record.sha256
+        with self._files.pinned(sha256, lambda: self._source.model_bytes(model_id)) as path:
+            listing = describe_tensors(path)
+        with self._warmers_lock:
+            self._graphs[sha256] = listing
+            while len(self._graphs) > GRAPH_LISTINGS:
+                self._graphs.popitem(last=False)
+        return listing
+
     def _phases(self, uri: str) -> Callable[[str, float], None]:
         observer = self._observer
         return lambda phase, seconds: observer.scoring_phase(uri, phase, seconds)
 
-    def prepare_deployed(self, record: ScorableModel, timeout_s: float | None = None) -> None:
+    def prepare_deployed(
+        self, record: ScorableModel, timeout_s: float | None = None, output_tensor: str | None = None
+    ) -> None:
         """Make a model about to be deployed ready in this worker, or refuse it (:class:`InvalidModel`).
 
         Its files go to the host's disk cache and its session is built, so that the first score after
@@ -156,9 +260,22 @@ class ScoringService:
         deployment's time limit (``timeout_s``, default the worker's): a model that does not finish,
         or that cannot load, is refused. A model that merely refuses the dummy values (an encoder of
         unknown categories) is deployed: it still serves real requests.
+
+        With ``output_tensor`` (a deployment that cuts the model there) the value must be one the graph
+        computes (else :class:`InvalidInput` naming ``outputTensor``), and the cut session is built.
         """
+        if output_tensor is not None:
+            try:
+                listing = self.graph_tensors(record)
+            except OmlError as exc:
+                raise InvalidModel(
+                    f"Model {record.id} cannot be deployed: it does not load.", details=[exc.message]
+                ) from None
+            problems = listing.check([output_tensor], "outputTensor")
+            if problems:
+                raise InvalidInput(" ".join(problems), details=problems)
         try:
-            model = self.prepared_for_model(record, warm_up=False)
+            model = self.prepared_for_model(record, warm_up=False, cut=output_tensor)
         except OmlError as exc:
             raise InvalidModel(
                 f"Model {record.id} cannot be deployed: it does not load.", details=[exc.message]
@@ -206,7 +323,11 @@ class ScoringService:
         deployment = self._source.deployment(principal, uri)
         self._remember(deployment.uri)
         chosen = choose_model(deployment, route_key)
-        return deployment, chosen, self.prepared_for_model(chosen, warm_up=False)
+        return (
+            deployment,
+            chosen,
+            self.prepared_for_model(chosen, warm_up=False, cut=deployment.output_tensor),
+        )
 
     def _remember(self, uri: str) -> None:
         served = self._served
@@ -237,25 +358,46 @@ class ScoringService:
                     continue
                 for model in (target.model, target.canary):
                     if model is not None:
-                        self.prepared_for_model(model, warm_up=False)
+                        self.prepared_for_model(model, warm_up=False, cut=target.output_tensor)
             except Exception as exc:  # a warm-up is a courtesy: the request path reports failures
                 log.info("could not warm the sessions of %r after a change: %s", uri, exc)
 
-    def prepared_for_model(self, record: ScorableModel, *, warm_up: bool | None = None) -> PreparedModel:
+    def prepared_for_model(
+        self,
+        record: ScorableModel,
+        *,
+        warm_up: bool | None = None,
+        extra_outputs: frozenset[str] = frozenset(),
+        cut: str | None = None,
+    ) -> PreparedModel:
         """The worker's prepared model for a stored model (batch jobs score through this too, so a
         table row and a REST record are scored by the same code). The caller checks visibility.
         ``warm_up`` overrides the cache's setting for a session built by this call.
 
         The session is built from a private copy of the model's files (:meth:`ModelFiles.pinned`), so
         an operator removing the disk cache meanwhile costs at most a fetch, never the request."""
-        loaded = self._cache.find(record.sha256)
+        variant = ""
+        if cut is not None:
+            extra_outputs, variant = frozenset({cut}), CUT_VARIANT
+        if extra_outputs:
+            loaded = self._cache.find_variant(record.sha256, extra_outputs, variant)
+        else:
+            loaded = self._cache.find(record.sha256)
         if loaded is not None:
             return loaded.model
+        if cut is not None:  # checked at deploy time; again here for a cut stored by other means
+            problems = self.graph_tensors(record).check([cut], "outputTensor")
+            if problems:
+                raise InvalidInput(" ".join(problems), details=problems)
         spec = ScoringSpec.from_json(record.spec_json)
+        if cut is not None:
+            spec = cut_spec(spec, cut)
         model_id, sha256 = record.id, record.sha256
         return self._cache.get(
             sha256,
             spec,
             warm_up=warm_up,
             files=lambda: self._files.pinned(sha256, lambda: self._source.model_bytes(model_id)),
+            extra_outputs=extra_outputs,
+            variant=variant,
         ).model

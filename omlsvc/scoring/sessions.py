@@ -37,9 +37,10 @@ import onnxruntime as ort
 from omlsvc.core.errors import ScoringFailed, ScoringTimeout, Unavailable
 from omlsvc.core.observe import UNOBSERVED, Observer
 from omlsvc.core.signature import ScoringSpec
-from omlsvc.scoring.images import ImageOptions
+from omlsvc.scoring.images import ImageOptions, load_mean_file
 from omlsvc.scoring.inputs import InputLimits
 from omlsvc.scoring.scorer import PreparedModel, RunLimits, scoring_failed
+from omlsvc.scoring.tensors import write_extended_model
 from omlsvc.scoring.watchdog import RunWatchdog
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ logger = logging.getLogger(__name__)
 CUDA_PROVIDER = "CUDAExecutionProvider"
 CPU_PROVIDER = "CPUExecutionProvider"
 DEFAULT_CACHE_CAPACITY = 16
+#: Sessions over extended graphs (``outputTensors`` sets, a cut) kept per model, beside its plain one.
+MAX_VARIANTS_PER_MODEL = 4
 #: seconds ``nvidia-smi -L`` may take before we decide there is no usable GPU.
 NVIDIA_SMI_TIMEOUT = 5.0
 NVIDIA_PROC_DIR = "/proc/driver/nvidia/gpus"
@@ -180,7 +183,8 @@ class LoadedModel:
 
 
 class SessionCache:
-    """A worker's bounded LRU of loaded models, keyed by the model zip's sha256.
+    """A worker's bounded LRU of loaded models, keyed by the model zip's sha256 (and, for sessions over
+    a graph with added outputs, by the variant and the set of names too: :func:`session_key`).
 
     ``get`` builds on first use from the files its ``files`` argument opens (a worker passes a private
     copy, pinned by :class:`~omlsvc.scoring.files.ModelFiles`), else from the local file
@@ -228,38 +232,77 @@ class SessionCache:
         self._observer = observer
 
     def get(
-        self, sha256: str, spec: ScoringSpec, *, warm_up: bool | None = None, files: OpenFiles | None = None
+        self,
+        sha256: str,
+        spec: ScoringSpec,
+        *,
+        warm_up: bool | None = None,
+        files: OpenFiles | None = None,
+        extra_outputs: frozenset[str] = frozenset(),
+        variant: str = "",
     ) -> LoadedModel:
         """The loaded model for ``sha256``, built (and warmed up if asked) on first use, from the files
-        ``files()`` opens (by default, the path the cache's loader gives)."""
+        ``files()`` opens (by default, the path the cache's loader gives).
+
+        With ``extra_outputs`` the session is built over the graph with those values added as outputs
+        (:func:`omlsvc.scoring.tensors.write_extended_model`), and cached under its own key: the
+        model, the ``variant`` (what ``spec`` makes of it, e.g. a cut deployment's feature spec) and
+        the set of names. The caller has checked the names against the graph."""
+        key = session_key(sha256, extra_outputs, variant)
         with self._lock:
-            entry = self._entries.get(sha256)
+            entry = self._entries.get(key)
             if entry is not None:
-                self._entries.move_to_end(sha256)
+                self._entries.move_to_end(key)
                 self._observer.session_lookup(hit=True)
                 return entry
-            key_lock = self._building.setdefault(sha256, threading.Lock())
+            key_lock = self._building.setdefault(key, threading.Lock())
         self._observer.session_lookup(hit=False)
         with key_lock:
             with self._lock:
-                entry = self._entries.get(sha256)
+                entry = self._entries.get(key)
                 if entry is not None:  # built meanwhile by the request this one waited for
-                    self._entries.move_to_end(sha256)
+                    self._entries.move_to_end(key)
                     return entry
             try:
                 opened = files or self._loaded_path(sha256)
                 started = time.perf_counter()
-                entry = self._build(sha256, spec, self._warm_up if warm_up is None else warm_up, opened)
+                entry = self._build(
+                    sha256, spec, self._warm_up if warm_up is None else warm_up, opened, extra_outputs
+                )
                 self._observer.session_loaded(time.perf_counter() - started)
                 with self._lock:
-                    self._entries[sha256] = entry
+                    self._entries[key] = entry
+                    if key != sha256:
+                        self._bound_variants(sha256)
                     while len(self._entries) > self.capacity:
                         evicted, _ = self._entries.popitem(last=False)
                         logger.info("evicted model %s from the session cache", evicted[:12])
             finally:
                 with self._lock:
-                    if self._building.get(sha256) is key_lock:
-                        del self._building[sha256]
+                    if self._building.get(key) is key_lock:
+                        del self._building[key]
+        return entry
+
+    def _bound_variants(self, sha256: str) -> None:
+        """At most :data:`MAX_VARIANTS_PER_MODEL` extended sessions per model (oldest dropped first),
+        so that clients asking for ever new sets of names cannot push other models out of the cache.
+        Called with the lock held."""
+        prefix = sha256 + _VARIANT_SEPARATOR
+        variants = [k for k in self._entries if k.startswith(prefix)]
+        for key in variants[: max(0, len(variants) - MAX_VARIANTS_PER_MODEL)]:
+            del self._entries[key]
+
+    def find_variant(
+        self, sha256: str, extra_outputs: frozenset[str], variant: str = ""
+    ) -> LoadedModel | None:
+        """As :meth:`find` for a session over an extended graph (:meth:`get`'s ``extra_outputs``)."""
+        key = session_key(sha256, extra_outputs, variant)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+        if entry is not None:
+            self._observer.session_lookup(hit=True)
         return entry
 
     def find(self, sha256: str) -> LoadedModel | None:
@@ -277,8 +320,11 @@ class SessionCache:
             return self._entries.get(sha256)
 
     def evict(self, sha256: str) -> bool:
-        """Drop one entry (e.g. its model was deleted); True if it was cached."""
+        """Drop a model's entries, those over extended graphs too (e.g. its model was deleted); True
+        if its plain session was cached."""
         with self._lock:
+            for key in [k for k in self._entries if k.startswith(sha256 + _VARIANT_SEPARATOR)]:
+                del self._entries[key]
             return self._entries.pop(sha256, None) is not None
 
     def clear(self) -> None:
@@ -327,17 +373,33 @@ class SessionCache:
             raise ValueError("this session cache has no loader: pass the model's files to get()")
         return lambda: nullcontext(Path(loader(sha256)))
 
-    def _build(self, sha256: str, spec: ScoringSpec, warm_up: bool, files: OpenFiles) -> LoadedModel:
+    def _build(
+        self,
+        sha256: str,
+        spec: ScoringSpec,
+        warm_up: bool,
+        files: OpenFiles,
+        extra_outputs: frozenset[str] = frozenset(),
+    ) -> LoadedModel:
         with files() as path:
             hide = (str(path), str(path.parent))
+            extended = None
             try:
+                if extra_outputs:
+                    extended = write_extended_model(path, sorted(extra_outputs))
                 session = ort.InferenceSession(
-                    str(path), sess_options=self._session_options(), providers=self._providers
+                    str(extended or path), sess_options=self._session_options(), providers=self._providers
                 )
             except Exception as exc:
                 if not path.exists():
                     raise FileNotFoundError(f"model {sha256[:12]} has no file to load from") from exc
                 raise scoring_failed(exc, f"model {sha256[:12]} could not be loaded", hide=hide) from exc
+            finally:
+                if extended is not None:
+                    extended.unlink(missing_ok=True)
+            image_mean = None
+            if spec.image is not None and spec.image.mean_file is not None:
+                image_mean = load_mean_file(path.parent, spec.image.mean_file)
         model = PreparedModel(
             spec,
             session,
@@ -346,6 +408,7 @@ class SessionCache:
             hide=hide,
             run_limits=self._run_limits,
             watchdog=self._watchdog,
+            image_mean=image_mean,
         )
         if warm_up:
             try:
@@ -357,6 +420,17 @@ class SessionCache:
                 # A deploy checks its warm-up itself (ScoringService.prepare_deployed).
                 logger.warning("warm-up of model %s failed: %s", sha256[:12], exc.message)
         return LoadedModel(sha256, session, model, tuple(session.get_providers()))
+
+
+_VARIANT_SEPARATOR = "|"
+
+
+def session_key(sha256: str, extra_outputs: frozenset[str] = frozenset(), variant: str = "") -> str:
+    """The cache key of a model's session: its sha256 alone for the plain graph; with the variant and
+    the sorted names (NUL-separated: names are free text) for a graph with added outputs."""
+    if not extra_outputs and not variant:
+        return sha256
+    return _VARIANT_SEPARATOR.join((sha256, variant, "\0".join(sorted(extra_outputs))))
 
 
 def _count_proc_gpus(proc_dir: Path) -> int:

@@ -49,6 +49,8 @@ class ScoringTarget:
     #: a canary beside the main model, and the percent (1-99) of score requests it gets.
     canary: ModelToScore | None = None
     canary_percent: int = 0
+    #: a deployment that cuts its model at this value: it scores as feature extraction on it.
+    output_tensor: str | None = None
 
 
 class ModelSource(Protocol):

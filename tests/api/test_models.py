@@ -161,9 +161,12 @@ def test_an_upload_without_model_data_or_not_multipart_is_refused(alice: Caller)
     missing = alice.post(MODELS, body=body, headers={"Content-Type": content_type})
     assert missing.status_code == 400
     assert "modelData" in missing.json["message"]
-    wrong_type = alice.post(MODELS, json={"modelName": "m"})
+    wrong_type = alice.post(MODELS, body="m", headers={"Content-Type": "text/plain"})
     assert wrong_type.status_code == 415
     assert wrong_type.json["code"] == "UNSUPPORTED_MEDIA_TYPE"
+    no_source = alice.post(MODELS, json={"modelName": "m"})  # JSON is an import from a URL (issue 15)
+    assert no_source.status_code == 400
+    assert "sourceUrl" in no_source.json["message"]
 
 
 def test_a_truncated_multipart_body_is_a_bad_request_and_leaves_nothing(

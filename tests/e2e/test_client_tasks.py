@@ -164,7 +164,6 @@ def test_the_cli_imports_a_model_and_waits_for_a_task(
         "1",
         "--type",
         "ONNX_IMG",
-        "--wait",
     )
     assert waited.returncode == 0, waited.stderr
     model_id = json.loads(waited.stdout)["modelId"]
@@ -178,6 +177,7 @@ def test_the_cli_imports_a_model_and_waits_for_a_task(
         "2",
         "--type",
         "ONNX_IMG",
+        "--no-wait",
     )
     assert started.returncode == 0, started.stderr
     task_id = started.stdout.strip()
@@ -185,5 +185,14 @@ def test_the_cli_imports_a_model_and_waits_for_a_task(
     assert ended.returncode == 0, ended.stderr
     assert json.loads(ended.stdout)["status"] == "SUCCEEDED"
     assert json.loads(omlsvc("tasks", "show", task_id).stdout)["taskId"] == task_id
-    for removed in (model_id, json.loads(ended.stdout)["result"]["modelId"]):
+    variant = omlsvc("models", "variant", model_id, "--kind", "optimized", "--version", "3")
+    assert variant.returncode == 0, variant.stderr
+    profiled = omlsvc("models", "profile", model_id, "--run", "--batch-sizes", "1,2", "--seconds", "0.2")
+    assert profiled.returncode == 0, profiled.stderr
+    assert len(json.loads(profiled.stdout)) == 1
+    for removed in (
+        model_id,
+        json.loads(ended.stdout)["result"]["modelId"],
+        json.loads(variant.stdout)["modelId"],
+    ):
         assert omlsvc("models", "rm", removed).returncode == 0

@@ -183,9 +183,42 @@ def test_upgrading_a_version_2_database_adds_the_new_columns_and_keeps_the_users
         )
         connection.execute("INSERT INTO schema_info VALUES (1, 2, '2026-01-01 00:00:00')")
     engine = make_engine(f"sqlite:///{path}")
-    assert init_schema(engine) == SCHEMA_VERSION == 3
+    assert init_schema(engine) == SCHEMA_VERSION == 4
     with engine.connect() as connection:
         row = connection.execute(text("SELECT name, db_role, generation FROM users")).one()
     assert tuple(row) == ("alice", None, 0)
-    assert {"model_grants", "table_grants", "login_failures"} <= set(inspect(engine).get_table_names())
+    assert {"model_grants", "table_grants", "login_failures", "tasks"} <= set(
+        inspect(engine).get_table_names()
+    )
+    engine.dispose()
+
+
+def test_upgrading_a_version_3_database_adds_tasks_and_the_variant_source(tmp_path: Path) -> None:
+    """Version 4 (issue 15) adds the tasks table and ``models.derived_from``; stored models stay."""
+    path = tmp_path / "v3.db"
+    engine = make_engine(f"sqlite:///{path}")
+    init_schema(engine)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE tasks"))
+        connection.execute(text("ALTER TABLE models DROP COLUMN derived_from"))
+        connection.execute(text("UPDATE schema_info SET version = 3"))
+    assert "tasks" not in inspect(engine).get_table_names()
+    assert init_schema(engine) == 4
+    inspector = inspect(engine)
+    assert "tasks" in inspector.get_table_names()
+    assert "derived_from" in {c["name"] for c in inspector.get_columns("models")}
+    engine.dispose()
+
+
+def test_upgrading_adds_the_output_tensor_column_to_existing_deployments(tmp_path: Path) -> None:
+    """Issue 16 adds ``deployments.output_tensor`` (nullable): an older database gains it in place and
+    its deployments keep serving their whole model (null)."""
+    path = tmp_path / "old.db"
+    engine = make_engine(f"sqlite:///{path}")
+    init_schema(engine)
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE deployments DROP COLUMN output_tensor"))
+    assert "output_tensor" not in {c["name"] for c in inspect(engine).get_columns("deployments")}
+    init_schema(engine)
+    assert "output_tensor" in {c["name"] for c in inspect(engine).get_columns("deployments")}
     engine.dispose()

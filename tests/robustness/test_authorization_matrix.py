@@ -84,6 +84,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     ),
     "get deployment": Endpoint("GET", lambda m, u: f"{DEPLOYMENTS}/{u}"),
     "get deployment api": Endpoint("GET", lambda m, u: f"{DEPLOYMENTS}/{u}/api"),
+    "list tensors": Endpoint("GET", lambda m, u: f"{DEPLOYMENTS}/{u}/tensors"),
     "score": Endpoint("POST", lambda m, u: f"{DEPLOYMENTS}/{u}/score", SCORE_BODY),
     "undeploy": Endpoint("DELETE", lambda m, u: f"{DEPLOYMENTS}/{u}", fresh=True),
     "list grants": Endpoint("GET", lambda m, u: f"{MODELS}/{m}/grants"),
@@ -95,6 +96,12 @@ ENDPOINTS: dict[str, Endpoint] = {
     ),
     "list models": Endpoint("GET", lambda m, u: MODELS, listed_in="modelId"),
     "list deployments": Endpoint("GET", lambda m, u: DEPLOYMENTS, listed_in="uri"),
+    # tasks (issue 15): queued only, never run here
+    "derive variant": Endpoint(
+        "POST", lambda m, u: f"{MODELS}/{m}/variants", {"kind": "fp16", "version": "9"}
+    ),
+    "profile": Endpoint("POST", lambda m, u: f"{MODELS}/{m}/profile", {"seconds": 0.1}),
+    "list profiles": Endpoint("GET", lambda m, u: f"{MODELS}/{m}/profiles"),
 }
 
 LISTED = _reads("listed", hidden="unlisted")
@@ -108,6 +115,7 @@ EXPECTED: dict[str, dict[tuple[str, str], int | str]] = {
     "deploy": _changes(201),
     "get deployment": _reads(),
     "get deployment api": _reads(),
+    "list tensors": _reads(),
     "score": _reads(),
     "undeploy": _changes(204),
     "list grants": _changes(200),
@@ -115,6 +123,9 @@ EXPECTED: dict[str, dict[tuple[str, str], int | str]] = {
     "revoke grant": _changes(204),
     "list models": LISTED,
     "list deployments": LISTED,
+    "derive variant": _changes(202),
+    "profile": _changes(202),
+    "list profiles": _reads(),
 }
 
 

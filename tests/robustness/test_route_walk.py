@@ -31,6 +31,10 @@ PUBLIC_TEMPLATES = {
     "/omlusers/api/oauth2/v1/token/revoke",
     "/health/live",
     "/health/ready",
+    # the web console's page and files (issue 19): no data in them; every call they make needs a token
+    "/",
+    "/console",
+    "/console/assets/{name}",
 }
 #: A well-formed job id nobody owns: Bob must not tell it from one of Alice's.
 UNKNOWN_JOB = "OML$0A1B2C3D_0A1B_0A1B_0A1B_0A1B2C3D4E5F"

@@ -37,7 +37,7 @@ def test_a_model_refused_by_its_preparation_leaves_no_deployment(
 ) -> None:
     prepared: list[tuple[str, float | None]] = []
 
-    def refuse(model: ModelRecord, timeout_s: float | None) -> None:
+    def refuse(model: ModelRecord, timeout_s: float | None, output_tensor: str | None) -> None:
         prepared.append((model.id, timeout_s))
         raise InvalidModel("it does not load")
 

@@ -132,3 +132,21 @@ def test_the_bounds_on_work_are_read_and_the_memory_ones_default_to_a_share_of_t
     shared = Settings.from_env({"OMLSVC_DATA_DIR": str(tmp_path), "OMLSVC_WORKERS": "3"})
     assert 0 < shared.worker_memory_ceiling * 4 <= os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     assert shared.scoring_memory_limit == max(shared.worker_memory_ceiling // 2, 256 * 1024**2)
+
+
+def test_the_import_settings_are_read_and_checked(tmp_path: Path) -> None:
+    """Issue 15: the allow list takes CIDRs, addresses and host names (lower-cased); nothing else."""
+    settings = Settings.from_env(
+        {
+            "OMLSVC_DATA_DIR": str(tmp_path),
+            "OMLSVC_IMPORT_ALLOW": "10.0.0.0/8, Models.Internal,::1",
+            "OMLSVC_IMPORT_CONNECT_TIMEOUT": "3",
+            "OMLSVC_IMPORT_READ_TIMEOUT": "5",
+            "OMLSVC_IMPORT_TOTAL_TIMEOUT": "60",
+        }
+    )
+    assert settings.import_allow == ("10.0.0.0/8", "models.internal", "::1")
+    assert (settings.import_connect_timeout_s, settings.import_read_timeout_s) == (3.0, 5.0)
+    assert settings.import_total_timeout_s == 60.0
+    with pytest.raises(SettingsError, match="OMLSVC_IMPORT_ALLOW"):
+        Settings.from_env({"OMLSVC_DATA_DIR": str(tmp_path), "OMLSVC_IMPORT_ALLOW": "http://x/"})

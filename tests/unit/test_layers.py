@@ -90,7 +90,7 @@ def test_jobs_open_transactions_only_through_the_factory_they_are_given(path: Pa
 
 
 OPENAPI = PACKAGE / "openapi"
-CAPABILITIES = ("auth", "repository", "deployment", "scoring", "jobs")
+CAPABILITIES = ("auth", "repository", "deployment", "scoring", "jobs", "tasks")
 
 
 @pytest.mark.parametrize("path", sorted(OPENAPI.glob("*.py")), ids=_id)

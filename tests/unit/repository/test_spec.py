@@ -301,7 +301,7 @@ def test_mean_and_scale_have_one_number_per_channel(fields: dict[str, Any], prob
 def test_input_channel_is_rgb_or_bgr_in_any_case() -> None:
     assert image_fields(inputChannel="bgr").input_channel == "BGR"
     assert image_problems(inputChannel="RGBA") == [
-        "metadata.json field 'inputChannel' must be RGB or BGR, not \"RGBA\""
+        "metadata.json field 'inputChannel' must be RGB, BGR or L (grey), not \"RGBA\""
     ]
 
 

@@ -1,0 +1,1 @@
+"""Long operations as tasks (issue 15): URL import, variants, profiles."""

@@ -1,0 +1,92 @@
+"""A local HTTP server that serves files the way import tests need: as they are, missing, too slowly,
+through a redirect, or stalling half way (issue 15)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Source:
+    """``files`` (path -> bytes) served at ``url(path)``; ``/stall/<path>`` sends half the file and
+    then nothing for ``stall_s``; ``/redirect/<path>`` answers 302 to ``<path>``; ``/slow/<path>``
+    sends the file in ``slow_blocks`` pieces over ``slow_s`` seconds. ``hits`` counts requests per path."""
+
+    def __init__(self, server: ThreadingHTTPServer) -> None:
+        self.server = server
+        self.files: dict[str, bytes] = {}
+        #: path -> the Location a 302 sends (any URL)
+        self.redirects: dict[str, str] = {}
+        self.hits: dict[str, int] = {}
+        self.stall_s = 5.0
+        self.slow_s = 0.0
+
+    def url(self, path: str) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}{path}"
+
+
+@contextmanager
+def serving(host: str = "127.0.0.1") -> Iterator[Source]:
+    source: Source
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            path = self.path
+            source.hits[path] = source.hits.get(path, 0) + 1
+            if path in source.redirects:
+                self.send_response(302)
+                self.send_header("Location", source.redirects[path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if path.startswith("/redirect/"):
+                self.send_response(302)
+                self.send_header("Location", path[len("/redirect") :])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            mode = ""
+            for prefix in ("/stall", "/slow"):
+                if path.startswith(prefix + "/"):
+                    mode, path = prefix, path[len(prefix) :]
+            data = source.files.get(path)
+            if data is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/zip")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            try:
+                if mode == "/stall":
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    time.sleep(source.stall_s)
+                elif mode == "/slow" and source.slow_s > 0:
+                    step = max(1, len(data) // 20)
+                    for start in range(0, len(data), step):
+                        self.wfile.write(data[start : start + step])
+                        self.wfile.flush()
+                        time.sleep(source.slow_s / 20)
+                else:
+                    self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+    server = ThreadingHTTPServer((host, 0), Handler)
+    server.daemon_threads = True
+    source = Source(server)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield source
+    finally:
+        server.shutdown()
+        server.server_close()
