@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeAlias
 
-from omlsvc.config import Settings
 from omlsvc.core.errors import NotFound
 
 if TYPE_CHECKING:
+    from omlsvc.config import Settings
     from omlsvc.core.authorization import Principal
     from omlsvc.wiring import AdminServices, Services
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from omlsvc.cli.context import SubParsers
-from omlsvc.config import Settings
+
+if TYPE_CHECKING:
+    from omlsvc.config import Settings
 
 
 def add_db_commands(commands: SubParsers) -> None:
-    db = commands.add_parser("db", help="create or upgrade the schema").add_subparsers(metavar="ACTION")
+    db = commands.add_parser("db", help="local: create or upgrade the schema").add_subparsers(
+        metavar="ACTION"
+    )
     db.add_parser("init", help="create missing tables and record the schema version").set_defaults(
         handler=_db_init
     )

@@ -1,11 +1,15 @@
-"""``omlsvc deploy``, ``omlsvc undeploy`` and ``omlsvc deployments list``: models under URIs."""
+"""``omlsvc local deploy``, ``local undeploy`` and ``local deployments list``: models under URIs, on
+this machine's database (the remote commands are in :mod:`omlsvc.cli.remote_models`)."""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from omlsvc.cli.context import SubParsers, act_as, add_user_option, admin_services
-from omlsvc.config import Settings
+
+if TYPE_CHECKING:
+    from omlsvc.config import Settings
 
 
 def add_deployment_commands(commands: SubParsers) -> None:

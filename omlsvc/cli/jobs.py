@@ -1,4 +1,6 @@
-"""``omlsvc jobs create|list|show|run|stop|rm|worker``: the jobs API and the runner from a shell.
+"""``omlsvc local jobs create|list|show|run|stop|rm`` and ``omlsvc jobs worker``: the jobs API on this
+machine's database, and the runner. (``omlsvc jobs create|list|...`` without ``local`` act on a
+remote service: :mod:`omlsvc.cli.remote_jobs`.)
 
 :func:`add_job_commands` is called by :mod:`omlsvc.cli` with its helpers for building services and
 acting as a user, so every command shares one way of doing that and this module holds no logic of
@@ -20,14 +22,13 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from omlsvc.config import Settings
-
 if TYPE_CHECKING:
+    from omlsvc.config import Settings
     from omlsvc.core.authorization import Principal
     from omlsvc.wiring import AdminServices, Services
 
-AdminFactory = Callable[[Settings], AbstractContextManager["AdminServices"]]
-ServicesFactory = Callable[[Settings], AbstractContextManager["Services"]]
+AdminFactory = Callable[["Settings"], AbstractContextManager["AdminServices"]]
+ServicesFactory = Callable[["Settings"], AbstractContextManager["Services"]]
 PrincipalOf = Callable[["AdminServices", str], "Principal"]
 
 
@@ -37,7 +38,9 @@ def add_job_commands(
     services: ServicesFactory,
     principal: PrincipalOf,
 ) -> None:
-    jobs = commands.add_parser("jobs", help="batch scoring jobs").add_subparsers(metavar="ACTION")
+    jobs = commands.add_parser(
+        "jobs", help="batch scoring jobs, on this machine's database (acting as --user)"
+    ).add_subparsers(metavar="ACTION")
 
     create = jobs.add_parser(
         "create", help="submit a job from a JSON file (the body of POST /omlmod/v1/jobs)"
@@ -54,8 +57,6 @@ def add_job_commands(
     remove = jobs.add_parser("rm", help="delete a job")
     remove.add_argument("job_id")
     remove.add_argument("--drop-output", action="store_true", help="also drop its output table")
-    worker = jobs.add_parser("worker", help="run the job runner until stopped (SIGTERM or Ctrl-C)")
-    worker.add_argument("--once", action="store_true", help="stop when there is nothing left to do")
 
     def bind(handler: Callable[..., int], factory: AdminFactory | ServicesFactory) -> Any:
         return lambda args, settings: handler(args, settings, factory, principal)
@@ -70,7 +71,17 @@ def add_job_commands(
     ):
         sub.add_argument("--user", default="admin", help="act as this user (default: admin)")
         sub.set_defaults(handler=bind(handler, factory))
-    worker.set_defaults(handler=bind(_worker, services))
+
+
+def add_job_worker_command(
+    jobs: argparse._SubParsersAction[argparse.ArgumentParser], services: ServicesFactory
+) -> None:
+    """``jobs worker``: the runner, on this machine, over the service's database."""
+    worker = jobs.add_parser(
+        "worker", help="local: run the job runner on this machine until stopped (SIGTERM or Ctrl-C)"
+    )
+    worker.add_argument("--once", action="store_true", help="stop when there is nothing left to do")
+    worker.set_defaults(handler=lambda args, settings: _worker(args, settings, services, None))
 
 
 def _create(
@@ -174,7 +185,7 @@ def _remove(
 
 
 def _worker(
-    args: argparse.Namespace, settings: Settings, services: ServicesFactory, principal: PrincipalOf
+    args: argparse.Namespace, settings: Settings, services: ServicesFactory, principal: PrincipalOf | None
 ) -> int:
     """The runner in the foreground; SIGTERM/SIGINT stop it between steps (a chunk in flight is
     finished first, or left to another runner after its lease if the process is killed). It logs to

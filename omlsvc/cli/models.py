@@ -1,4 +1,6 @@
-"""``omlsvc models push|list|show|rm`` (and ``import|variant|profile``, :mod:`omlsvc.cli.tasks`): the model repository, validated exactly like an upload."""
+"""``omlsvc local models push|list|show|rm`` (and ``import|variant|profile``, :mod:`omlsvc.cli.tasks`):
+the model repository on this machine's database, validated exactly like an upload (the remote
+commands are in :mod:`omlsvc.cli.remote_models`)."""
 
 from __future__ import annotations
 
@@ -6,15 +8,19 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import TYPE_CHECKING, BinaryIO, TextIO
 
 from omlsvc.cli.context import SubParsers, act_as, add_user_option, admin_services
 from omlsvc.cli.tasks import add_task_commands
-from omlsvc.config import Settings
+
+if TYPE_CHECKING:
+    from omlsvc.config import Settings
 
 
 def add_model_commands(commands: SubParsers) -> None:
-    models = commands.add_parser("models", help="the model repository").add_subparsers(metavar="ACTION")
+    models = commands.add_parser(
+        "models", help="the model repository, on this machine's database (acting as --user)"
+    ).add_subparsers(metavar="ACTION")
     push = models.add_parser("push", help="store a zipped ONNX model (validated like an upload)")
     push.add_argument("zip", type=Path)
     push.add_argument("--name", required=True)

@@ -1,14 +1,17 @@
-"""``omlsvc score``: score records or an image with a deployment, in this process."""
+"""``omlsvc local score``: score records or an image with a deployment, in this process."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from omlsvc.cli.context import SubParsers, act_as, add_user_option, scoring_services
-from omlsvc.config import Settings
 from omlsvc.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from omlsvc.config import Settings
 
 
 def add_score_command(commands: SubParsers) -> None:

@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from omlsvc import __version__
 from omlsvc.cli.context import SubParsers, admin_services
-from omlsvc.config import Settings
 from omlsvc.core.logs import announcement
+
+if TYPE_CHECKING:
+    from omlsvc.config import Settings
 
 
 def add_serve_commands(commands: SubParsers) -> None:
-    serve = commands.add_parser("serve", help="initialise the database if needed and serve with gunicorn")
+    serve = commands.add_parser(
+        "serve", help="local: initialise the database if needed and serve with gunicorn"
+    )
     serve.add_argument(
         "--front",
         choices=("none", "nginx"),
@@ -24,7 +28,7 @@ def add_serve_commands(commands: SubParsers) -> None:
     serve.set_defaults(handler=_serve)
 
     nginx_config = commands.add_parser(
-        "nginx-config", help="print the nginx site in front of this service, or of several instances"
+        "nginx-config", help="local: print the nginx site in front of this service, or of several instances"
     )
     nginx_config.add_argument(
         "--upstream",

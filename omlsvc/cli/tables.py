@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from omlsvc.cli.context import SubParsers, admin_services
-from omlsvc.config import Settings
+
+if TYPE_CHECKING:
+    from omlsvc.config import Settings
 
 
 def add_table_commands(commands: SubParsers) -> None:
     tables = commands.add_parser(
-        "tables", help="SQLite: the tables each user's jobs may read (other databases use GRANT)"
+        "tables", help="local, SQLite: the tables each user's jobs may read (other databases use GRANT)"
     ).add_subparsers(metavar="ACTION")
     grant = tables.add_parser("grant", help="let a user's jobs read a table or view")
     grant.add_argument("table")

@@ -15,9 +15,9 @@ import time
 from typing import TYPE_CHECKING, Any, TextIO
 
 from omlsvc.cli.context import SubParsers, act_as, add_user_option, admin_services
-from omlsvc.config import Settings
 
 if TYPE_CHECKING:
+    from omlsvc.config import Settings
     from omlsvc.core.authorization import Principal
     from omlsvc.tasks.records import TaskRecord
     from omlsvc.wiring import AdminServices

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from omlsvc.cli.context import SubParsers, admin_services, read_password
-from omlsvc.config import Settings
 from omlsvc.core.errors import NotFound
+
+if TYPE_CHECKING:
+    from omlsvc.config import Settings
 
 
 def add_user_commands(commands: SubParsers) -> None:
-    users = commands.add_parser("users", help="manage users").add_subparsers(metavar="ACTION")
+    users = commands.add_parser("users", help="local: manage users").add_subparsers(metavar="ACTION")
     add = users.add_parser("add", help="add a user")
     add.add_argument("name")
     add.add_argument("--role", choices=("developer", "admin"), default="developer")

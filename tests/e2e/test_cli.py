@@ -175,6 +175,7 @@ def test_models_are_pushed_listed_shown_deployed_and_removed(tmp_path: Path) -> 
     )
     pushed = omlsvc(
         tmp_path,
+        "local",
         "models",
         "push",
         str(zoo.zip_path),
@@ -189,16 +190,16 @@ def test_models_are_pushed_listed_shown_deployed_and_removed(tmp_path: Path) -> 
     )
     assert pushed.returncode == 0, pushed.stderr
     model_id = pushed.stdout.strip()
-    listed = omlsvc(tmp_path, "models", "list", "--user", "ANALYST1").stdout.split("\t")
+    listed = omlsvc(tmp_path, "local", "models", "list", "--user", "ANALYST1").stdout.split("\t")
     assert listed[:6] == [model_id, "iris", "1.0", "ONNX", "CLASSIFICATION", "ANALYST1"]
-    shown = omlsvc(tmp_path, "models", "show", model_id, "--user", "ANALYST1")
+    shown = omlsvc(tmp_path, "local", "models", "show", model_id, "--user", "ANALYST1")
     assert '"miningFunction": "CLASSIFICATION"' in shown.stdout
-    assert omlsvc(tmp_path, "deploy", model_id, "iris", "--user", "ANALYST1").returncode == 0
-    assert omlsvc(tmp_path, "deployments", "list").stdout.startswith(f"iris\t{model_id}")
-    blocked = omlsvc(tmp_path, "models", "rm", model_id, "--user", "ANALYST1")
+    assert omlsvc(tmp_path, "local", "deploy", model_id, "iris", "--user", "ANALYST1").returncode == 0
+    assert omlsvc(tmp_path, "local", "deployments", "list").stdout.startswith(f"iris\t{model_id}")
+    blocked = omlsvc(tmp_path, "local", "models", "rm", model_id, "--user", "ANALYST1")
     assert blocked.returncode == 1 and "undeploy" in blocked.stderr
-    assert omlsvc(tmp_path, "undeploy", "iris", "--user", "ANALYST1").returncode == 0
-    assert omlsvc(tmp_path, "models", "rm", model_id, "--user", "ANALYST1").returncode == 0
+    assert omlsvc(tmp_path, "local", "undeploy", "iris", "--user", "ANALYST1").returncode == 0
+    assert omlsvc(tmp_path, "local", "models", "rm", model_id, "--user", "ANALYST1").returncode == 0
 
 
 def test_a_broken_package_is_reported_with_every_problem(tmp_path: Path) -> None:
@@ -212,7 +213,7 @@ def test_a_broken_package_is_reported_with_every_problem(tmp_path: Path) -> None
         ).returncode
         == 0
     )
-    result = omlsvc(tmp_path, "models", "push", str(broken), "--name", "m", "--version", "1")
+    result = omlsvc(tmp_path, "local", "models", "push", str(broken), "--name", "m", "--version", "1")
     assert result.returncode == 1
     assert "invalid" in result.stderr
     assert "  - " in result.stderr
@@ -238,15 +239,25 @@ def test_score_reads_records_from_a_json_file_or_an_image(tmp_path: Path) -> Non
     image_model = modelzoo.make_image_classifier_zip(tmp_path)
     for name, zoo, kind in (("house", regressor, "ONNX"), ("pets", image_model, "ONNX_IMG")):
         pushed = omlsvc(
-            tmp_path, "models", "push", str(zoo.zip_path), "--name", name, "--version", "1", "--type", kind
+            tmp_path,
+            "local",
+            "models",
+            "push",
+            str(zoo.zip_path),
+            "--name",
+            name,
+            "--version",
+            "1",
+            "--type",
+            kind,
         )
-        assert omlsvc(tmp_path, "deploy", pushed.stdout.strip(), name).returncode == 0
+        assert omlsvc(tmp_path, "local", "deploy", pushed.stdout.strip(), name).returncode == 0
 
     records = tmp_path / "records.json"
     records.write_text(
         json.dumps({"inputRecords": [{"float_input": regressor.sample["float_input"].tolist()}]})
     )
-    scored = omlsvc(tmp_path, "score", "house", "--json", str(records))
+    scored = omlsvc(tmp_path, "local", "score", "house", "--json", str(records))
     assert scored.returncode == 0, scored.stderr
     assert [set(r) for r in json.loads(scored.stdout)["scoringResults"]] == [{"regression"}, {"regression"}]
 
@@ -254,11 +265,11 @@ def test_score_reads_records_from_a_json_file_or_an_image(tmp_path: Path) -> Non
     buffer = io.BytesIO()
     Image.new("RGB", (20, 20), (200, 40, 40)).save(buffer, format="PNG")
     picture.write_bytes(buffer.getvalue())
-    classified = omlsvc(tmp_path, "score", "pets", "--image", str(picture), "--top-n", "2")
+    classified = omlsvc(tmp_path, "local", "score", "pets", "--image", str(picture), "--top-n", "2")
     assert classified.returncode == 0, classified.stderr
     (result,) = json.loads(classified.stdout)["scoringResults"]
     assert len(result["classifications"]) == 2
 
-    wrong = omlsvc(tmp_path, "score", "house", "--image", str(picture))
+    wrong = omlsvc(tmp_path, "local", "score", "house", "--image", str(picture))
     assert wrong.returncode == 1
     assert "not an image model" in wrong.stderr

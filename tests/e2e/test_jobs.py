@@ -109,7 +109,17 @@ def test_the_jobs_commands_create_run_show_and_remove_a_job(tmp_path: Path) -> N
         omlsvc(tmp_path, "users", "add", "alice", "--password-stdin", stdin="s3cret-pass\n").returncode == 0
     )
     pushed = omlsvc(
-        tmp_path, "models", "push", str(zoo.zip_path), "--name", "reg", "--version", "1", "--user", "alice"
+        tmp_path,
+        "local",
+        "models",
+        "push",
+        str(zoo.zip_path),
+        "--name",
+        "reg",
+        "--version",
+        "1",
+        "--user",
+        "alice",
     )
     assert pushed.returncode == 0, pushed.stderr
     engine = make_engine(f"sqlite:///{tmp_path / 'omlsvc.db'}")
@@ -131,16 +141,18 @@ def test_the_jobs_commands_create_run_show_and_remove_a_job(tmp_path: Path) -> N
             "supplementalColumnNames": ["id", "species"],
         },
     }
-    created = omlsvc(tmp_path, "jobs", "create", "-", "--user", "alice", stdin=json.dumps(body))
+    created = omlsvc(tmp_path, "local", "jobs", "create", "-", "--user", "alice", stdin=json.dumps(body))
     assert created.returncode == 0, created.stderr
     job_id = created.stdout.strip()
-    listed = omlsvc(tmp_path, "jobs", "list", "--user", "alice").stdout.split("\t")
+    listed = omlsvc(tmp_path, "local", "jobs", "list", "--user", "alice").stdout.split("\t")
     assert listed[:4] == [job_id, "reg", "SCHEDULED", "0"]
-    ran = omlsvc(tmp_path, "jobs", "run", job_id, "--wait", "--user", "alice")
+    ran = omlsvc(tmp_path, "local", "jobs", "run", job_id, "--wait", "--user", "alice")
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.startswith("SUCCEEDED\t150 rows")
-    shown = json.loads(omlsvc(tmp_path, "jobs", "show", job_id.replace("$", "%24"), "--user", "alice").stdout)
+    shown = json.loads(
+        omlsvc(tmp_path, "local", "jobs", "show", job_id.replace("$", "%24"), "--user", "alice").stdout
+    )
     assert shown["lastRunStatus"] == "SUCCEEDED" and shown["runs"][0]["rowsScored"] == 150
-    stopped = omlsvc(tmp_path, "jobs", "stop", job_id, "--user", "alice")
+    stopped = omlsvc(tmp_path, "local", "jobs", "stop", job_id, "--user", "alice")
     assert stopped.returncode == 1 and "no run in progress" in stopped.stderr
-    assert omlsvc(tmp_path, "jobs", "rm", job_id, "--drop-output", "--user", "alice").returncode == 0
+    assert omlsvc(tmp_path, "local", "jobs", "rm", job_id, "--drop-output", "--user", "alice").returncode == 0

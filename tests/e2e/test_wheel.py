@@ -53,3 +53,12 @@ def test_the_wheel_installs_into_a_fresh_environment_and_runs(tmp_path: Path) ->
         timeout=60,
     )
     assert {"app.js", "console.css", "swagger-ui-bundle.js", "swagger-ui.css"} <= set(console.stdout.split())
+    # issue 21: the client and the remote commands work from the installed wheel
+    client = subprocess.run(
+        [python, "-c", "from omlsvc.client import Client; import requests_toolbelt, rich; print('ok')"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert client.stdout.strip() == "ok"

@@ -1,4 +1,4 @@
-"""``omlsvc models import|variant|profile`` (issue 15): tasks from the command line, waited on in the
+"""``omlsvc local models import|variant|profile`` (issue 15): tasks from the command line, waited on in the
 command itself (no server runs), on SQLite."""
 
 from __future__ import annotations
@@ -36,12 +36,13 @@ def test_import_then_derive_then_profile_from_the_command_line(
     with serving() as source:
         source.files["/cnn.zip"] = served
         url = source.url("/cnn.zip")
-        refused = run(data, capsys, "models", "import", url, "--name", "cnn", "--version", "1")
+        refused = run(data, capsys, "local", "models", "import", url, "--name", "cnn", "--version", "1")
         assert refused[0] == 1 and "OMLSVC_IMPORT_ALLOW" in refused[2]
         allow = {"OMLSVC_IMPORT_ALLOW": "127.0.0.1/32"}
         status, out, err = run(
             data,
             capsys,
+            "local",
             "models",
             "import",
             url,
@@ -59,14 +60,15 @@ def test_import_then_derive_then_profile_from_the_command_line(
     imported = json.loads(out)
     assert imported["sha256"] == hashlib.sha256(served).hexdigest()
     status, out, err = run(
-        data, capsys, "models", "variant", imported["modelId"], "--kind", "int8", "--version", "1.1"
+        data, capsys, "local", "models", "variant", imported["modelId"], "--kind", "int8", "--version", "1.1"
     )
     assert status == 0, err
     assert json.loads(out)["variantOnnxBytes"] < json.loads(out)["sourceOnnxBytes"]
-    assert "no profiles yet" in run(data, capsys, "models", "profile", imported["modelId"])[1]
+    assert "no profiles yet" in run(data, capsys, "local", "models", "profile", imported["modelId"])[1]
     status, out, err = run(
         data,
         capsys,
+        "local",
         "models",
         "profile",
         imported["modelId"],

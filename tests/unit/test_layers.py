@@ -127,6 +127,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "omlsvc.rest",
             "omlsvc.openapi",
+            "omlsvc.client",
             "omlsvc.cli",
             "omlsvc.front",
             "omlsvc.wsgi",
