@@ -132,6 +132,13 @@ class Settings:
     import_read_timeout_s: float = 30.0
     #: the longest a whole download may take.
     import_total_timeout_s: float = 3600.0
+    # -- issue 16: images by reference (``{"imageUrl": ...}`` in score records), fetched under
+    # ``import_allow`` like URL imports; each at most ``max_request_bytes``.
+    #: the most image URLs one score request may name (0: imageUrl is refused).
+    max_image_urls: int = 16
+    image_url_connect_timeout_s: float = 5.0
+    #: the longest all the image URLs of one score request may take to fetch, together.
+    image_url_timeout_s: float = 15.0
     #: issue 18: where ``omlsvc jobs worker`` serves its own ``GET /metrics`` (None: nowhere)
     jobs_metrics_bind: str | None = None
 
@@ -242,6 +249,12 @@ class Settings:
                 "IMPORT_TOTAL_TIMEOUT", _positive_float, cls.import_total_timeout_s
             ),
             jobs_metrics_bind=env.get("JOBS_METRICS_BIND", _bind, None),
+            # -- issue 16: images by reference --
+            max_image_urls=env.get("MAX_IMAGE_URLS", _non_negative_int, cls.max_image_urls),
+            image_url_connect_timeout_s=env.get(
+                "IMAGE_URL_CONNECT_TIMEOUT", _positive_float, cls.image_url_connect_timeout_s
+            ),
+            image_url_timeout_s=env.get("IMAGE_URL_TIMEOUT", _positive_float, cls.image_url_timeout_s),
             batch_max_size=env.get("BATCH_MAX_SIZE", _non_negative_int, cls.batch_max_size),
             batch_max_delay_ms=env.get("BATCH_MAX_DELAY_MS", _non_negative_float, cls.batch_max_delay_ms),
         )

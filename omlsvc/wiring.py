@@ -20,7 +20,7 @@ from omlsvc.auth.service import AuthService
 from omlsvc.auth.tokens import TokenCodec
 from omlsvc.config import Settings
 from omlsvc.core.batching import service_default
-from omlsvc.core.fetch import FetchLimits
+from omlsvc.core.fetch import BytesFetcher, FetchLimits
 from omlsvc.core.observe import UNOBSERVED, Observer
 from omlsvc.core.urlsafety import AddressPolicy
 from omlsvc.db.engine import make_engine
@@ -41,6 +41,7 @@ from omlsvc.repository.archive import extract_package
 from omlsvc.repository.isolation import IsolatedValidator
 from omlsvc.repository.service import ModelService
 from omlsvc.scoring.files import ModelFiles
+from omlsvc.scoring.image_urls import ImageUrls
 from omlsvc.scoring.images import ImageOptions
 from omlsvc.scoring.inputs import InputLimits
 from omlsvc.scoring.scorer import RunLimits
@@ -176,6 +177,7 @@ def _session_cache(settings: Settings, worker_index: int, gpu_count: int, observ
             max_pixels=settings.max_image_pixels,
             max_target_pixels=settings.max_image_target_pixels,
             max_request_pixels=settings.max_request_pixels,
+            urls=image_urls(settings),
         ),
         warm_up=settings.warm_up,
         observer=observer,
@@ -185,6 +187,24 @@ def _session_cache(settings: Settings, worker_index: int, gpu_count: int, observ
             max_response_bytes=settings.max_response_bytes,
         ),
     )
+
+
+def image_urls(settings: Settings) -> ImageUrls:
+    """Issue 16: score records may name their image by ``imageUrl``, fetched under the URL import's
+    address policy (``OMLSVC_IMPORT_ALLOW``), each at most as large as a request body may be, all of
+    one request within ``OMLSVC_IMAGE_URL_TIMEOUT``; ``OMLSVC_MAX_IMAGE_URLS=0`` turns it off."""
+    if settings.max_image_urls == 0:
+        return ImageUrls(fetch=None, max_urls=0)
+    fetcher = BytesFetcher(
+        AddressPolicy(settings.import_allow),
+        FetchLimits(
+            max_bytes=settings.max_request_bytes,
+            connect_timeout_s=settings.image_url_connect_timeout_s,
+            read_timeout_s=settings.image_url_timeout_s,
+            total_timeout_s=settings.image_url_timeout_s,
+        ),
+    )
+    return ImageUrls(fetcher, settings.max_image_urls, settings.image_url_timeout_s)
 
 
 def monitor_limits(settings: Settings) -> Limits:

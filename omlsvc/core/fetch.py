@@ -8,9 +8,10 @@ so a DNS answer that changes between the check and the connection cannot redirec
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 from urllib.parse import urljoin
 
@@ -173,3 +174,22 @@ def _shown(target: Target) -> str:
 def _reason(exc: Exception) -> str:
     reason = getattr(exc, "reason", None)
     return type(reason or exc).__name__
+
+
+@dataclass(frozen=True)
+class BytesFetcher:
+    """:func:`fetch` into memory, for small files such as the images a score request names by URL
+    (issue 16): ``fetcher(url, timeout_s)`` is the body, fetched under ``policy`` and ``limits`` within
+    the lesser of ``timeout_s`` and the limits' total time (``limits.max_bytes`` bounds the memory)."""
+
+    policy: AddressPolicy
+    limits: FetchLimits
+
+    def __call__(self, url: str, timeout_s: float, /) -> bytes:
+        total = min(self.limits.total_timeout_s, timeout_s)
+        limits = replace(
+            self.limits, total_timeout_s=total, read_timeout_s=min(self.limits.read_timeout_s, total)
+        )
+        buffer = io.BytesIO()
+        fetch(url, buffer, self.policy, limits)
+        return buffer.getvalue()

@@ -41,7 +41,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ from PIL import ExifTags, Image, ImageOps
 from omlsvc.core.errors import InvalidImage, PayloadTooLarge, ScoringFailed
 from omlsvc.core.limits import MAX_MEAN_FILE_BYTES
 from omlsvc.core.signature import ImageSpec
+from omlsvc.scoring.image_urls import ImageUrls
 
 #: 40 megapixels: a large phone photo is 12-50 MP; the RGB decode of 40 MP takes 120 MB.
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
@@ -119,6 +120,8 @@ class ImageOptions:
     jpeg_draft: bool = True
     divide_by_scale: bool = False
     formats: tuple[str, ...] = DEFAULT_IMAGE_FORMATS
+    #: issue 16: whether JSON records may name their image by ``imageUrl`` (default: no fetcher, never).
+    urls: ImageUrls = field(default_factory=ImageUrls)
 
 
 class PixelBudget:

@@ -22,8 +22,9 @@ that fails or a check rejects its result does the slow, per-value path run, reco
 either coerce what the fast path could not or name exactly what is wrong.
 
 Image models (``ONNX_IMG``): each record's value for the image input is a base64 image file
-(decoded and preprocessed by :mod:`omlsvc.scoring.images`) or a 4-D array already shaped like the
-model input (cast to the element type, never re-normalised).
+(decoded and preprocessed by :mod:`omlsvc.scoring.images`), a 4-D array already shaped like the
+model input (cast to the element type, never re-normalised), or (issue 16) ``{"imageUrl": "..."}``,
+an image file fetched through the injected fetcher (:mod:`omlsvc.scoring.image_urls`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from omlsvc.scoring.client_values import describe, show, where_in_record
 from omlsvc.scoring.columns import Column
 from omlsvc.scoring.feeds import Feeds
 from omlsvc.scoring.image_input import ImageInput
+from omlsvc.scoring.image_urls import URL_FIELD, UrlRequest, is_reference
 from omlsvc.scoring.images import ImageOptions, ImagePreprocessor
 
 __all__ = ["DEFAULT_MAX_IMAGES", "DEFAULT_MAX_ROWS", "Feeds", "InputConverter", "InputLimits"]
@@ -201,7 +203,9 @@ class InputConverter:
         for index, record in enumerate(records):
             self._check_record(index, record)
         encoded = sum(1 for record in records if type(record[name]) is str)
-        if encoded > self.limits.max_images:
+        referenced = sum(1 for record in records if is_reference(record[name]))
+        urls = UrlRequest(images.preprocessor.options.urls, referenced)  # refuses too many, before any fetch
+        if encoded + referenced > self.limits.max_images:
             raise PayloadTooLarge(f"at most {self.limits.max_images} images may be scored in one request")
         rows: list[np.ndarray] = []
         row_counts: list[int] = []
@@ -215,12 +219,18 @@ class InputConverter:
                     array = images.preprocessor.from_base64(value, budget)
                 except InvalidImage as exc:
                     raise InvalidImage(f"{where}: {exc.message}") from exc
+            elif is_reference(value):
+                data = urls.fetch(value, where)
+                try:
+                    array = images.preprocessor.preprocess(data, budget)
+                except InvalidImage as exc:
+                    raise InvalidImage(f"{where}, {URL_FIELD}: {exc.message}") from exc
             elif type(value) is list:
                 array = images.from_array(value, where)
             else:
                 raise InvalidInput(
-                    f"{where}: expected a base64 string of an image file or a 4-D array of pixel values, "
-                    f"got {describe(value)}"
+                    f"{where}: expected a base64 string of an image file, a 4-D array of pixel values or "
+                    f'{{"{URL_FIELD}": "..."}}, got {describe(value)}'
                 )
             count = array.shape[images.batch_axis]
             total += count
