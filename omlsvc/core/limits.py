@@ -19,3 +19,8 @@ MAX_OUTPUT_TENSORS = 64
 #: The largest ``meanFile`` (bytes of ``.npy``) an image model may carry (issue 16): 64 MiB holds a
 #: float32 mean of 2048 x 2048 x 3 plus its header.
 MAX_MEAN_FILE_BYTES = 64 * 1024 * 1024
+#: Issue 16, images by reference: the property of an image record value that names its file by URL,
+#: the longest such URL (as a URL import's) and the default number one score request may name.
+IMAGE_URL_FIELD = "imageUrl"
+MAX_IMAGE_URL_LENGTH = 2048
+DEFAULT_MAX_IMAGE_URLS = 16

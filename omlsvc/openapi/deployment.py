@@ -9,7 +9,7 @@ tests can check real traffic against it:
 
 * every ONNX input is a required property of each input record; a non-image input is a 2-D array
   (rows x features, feature count fixed when the graph fixes it), an image input is a base64 image
-  file or a 4-D array shaped like the graph input;
+  file, a 4-D array shaped like the graph input or (issue 16) ``{"imageUrl": "..."}``;
 * every result item lists exactly the keys the service sends (``additionalProperties: false``),
   with class and cluster names as enums when they are known before scoring.
 
@@ -60,7 +60,8 @@ SCORE_PATH_TEMPLATE = "/omlmod/v1/deployment/{uri}/score"
 ERROR_TEXT = {
     400: (
         "Malformed body, or inputs that do not fit the model (missing or unknown input, wrong rank or "
-        "feature count, value of the wrong type, undecodable image)."
+        "feature count, value of the wrong type, undecodable image; an imageUrl whose address is not "
+        "allowed, whose fetch failed, or more imageUrl records than allowed)."
     ),
     401: "Missing, invalid, expired or revoked access token.",
     404: "No endpoint with this URI is visible to the caller (shared or own).",
@@ -219,7 +220,9 @@ def _operation_description(spec: ScoringSpec) -> str:
     )
     if spec.model_type is ModelType.ONNX_IMG:
         text += (
-            "images go as base64 strings, or upload one image file as multipart/form-data field imageData."
+            'images go as base64 strings or as {"imageUrl": "https://..."} objects (fetched by the service '
+            "from public addresses, or from those its operator allows), or upload one image file as "
+            "multipart/form-data field imageData."
         )
         if spec.image is not None:
             text += " " + preprocessing_text(spec.image)

@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from omlsvc.core.limits import MAX_OUTPUT_TENSORS, MAX_TENSOR_NAME
+from omlsvc.core.limits import (
+    DEFAULT_MAX_IMAGE_URLS,
+    IMAGE_URL_FIELD,
+    MAX_IMAGE_URL_LENGTH,
+    MAX_OUTPUT_TENSORS,
+    MAX_TENSOR_NAME,
+)
 from omlsvc.core.signature import Function, ImageSpec, LabelSource, ModelType, ScoringSpec, TensorInfo
 from omlsvc.openapi.builders import schema_ref
 
@@ -123,8 +129,9 @@ def _input_value_schema(spec: ScoringSpec, tensor: TensorInfo) -> dict[str, Any]
         "description": (
             f"Image input ({tensor.element_type} tensor of shape {shape_text(tensor.shape)}, axes "
             f"{', '.join(spec.image.dim_names)}): a base64-encoded image file, resized to "
-            f"{spec.image.width}x{spec.image.height} and normalised by the service, or an already "
-            "processed 4-D array of pixel values shaped like the model input, used as is."
+            f"{spec.image.width}x{spec.image.height} and normalised by the service, an already "
+            "processed 4-D array of pixel values shaped like the model input, used as is, or an "
+            "object naming the image file by URL."
         ),
         "oneOf": [
             {
@@ -133,7 +140,33 @@ def _input_value_schema(spec: ScoringSpec, tensor: TensorInfo) -> dict[str, Any]
                 "description": "Base64 of an image file (PNG, JPEG, BMP, TIFF, ...).",
             },
             _nested_array(shape, _element_schema(tensor.element_type, numeric_strings=False)),
+            image_reference_schema(),
         ],
+    }
+
+
+def image_reference_schema() -> dict[str, Any]:
+    """Issue 16: ``{"imageUrl": "..."}``, an image file the service fetches (omlsvc.scoring.image_urls)."""
+    return {
+        "type": "object",
+        "description": (
+            "omlsvc extension: the image file at an http or https URL, fetched by the service. The "
+            "address must be public, or allowed by the operator (OMLSVC_IMPORT_ALLOW); otherwise, or "
+            "when the fetch fails (an error status, too slow, larger than a request may be, not an "
+            "image), the answer is 400. At most OMLSVC_MAX_IMAGE_URLS (default "
+            f"{DEFAULT_MAX_IMAGE_URLS}) records of one request may name their image by URL."
+        ),
+        "required": [IMAGE_URL_FIELD],
+        "additionalProperties": False,
+        "properties": {
+            IMAGE_URL_FIELD: {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_IMAGE_URL_LENGTH,
+                "description": "An http or https URL without user:password@.",
+                "example": "https://example.com/images/cat.jpg",
+            }
+        },
     }
 
 

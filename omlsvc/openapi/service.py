@@ -78,7 +78,11 @@ _SCORE_SCHEMAS: dict[str, dict[str, Any]] = {
                 "minItems": 1,
                 "items": {
                     "type": "object",
-                    "description": "ONNX input name -> 2-D array of rows (images: base64 file or 4-D array).",
+                    "description": (
+                        "ONNX input name -> 2-D array of rows (images: base64 file, 4-D array, or "
+                        '{"imageUrl": "https://..."}, an image file the service fetches from a public '
+                        "address or one its operator allows: OMLSVC_IMPORT_ALLOW)."
+                    ),
                     "additionalProperties": True,
                 },
             },

@@ -19,15 +19,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from omlsvc.core.errors import FetchFailed, InvalidInput, PayloadTooLarge, UrlNotAllowed
+from omlsvc.core.limits import DEFAULT_MAX_IMAGE_URLS, IMAGE_URL_FIELD, MAX_IMAGE_URL_LENGTH
 from omlsvc.scoring.client_values import describe, show
 
 #: The one property of an image reference object.
-URL_FIELD = "imageUrl"
-DEFAULT_MAX_IMAGE_URLS = 16
+URL_FIELD = IMAGE_URL_FIELD
 #: Seconds all the image URLs of one request may take to fetch, together.
 DEFAULT_IMAGE_URL_TIMEOUT_S = 15.0
-#: The longest ``imageUrl`` taken (as the URL import's).
-MAX_IMAGE_URL_LENGTH = 2048
 
 
 class ImageFetcher(Protocol):
