@@ -186,10 +186,10 @@ class BytesFetcher:
     limits: FetchLimits
 
     def __call__(self, url: str, timeout_s: float, /) -> bytes:
-        total = min(self.limits.total_timeout_s, timeout_s)
-        limits = replace(
-            self.limits, total_timeout_s=total, read_timeout_s=min(self.limits.read_timeout_s, total)
-        )
+        limits = replace(self.limits, total_timeout_s=min(self.limits.total_timeout_s, timeout_s))
         buffer = io.BytesIO()
-        fetch(url, buffer, self.policy, limits)
+        try:
+            fetch(url, buffer, self.policy, limits)
+        except PayloadTooLarge:  # fetch's own message speaks of uploads
+            raise PayloadTooLarge(f"The file is over the limit of {limits.max_bytes} bytes.") from None
         return buffer.getvalue()
