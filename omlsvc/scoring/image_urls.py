@@ -57,9 +57,7 @@ class UrlRequest:
     """
 
     def __init__(self, urls: ImageUrls, count: int) -> None:
-        if count and urls.fetch is None:
-            raise InvalidInput(f"{URL_FIELD} is not enabled on this service; send the image as base64")
-        if count > urls.max_urls:
+        if urls.fetch is not None and count > urls.max_urls:
             raise InvalidInput(
                 f"{count} records reference their image by {URL_FIELD}; at most {urls.max_urls} may in one "
                 "request (OMLSVC_MAX_IMAGE_URLS)"
@@ -71,7 +69,11 @@ class UrlRequest:
         """The image file ``value`` (``{"imageUrl": ...}``) names; errors say ``where`` (record, input)."""
         url = parse_reference(value, where)
         fetch = self._urls.fetch
-        assert fetch is not None  # checked in __init__ for any request holding a reference
+        if fetch is None:
+            raise InvalidInput(
+                f"{where}: {URL_FIELD} is not enabled on this service (OMLSVC_MAX_IMAGE_URLS=0); send the "
+                "image file as base64"
+            )
         left = self._deadline - time.monotonic()
         if left <= 0:
             raise FetchFailed(

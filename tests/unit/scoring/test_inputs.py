@@ -286,8 +286,13 @@ def test_processed_arrays_pass_through(image_nchw: BuiltModel, image_nhwc: Built
         (np.zeros((3, 16, 16)).tolist(), "a 3-D array shaped [3, 16, 16] does not match"),
         ([[[[1, 2], [3]]]], "the array must be a 4-D array of numbers shaped [N, 3, 16, 16]"),
         ([[[["a"]]]], "the array must be a 4-D array of numbers"),
-        (5, "expected a base64 string of an image file or a 4-D array of pixel values, got the number 5"),
-        ({"data": "x"}, "got an object"),
+        (
+            5,
+            "expected a base64 string of an image file, a 4-D array of pixel values or "
+            '{"imageUrl": "..."}, got the number 5',
+        ),
+        ({"data": "x"}, "unknown property 'data' of an image reference (it takes 'imageUrl' only)"),
+        ({"imageUrl": "https://example.com/a.png"}, "imageUrl is not enabled on this service"),
     ],
 )
 def test_image_records_are_checked(image_nchw: BuiltModel, value: Any, message: str) -> None:
