@@ -152,6 +152,32 @@ def test_the_import_settings_are_read_and_checked(tmp_path: Path) -> None:
         Settings.from_env({"OMLSVC_DATA_DIR": str(tmp_path), "OMLSVC_IMPORT_ALLOW": "http://x/"})
 
 
+def test_the_image_url_settings_are_read_and_checked(tmp_path: Path) -> None:
+    """Issue 16: imageUrl in score records; 0 URLs turns it off, and the image fetcher then is none."""
+    from omlsvc.wiring import image_urls
+
+    defaults = Settings.from_env({"OMLSVC_DATA_DIR": str(tmp_path)})
+    assert (defaults.max_image_urls, defaults.image_url_connect_timeout_s, defaults.image_url_timeout_s) == (
+        16,
+        5.0,
+        15.0,
+    )
+    assert image_urls(defaults).fetch is not None and image_urls(defaults).max_urls == 16
+    off = Settings.from_env(
+        {
+            "OMLSVC_DATA_DIR": str(tmp_path),
+            "OMLSVC_MAX_IMAGE_URLS": "0",
+            "OMLSVC_IMAGE_URL_CONNECT_TIMEOUT": "1.5",
+            "OMLSVC_IMAGE_URL_TIMEOUT": "4",
+        }
+    )
+    assert (off.max_image_urls, off.image_url_connect_timeout_s, off.image_url_timeout_s) == (0, 1.5, 4.0)
+    assert image_urls(off).fetch is None
+    for name, value in (("MAX_IMAGE_URLS", "-1"), ("IMAGE_URL_TIMEOUT", "0")):
+        with pytest.raises(SettingsError, match=f"OMLSVC_{name}"):
+            Settings.from_env({"OMLSVC_DATA_DIR": str(tmp_path), f"OMLSVC_{name}": value})
+
+
 # -- issue 17: PostgreSQL out of the box, and a missing driver said in one line -------------------------
 
 
