@@ -163,8 +163,7 @@ def image_reference_schema() -> dict[str, Any]:
                 "type": "string",
                 "minLength": 1,
                 "maxLength": MAX_IMAGE_URL_LENGTH,
-                "description": "An http or https URL without user:password@.",
-                "example": "https://example.com/images/cat.jpg",
+                "description": "An http or https URL without user:password@, e.g. https://example.com/cat.jpg.",
             }
         },
     }
