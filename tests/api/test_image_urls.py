@@ -88,6 +88,13 @@ def test_an_image_by_url_scores_as_the_same_image_in_base64(pets: Deployed, sour
         {"inputRecords": [{"image": base64.b64encode(files[0]).decode()}, by_url(source.url("/dog.jpg"))]}
     )
     assert mixed == inline
+    tensors = [
+        pets.caller.post(
+            f"{DEPLOYMENTS}/pets/score", json={"inputRecords": [record], "outputTensors": ["probabilities"]}
+        ).json
+        for record in ({"image": base64.b64encode(files[0]).decode()}, by_url(source.url("/cat.png")))
+    ]
+    assert "tensors" in tensors[0] and tensors[1] == tensors[0]
 
 
 @pytest.mark.parametrize("database", ["sqlite"], indirect=True)
