@@ -79,7 +79,7 @@ function userRow(user, myName, redraw) {
   }, user.enabled ? 'Disable' : 'Enable');
   toggle.addEventListener('click', () => change(toggle, { enabled: !user.enabled }));
   const password = h('input', { type: 'password', minlength: 8, maxlength: 256, autocomplete: 'new-password',
-    'aria-label': `New password for ${user.name}` });
+    placeholder: 'new password', 'aria-label': `New password for ${user.name}` });
   const reset = h('button', { type: 'submit', class: 'secondary' }, 'Reset password');
   const resetForm = h('form', { class: 'inline' }, password, reset);
   resetForm.addEventListener('submit', (event) => {
