@@ -21,6 +21,8 @@ from omlsvc.db.changes import WorkerCache
 from omlsvc.db.transactions import Transactions
 
 MIN_PASSWORD_LENGTH = 8
+#: issue 19: the longest password accepted (characters); hashing reads at most 1 KiB of it anyway.
+MAX_PASSWORD_LENGTH = 256
 
 
 @dataclass(frozen=True)
@@ -193,13 +195,10 @@ class AuthService:
         self, name: str, password: str, role: str = "developer", *, db_role: str | None = None
     ) -> None:
         """``db_role``: the database identity the user's jobs run as (None: the default, their name)."""
-        _check_user_name(name)
-        _check_password(password)
+        check_user_name(name)
+        check_password(password)
         roles = _roles(role)
-        if db_role is not None and not DB_ROLE.fullmatch(db_role):
-            raise InvalidInput(
-                f"Invalid database role {db_role!r}: a letter or '_', then up to 62 letters, digits, '_' or '$'."
-            )
+        check_db_role(db_role)
         with self._transactions(write=True) as uow:
             UserStore(uow.connection).add(
                 name, hash_password(password), roles, _datetime(self._clock()), db_role=db_role
@@ -212,14 +211,14 @@ class AuthService:
             store = UserStore(uow.connection)
             if store.count() > 0:
                 return False
-            _check_password(password)
+            check_password(password)
             store.add(ADMIN, hash_password(password), (DEVELOPER, ADMIN), _datetime(self._clock()))
             uow.commit()
         return True
 
     def set_password(self, name: str, password: str) -> None:
         """Change a password; every token issued before stops working (within a second everywhere)."""
-        _check_password(password)
+        check_password(password)
         password_hash = hash_password(password)
         self._change_access(lambda store: store.set_password(name, password_hash))
 
@@ -260,7 +259,7 @@ class AuthService:
         return None if user is None else user.db_role
 
 
-def _check_user_name(name: str) -> None:
+def check_user_name(name: str) -> None:
     if not USER_NAME.fullmatch(name):
         raise InvalidInput(
             f"Invalid user name {name!r}: a letter, then up to 127 letters, digits, '_', '$' or '#'."
@@ -273,9 +272,23 @@ def _roles(role: str) -> tuple[str, ...]:
     return (DEVELOPER, ADMIN) if role == ADMIN else (DEVELOPER,)
 
 
-def _check_password(password: str) -> None:
+def check_password(password: str) -> None:
+    """The password policy, for every way a password is set (CLI, HTTP, first start)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise InvalidInput(f"A password has at most {MAX_PASSWORD_LENGTH} characters.")
+
+
+def check_role(role: str) -> None:
+    _roles(role)
+
+
+def check_db_role(db_role: str | None) -> None:
+    if db_role is not None and not DB_ROLE.fullmatch(db_role):
+        raise InvalidInput(
+            f"Invalid database role {db_role!r}: a letter or '_', then up to 62 letters, digits, '_' or '$'."
+        )
 
 
 def _datetime(timestamp: float) -> datetime:

@@ -176,3 +176,15 @@ def may_see_task(principal: Principal, task_owner: str) -> bool:
     """See and cancel a task: whoever submitted it, and admins."""
     principal = require_principal(principal)
     return task_owner == principal.name or principal.is_admin
+
+
+# -- user accounts over HTTP (issue 19) ---------------------------------------------------------------
+# The CLI (``omlsvc users``) runs on the server with the database's credentials and asks nobody; the
+# HTTP API asks here. For anyone but an admin the users resources do not exist (404, before any input
+# is read or any user looked up), as another user's job or private model does not: a developer learns
+# neither that the API answers them nor which user names exist.
+
+
+def may_administer_users(principal: Principal) -> bool:
+    """List, add, disable and enable users, reset their passwords and change their roles: admins."""
+    return require_principal(principal).is_admin

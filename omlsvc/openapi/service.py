@@ -32,6 +32,7 @@ from omlsvc.openapi.service_paths import service_paths
 from omlsvc.openapi.swap import swap_schemas
 from omlsvc.openapi.tasks import task_paths, task_schemas
 from omlsvc.openapi.tensor_schemas import OUTPUT_TENSORS_PARAM, TENSOR_SCHEMAS
+from omlsvc.openapi.users import user_paths, user_schemas
 
 _USER_NAME = user_name_schema("A user of the service.")
 
@@ -177,6 +178,7 @@ def service_document(server_url: str) -> dict[str, Any]:
     schemas.update(swap_schemas())
     schemas.update(task_schemas())
     schemas.update(oip_schemas())  # issue 14: the Open Inference Protocol under /v2
+    schemas.update(user_schemas())  # issue 19: user accounts for admins
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
@@ -189,7 +191,14 @@ def service_document(server_url: str) -> dict[str, Any]:
         },
         "servers": [{"url": server_url.rstrip("/")}],
         "security": [{SECURITY_SCHEME: []}],
-        "paths": {**service_paths(), **job_paths(), **task_paths(), **console_paths(), **oip_paths()},
+        "paths": {
+            **service_paths(),
+            **job_paths(),
+            **task_paths(),
+            **console_paths(),
+            **oip_paths(),
+            **user_paths(),
+        },
         "components": {
             "securitySchemes": bearer_scheme(),
             "schemas": schemas,

@@ -14,6 +14,7 @@ from typing import Any
 
 import falcon
 
+from omlsvc.auth.accounts import UserAdministration
 from omlsvc.config import Settings
 from omlsvc.core.errors import OmlError, TooManyRequests
 from omlsvc.core.logs import REQUEST_ID_ENV, ROUTE_ENV, bind, request_id_of, unbind
@@ -42,6 +43,7 @@ from omlsvc.rest.oip import add_oip_routes, speaks_oip
 from omlsvc.rest.scoring import Score, Tensors
 from omlsvc.rest.tasks import ModelProfile, ModelProfiles, ModelVariants, Task
 from omlsvc.rest.tokens import TenantToken, TenantTokenRevocation, Token, TokenRevocation
+from omlsvc.rest.users import USERS, UserAccount, UserCollection
 from omlsvc.rest.web import ForwardedHeaders, json_handler, multipart_handler
 from omlsvc.wiring import Services, build_services
 
@@ -115,6 +117,10 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
     app.add_route("/", Root())
     app.add_route(CONSOLE, ConsolePage())
     app.add_route(ASSETS + "/{name}", ConsoleAsset())
+    # user accounts for admins (issue 19): the same auth service calls as ``omlsvc users``
+    accounts = UserAdministration(services.auth)
+    app.add_route(USERS, UserCollection(accounts))
+    app.add_route(USERS + "/{username}", UserAccount(accounts))
     # the Open Inference Protocol (KServe v2) on the same workers, tokens and sessions (issue 14)
     add_oip_routes(app, services.inference, services.health, prepare, settings.max_request_bytes)
 

@@ -47,6 +47,8 @@ CHROMEDRIVER = os.environ.get("OMLSVC_CHROMEDRIVER", shutil.which("chromedriver"
 PASSWORDS = {"alice": "alice-pass-for-tests", "bob": "bob-pass-for-tests", "admin": ADMIN_PASSWORD}
 #: Short-lived tokens, so that the walk only gets through because the console refreshes them as it is used.
 TOKEN_LIFETIME_S = 20
+#: The user the administrator adds in the Users page (issue 19's users API).
+DAVE_PASSWORD = "dave-pass-for-tests"
 IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
 
 
@@ -152,6 +154,16 @@ class Console:
 
     def score_json(self) -> Any:
         return json.loads(self.find("#score-json").text)
+
+
+def _api_status(service: RunningService, token: str, path: str) -> int:
+    """The status of a GET with ``token``, as any API client (not the browser) gets it."""
+    request = urllib.request.Request(service.url + path, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
 
 
 def set_viewport(driver: webdriver.Chrome, width: int, height: int) -> None:
@@ -440,12 +452,21 @@ def test_an_analyst_walks_through_the_console(
         assert "NOT_FOUND" in console.find("main .error").text
         console.sign_out()
 
-        # an administrator's Users page says what the HTTP API offers for users, and what it does not
+        # an administrator adds a user on the Users page; that user signs in; disabled from the same
+        # page, their next API call is refused (the same service call as `omlsvc users disable`)
         console.sign_in("admin")
         console.open("/users", "Users")
-        assert "no HTTP API for user accounts" in console.find("main").text
-        assert "alice" in console.find("main").text
+        assert "alice" in console.find("main table").text
+        console.fill("input[name=name]", "dave")
+        console.fill("input[name=password]", DAVE_PASSWORD)
+        console.find("#add-user").click()
+        console.find("button[aria-label='Disable dave']")
+        dave = service.token("dave", DAVE_PASSWORD)
+        assert _api_status(service, dave, "/omlmod/v1/models") == 200
         console.shot("users")
+        console.find("button[aria-label='Disable dave']").click()
+        console.find("button[aria-label='Enable dave']")
+        assert _api_status(service, dave, "/omlmod/v1/models") == 401
         set_viewport(console.driver, 390, 844)
         console.open("/models", "Models")
         console.shot("models-phone")

@@ -241,3 +241,40 @@ def test_a_store_needs_a_token_and_makes_the_caller_the_owner(
     bob = login(client, "bob")
     model_id = store_model(bob, zoo.zip_path, name="m")
     assert bob.get(f"{MODELS}/{model_id}").json["createdBy"] == "bob"
+
+
+# -- user accounts (issue 19): admins only; for a developer the resources do not exist -----------------
+
+USERS = "/omlmod/v1/users"
+USER_CALLS: dict[str, tuple[str, str, dict[str, object] | None, int]] = {
+    # name: (method, path, body, the admin's status); a developer gets 404, no token 401
+    "list users": ("GET", USERS, None, 200),
+    "add user": ("POST", USERS, {"name": "dave", "password": PASSWORD}, 201),
+    "get user": ("GET", f"{USERS}/bob", None, 200),
+    "reset password": ("POST", f"{USERS}/dave", {"password": "yet another password"}, 200),
+    "change role": ("POST", f"{USERS}/dave", {"role": "admin"}, 200),
+    "disable user": ("POST", f"{USERS}/dave", {"enabled": False}, 200),
+    "enable user": ("POST", f"{USERS}/dave", {"enabled": True}, 200),
+}
+
+
+def test_only_an_admin_manages_users(client: falcon.testing.TestClient, services: Services) -> None:
+    callers: dict[str, Caller | None] = {
+        "other": login(client, "bob"),
+        "anonymous": None,
+        "admin": login(client, "admin"),  # last: the developer's calls must not depend on its changes
+    }
+    mismatches = []
+    for actor, caller in callers.items():
+        for name, (method, path, body, admin_status) in USER_CALLS.items():
+            expected = {"admin": admin_status, "other": 404, "anonymous": 401}[actor]
+            headers = caller.headers if caller is not None else {}
+            result = client.simulate_request(method, path, headers=headers, json=body)
+            if result.status_code >= 400:
+                assert_error_body(result.json)
+                assert "bob" not in result.text and "dave" not in result.text, result.text
+            if result.status_code != expected:
+                mismatches.append(f"{name:16} {actor:9} expected {expected}, got {result.status_code}")
+    assert not mismatches, "\n" + "\n".join(mismatches)
+    dave = services.auth.find_user("dave")
+    assert dave is not None and not dave.disabled and dave.roles == ("developer", "admin")

@@ -83,6 +83,7 @@ def concrete(template: str, world: World) -> str:
         template.replace("{model_id}", world.private_id)
         .replace("{uri}", world.private_uri)
         .replace("{jobId}", UNKNOWN_JOB)
+        .replace("{username}", "alice")  # issue 19: the users API, admins only
     )
 
 
@@ -144,6 +145,7 @@ def test_the_walk_finds_every_route_and_only_the_intended_ones_are_public(
     templates = {route.template for route in routes}
     assert {"/omlmod/v1/deployment/{uri}/score", "/omlmod/v1/models/{model_id}/content"} <= templates
     assert {"/omlmod/v1/jobs/{jobId}/action", "/health/ready"} <= templates
+    assert {"/omlmod/v1/users", "/omlmod/v1/users/{username}"} <= templates  # issue 19
     assert {route.template for route in routes if is_public(route.resource)} == PUBLIC_TEMPLATES
 
 
