@@ -10,6 +10,7 @@ The ``//`` spellings are also sent to a real gunicorn over a raw ``http.client``
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +38,13 @@ PUBLIC_TEMPLATES = {
     "/",
     "/console",
     "/console/assets/{name}",
+    # the Open Inference Protocol's probes (issue 14), as Triton and KServe serve them
+    "/v2/health/live",
+    "/v2/health/ready",
 }
 #: A well-formed job id nobody owns: Bob must not tell it from one of Alice's.
 UNKNOWN_JOB = "OML$0A1B2C3D_0A1B_0A1B_0A1B_0A1B2C3D4E5F"
+UNKNOWN_TASK = "0a1b2c3d-0a1b-4a1b-8a1b-0a1b2c3d4e5f"
 GARBAGE = {"Authorization": "Bearer not.a.token"}
 REFUSED_ANONYMOUS = {401, 404, 405}
 
@@ -83,8 +88,22 @@ def concrete(template: str, world: World) -> str:
         template.replace("{model_id}", world.private_id)
         .replace("{uri}", world.private_uri)
         .replace("{jobId}", UNKNOWN_JOB)
-        .replace("{username}", "alice")  # issue 19: the users API, admins only
+        .replace("{username}", "carol")  # issue 19: the users API (admins only), grants
+        .replace("{name}", world.private_uri)  # issue 14: a /v2 model is a deployment
+        .replace("{version}", "1")
+        .replace("{taskId}", UNKNOWN_TASK)  # issue 15
     )
+
+
+def assert_refusal_body(path: str, body: object) -> None:
+    """The OML error body, or under ``/v2`` (as the router reads the path: decoded, extra leading
+    slashes ignored, case kept) the Open Inference Protocol's ``{"error": "..."}``."""
+    routed = urllib.parse.unquote(path).lstrip("/")
+    if routed == "v2" or routed.startswith("v2/"):
+        assert isinstance(body, dict) and set(body) == {"error"} and isinstance(body["error"], str), body
+        assert body["error"], body
+    else:
+        assert_error_body(body)
 
 
 def spellings(path: str) -> list[str]:
@@ -169,7 +188,7 @@ def test_no_spelling_of_any_route_answers_without_a_valid_token(
                 if result.status_code not in REFUSED_ANONYMOUS:
                     failures.append(f"{method} {spelling}: {result.status_code} {result.text[:120]}")
                     continue
-                assert_error_body(result.json)
+                assert_refusal_body(spelling, result.json)
                 if leaks(result.text, world):
                     failures.append(f"{method} {spelling}: leaks {result.text[:120]}")
     assert not failures, "\n".join(failures)
