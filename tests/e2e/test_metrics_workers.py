@@ -148,7 +148,7 @@ def test_a_jobs_worker_serves_its_runs_on_its_own_metrics_endpoint(
     monkeypatch.setattr("sys.stdin", io.StringIO("s3cret-pass\n"))
     omlsvc("users", "add", "alice", "--password-stdin")
     model_id = omlsvc(
-        "models", "push", str(zoo.zip_path), "--name", "reg", "--version", "1", "--user", "alice"
+        "local", "models", "push", str(zoo.zip_path), "--name", "reg", "--version", "1", "--user", "alice"
     )
     engine = make_engine(f"sqlite:///{tmp_path / 'omlsvc.db'}")
     try:
@@ -169,7 +169,7 @@ def test_a_jobs_worker_serves_its_runs_on_its_own_metrics_endpoint(
             },
         }
         (tmp_path / "job.json").write_text(json.dumps(body))
-        omlsvc("jobs", "create", str(tmp_path / "job.json"), "--user", "alice")
+        omlsvc("local", "jobs", "create", str(tmp_path / "job.json"), "--user", "alice")
     engine = make_engine(f"sqlite:///{tmp_path / 'omlsvc.db'}")
     try:
         with engine.begin() as connection:
