@@ -183,12 +183,12 @@ class RunSteps:
                     store.update_run(run.id, exhausted=True)
                     uow.commit()
                     return None, True
+                context = self._contexts.cached(run.id)  # only scoring runs have one
+                if context is not None:
+                    return self._claim_range(uow, store, run, context), True
                 job = store.get(run.job_id)
                 if job is not None and is_monitoring(job.job_type):
                     return self._claim_whole(uow, store, run), True
-                context = self._contexts.cached(run.id)
-                if context is not None:
-                    return self._claim_range(uow, store, run, context), True
         except (DBAPIError, InvalidInput) as exc:
             self.fail(run_id, f"Reading the input failed: {reason(exc)}")
             return None, True
