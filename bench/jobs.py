@@ -3,8 +3,9 @@
 Measured in one run, per database (SQLite, PostgreSQL) and per function (classification,
 regression), on the same table and model:
 
-* **plain read**: reading the input in key order in the runner's chunks (keyset pagination, the same
-  server-side cursor and fetch size as the runner), no scoring;
+* **plain read**: reading the input in key order in the runner's chunks, as the runner reads a chunk
+  it claims (keyset pagination, one ``... WHERE key > last ORDER BY key LIMIT chunk`` statement per
+  chunk, one transaction each), no scoring and no bookkeeping;
 * **plain write**: writing rows shaped like the job's output (key, copied column, a label and a value
   per ``topN`` rank, or the prediction),
   chunk by chunk, one transaction each, through the runner's own bulk path (COPY / executemany), no
@@ -40,7 +41,7 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
-from sqlalchemy import Column, Double, Engine, Integer, MetaData, String, Table, text
+from sqlalchemy import Column, Double, Engine, Integer, MetaData, String, Table, select, text
 from sqlalchemy.engine import make_url
 
 from bench.report import markdown_table, save
@@ -146,20 +147,25 @@ def plain_write(engine: Engine, rows: int, chunk_rows: int, function: str) -> fl
 
 
 def plain_read(engine: Engine, table: str, rows: int, chunk_rows: int) -> float:
-    """Seconds to read ``table`` in key order in the runner's chunks, as the runner reads them."""
+    """Seconds to read ``table`` in key order in the runner's chunks, as the runner reads them (one
+    statement and one transaction a chunk)."""
     with engine.connect() as connection:
-        data = DataTables(connection)
-        reflected = data.reflect(None, table)
-        columns = [c.name for c in reflected.columns]
-        started = time.perf_counter()
-        after, read = None, 0
-        while True:
-            hi, count = data.next_boundary(reflected, "id", after, chunk_rows)
-            if not count:
-                break
-            read += len(data.read_range(reflected, "id", columns, after, hi, fetch_rows=chunk_rows))
-            after = hi
-        seconds = time.perf_counter() - started
+        reflected = DataTables(connection).reflect(None, table)
+    columns = [c.name for c in reflected.columns]
+    started = time.perf_counter()
+    after, read = None, 0
+    key = reflected.c["id"]
+    while True:
+        query = select(*(reflected.c[name] for name in columns)).order_by(key).limit(chunk_rows)
+        if after is not None:
+            query = query.where(key > after)
+        with engine.begin() as connection:
+            chunk = connection.execute(query).all()
+        if not chunk:
+            break
+        read += len(chunk)
+        after = chunk[-1][0]
+    seconds = time.perf_counter() - started
     assert read == rows, (read, rows)
     return seconds
 

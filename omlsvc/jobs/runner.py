@@ -35,6 +35,12 @@ __all__ = ["Claim", "Runner", "RunnerOptions", "RunnerStats", "default_runner_id
 
 log = logging.getLogger("omlsvc.jobs")
 
+#: While chunks follow one another, the rest of a round (the other steps, the has-work probe,
+#: schedules, take-overs, finishing runs: a short transaction each) is taken at most this often
+#: (or every ``poll_s``, if shorter): on a server database each costs about as much as a chunk's own
+#: bookkeeping. A lease runs for minutes, so a take-over waits for it no longer than before.
+HOUSEKEEPING_S = 0.5
+
 
 def default_runner_id() -> str:
     return f"{socket.gethostname()[:80]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -58,6 +64,9 @@ class Runner(RunSteps):
         """``steps``: more work this runner takes each round besides job runs (the task step of
         :mod:`omlsvc.tasks.worker`), each returning whether it moved."""
         self._steps = tuple(steps)
+        #: the last round scored a chunk: the next only claims, until housekeeping is due.
+        self._streak = False
+        self._housekeeping_due = 0.0
         super().__init__(
             transactions,
             RunContexts(transactions, scoring, owners, models),
@@ -69,7 +78,17 @@ class Runner(RunSteps):
         )
 
     def work_once(self) -> bool:
-        """One round of every step; True when something moved (so the caller should not idle)."""
+        """One round of every step; True when something moved (so the caller should not idle).
+
+        Right after a chunk, a round only claims and scores the next one, until housekeeping is due
+        (:data:`HOUSEKEEPING_S`) or nothing is claimed; then it takes every step."""
+        if self._streak and time.monotonic() < self._housekeeping_due:
+            claim, _ = self.claim_next()
+            if claim is not None:
+                self.process(claim)
+                return True
+        self._streak = False
+        self._housekeeping_due = time.monotonic() + min(HOUSEKEEPING_S, self.options.poll_s)
         stepped = False
         for step in self._steps:
             stepped = step() or stepped
@@ -83,7 +102,7 @@ class Runner(RunSteps):
             progressed = progressed or moved
         if claim is not None:
             self.process(claim)
-            progressed = True
+            progressed = self._streak = True
         return self.finish_runs() or progressed or stepped
 
     def run_until_idle(self, timeout_s: float = 120.0) -> None:

@@ -7,15 +7,17 @@ of hosts) share one database; each step is one short transaction that locks what
 
 1. **schedule**: due enabled jobs get a PENDING run, and their next run date moves on;
 2. **take over**: a chunk whose runner's lease ran out (killed, stalled) is re-leased to this runner;
-3. **claim**: the next ``chunk_rows`` keys of an active run's input (keyset pagination on its key
-   column, from the run's frontier ``last_key``) become a chunk leased to this runner, and the
-   frontier moves past them; the run is then free for other runners to claim the next chunk, so
-   several runners score one large run in parallel without overlap;
-4. **score** (no transaction open): read the chunk's rows in key order, score them through the
-   same :class:`~omlsvc.scoring.scorer.PreparedModel` the REST endpoint uses, then in ONE
-   transaction insert the output rows and delete the chunk row (the checkpoint), which succeeds only
-   while this runner still holds the chunk; a runner that lost its lease rolls back, so every input
-   row is written exactly once however runners die;
+3. **claim**: the next ``chunk_rows`` rows of an active run's input (keyset pagination on its key
+   column, from the run's frontier ``last_key``) are read, as the job's role, in the transaction
+   that leases them to this runner as a chunk and moves the frontier past them; the run is then
+   free for other runners to claim the next chunk, so several runners score one large run in
+   parallel without overlap (only their reads take turns);
+4. **score** (no transaction open): score the chunk's rows through the same
+   :class:`~omlsvc.scoring.scorer.PreparedModel` the REST endpoint uses, then in ONE transaction
+   insert the output rows and delete the chunk row (the checkpoint), which succeeds only while this
+   runner still holds the chunk; a runner that lost its lease rolls back, so every input row is
+   written exactly once however runners die. A chunk taken over from another runner is read again
+   first, by its key range, in a transaction of its own;
 5. **finish**: a run with no input left (or asked to STOP) and no chunk in flight ends; with
    ``recompute=true`` its rows went to a staging table that replaces the output table in the same
    transaction that records success (readers never see a half table, except on Oracle, whose DDL
@@ -36,6 +38,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
@@ -78,6 +81,8 @@ class Claim:
     seq: int
     lo_key: str | None
     hi_key: str
+    #: the range's rows, when the claim read them (a fresh claim); None: read them by key range.
+    rows: list[Any] | None = field(default=None, compare=False, repr=False)
 
 
 class RunSteps:
@@ -178,12 +183,12 @@ class RunSteps:
                     store.update_run(run.id, exhausted=True)
                     uow.commit()
                     return None, True
+                context = self._contexts.cached(run.id)  # only scoring runs have one
+                if context is not None:
+                    return self._claim_range(uow, store, run, context), True
                 job = store.get(run.job_id)
                 if job is not None and is_monitoring(job.job_type):
                     return self._claim_whole(uow, store, run), True
-                context = self._contexts.cached(run.id)
-                if context is not None:
-                    return self._claim_range(uow, store, run, context), True
         except (DBAPIError, InvalidInput) as exc:
             self.fail(run_id, f"Reading the input failed: {reason(exc)}")
             return None, True
@@ -196,21 +201,28 @@ class RunSteps:
     def _claim_range(
         self, uow: UnitOfWork, store: JobStore, run: RunRecord, context: RunContext
     ) -> Claim | None:
-        """Lease the run's next range and move its frontier past it, committed; None (the run marked
-        exhausted) when its input has no row left."""
+        """Read the run's next range (as the job's role, after the same checks as any read), lease
+        it and move the run's frontier past it, committed; None (the run marked exhausted) when its
+        input has no row left. Reading in the claiming transaction saves a transaction, a role switch,
+        the catalogue checks and a scan of the keys per chunk; the claim carries the rows."""
         now = self._clock()
         if run.status == PENDING:
             store.update_run(run.id, status=RUNNING, started_at=now)
+        plan = context.plan
         with user_tables(uow.connection, context.identity) as user:
             user.guard_input(context.input_table)
-            hi, count = user.tables.next_boundary(
-                context.input_table, context.plan.key, decode_key(run.last_key), self._chunk_rows(context)
+            rows = user.tables.read_next(
+                context.input_table,
+                plan.key,
+                plan.read_columns,
+                decode_key(run.last_key),
+                self._chunk_rows(context),
             )
-        if count == 0:
+        if not rows:
             store.update_run(run.id, exhausted=True)
             uow.commit()
             return None
-        hi_key = encode_key(hi)
+        hi_key = encode_key(rows[-1][0])  # the key is read first
         lease = now + timedelta(seconds=self.options.lease_s)
         store.add_chunk(ChunkRecord(run.id, run.chunk_seq, run.last_key, hi_key, self.runner_id, lease, 1))
         store.update_run(
@@ -218,7 +230,7 @@ class RunSteps:
         )
         uow.commit()
         self.stats.claimed_runs.add(run.id)
-        return Claim(run.id, run.chunk_seq, run.last_key, hi_key)
+        return Claim(run.id, run.chunk_seq, run.last_key, hi_key, rows)
 
     def _claim_whole(self, uow: UnitOfWork, store: JobStore, run: RunRecord) -> Claim:
         """Lease a monitoring run whole, as its one chunk (it is computed and written at once)."""
@@ -337,16 +349,7 @@ class RunSteps:
             context = self._contexts.get(claim.run_id)
             bind(job_id=context.job.id)  # undone with the run's binding
             self._ensure_target(context)
-            with self._transactions() as uow, user_tables(uow.connection, context.identity) as user:
-                user.guard_input(context.input_table)
-                rows = user.tables.read_range(
-                    context.input_table,
-                    context.plan.key,
-                    context.plan.read_columns,
-                    decode_key(claim.lo_key),
-                    decode_key(claim.hi_key),
-                    fetch_rows=self._chunk_rows(context),
-                )
+            rows = claim.rows if claim.rows is not None else self._read_range(claim, context)
             output = context.score(rows)
         except (OmlError, DBAPIError) as exc:
             if isinstance(exc, Unavailable):
@@ -362,6 +365,19 @@ class RunSteps:
             self.stats.chunks += 1
             self.stats.rows += output.rows
             self._observer.job_rows_written(output.rows)
+
+    def _read_range(self, claim: Claim, context: RunContext) -> list[Any]:
+        """The rows of a claim that did not read them (one taken over), by its key range."""
+        with self._transactions() as uow, user_tables(uow.connection, context.identity) as user:
+            user.guard_input(context.input_table)
+            return user.tables.read_range(
+                context.input_table,
+                context.plan.key,
+                context.plan.read_columns,
+                decode_key(claim.lo_key),
+                decode_key(claim.hi_key),
+                fetch_rows=self._chunk_rows(context),
+            )
 
     def _checkpoint(self, claim: Claim, context: RunContext, output: OutputBatch) -> bool:
         """Write the chunk's rows and delete its chunk row in one transaction; False (nothing written)

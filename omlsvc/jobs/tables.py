@@ -143,6 +143,16 @@ class DataTables:
         ).one()
         return last, int(count)
 
+    def read_next(self, table: Table, key: str, columns: Sequence[str], after: Any, limit: int) -> list[Any]:
+        """The next ``limit`` rows after key ``after`` (None: from the start), in key order: a chunk
+        claimed and read in one statement, its last row's key the chunk's upper bound. Rows whose key
+        is NULL are never read. A plain (client-side) cursor: the ``LIMIT`` bounds what it holds."""
+        column = table.c[key]
+        query = select(*(table.c[name] for name in columns)).where(column.is_not(None))
+        if after is not None:
+            query = query.where(column > after)
+        return list(self._connection.execute(query.order_by(column).limit(limit)).all())
+
     def read_range(
         self, table: Table, key: str, columns: Sequence[str], lo: Any, hi: Any, *, fetch_rows: int = 10_000
     ) -> list[Any]:

@@ -69,6 +69,9 @@ MAX_RANK = 16
 MAX_ID = 256
 MAX_CLASS_COUNT = 10_000
 _LENGTH = struct.Struct("<I")
+#: Tensors of at most this many elements are checked in Python (numpy's per-call cost dominates).
+SMALL = 64
+_FLOAT_MAX = {name: float(np.finfo(NUMPY_OF[name]).max) for name in ("FP16", "FP32")}
 
 
 @dataclass(frozen=True)
@@ -174,7 +177,27 @@ def parse_infer_request(body: bytes, header_length: int | None, *, max_elements:
     return InferRequest(tuple(inputs), outputs, request_id, binary_output, parameters)
 
 
-def _parameters(value: object, where: str) -> dict[str, Any]:
+class _Where:
+    """What an error message names (``input 'x'``, ``output 'y'``), formatted only when one is
+    raised: a valid request pays for no message text."""
+
+    __slots__ = ("kind", "name")
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind = kind
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name!r}"
+
+    def capitalize(self) -> str:
+        return str(self).capitalize()
+
+
+_NO_PARAMETERS: Mapping[str, Any] = {}
+
+
+def _parameters(value: object, where: str | _Where) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -182,14 +205,14 @@ def _parameters(value: object, where: str) -> dict[str, Any]:
     return value
 
 
-def _flag(parameters: Mapping[str, Any], name: str, where: str) -> bool:
+def _flag(parameters: Mapping[str, Any], name: str, where: str | _Where) -> bool:
     value = parameters.get(name, False)
     if not isinstance(value, bool):
         raise InvalidInput(f"Parameter {name!r} of {where} must be true or false.")
     return value
 
 
-def _shape(value: object, where: str) -> tuple[int, ...]:
+def _shape(value: object, where: _Where) -> tuple[int, ...]:
     if not isinstance(value, list) or len(value) > MAX_RANK:
         raise InvalidInput(f"The shape of {where} must be an array of at most {MAX_RANK} dimensions.")
     if not all(type(d) is int and d >= 0 for d in value):
@@ -206,7 +229,7 @@ def _input(
     name = raw.get("name")
     if not isinstance(name, str) or not name:
         raise InvalidInput(f"Input {index} needs a 'name'.")
-    where = f"input {name!r}"
+    where = _Where("input", name)  # spelt out only in an error message
     datatype = raw.get("datatype")
     if datatype not in NUMPY_OF:
         raise InvalidInput(f"The datatype of {where} must be one of {', '.join(DATATYPES)}.")
@@ -214,7 +237,8 @@ def _input(
     count = math.prod(shape)
     if count > max_elements:
         raise PayloadTooLarge(f"{where.capitalize()} has {count} elements; at most {max_elements} are taken.")
-    parameters = _parameters(raw.get("parameters"), where)
+    raw_parameters = raw.get("parameters")
+    parameters = _NO_PARAMETERS if raw_parameters is None else _parameters(raw_parameters, where)
     size = parameters.get("binary_data_size")
     if size is not None:
         if type(size) is not int or size < 0:
@@ -235,7 +259,7 @@ def _input(
 
 
 def _from_buffer(
-    buffer: memoryview, datatype: str, shape: tuple[int, ...], count: int, where: str
+    buffer: memoryview, datatype: str, shape: tuple[int, ...], count: int, where: _Where
 ) -> np.ndarray:
     """A view of the request's bytes (no copy) for fixed-width datatypes."""
     if datatype == "BYTES":
@@ -253,7 +277,7 @@ def _from_buffer(
     return array
 
 
-def _bytes_elements(buffer: memoryview, shape: tuple[int, ...], count: int, where: str) -> np.ndarray:
+def _bytes_elements(buffer: memoryview, shape: tuple[int, ...], count: int, where: _Where) -> np.ndarray:
     elements = np.empty(count, dtype=np.object_)
     position = 0
     end = len(buffer)
@@ -273,7 +297,7 @@ def _bytes_elements(buffer: memoryview, shape: tuple[int, ...], count: int, wher
     return elements.reshape(shape)
 
 
-def _from_json(data: object, datatype: str, shape: tuple[int, ...], count: int, where: str) -> np.ndarray:
+def _from_json(data: object, datatype: str, shape: tuple[int, ...], count: int, where: _Where) -> np.ndarray:
     """Row-major ``data``, flat or nested as the shape (the protocol allows both), in one
     ``np.array`` call: what numpy infers from the values decides whether they are of the datatype."""
     if not isinstance(data, list):
@@ -304,10 +328,21 @@ def _from_json(data: object, datatype: str, shape: tuple[int, ...], count: int, 
     if kind not in ("iuf" if floating else "iu"):
         raise InvalidInput(f"The data of {datatype} {where} must be {'numbers' if floating else 'integers'}.")
     if floating:
-        # JSON numbers are finite: only a narrower type can overflow, which is checked before the cast
-        if dtype.itemsize < 8 and float(np.abs(values).max()) > float(np.finfo(dtype).max):
+        if dtype.itemsize == 8:
+            return values.astype(dtype).reshape(shape)
+        # JSON numbers are finite: only a narrower type can overflow, to infinity.
+        if count <= SMALL and values.ndim == 1:
+            # a few numbers in a flat list (batch 1): Python's min and max beat numpy's calls
+            top = _FLOAT_MAX[datatype]
+            if max(data) > top or min(data) < -top:
+                raise InvalidInput(f"The data of {where} holds values out of range for {datatype}.")
+            return values.astype(dtype).reshape(shape)
+        # one reduction finds an overflow: finite float16/32 values cannot sum to infinity in float64
+        with np.errstate(over="ignore"):
+            cast = values.astype(dtype).reshape(shape)
+        if not math.isfinite(float(cast.sum(dtype=np.float64))):
             raise InvalidInput(f"The data of {where} holds values out of range for {datatype}.")
-        return values.astype(dtype).reshape(shape)
+        return cast
     info = np.iinfo(dtype)
     if values.min() < info.min or values.max() > info.max:
         raise InvalidInput(f"The data of {where} holds values out of range for {datatype}.")
@@ -324,15 +359,19 @@ def _outputs(value: object, binary_output: bool) -> tuple[OutputRequest, ...] | 
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
             raise InvalidInput(f"Output {index} must be an object with a 'name'.")
         name = raw["name"]
-        where = f"output {name!r}"
-        parameters = _parameters(raw.get("parameters"), where)
+        raw_parameters = raw.get("parameters")
+        if raw_parameters is None:  # the common case: nothing to check
+            requests.append(OutputRequest(name, binary_output, 0))
+            continue
+        where = _Where("output", name)
+        parameters = _parameters(raw_parameters, where)
         binary = _flag(parameters, "binary_data", where) if "binary_data" in parameters else binary_output
         classes = parameters.get("classification", 0)
         if type(classes) is not int or not 0 <= classes <= MAX_CLASS_COUNT:
             raise InvalidInput(f"classification of {where} must be an integer from 0 to {MAX_CLASS_COUNT}.")
         requests.append(OutputRequest(name, binary, classes))
     names = [r.name for r in requests]
-    if len(set(names)) != len(names):
+    if len(names) > 1 and len(set(names)) != len(names):
         raise InvalidInput("Each output may be asked for once.")
     return tuple(requests)
 
@@ -389,10 +428,18 @@ def _json_data(array: np.ndarray) -> list[Any]:
     flat = array.reshape(-1)
     if array.dtype.kind in "OSU":
         return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in flat]
-    if array.dtype.kind == "f" and not np.isfinite(flat).all():
-        # JSON has no NaN or infinity: they travel as null (ask binary_data to keep them).
-        return [v if math.isfinite(v) else None for v in flat.tolist()]
-    return list(flat.tolist())
+    values = flat.tolist()
+    if array.dtype.kind != "f":
+        return values
+    # JSON has no NaN or infinity: they travel as null (ask binary_data to keep them). A few values
+    # are looked at in Python; more at once by a float64 sum (one reduction), finite only when all are.
+    isfinite = math.isfinite
+    if len(values) <= SMALL:
+        if all(map(isfinite, values)):
+            return values
+    elif isfinite(float(flat.sum(dtype=np.float64))):
+        return values
+    return [v if isfinite(v) else None for v in values]
 
 
 def encode_infer_response(

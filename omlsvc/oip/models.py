@@ -10,7 +10,10 @@ tensor whose columns follow the class order).
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -88,25 +91,64 @@ def _config_type(datatype: str) -> str:
     return "STRING" if datatype == "BYTES" else datatype
 
 
+@dataclass(frozen=True)
+class Signature:
+    """What every inference request is held to, derived from a model's stored signature once per
+    worker (not per request): the graph inputs with their protocol datatypes, the outputs the
+    protocol can carry, and the class names of the declared output."""
+
+    inputs: tuple[tuple[TensorInfo, str | None], ...]
+    input_names: frozenset[str]
+    carried: tuple[str, ...]
+    static_labels: tuple[str, ...] | None
+
+
+#: Signatures kept per worker: one per model a worker serves, far more than it holds sessions for.
+MAX_SIGNATURES = 256
+_signatures: OrderedDict[int, tuple[ScoringSpec, Signature]] = OrderedDict()
+_signatures_lock = threading.Lock()
+
+
+def signature_of(spec: ScoringSpec) -> Signature:
+    """The :class:`Signature` of ``spec``, built once per spec object: a prepared model keeps its
+    spec, so the requests it serves find it by identity (the spec is kept with it, so its id is
+    never reused while the entry lives)."""
+    key = id(spec)
+    found = _signatures.get(key)
+    if found is not None and found[0] is spec:
+        return found[1]
+    static = None
+    if (
+        spec.function in (Function.CLASSIFICATION, Function.CLUSTERING)
+        and spec.label_source in (LabelSource.STATIC, None)
+        and spec.labels is not None
+    ):
+        static = tuple(spec.labels)
+    signature = Signature(
+        inputs=tuple((info, _datatype(info)) for info in spec.inputs),
+        input_names=frozenset(info.name for info in spec.inputs),
+        carried=tuple(info.name for info in spec.outputs if tensor_metadata(spec, info) is not None),
+        static_labels=static,
+    )
+    with _signatures_lock:
+        _signatures[key] = (spec, signature)
+        while len(_signatures) > MAX_SIGNATURES:
+            _signatures.popitem(last=False)
+    return signature
+
+
 def check_inputs(spec: ScoringSpec, request: InferRequest, max_rows: int) -> dict[str, np.ndarray]:
     """The feeds for onnxruntime, once every input is the model's: each graph input sent once, of
     its datatype, of its rank, fixed dimensions equal and one batch across inputs."""
+    signature = signature_of(spec)
     sent = {tensor.name: tensor for tensor in request.inputs}
-    expected = {info.name: info for info in spec.inputs}
-    unknown = sorted(set(sent) - set(expected))
-    missing = [name for name in expected if name not in sent]
-    if unknown or missing:
-        problems = [f"unknown input {name!r}" for name in unknown] + [
-            f"missing input {name!r}" for name in missing
-        ]
-        raise InvalidInput(
-            f"{'; '.join(problems)} (the model's inputs are {', '.join(map(repr, expected))})."
-        )
+    if len(sent) != len(signature.inputs) or not signature.input_names.issuperset(sent):
+        _refuse_names(spec, sent)
     feeds: dict[str, np.ndarray] = {}
     batch: int | None = None
-    for name, info in expected.items():
+    for info, datatype in signature.inputs:
+        name = info.name
         tensor = sent[name]
-        datatype = _datatype(info)
         if tensor.datatype != datatype:
             raise InvalidInput(f"Input {name!r} must be {datatype}, not {tensor.datatype}.")
         if info.shape is not None:
@@ -135,6 +177,20 @@ def check_inputs(spec: ScoringSpec, request: InferRequest, max_rows: int) -> dic
     return feeds
 
 
+def _refuse_names(spec: ScoringSpec, sent: Mapping[str, Any]) -> None:
+    """The inputs sent are not the model's: name the unknown and the missing ones."""
+    expected = {info.name: info for info in spec.inputs}
+    unknown = sorted(set(sent) - set(expected))
+    missing = [name for name in expected if name not in sent]
+    if unknown or missing:
+        problems = [f"unknown input {name!r}" for name in unknown] + [
+            f"missing input {name!r}" for name in missing
+        ]
+        raise InvalidInput(
+            f"{'; '.join(problems)} (the model's inputs are {', '.join(map(repr, expected))})."
+        )
+
+
 def _feed(array: np.ndarray, datatype: str) -> np.ndarray:
     """onnxruntime takes strings as str objects; every other array goes as it is (a view of the body)."""
     if datatype != "BYTES":
@@ -149,9 +205,9 @@ def _feed(array: np.ndarray, datatype: str) -> np.ndarray:
 
 def output_names(spec: ScoringSpec, request: InferRequest) -> list[str]:
     """The graph outputs to run: those asked for (each must be one the protocol can carry), or all."""
-    carried = [info.name for info in spec.outputs if tensor_metadata(spec, info) is not None]
+    carried = signature_of(spec).carried
     if request.outputs is None:
-        return carried
+        return list(carried)
     for output in request.outputs:
         if output.name not in carried:
             raise InvalidInput(
@@ -181,13 +237,8 @@ def _labels(spec: ScoringSpec, name: str, value: Any) -> Sequence[str] | None:
     """Class names for the columns of an output, when the signature knows them."""
     if isinstance(value, list) and value and isinstance(value[0], Mapping):
         return [str(key) for key in value[0]]
-    if (
-        name == spec.output
-        and spec.function in (Function.CLASSIFICATION, Function.CLUSTERING)
-        and spec.label_source in (LabelSource.STATIC, None)
-        and spec.labels is not None
-    ):
-        return list(spec.labels)
+    if name == spec.output:
+        return signature_of(spec).static_labels
     return None
 
 

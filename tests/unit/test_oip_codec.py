@@ -216,3 +216,35 @@ def test_responses_put_binary_outputs_after_the_json() -> None:
     assert none is None and json.loads(only_json)["outputs"][0]["data"] == [1.5, 2.5]
     with pytest.raises(ResponseTooLarge):
         encode_infer_response("m", "1", None, [OutputTensor("v", values, True)], limit=10)
+
+
+@pytest.mark.parametrize("count", [1, 64, 65, 1000])
+@pytest.mark.parametrize("nested", [False, True])
+def test_json_floats_out_of_range_are_refused_however_many_and_however_nested(
+    count: int, nested: bool
+) -> None:
+    """A few values are range-checked in Python, more by one numpy reduction: both refuse a value
+    past FP32's range at any position, either sign, and take the largest finite one."""
+    top = float(np.finfo(np.float32).max)
+    for position, bad in ((0, 1e39), (count - 1, -1e39)):
+        values = [0.5] * count
+        values[position] = bad
+        data: list[Any] = [[v] for v in values] if nested else values
+        shape = [count, 1] if nested else [count]
+        with pytest.raises(InvalidInput, match="out of range for FP32"):
+            parse({"inputs": [{"name": "x", "shape": shape, "datatype": "FP32", "data": data}]})
+    fine = [top, -top] + [1.0] * (count - 2) if count >= 2 else [top]
+    request = parse({"inputs": [{"name": "x", "shape": [count], "datatype": "FP32", "data": fine}]})
+    assert request.inputs[0].array.dtype == np.float32
+    assert request.inputs[0].array.tolist() == np.array(fine, np.float32).tolist()
+
+
+@pytest.mark.parametrize("count", [3, 65, 500])
+def test_non_finite_json_outputs_travel_as_null_however_many(count: int) -> None:
+    values = np.ones(count, np.float32)
+    values[1], values[-1] = np.nan, -np.inf
+    data, _ = encode_infer_response("m", "1", None, [OutputTensor("v", values, False)], limit=LIMIT)
+    sent = json.loads(data)["outputs"][0]["data"]
+    assert sent[1] is None and sent[-1] is None and sent.count(None) == 2 and sent[0] == 1.0
+    finite = encode_infer_response("m", "1", None, [OutputTensor("v", np.ones(count), False)], limit=LIMIT)[0]
+    assert json.loads(finite)["outputs"][0]["data"] == [1.0] * count
