@@ -1,28 +1,15 @@
-// The console's shell: sign-in, navigation and hash routing (#/page/...?filters), so the back
-// button and a reload keep the page's state.
+// The console's shell: sign-in, navigation, and rendering the page the address names (router.js)
+// on every hashchange, so the back button and a reload keep the page's state.
 import * as api from './api.js';
 import { busy, clear, errorSlot, field, h, showError } from './dom.js';
 import { deploymentPage, deploymentsPage } from './deployments.js';
 import { jobPage, jobsPage, newJobPage } from './jobs.js';
 import { modelPage, modelsPage } from './models.js';
+import { route } from './router.js';
 import { usersPage } from './users.js';
 
 const main = document.getElementById('main');
 let signOutReason = '';
-
-export function route() {
-  const hash = window.location.hash.replace(/^#/, '') || '/models';
-  const url = new URL(hash, 'http://console.invalid');
-  const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
-  return { page: parts[0] || 'models', parts, params: url.searchParams };
-}
-
-export function go(path, params) {
-  const search = params ? api.query(params) : '';
-  const target = `#${path}${search}`;
-  if (window.location.hash === target) render();
-  else window.location.hash = target;
-}
 
 const pages = {
   models: (r) => (r.parts[1] ? modelPage(r.parts[1]) : modelsPage(r.params)),
@@ -37,7 +24,7 @@ const pages = {
 let renderSeq = 0;
 let firstRender = true;
 
-export async function render() {
+async function render() {
   const seq = ++renderSeq;
   if (!api.signedIn()) {
     showSignedOut();

@@ -1,7 +1,7 @@
 // Deployments: the list, deploy, undeploy, and a deployment's page with its scorer and its OpenAPI
 // document in Swagger UI (try-it-out sends the console's token).
 import * as api from './api.js';
-import { go } from './app.js';
+import { go } from './router.js';
 import { busy, errorSlot, field, h, showError, table, when } from './dom.js';
 import { pager, PAGE_SIZE } from './models.js';
 import { scorer } from './scorer.js';

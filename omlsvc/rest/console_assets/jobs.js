@@ -1,7 +1,7 @@
 // Jobs: the list, a scoring job created from a form, run now, enable/disable, stop, delete, and the
 // runs with their status, row counts, durations and errors (watched while one is in flight).
 import * as api from './api.js';
-import { go, route } from './app.js';
+import { go, route } from './router.js';
 import { busy, clear, errorSlot, field, h, showError, table, when } from './dom.js';
 import { pager, PAGE_SIZE } from './models.js';
 

@@ -1,7 +1,7 @@
 // Models: the list (filters and paging as the API offers them), upload with progress and the
 // validation problems listed, a model's details, download, delete, grants and deploy.
 import * as api from './api.js';
-import { go } from './app.js';
+import { go } from './router.js';
 import { busy, clear, errorSlot, field, h, showError, table, when } from './dom.js';
 
 const MODELS = '/omlmod/v1/models';
