@@ -124,25 +124,17 @@ class JobService:
             store = JobStore(uow.connection)
             resolve_tables(uow.connection, job_id, properties, spec, identity, _owner_lookup(store))
             store.add(
-                JobRecord(
-                    id=job_id,
+                _new_job(
+                    job_id,
+                    principal.name,
                     name=properties.job_name,
                     job_type="MODEL_SCORING",
-                    owner=principal.name,
                     model_id=properties.model_id,
                     service_level=properties.service_level,
                     properties_json=properties.to_text(),
-                    job_status=CREATED,
                     enabled=not properties.disable_job,
-                    start_at=schedule.start,
-                    end_at=schedule.end,
-                    max_runs=schedule.max_runs,
-                    repeat_interval=None if schedule.repeat is None else schedule.repeat.text,
-                    next_run_at=schedule.next_run(now, now, 0),
-                    run_count=0,
-                    scheduled_runs=0,
-                    submitted_at=now,
-                    updated_at=now,
+                    schedule=schedule,
+                    now=now,
                 )
             )
             uow.commit()
@@ -167,25 +159,17 @@ class JobService:
                 uow.connection, job_id, properties, identity, _owner_lookup(store), checked
             )
             store.add(
-                JobRecord(
-                    id=job_id,
+                _new_job(
+                    job_id,
+                    principal.name,
                     name=properties.common.job_name,
                     job_type=properties.job_type,
-                    owner=principal.name,
                     model_id=properties.model_id,
                     service_level=properties.common.service_level,
                     properties_json=to_text(properties),
-                    job_status=CREATED,
                     enabled=not properties.common.disable_job,
-                    start_at=schedule.start,
-                    end_at=schedule.end,
-                    max_runs=schedule.max_runs,
-                    repeat_interval=None if schedule.repeat is None else schedule.repeat.text,
-                    next_run_at=schedule.next_run(now, now, 0),
-                    run_count=0,
-                    scheduled_runs=0,
-                    submitted_at=now,
-                    updated_at=now,
+                    schedule=schedule,
+                    now=now,
                 )
             )
             uow.commit()
@@ -428,3 +412,39 @@ def _flag(value: object, name: str) -> bool:
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
     raise InvalidInput(f"{name} must be true or false.")
+
+
+def _new_job(
+    job_id: str,
+    owner: str,
+    *,
+    name: str,
+    job_type: str,
+    model_id: str,
+    service_level: str | None,
+    properties_json: str,
+    enabled: bool,
+    schedule: Schedule,
+    now: datetime,
+) -> JobRecord:
+    """The row of a job just submitted, of any type: created, never run, its first run scheduled."""
+    return JobRecord(
+        id=job_id,
+        name=name,
+        job_type=job_type,
+        owner=owner,
+        model_id=model_id,
+        service_level=service_level,
+        properties_json=properties_json,
+        job_status=CREATED,
+        enabled=enabled,
+        start_at=schedule.start,
+        end_at=schedule.end,
+        max_runs=schedule.max_runs,
+        repeat_interval=None if schedule.repeat is None else schedule.repeat.text,
+        next_run_at=schedule.next_run(now, now, 0),
+        run_count=0,
+        scheduled_runs=0,
+        submitted_at=now,
+        updated_at=now,
+    )
