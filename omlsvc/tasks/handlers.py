@@ -185,6 +185,7 @@ class TaskHandlers:
                 cpu_s=self._child.cpu_s,
                 memory_bytes=self._child.memory_bytes,
                 what="Profiling the model",
+                still_wanted=lambda: progress(0.1, None),  # a cancel stops the profile at once
             )
         if not figures["results"]:
             raise InvalidInput(

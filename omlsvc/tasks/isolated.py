@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
@@ -20,12 +21,22 @@ from omlsvc.repository.isolation import FORKSERVER_PRELOAD, limit_child
 
 T = TypeVar("T")
 
+#: How often a long child is asked whether it is still wanted (a canceled task's child then stops).
+POLL_S = 1.0
+
 
 def run_isolated(
-    function: Callable[..., T], *args: Any, timeout_s: float, cpu_s: int, memory_bytes: int, what: str
+    function: Callable[..., T],
+    *args: Any,
+    timeout_s: float,
+    cpu_s: int,
+    memory_bytes: int,
+    what: str,
+    still_wanted: Callable[[], None] | None = None,
 ) -> T:
     """``function(*args)`` in a child; :class:`InvalidInput` naming ``what`` when the child dies or
-    runs past ``timeout_s``."""
+    runs past ``timeout_s``. ``still_wanted`` is called about once a second while the child works;
+    whatever it raises (a task's cancellation) kills the child and is raised from here."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(FORKSERVER_PRELOAD)
     pool = ProcessPoolExecutor(
@@ -36,7 +47,7 @@ def run_isolated(
         future = pool.submit(function, *args)
         children = list(getattr(pool, "_processes", {}).values())
         try:
-            return future.result(timeout=timeout_s)
+            return _wait(future, timeout_s, still_wanted)
         except BrokenProcessPool:
             codes = set()
             for child in children:
@@ -51,5 +62,38 @@ def run_isolated(
             for process in list(getattr(pool, "_processes", {}).values()):
                 process.kill()
             raise InvalidInput(f"{what} took longer than {timeout_s:.0f} s.") from None
+        except _Unwanted as unwanted:  # the caller no longer wants the answer: the child goes too
+            killed = True
+            for process in list(getattr(pool, "_processes", {}).values()):
+                process.kill()
+            raise unwanted.reason from None
     finally:
         pool.shutdown(wait=not killed, cancel_futures=True)
+
+
+class _Unwanted(Exception):
+    """What ``still_wanted`` raised, told apart from the child's own errors (which come back as the
+    future's result and leave the pool to shut down normally)."""
+
+    def __init__(self, reason: BaseException) -> None:
+        super().__init__(repr(reason))
+        self.reason = reason
+
+
+def _wait(future: Future[T], timeout_s: float, still_wanted: Callable[[], None] | None) -> T:
+    if still_wanted is None:
+        return future.result(timeout=timeout_s)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        try:
+            return future.result(timeout=min(POLL_S, left))
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                raise
+            try:
+                still_wanted()
+            except BaseException as exc:
+                raise _Unwanted(exc) from exc
