@@ -57,19 +57,24 @@ def start_peer(
     name: str, stack: contextlib.ExitStack, scratch: Path, onnx: Path, args: argparse.Namespace
 ) -> str:
     """Start one peer; its base URL."""
-    intra = str(default_intra_op_threads(args.workers))
-    env = {"BENCH_INTRA_OP_THREADS": intra, "BENCH_WORKERS": str(args.workers), "BENCH_MODEL": str(onnx)}
+    intra = default_intra_op_threads(args.workers)
     if name == "mlserver":
         from bench.mlserver import running_mlserver
 
         server = stack.enter_context(
             running_mlserver(
-                scratch / "mlserver", [("tabular", onnx)], workers=args.workers, intra_op_threads=int(intra)
+                scratch / "mlserver", [("tabular", onnx)], workers=args.workers, intra_op_threads=intra
             )
         )
         return server.url
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    env = {
+        "BENCH_INTRA_OP_THREADS": str(intra),
+        "BENCH_WORKERS": str(args.workers),
+        "BENCH_MODEL": str(onnx),
+        "PYTHONPATH": str(PEERS),  # onnx_session.py, in every worker process the peer starts
+    }
     if name == "floor":
         command = [
             sys.executable, "-m", "gunicorn", "-k", "gthread", "-w", str(args.workers), "--threads",
@@ -77,6 +82,7 @@ def start_peer(
             "bench.peers.floor_app:app",
         ]  # fmt: skip
         ready, cwd = "/score", Path.cwd()
+        del env["PYTHONPATH"]  # omlsvc's own virtualenv, as it is
     elif name == "kserve":
         python = ensure_venv("kserve")
         command = [
@@ -93,7 +99,7 @@ def start_peer(
         ready, cwd = "/readyz", PEERS
     stack.enter_context(
         running_peer(
-            name, command, url=url, ready_path=ready, log_path=scratch / f"{name}.log", env=env, cwd=cwd
+            name, command, url=url, ready_paths=[ready], log_path=scratch / f"{name}.log", env=env, cwd=cwd
         )
     )
     return url

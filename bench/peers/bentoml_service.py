@@ -3,7 +3,7 @@
 
 ``BENCH_MODEL`` names the .onnx file, ``BENCH_WORKERS`` the worker processes (omlsvc's count, one
 per core as BentoML's docs recommend for CPU-bound models), ``BENCH_INTRA_OP_THREADS`` the session's
-threads.
+threads (``onnx_session.py``).
 
     bentoml serve bentoml_service:Tabular --port 8080
 """
@@ -15,20 +15,13 @@ from typing import Any
 
 import bentoml
 import numpy as np
-import onnxruntime as ort
+from onnx_session import make_session
 
 
 @bentoml.service(workers=int(os.environ.get("BENCH_WORKERS", "2")))
 class Tabular:
     def __init__(self) -> None:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(os.environ.get("BENCH_INTRA_OP_THREADS", "1"))
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(
-            os.environ["BENCH_MODEL"], sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        self.session = make_session(os.environ["BENCH_MODEL"])
         self.input = self.session.get_inputs()[0].name
         self.outputs = [o.name for o in self.session.get_outputs()]
 

@@ -2,7 +2,8 @@
 
 One ``kserve.Model`` per ONNX file named on the command line (``name=path``); ``predict`` takes the
 Open Inference Protocol v2 request, runs the session and answers every output. Session options are
-omlsvc's: ``BENCH_INTRA_OP_THREADS`` intra-op threads, one inter-op thread, no spin-waiting.
+omlsvc's (``onnx_session.py``: ``BENCH_INTRA_OP_THREADS`` intra-op threads, one inter-op thread, no
+spin-waiting).
 
     python kserve_server.py --http_port 8080 --workers 2 tabular=/path/tabular.onnx
 """
@@ -10,13 +11,13 @@ omlsvc's: ``BENCH_INTRA_OP_THREADS`` intra-op threads, one inter-op thread, no s
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 import kserve
 import numpy as np
 import onnxruntime as ort
 from kserve import InferOutput, InferRequest, InferResponse, Model, ModelServer
+from onnx_session import make_session
 
 
 class OnnxModel(Model):  # type: ignore[misc]
@@ -37,14 +38,7 @@ class OnnxModel(Model):  # type: ignore[misc]
     def _session(self) -> ort.InferenceSession:
         if self.session is not None:
             return self.session
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(os.environ.get("BENCH_INTRA_OP_THREADS", "1"))
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(
-            self.path, sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        self.session = make_session(self.path)
         self.input = self.session.get_inputs()[0].name
         self.outputs = [o.name for o in self.session.get_outputs()]
         return self.session
