@@ -3,13 +3,18 @@
 Tabular batch 1 (the bench's RandomForest, 20 features) at one concurrency (default 16), served by:
 omlsvc; the HTTP floor (a bare Falcon app on the same gunicorn settings that parses the JSON body and
 answers a constant); Seldon MLServer; KServe's Python model server; BentoML, each with the same
-worker count and the same onnxruntime, numpy and session threads. Then a small CNN (3 x 224 x 224 by
-default) scored with JPEG uploads on omlsvc with and without dynamic batching.
+worker count and the same onnxruntime, numpy and session options (``bench/peers/onnx_session.py``).
+Then a small CNN (3 x 224 x 224 by default) scored with JPEG uploads on omlsvc with and without
+dynamic batching.
 
+The load comes from ``wrk -t1`` (one client thread, ``--concurrency`` connections, ``--seconds``)
+when wrk is on PATH, from the asyncio client of :mod:`bench.load` otherwise; the report says which.
 Rounds alternate between the servers (the order reversed every other round) so other load on the
 machine hurts every server alike; figures are medians over the rounds. The table gives each server's
-requests/s and p50/p99, omlsvc's ratio to the best peer and every server's fraction of the floor, with
-the load client's settings, the worker and thread counts and the load average beside it.
+requests/s and p50/p99, omlsvc's throughput ratio to it and its fraction of the floor, with the load
+client's settings, the worker and thread counts and the load average beside it; then the issue's
+targets with a verdict each: at least 3x MLServer, at least 2x the best of BentoML and KServe, a p99
+no worse than any of the three, at least 70 % of the floor.
 
 Peers run from their own virtualenvs under ``bench/`` (git-ignored), installed on first use
 (``bench/peers``); a peer that cannot be installed or started is reported and skipped.
@@ -22,14 +27,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -105,6 +110,32 @@ def start_peer(
     return url
 
 
+#: How each server runs its workers (``w`` workers, ``t`` threads per gunicorn worker).
+WORKERS = {
+    "omlsvc": "gunicorn gthread {w} x {t} threads",
+    "floor": "gunicorn gthread {w} x {t} threads",
+    "mlserver": "{w} parallel inference workers behind 1 uvicorn front end",
+    "kserve": "{w} uvicorn workers",
+    "bentoml": "{w} workers",
+}
+#: The issue's targets for omlsvc, tabular batch 1 at concurrency 16.
+MLSERVER_TARGET, OTHER_PEERS_TARGET, FLOOR_TARGET = 3.0, 2.0, 0.70
+OTHER_PEERS = ("bentoml", "kserve")
+
+
+def load_client(use_wrk: bool, args: argparse.Namespace) -> str:
+    """What generates the load, in words: the same settings :func:`bench.load.run_load` runs with."""
+    if use_wrk:
+        return (
+            f"wrk -t1 -c{args.concurrency} -d{max(1, round(args.seconds))}s (after a "
+            f"-d{max(1, round(args.warmup))}s warm-up run per point)"
+        )
+    return (
+        f"the asyncio client (wrk is not on PATH), {args.concurrency} connections, {args.seconds:g} s after "
+        f"{args.warmup:g} s warm-up"
+    )
+
+
 def median_of(runs: list[LoadResult]) -> dict[str, float]:
     return {
         "req_per_s": statistics.median(r.throughput for r in runs),
@@ -112,6 +143,113 @@ def median_of(runs: list[LoadResult]) -> dict[str, float]:
         "p99_ms": statistics.median(r.p99_ms for r in runs),
         "errors": float(sum(r.errors for r in runs)),
     }
+
+
+def tabular_table(figures: dict[str, dict[str, float]]) -> str:
+    """Every server's figures with omlsvc's throughput ratio to it and its fraction of the floor."""
+    ours = figures.get("omlsvc", {}).get("req_per_s", 0.0)
+    floor = figures.get("floor", {}).get("req_per_s", 0.0)
+    rows = [
+        [
+            name,
+            f["req_per_s"],
+            f["p50_ms"],
+            f["p99_ms"],
+            int(f["errors"]),
+            f"{ours / f['req_per_s']:.2f}x" if name != "omlsvc" and f["req_per_s"] else "",
+            f"{f['req_per_s'] / floor:.0%}" if floor else "",
+        ]
+        for name, f in figures.items()
+    ]
+    headers = ["server", "req/s", "p50 ms", "p99 ms", "errors", "omlsvc / this", "of floor"]
+    return markdown_table(headers, rows)
+
+
+def verdict(ok: bool, *, complete: bool) -> str:
+    """A target missed against the servers measured is missed; met only when all of them were."""
+    if not ok:
+        return "MISSED"
+    return "met" if complete else "UNKNOWN"
+
+
+def targets(figures: dict[str, dict[str, float]]) -> list[list[str]]:
+    """The issue's four targets for omlsvc, each with its measure and verdict.
+
+    At least 3x MLServer's throughput, at least 2x the best of BentoML and KServe, a p99 no worse
+    than any of those three, and at least 70 % of the HTTP floor's throughput. A target whose
+    comparison server was not measured says so instead of passing.
+    """
+    ours = figures.get("omlsvc")
+    if ours is None or not ours["req_per_s"]:
+        return [["omlsvc answers", "no successful request", "MISSED"]]
+    return [
+        throughput_target(
+            f"req/s >= {MLSERVER_TARGET:g}x MLServer", ours, figures, ("mlserver",), MLSERVER_TARGET
+        ),
+        throughput_target(
+            f"req/s >= {OTHER_PEERS_TARGET:g}x the best of BentoML and KServe",
+            ours,
+            figures,
+            OTHER_PEERS,
+            OTHER_PEERS_TARGET,
+        ),
+        p99_target(ours, figures, ("mlserver", *OTHER_PEERS)),
+        throughput_target(
+            f"req/s >= {FLOOR_TARGET:.0%} of the HTTP floor",
+            ours,
+            figures,
+            ("floor",),
+            FLOOR_TARGET,
+            percent=True,
+        ),
+    ]
+
+
+def measured(figures: dict[str, dict[str, float]], names: Sequence[str]) -> dict[str, dict[str, float]]:
+    """The servers of ``names`` that answered requests in this run."""
+    return {n: figures[n] for n in names if n in figures and figures[n]["req_per_s"]}
+
+
+def throughput_target(
+    label: str,
+    ours: dict[str, float],
+    figures: dict[str, dict[str, float]],
+    names: Sequence[str],
+    target: float,
+    *,
+    percent: bool = False,
+) -> list[str]:
+    """omlsvc's requests/s against the best of ``names``: at least ``target`` times theirs."""
+    rivals = measured(figures, names)
+    missing = [n for n in names if n not in rivals]
+    if not rivals:
+        return [label, f"{', '.join(missing)} not measured", "UNKNOWN"]
+    best = max(rivals, key=lambda n: rivals[n]["req_per_s"])
+    ratio = ours["req_per_s"] / rivals[best]["req_per_s"]
+    measure = (
+        f"{ratio:.0%}" if percent else f"{ratio:.2f}x"
+    ) + f" of {best} ({ours['req_per_s']:,.0f} vs {rivals[best]['req_per_s']:,.0f} req/s)"
+    if missing:
+        measure += f"; {', '.join(missing)} not measured"
+    return [label, measure, verdict(ratio >= target, complete=not missing)]
+
+
+def p99_target(
+    ours: dict[str, float], figures: dict[str, dict[str, float]], names: Sequence[str]
+) -> list[str]:
+    """omlsvc's p99 no worse than that of any of ``names``."""
+    label = "p99 no worse than " + ", ".join(names)
+    rivals = measured(figures, names)
+    missing = [n for n in names if n not in rivals]
+    if not rivals:
+        return [label, f"{', '.join(missing)} not measured", "UNKNOWN"]
+    measure = f"omlsvc {ours['p99_ms']:.1f} ms; " + ", ".join(
+        f"{n} {f['p99_ms']:.1f}" for n, f in rivals.items()
+    )
+    if missing:
+        measure += f"; {', '.join(missing)} not measured"
+    lowest = min(f["p99_ms"] for f in rivals.values())
+    return [label, measure, verdict(ours["p99_ms"] <= lowest, complete=not missing)]
 
 
 def main() -> int:
@@ -131,11 +269,9 @@ def main() -> int:
     if unknown:
         raise SystemExit(f"unknown peers: {', '.join(sorted(unknown))}")
     load_before = os.getloadavg()
-    client = (
-        f"wrk -t1 -c{args.concurrency} -d{round(args.seconds)}s"
-        if have_wrk()
-        else f"asyncio client (wrk not installed), {args.concurrency} connections, {args.seconds:g} s"
-    )
+    use_wrk = have_wrk()
+    client = load_client(use_wrk, args)
+    log(f"load by {client}")
     with tempfile.TemporaryDirectory(prefix="omlsvc-sbs-") as tmp, contextlib.ExitStack() as stack:
         scratch = Path(tmp)
         tabular = _tabular(scratch)
@@ -152,22 +288,22 @@ def main() -> int:
         oml.deploy(oml.upload("tabular", tabular.zip_path.read_bytes(), "ONNX"), "tabular")
         points: list[tuple[str, Callable[[], LoadResult]]] = []
 
-        def point(name: str, url: str, body: bytes, headers: dict[str, str]) -> None:
-            points.append(
-                (
-                    name,
-                    lambda: run_load(
-                        url,
-                        body,
-                        headers,
-                        concurrency=args.concurrency,
-                        seconds=args.seconds,
-                        warmup=args.warmup,
-                    ),
-                )
+        def point(
+            name: str, url: str, body: bytes, headers: dict[str, str]
+        ) -> tuple[str, Callable[[], LoadResult]]:
+            """One load point: every server and model gets the same load client and settings."""
+            return name, functools.partial(
+                run_load,
+                url,
+                body,
+                headers,
+                concurrency=args.concurrency,
+                seconds=args.seconds,
+                warmup=args.warmup,
+                use_wrk=use_wrk,
             )
 
-        point("omlsvc", oml.score_url("tabular"), oml_body(tabular, 1), {**JSON, **oml.auth})
+        points.append(point("omlsvc", oml.score_url("tabular"), oml_body(tabular, 1), {**JSON, **oml.auth}))
         skipped: dict[str, str] = {}
         for name in peers:
             try:
@@ -189,7 +325,7 @@ def main() -> int:
                 skipped[name] = f"answered {answer.status}: {answer.body[:200]!r}"
                 log(f"{name} skipped: {skipped[name]}")
                 continue
-            point(name, target, body, JSON)
+            points.append(point(name, target, body, JSON))
         log(
             f"tabular batch 1: {len(points)} servers x {args.rounds} rounds x {args.seconds + args.warmup:g} s"
         )
@@ -207,20 +343,7 @@ def main() -> int:
             headers = {**oml.auth, "Content-Type": content_type}
             for uri in ("cnn", "cnn_batched"):
                 oml.score(uri, body, content_type)
-            cnn_points: list[tuple[str, Callable[[], LoadResult]]] = [
-                (
-                    uri,
-                    lambda uri=uri: run_load(  # type: ignore[misc]
-                        oml.score_url(uri),
-                        body,
-                        headers,
-                        concurrency=args.concurrency,
-                        seconds=args.seconds,
-                        warmup=args.warmup,
-                    ),
-                )
-                for uri in ("cnn", "cnn_batched")
-            ]
+            cnn_points = [point(uri, oml.score_url(uri), body, headers) for uri in ("cnn", "cnn_batched")]
             log(
                 f"CNN {args.cnn_size}x{args.cnn_size} JPEG uploads, batching off and on: {args.rounds} rounds"
             )
@@ -228,42 +351,19 @@ def main() -> int:
     load_after = os.getloadavg()
 
     figures = {name: median_of(runs) for name, runs in tabular_runs.items()}
-    peer_rates = {
-        n: f["req_per_s"] for n, f in figures.items() if n not in ("omlsvc", "floor") and f["req_per_s"] > 0
-    }
-    best_peer = max(peer_rates, key=lambda n: peer_rates[n]) if peer_rates else None
-    floor = figures.get("floor", {}).get("req_per_s") or None
-    rows: list[list[Any]] = []
-    for name, f in figures.items():
-        versus = (
-            f"{f['req_per_s'] / peer_rates[best_peer]:.2f}x {best_peer}"
-            if best_peer and name == "omlsvc"
-            else ""
-        )
-        rows.append(
-            [
-                name,
-                f["req_per_s"],
-                f["p50_ms"],
-                f["p99_ms"],
-                int(f["errors"]),
-                versus,
-                f"{f['req_per_s'] / floor:.0%}" if floor else "",
-            ]
-        )
     header = (
-        f"{args.workers} workers x {args.threads} threads per server, {default_intra_op_threads(args.workers)} "
-        f"intra-op thread(s) per session, {os.cpu_count()} cores; load by {client}; {args.rounds} alternating "
-        f"rounds, medians; load average {' '.join(f'{v:.2f}' for v in load_before)} before, "
+        f"load by {client}; {args.rounds} alternating rounds, medians; workers per server: "
+        + "; ".join(f"{name} {WORKERS[name].format(w=args.workers, t=args.threads)}" for name in figures)
+        + f"; every session {default_intra_op_threads(args.workers)} intra-op thread(s), 1 inter-op, no "
+        f"spinning; {os.cpu_count()} cores; load average {' '.join(f'{v:.2f}' for v in load_before)} before, "
         f"{' '.join(f'{v:.2f}' for v in load_after)} after"
     )
     print(f"\n{header}\n")
     print("Tabular (RandomForest, 20 features), batch 1, concurrency", args.concurrency)
-    print(
-        markdown_table(
-            ["server", "req/s", "p50 ms", "p99 ms", "errors", "omlsvc vs best peer", "of floor"], rows
-        )
-    )
+    print(tabular_table(figures))
+    goal_rows = targets(figures)
+    print(f"\nTargets of issue 20 (set for concurrency 16; this run {args.concurrency})\n")
+    print(markdown_table(["target", "measured", "verdict"], goal_rows))
     for name, reason in skipped.items():
         print(f"- {name}: not measured ({reason})")
     cnn_figures = {name: median_of(runs) for name, runs in cnn_runs.items()}
@@ -289,6 +389,7 @@ def main() -> int:
         {
             "header": header,
             "tabular": figures,
+            "targets": goal_rows,
             "skipped": skipped,
             "cnn": cnn_figures,
             "rounds": {k: [r.as_dict() for r in v] for k, v in {**tabular_runs, **cnn_runs}.items()},
