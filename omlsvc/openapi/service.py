@@ -25,7 +25,8 @@ from omlsvc.openapi.builders import (
 )
 from omlsvc.openapi.console import console_paths
 from omlsvc.openapi.deployment_schemas import top_n_details_schemas
-from omlsvc.openapi.jobs import job_paths, job_schemas
+from omlsvc.openapi.job_schemas import job_schemas
+from omlsvc.openapi.jobs import job_paths
 from omlsvc.openapi.oip import oip_paths, oip_schemas
 from omlsvc.openapi.schemas import component_schemas, user_name_schema
 from omlsvc.openapi.service_paths import service_paths
