@@ -81,6 +81,34 @@ def _version() -> dict[str, Any]:
     return path_parameter("version", "The model version: a deployment serves version 1.", {"type": "string"})
 
 
+#: The reads of one model, under ``/v2/models/{name}`` and its versioned form: (path after it,
+#: operation id without the versioned suffix, summary, answer schema, answer description).
+_MODEL_READS = (
+    (
+        "",
+        "oipModelMetadata",
+        "Model metadata: inputs and outputs with datatypes and shapes (-1: dynamic)",
+        "OipModelMetadata",
+        "The model.",
+    ),
+    ("/ready", "oipModelReady", "Model readiness", "OipModelReady", "Ready."),
+    (
+        "/config",
+        "oipModelConfig",
+        "The part of a Triton model configuration clients read (perf_analyzer)",
+        "OipModelConfig",
+        "The configuration.",
+    ),
+    (
+        "/stats",
+        "oipModelStatistics",
+        "Statistics extension: counts and cumulative times (the metrics' numbers)",
+        "OipStatistics",
+        "Counts and cumulative times.",
+    ),
+)
+
+
 def oip_paths() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/v2": {
@@ -145,42 +173,10 @@ def oip_paths() -> dict[str, Any]:
         ("/v2/models/{name}", [_name()], ""),
         ("/v2/models/{name}/versions/{version}", [_name(), _version()], "Version"),
     ):
-        paths[prefix] = {
-            "get": _op(
-                f"oipModelMetadata{suffix}",
-                "Model metadata: inputs and outputs with datatypes and shapes (-1: dynamic)",
-                _ok("OipModelMetadata", "The model."),
-                (404,),
-                parameters=parameters,
-            )
-        }
-        paths[f"{prefix}/ready"] = {
-            "get": _op(
-                f"oipModelReady{suffix}",
-                "Model readiness",
-                _ok("OipModelReady", "Ready."),
-                (404,),
-                parameters=parameters,
-            )
-        }
-        paths[f"{prefix}/config"] = {
-            "get": _op(
-                f"oipModelConfig{suffix}",
-                "The part of a Triton model configuration clients read (perf_analyzer)",
-                _ok("OipModelConfig", "The configuration."),
-                (404,),
-                parameters=parameters,
-            )
-        }
-        paths[f"{prefix}/stats"] = {
-            "get": _op(
-                f"oipModelStatistics{suffix}",
-                "Statistics extension: counts and cumulative times (the metrics' numbers)",
-                _ok("OipStatistics", "Counts and cumulative times."),
-                (404,),
-                parameters=parameters,
-            )
-        }
+        for path, operation_id, summary, schema, text in _MODEL_READS:
+            paths[prefix + path] = {
+                "get": _op(operation_id + suffix, summary, _ok(schema, text), (404,), parameters=parameters)
+            }
         infer_body = json_content("OipInferenceRequest")
         infer_body["application/octet-stream"] = {
             "schema": {"type": "string", "format": "binary"},
