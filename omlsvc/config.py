@@ -2,23 +2,28 @@
 
 ``Settings.from_env(environ)`` is the only place the environment is read. The object is frozen and
 passed down to whatever needs a value, so tests build one with ``Settings.for_tests`` or
-``dataclasses.replace`` instead of patching the process environment.
+``dataclasses.replace`` instead of patching the process environment. How each variable is parsed,
+and the error that names it on a bad value, is :mod:`omlsvc.config_parsers`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.engine import make_url
 
-PREFIX = "OMLSVC_"
+from omlsvc import config_parsers as parse
+
+__all__ = ["PREFIX", "WORKER_INDEX_ENV", "Network", "Settings", "SettingsError", "host_memory"]
+
+PREFIX = parse.PREFIX
+Network = parse.Network
+SettingsError = parse.SettingsError
 #: Set by gunicorn's ``post_fork`` hook in each worker: its stable index, which picks its GPU.
 WORKER_INDEX_ENV = "OMLSVC_WORKER_INDEX"
 DEFAULT_BIND = "127.0.0.1:8080"
@@ -26,21 +31,9 @@ DEFAULT_TOKEN_LIFETIME_S = 3600
 DEFAULT_REFRESH_WINDOW_S = 8 * 3600
 DEFAULT_LOGIN_FREE_ATTEMPTS = 5
 DEFAULT_LOGIN_MAX_DELAY_S = 15 * 60
-#: HS256 keys shorter than the hash output are refused; generated ones are 64 characters.
-MIN_JWT_SECRET_BYTES = 32
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-#: ``text``: one human-readable line per record; ``json``: one JSON object per line (log shippers).
-LOG_FORMATS = ("text", "json")
 GIB = 1024 * 1024 * 1024
 #: Where cgroup v2 says how much memory this service may use (a container's or systemd unit's limit).
 CGROUP_MEMORY_MAX = Path("/sys/fs/cgroup/memory.max")
-
-T = TypeVar("T")
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class SettingsError(ValueError):
-    """A variable has an invalid value; the message names the variable and is one line."""
 
 
 def default_data_dir(environ: Mapping[str, str]) -> Path:
@@ -171,92 +164,23 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
-        """Build settings from ``OMLSVC_*`` variables; raise :class:`SettingsError` on a bad value."""
-        env = _Env(environ)
+        """Build settings from ``OMLSVC_*`` variables; raise :class:`SettingsError` on a bad value.
+
+        The data directory, the database URL (which defaults to a file in it) and the JWT key pair
+        (both files or neither) come first; every other field is a row of :data:`VARIABLES`, read in
+        that order with the field's default (the number of workers: one per CPU)."""
+        env = parse.Environment(environ)
         data_dir = env.get("DATA_DIR", Path, default_data_dir(environ))
-        database_url = env.get("DATABASE_URL", _database_url, f"sqlite:///{data_dir / 'omlsvc.db'}")
-        private_key, public_key = _jwt_key_files(env)
+        database_url = env.get("DATABASE_URL", parse.database_url, f"sqlite:///{data_dir / 'omlsvc.db'}")
+        private_key, public_key = parse.jwt_key_files(env)
+        defaults: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(cls)}
+        defaults["workers"] = max(1, os.cpu_count() or 1)
         settings = cls(
             data_dir=data_dir,
             database_url=database_url,
-            bind=env.get("BIND", _bind, DEFAULT_BIND),
-            workers=env.get("WORKERS", _positive_int, max(1, os.cpu_count() or 1)),
-            threads=env.get("THREADS", _positive_int, 4),
-            log_level=env.get("LOG_LEVEL", _log_level, "INFO"),
-            log_format=env.get("LOG_FORMAT", _log_format, "text"),
-            jwt_secret=env.get("JWT_SECRET", _jwt_secret, None),
             jwt_private_key_file=private_key,
             jwt_public_key_file=public_key,
-            token_lifetime_s=env.get("TOKEN_LIFETIME", _positive_int, DEFAULT_TOKEN_LIFETIME_S),
-            token_refresh_window_s=env.get("TOKEN_REFRESH_WINDOW", _positive_int, DEFAULT_REFRESH_WINDOW_S),
-            login_free_attempts=env.get(
-                "LOGIN_FREE_ATTEMPTS", _non_negative_int, DEFAULT_LOGIN_FREE_ATTEMPTS
-            ),
-            login_max_delay_s=env.get("LOGIN_MAX_DELAY", _positive_int, DEFAULT_LOGIN_MAX_DELAY_S),
-            login_concurrency=env.get("LOGIN_CONCURRENCY", _positive_int, cls.login_concurrency),
-            max_request_bytes=env.get("MAX_REQUEST_BYTES", _positive_int, cls.max_request_bytes),
-            max_upload_bytes=env.get("MAX_UPLOAD_BYTES", _positive_int, cls.max_upload_bytes),
-            max_uncompressed_bytes=env.get(
-                "MAX_UNCOMPRESSED_BYTES", _positive_int, cls.max_uncompressed_bytes
-            ),
-            max_zip_entries=env.get("MAX_ZIP_ENTRIES", _positive_int, cls.max_zip_entries),
-            max_zip_ratio=env.get("MAX_ZIP_RATIO", _positive_int, cls.max_zip_ratio),
-            max_score_rows=env.get("MAX_SCORE_ROWS", _positive_int, cls.max_score_rows),
-            max_image_pixels=env.get("MAX_IMAGE_PIXELS", _positive_int, cls.max_image_pixels),
-            session_cache_size=env.get("SESSION_CACHE_SIZE", _positive_int, cls.session_cache_size),
-            intra_op_threads=env.get("INTRA_OP_THREADS", _non_negative_int, 0),
-            warm_up=env.get("WARM_UP", _boolean, True),
-            admin_password=env.get("ADMIN_PASSWORD", _secret, None),
-            metrics_token=env.get("METRICS_TOKEN", _secret, None),
-            chunk_bytes=env.get("CHUNK_BYTES", _positive_int, cls.chunk_bytes),
-            graceful_timeout_s=env.get("GRACEFUL_TIMEOUT", _positive_int, cls.graceful_timeout_s),
-            request_timeout_s=env.get("REQUEST_TIMEOUT", _positive_int, cls.request_timeout_s),
-            job_runner=env.get("JOB_RUNNER", _boolean, None),
-            job_chunk_rows=env.get("JOB_CHUNK_ROWS", _positive_int, cls.job_chunk_rows),
-            job_lease_s=env.get("JOB_LEASE", _positive_int, cls.job_lease_s),
-            job_poll_s=env.get("JOB_POLL", _positive_float, cls.job_poll_s),
-            monitor_max_features=env.get("MONITOR_MAX_FEATURES", _positive_int, cls.monitor_max_features),
-            monitor_max_models=env.get("MONITOR_MAX_MODELS", _positive_int, cls.monitor_max_models),
-            unix_socket=env.get("UNIX_SOCKET", _unix_socket_path, None),
-            nginx=env.get("NGINX", str, cls.nginx),
-            front_header_timeout_s=env.get("FRONT_HEADER_TIMEOUT", _positive_int, cls.front_header_timeout_s),
-            front_body_timeout_s=env.get("FRONT_BODY_TIMEOUT", _positive_int, cls.front_body_timeout_s),
-            front_connections_per_client=env.get(
-                "FRONT_CONNECTIONS_PER_CLIENT", _positive_int, cls.front_connections_per_client
-            ),
-            front_requests_per_second=env.get(
-                "FRONT_REQUESTS_PER_SECOND", _positive_int, cls.front_requests_per_second
-            ),
-            trusted_proxies=env.get("TRUSTED_PROXIES", _networks, ()),
-            score_timeout_s=env.get("SCORE_TIMEOUT", _positive_float, cls.score_timeout_s),
-            max_worker_memory=env.get("MAX_WORKER_MEMORY", _positive_int, 0),
-            max_scoring_memory=env.get("MAX_SCORING_MEMORY", _positive_int, 0),
-            validation_cpu_s=env.get("VALIDATION_CPU_SECONDS", _positive_int, cls.validation_cpu_s),
-            validation_memory=env.get("VALIDATION_MEMORY", _positive_int, cls.validation_memory),
-            max_image_target_pixels=env.get(
-                "MAX_IMAGE_TARGET_PIXELS", _positive_int, cls.max_image_target_pixels
-            ),
-            max_request_pixels=env.get("MAX_REQUEST_PIXELS", _positive_int, cls.max_request_pixels),
-            max_labels=env.get("MAX_LABELS", _positive_int, cls.max_labels),
-            max_response_bytes=env.get("MAX_RESPONSE_BYTES", _positive_int, cls.max_response_bytes),
-            # -- tasks: URL import (issue 15) --
-            import_allow=env.get("IMPORT_ALLOW", _allow_list, ()),
-            import_connect_timeout_s=env.get(
-                "IMPORT_CONNECT_TIMEOUT", _positive_float, cls.import_connect_timeout_s
-            ),
-            import_read_timeout_s=env.get("IMPORT_READ_TIMEOUT", _positive_float, cls.import_read_timeout_s),
-            import_total_timeout_s=env.get(
-                "IMPORT_TOTAL_TIMEOUT", _positive_float, cls.import_total_timeout_s
-            ),
-            jobs_metrics_bind=env.get("JOBS_METRICS_BIND", _bind, None),
-            # -- issue 16: images by reference --
-            max_image_urls=env.get("MAX_IMAGE_URLS", _non_negative_int, cls.max_image_urls),
-            image_url_connect_timeout_s=env.get(
-                "IMAGE_URL_CONNECT_TIMEOUT", _positive_float, cls.image_url_connect_timeout_s
-            ),
-            image_url_timeout_s=env.get("IMAGE_URL_TIMEOUT", _positive_float, cls.image_url_timeout_s),
-            batch_max_size=env.get("BATCH_MAX_SIZE", _non_negative_int, cls.batch_max_size),
-            batch_max_delay_ms=env.get("BATCH_MAX_DELAY_MS", _non_negative_float, cls.batch_max_delay_ms),
+            **{name: env.get(variable, parser, defaults[name]) for name, variable, parser in VARIABLES},
         )
         if settings.jobs_metrics_bind and not settings.metrics_token:  # issue 18: deny by default
             raise SettingsError(
@@ -290,186 +214,65 @@ def host_memory() -> int:
     return min(total, int(limit)) if limit.isdigit() else total
 
 
-def _jwt_key_files(env: _Env) -> tuple[Path | None, Path | None]:
-    """The RS256 key pair (private, public): both files or neither."""
-    private_key = env.get("JWT_PRIVATE_KEY_FILE", _existing_file, None)
-    public_key = env.get("JWT_PUBLIC_KEY_FILE", _existing_file, None)
-    if (private_key is None) != (public_key is None):
-        raise SettingsError("OMLSVC_JWT_PRIVATE_KEY_FILE and OMLSVC_JWT_PUBLIC_KEY_FILE must be set together")
-    return private_key, public_key
-
-
-class _Env:
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = environ
-
-    def get(self, name: str, parse: Callable[[str], T], default: T) -> T:
-        key = PREFIX + name
-        raw = self._environ.get(key)
-        if raw is None or raw.strip() == "":
-            return default
-        try:
-            return parse(raw.strip())
-        except (ValueError, ArgumentError) as exc:
-            shown = "***" if parse in (_secret, _jwt_secret) else repr(raw)
-            if parse is _database_url:  # issue 17: the error may be shown; its password never is
-                shown = repr(_masked_url(raw))
-            raise SettingsError(f"{key}={shown}: {exc}") from None
-
-
-def _positive_int(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise ValueError("must be a positive integer")
-    return value
-
-
-def _positive_float(raw: str) -> float:
-    value = float(raw)
-    if not value > 0 or value == float("inf"):
-        raise ValueError("must be a positive number")
-    return value
-
-
-def _non_negative_float(raw: str) -> float:
-    value = float(raw)
-    if not 0 <= value < float("inf"):
-        raise ValueError("must be zero or a positive number")
-    return value
-
-
-def _non_negative_int(raw: str) -> int:
-    value = int(raw)
-    if value < 0:
-        raise ValueError("must be zero or a positive integer")
-    return value
-
-
-def _boolean(raw: str) -> bool:
-    lowered = raw.lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("must be true or false")
-
-
-def _log_level(raw: str) -> str:
-    level = raw.upper()
-    if level not in LOG_LEVELS:
-        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
-    return level
-
-
-def _log_format(raw: str) -> str:
-    log_format = raw.lower()
-    if log_format not in LOG_FORMATS:
-        raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
-    return log_format
-
-
-def _bind(raw: str) -> str:
-    host, sep, port = raw.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError("must be HOST:PORT")
-    return raw
-
-
-#: ``sun_path`` holds 108 bytes including the terminating NUL.
-MAX_UNIX_SOCKET_PATH = 107
-
-
-def _unix_socket_path(raw: str) -> Path:
-    if not raw.startswith("/"):
-        raise ValueError("must be an absolute path")
-    if len(os.fsencode(raw)) > MAX_UNIX_SOCKET_PATH:
-        raise ValueError(f"must be at most {MAX_UNIX_SOCKET_PATH} bytes long (a unix socket path)")
-    return Path(raw)
-
-
-def _database_url(raw: str) -> str:
-    url = make_url(raw)
-    if url.get_backend_name() not in ("sqlite", "postgresql", "oracle"):
-        raise ValueError("must be a sqlite://, postgresql+psycopg:// or oracle+oracledb:// URL")
-    _require_driver(url)
-    return raw
-
-
-# -- issue 17: a URL whose driver is not installed is a one-line error saying what to install ----------
-
-#: The pip requirement that provides a driver module, where it is not the module's own name.
-DRIVER_REQUIREMENTS = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary"}
-#: The driver ``omlsvc.db.engine`` uses for a URL that names none (``postgresql://``, ``oracle://``).
-DEFAULT_DRIVERS = {"postgresql": "postgresql+psycopg", "oracle": "oracle+oracledb"}
-
-
-def _require_driver(url: URL) -> None:
-    """Import the URL's database driver now, so that a missing one stops the start with what to
-    install instead of a ``ModuleNotFoundError`` traceback in every gunicorn worker."""
-    if url.drivername in DEFAULT_DRIVERS:
-        url = url.set(drivername=DEFAULT_DRIVERS[url.drivername])
-    try:
-        url.get_dialect().import_dbapi()
-    except NoSuchModuleError:
-        raise ValueError(f"names the driver {url.drivername!r}, which SQLAlchemy does not know") from None
-    except ImportError as error:
-        module = (error.name or url.get_driver_name()).split(".")[0]
-        requirement = DRIVER_REQUIREMENTS.get(module, module)
-        raise ValueError(
-            f"needs the Python driver {module!r}, which is not installed: pip install '{requirement}'"
-        ) from None
-
-
-def _masked_url(raw: str) -> str:
-    try:
-        return make_url(raw).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "***"
-
-
-def _networks(raw: str) -> tuple[Network, ...]:
-    """Comma-separated addresses or CIDR networks (``10.0.0.0/8, ::1``)."""
-    networks = []
-    for item in raw.split(","):
-        item = item.strip()
-        if item:
-            try:
-                networks.append(ipaddress.ip_network(item, strict=False))
-            except ValueError:
-                raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
-    return tuple(networks)
-
-
-def _existing_file(raw: str) -> Path:
-    path = Path(raw)
-    if not path.is_file():
-        raise ValueError("no such file")
-    return path
-
-
-def _secret(raw: str) -> str:
-    if len(raw) < 8:
-        raise ValueError("must be at least 8 characters")
-    return raw
-
-
-def _jwt_secret(raw: str) -> str:
-    """An HS256 key: at least as long as the hash (RFC 7518 3.2); a short one can be brute-forced."""
-    if len(raw.encode("utf-8")) < MIN_JWT_SECRET_BYTES:
-        raise ValueError(
-            f"must be at least {MIN_JWT_SECRET_BYTES} bytes"
-            " (for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
-        )
-    return raw
-
-
-def _allow_list(raw: str) -> tuple[str, ...]:
-    """``OMLSVC_IMPORT_ALLOW`` (issue 15): comma-separated CIDRs, addresses or host names."""
-    items = tuple(item.strip().lower() for item in raw.split(",") if item.strip())
-    for item in items:
-        try:
-            ipaddress.ip_network(item, strict=False)
-        except ValueError:
-            if not all(part.isalnum() or "-" in part for part in item.split(".")) or len(item) > 253:
-                raise ValueError(f"{item!r} is neither a CIDR network, an address nor a host name") from None
-    return items
+#: Every setting read from one variable: (field, variable without ``OMLSVC_``, parser), in the order
+#: they are read (the first bad value is the one reported). The default is the field's.
+VARIABLES: tuple[tuple[str, str, Callable[[str], Any]], ...] = (
+    ("bind", "BIND", parse.host_port),
+    ("workers", "WORKERS", parse.positive_int),
+    ("threads", "THREADS", parse.positive_int),
+    ("log_level", "LOG_LEVEL", parse.log_level),
+    ("log_format", "LOG_FORMAT", parse.log_format),
+    ("jwt_secret", "JWT_SECRET", parse.jwt_secret),
+    ("token_lifetime_s", "TOKEN_LIFETIME", parse.positive_int),
+    ("token_refresh_window_s", "TOKEN_REFRESH_WINDOW", parse.positive_int),
+    ("login_free_attempts", "LOGIN_FREE_ATTEMPTS", parse.non_negative_int),
+    ("login_max_delay_s", "LOGIN_MAX_DELAY", parse.positive_int),
+    ("login_concurrency", "LOGIN_CONCURRENCY", parse.positive_int),
+    ("max_request_bytes", "MAX_REQUEST_BYTES", parse.positive_int),
+    ("max_upload_bytes", "MAX_UPLOAD_BYTES", parse.positive_int),
+    ("max_uncompressed_bytes", "MAX_UNCOMPRESSED_BYTES", parse.positive_int),
+    ("max_zip_entries", "MAX_ZIP_ENTRIES", parse.positive_int),
+    ("max_zip_ratio", "MAX_ZIP_RATIO", parse.positive_int),
+    ("max_score_rows", "MAX_SCORE_ROWS", parse.positive_int),
+    ("max_image_pixels", "MAX_IMAGE_PIXELS", parse.positive_int),
+    ("session_cache_size", "SESSION_CACHE_SIZE", parse.positive_int),
+    ("intra_op_threads", "INTRA_OP_THREADS", parse.non_negative_int),
+    ("warm_up", "WARM_UP", parse.boolean),
+    ("admin_password", "ADMIN_PASSWORD", parse.secret),
+    ("metrics_token", "METRICS_TOKEN", parse.secret),
+    ("chunk_bytes", "CHUNK_BYTES", parse.positive_int),
+    ("graceful_timeout_s", "GRACEFUL_TIMEOUT", parse.positive_int),
+    ("request_timeout_s", "REQUEST_TIMEOUT", parse.positive_int),
+    ("job_runner", "JOB_RUNNER", parse.boolean),
+    ("job_chunk_rows", "JOB_CHUNK_ROWS", parse.positive_int),
+    ("job_lease_s", "JOB_LEASE", parse.positive_int),
+    ("job_poll_s", "JOB_POLL", parse.positive_float),
+    ("monitor_max_features", "MONITOR_MAX_FEATURES", parse.positive_int),
+    ("monitor_max_models", "MONITOR_MAX_MODELS", parse.positive_int),
+    ("unix_socket", "UNIX_SOCKET", parse.unix_socket_path),
+    ("nginx", "NGINX", str),
+    ("front_header_timeout_s", "FRONT_HEADER_TIMEOUT", parse.positive_int),
+    ("front_body_timeout_s", "FRONT_BODY_TIMEOUT", parse.positive_int),
+    ("front_connections_per_client", "FRONT_CONNECTIONS_PER_CLIENT", parse.positive_int),
+    ("front_requests_per_second", "FRONT_REQUESTS_PER_SECOND", parse.positive_int),
+    ("trusted_proxies", "TRUSTED_PROXIES", parse.networks),
+    ("score_timeout_s", "SCORE_TIMEOUT", parse.positive_float),
+    ("max_worker_memory", "MAX_WORKER_MEMORY", parse.positive_int),
+    ("max_scoring_memory", "MAX_SCORING_MEMORY", parse.positive_int),
+    ("validation_cpu_s", "VALIDATION_CPU_SECONDS", parse.positive_int),
+    ("validation_memory", "VALIDATION_MEMORY", parse.positive_int),
+    ("max_image_target_pixels", "MAX_IMAGE_TARGET_PIXELS", parse.positive_int),
+    ("max_request_pixels", "MAX_REQUEST_PIXELS", parse.positive_int),
+    ("max_labels", "MAX_LABELS", parse.positive_int),
+    ("max_response_bytes", "MAX_RESPONSE_BYTES", parse.positive_int),
+    ("import_allow", "IMPORT_ALLOW", parse.allow_list),
+    ("import_connect_timeout_s", "IMPORT_CONNECT_TIMEOUT", parse.positive_float),
+    ("import_read_timeout_s", "IMPORT_READ_TIMEOUT", parse.positive_float),
+    ("import_total_timeout_s", "IMPORT_TOTAL_TIMEOUT", parse.positive_float),
+    ("jobs_metrics_bind", "JOBS_METRICS_BIND", parse.host_port),
+    ("max_image_urls", "MAX_IMAGE_URLS", parse.non_negative_int),
+    ("image_url_connect_timeout_s", "IMAGE_URL_CONNECT_TIMEOUT", parse.positive_float),
+    ("image_url_timeout_s", "IMAGE_URL_TIMEOUT", parse.positive_float),
+    ("batch_max_size", "BATCH_MAX_SIZE", parse.non_negative_int),
+    ("batch_max_delay_ms", "BATCH_MAX_DELAY_MS", parse.non_negative_float),
+)

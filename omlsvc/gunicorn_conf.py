@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from omlsvc.accesslog import ACCESS_LOG_FORMAT
-from omlsvc.config import MAX_UNIX_SOCKET_PATH, WORKER_INDEX_ENV, Settings, SettingsError
+from omlsvc.config import WORKER_INDEX_ENV, Settings, SettingsError
+from omlsvc.config_parsers import MAX_UNIX_SOCKET_PATH
 
 try:
     _settings = Settings.from_env(os.environ)

@@ -20,7 +20,8 @@ import numpy as np
 
 from omlsvc.core.errors import InvalidInput, PayloadTooLarge
 from omlsvc.core.signature import Function, LabelSource, ScoringSpec, TensorInfo, ValueKind
-from omlsvc.oip.codec import DATATYPE_OF_ELEMENT, NUMPY_OF, InferRequest, OutputTensor, classify
+from omlsvc.oip.codec import classify
+from omlsvc.oip.tensors import DATATYPE_OF_ELEMENT, NUMPY_OF, InferRequest, OutputTensor
 
 #: The version every deployment answers as: a URI serves one model at a time.
 MODEL_VERSION = "1"

@@ -43,13 +43,12 @@ from omlsvc.openapi.deployment_schemas import (
     input_form_schema,
     input_record_schema,
     input_type_schema,
-    preprocessing_options,
-    preprocessing_text,
     result_schema,
     shape_text,
     tensors_answer_schema,
     top_n_schema,
 )
+from omlsvc.openapi.image_preprocessing import preprocessing_options, preprocessing_text
 from omlsvc.openapi.schemas import component_schemas
 
 __all__ = ["EXAMPLE_IMAGE_BASE64", "SCORE_PATH_TEMPLATE", "component_prefix", "deployment_document"]

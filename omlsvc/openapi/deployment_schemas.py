@@ -17,39 +17,14 @@ from omlsvc.core.limits import (
     MAX_OUTPUT_TENSORS,
     MAX_TENSOR_NAME,
 )
-from omlsvc.core.signature import Function, ImageSpec, LabelSource, ModelType, ScoringSpec, TensorInfo
+from omlsvc.core.signature import Function, LabelSource, ModelType, ScoringSpec, TensorInfo
 from omlsvc.openapi.builders import schema_ref
-
-#: Strings the scoring service coerces into floating-point tensors: decimal and exponent notation,
-#: NaN and infinities (any case, optional sign and surrounding blanks), as Oracle's examples send
-#: ``"5"`` and ``"NaN"`` for numeric columns.
-NUMERIC_STRING_PATTERN = (
-    "^\\s*[+-]?(\\d+\\.?\\d*([eE][+-]?\\d+)?|\\.\\d+([eE][+-]?\\d+)?"
-    "|[Nn][Aa][Nn]|[Ii][Nn][Ff]([Ii][Nn][Ii][Tt][Yy])?)\\s*$"
-)
+from omlsvc.openapi.tensor_values import element_schema, example_array, nested_array
 
 #: A 1x1 grey PNG: the image example is a real file the service can decode.
 EXAMPLE_IMAGE_BASE64 = (
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR42mNoaGgAAAMEAYF1LgG8AAAAAElFTkSuQmCC"
 )
-
-_FLOAT_FORMATS: dict[str, str | None] = {
-    "FLOAT": "float",
-    "DOUBLE": "double",
-    "FLOAT16": None,
-    "BFLOAT16": None,
-}
-_INT_RANGES: dict[str, tuple[int, int]] = {
-    "INT8": (-(2**7), 2**7 - 1),
-    "INT16": (-(2**15), 2**15 - 1),
-    "INT32": (-(2**31), 2**31 - 1),
-    "INT64": (-(2**63), 2**63 - 1),
-    "UINT8": (0, 2**8 - 1),
-    "UINT16": (0, 2**16 - 1),
-    "UINT32": (0, 2**32 - 1),
-    "UINT64": (0, 2**64 - 1),
-}
-_INT_FORMATS = {"INT32": "int32", "INT64": "int64"}
 
 
 # --- request -------------------------------------------------------------------------------------
@@ -118,7 +93,7 @@ def _is_image_input(spec: ScoringSpec, tensor: TensorInfo) -> bool:
 def _input_value_schema(spec: ScoringSpec, tensor: TensorInfo) -> dict[str, Any]:
     shape = _value_shape(spec, tensor)
     if not _is_image_input(spec, tensor):
-        value = _nested_array(shape, _element_schema(tensor.element_type, numeric_strings=True))
+        value = nested_array(shape, element_schema(tensor.element_type, numeric_strings=True))
         value["description"] = (
             f"{tensor.element_type} tensor of shape {shape_text(tensor.shape)}: a list of rows, "
             f"each a list of {_row_text(shape)}; wrap even a single row, as in [[...]]."
@@ -139,7 +114,7 @@ def _input_value_schema(spec: ScoringSpec, tensor: TensorInfo) -> dict[str, Any]
                 "format": "byte",
                 "description": "Base64 of an image file (PNG, JPEG, BMP, TIFF, ...).",
             },
-            _nested_array(shape, _element_schema(tensor.element_type, numeric_strings=False)),
+            nested_array(shape, element_schema(tensor.element_type, numeric_strings=False)),
             image_reference_schema(),
         ],
     }
@@ -175,46 +150,6 @@ def _value_shape(spec: ScoringSpec, tensor: TensorInfo) -> tuple[int, ...]:
     if tensor.shape:
         return tensor.shape
     return (-1, -1, -1, -1) if _is_image_input(spec, tensor) else (-1, -1)
-
-
-def _nested_array(shape: Sequence[int], leaf: dict[str, Any]) -> dict[str, Any]:
-    """Nested arrays for a tensor: the outer level holds rows (at least one, however many the
-    model's batch dimension allows); inner levels are fixed in length where the graph fixes them."""
-    schema = leaf
-    for dim in reversed(shape[1:]):
-        schema = {"type": "array", "items": schema}
-        if dim > 0:
-            schema["minItems"] = dim
-            schema["maxItems"] = dim
-    return {"type": "array", "minItems": 1, "items": schema}
-
-
-def _element_schema(element_type: str, *, numeric_strings: bool) -> dict[str, Any]:
-    """The JSON value for one tensor element. Floating-point inputs also take the numeric strings the
-    service coerces (``"5"``, ``"NaN"``) when ``numeric_strings``; other types take their JSON type."""
-    if element_type in _FLOAT_FORMATS:
-        number: dict[str, Any] = {"type": "number"}
-        if fmt := _FLOAT_FORMATS[element_type]:
-            number["format"] = fmt
-        if not numeric_strings:
-            return number
-        text = {
-            "type": "string",
-            "pattern": NUMERIC_STRING_PATTERN,
-            "description": "A number or NaN, as text.",
-        }
-        return {"oneOf": [number, text]}
-    if element_type in _INT_RANGES:
-        low, high = _INT_RANGES[element_type]
-        integer: dict[str, Any] = {"type": "integer", "minimum": low, "maximum": high}
-        if element_type in _INT_FORMATS:
-            integer["format"] = _INT_FORMATS[element_type]
-        return integer
-    if element_type == "BOOL":
-        return {"type": "boolean"}
-    if element_type == "STRING":
-        return {"type": "string"}
-    return {"description": f"Element type {element_type}: any JSON value the model runtime accepts."}
 
 
 def input_form_schema(spec: ScoringSpec) -> dict[str, Any]:
@@ -352,31 +287,11 @@ def example_request(spec: ScoringSpec) -> dict[str, Any]:
         if _is_image_input(spec, tensor):
             record[tensor.name] = EXAMPLE_IMAGE_BASE64
         else:
-            record[tensor.name] = [_example_array(_value_shape(spec, tensor)[1:], tensor.element_type)]
+            record[tensor.name] = [example_array(_value_shape(spec, tensor)[1:], tensor.element_type)]
     body: dict[str, Any] = {"inputRecords": [record]}
     if spec.function in (Function.CLASSIFICATION, Function.CLUSTERING):
         body["topN"] = 1
     return body
-
-
-def _example_array(shape: Sequence[int], element_type: str) -> Any:
-    """Nested lists of one example element: one row, every other dimension its fixed size or 1."""
-    if not shape:
-        return _example_element(element_type)
-    size = shape[0] if shape[0] > 0 else 1
-    return [_example_array(shape[1:], element_type) for _ in range(size)]
-
-
-def _example_element(element_type: str) -> Any:
-    if element_type in _FLOAT_FORMATS:
-        return 0.5
-    if element_type in _INT_RANGES:
-        return 1
-    if element_type == "BOOL":
-        return True
-    if element_type == "STRING":
-        return "a"
-    return 0
 
 
 def example_response(spec: ScoringSpec) -> dict[str, Any]:
@@ -443,57 +358,3 @@ def tensors_answer_schema() -> dict[str, Any]:
         {"tensors": {"type": "array", "items": tensor}},
         "The tensors asked for by outputTensors, in that order.",
     )
-
-
-def preprocessing_text(image: ImageSpec) -> str:
-    """How an image file becomes the model's input, every option of metadata.json spelled out."""
-    axes = "".join(name[0].upper() for name in image.dim_names)
-    resize = {
-        "SQUASH": f"resized to {image.width}x{image.height} (width x height) ignoring its aspect ratio",
-        "CROP": f"resized to cover {image.width}x{image.height} keeping its aspect ratio, then centre-cropped",
-        "FILL": (
-            f"resized to fit in {image.width}x{image.height} keeping its aspect ratio, then padded with "
-            f"{list(image.fill_color) or 'white'}"
-        ),
-        "SHORTER_SIDE": (
-            f"resized so that its shorter side is {image.crop_size}, then centre-cropped to "
-            f"{image.width}x{image.height}"
-        ),
-    }.get(image.resize_type, image.resize_type)
-    scaling = "" if image.pixel_scaling is None else f"scaled from [0, 255] to [0, {image.pixel_scaling:g}], "
-    mean = (
-        f"minus the mean array of {image.mean_file}"
-        if image.mean_file is not None
-        else f"minus mean {list(image.mean)}"
-    )
-    return (
-        f"Image preprocessing (resizeType {image.resize_type}, resizeFilter {image.resize_filter}): each image "
-        f"is decoded (EXIF orientation applied), converted to {'L (grey)' if image.channel == 1 else 'RGB'}, "
-        f"{resize} with the {image.resize_filter} filter; pixels are {scaling}{mean} (RGB order), times scale "
-        f"{list(image.scale)}, in {image.input_channel if image.channel == 3 else 'L'} channel order, laid out as {axes} ({image.element_type})."
-    )
-
-
-def preprocessing_options(image: ImageSpec) -> dict[str, Any]:
-    """The image options in metadata.json's words (issue 16), for clients that read them as data."""
-    options: dict[str, Any] = {
-        "height": image.height,
-        "width": image.width,
-        "channel": image.channel,
-        "inputChannel": image.input_channel if image.channel == 3 else "L",
-        "inputTensorDimNames": list(image.dim_names),
-        "resizeType": image.resize_type,
-        "resizeFilter": image.resize_filter,
-        "scale": list(image.scale),
-    }
-    if image.mean_file is not None:
-        options["meanFile"] = image.mean_file
-    else:
-        options["mean"] = list(image.mean)
-    if image.crop_size is not None:
-        options["cropSize"] = image.crop_size
-    if image.resize_type == "FILL":
-        options["fillColor"] = list(image.fill_color) or [255] * image.channel
-    if image.pixel_scaling is not None:
-        options["pixelScaling"] = image.pixel_scaling
-    return options

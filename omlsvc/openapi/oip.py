@@ -13,24 +13,6 @@ from typing import Any
 from omlsvc.core.patterns import DEPLOYMENT_URI
 from omlsvc.openapi.builders import json_content, operation, path_parameter
 
-#: The datatypes an input may have (what :mod:`omlsvc.oip.codec` decodes).
-DATATYPES = [
-    "BOOL",
-    "UINT8",
-    "UINT16",
-    "UINT32",
-    "UINT64",
-    "INT8",
-    "INT16",
-    "INT32",
-    "INT64",
-    "FP16",
-    "FP32",
-    "FP64",
-    "BYTES",
-]
-_MAX_TENSORS = 64
-_MAX_RANK = 16
 _TAG = ["Open Inference Protocol"]
 
 
@@ -79,6 +61,34 @@ def _name() -> dict[str, Any]:
 
 def _version() -> dict[str, Any]:
     return path_parameter("version", "The model version: a deployment serves version 1.", {"type": "string"})
+
+
+#: The reads of one model, under ``/v2/models/{name}`` and its versioned form: (path after it,
+#: operation id without the versioned suffix, summary, answer schema, answer description).
+_MODEL_READS = (
+    (
+        "",
+        "oipModelMetadata",
+        "Model metadata: inputs and outputs with datatypes and shapes (-1: dynamic)",
+        "OipModelMetadata",
+        "The model.",
+    ),
+    ("/ready", "oipModelReady", "Model readiness", "OipModelReady", "Ready."),
+    (
+        "/config",
+        "oipModelConfig",
+        "The part of a Triton model configuration clients read (perf_analyzer)",
+        "OipModelConfig",
+        "The configuration.",
+    ),
+    (
+        "/stats",
+        "oipModelStatistics",
+        "Statistics extension: counts and cumulative times (the metrics' numbers)",
+        "OipStatistics",
+        "Counts and cumulative times.",
+    ),
+)
 
 
 def oip_paths() -> dict[str, Any]:
@@ -145,247 +155,50 @@ def oip_paths() -> dict[str, Any]:
         ("/v2/models/{name}", [_name()], ""),
         ("/v2/models/{name}/versions/{version}", [_name(), _version()], "Version"),
     ):
-        paths[prefix] = {
-            "get": _op(
-                f"oipModelMetadata{suffix}",
-                "Model metadata: inputs and outputs with datatypes and shapes (-1: dynamic)",
-                _ok("OipModelMetadata", "The model."),
-                (404,),
-                parameters=parameters,
-            )
-        }
-        paths[f"{prefix}/ready"] = {
-            "get": _op(
-                f"oipModelReady{suffix}",
-                "Model readiness",
-                _ok("OipModelReady", "Ready."),
-                (404,),
-                parameters=parameters,
-            )
-        }
-        paths[f"{prefix}/config"] = {
-            "get": _op(
-                f"oipModelConfig{suffix}",
-                "The part of a Triton model configuration clients read (perf_analyzer)",
-                _ok("OipModelConfig", "The configuration."),
-                (404,),
-                parameters=parameters,
-            )
-        }
-        paths[f"{prefix}/stats"] = {
-            "get": _op(
-                f"oipModelStatistics{suffix}",
-                "Statistics extension: counts and cumulative times (the metrics' numbers)",
-                _ok("OipStatistics", "Counts and cumulative times."),
-                (404,),
-                parameters=parameters,
-            )
-        }
-        infer_body = json_content("OipInferenceRequest")
-        infer_body["application/octet-stream"] = {
-            "schema": {"type": "string", "format": "binary"},
-        }
-        paths[f"{prefix}/infer"] = {
-            "post": _op(
-                f"oipInfer{suffix}",
-                "Inference: JSON tensors, or the binary tensor data extension",
-                {
-                    "200": {
-                        "description": (
-                            "The outputs; with binary outputs, the JSON is followed by their bytes and "
-                            "Inference-Header-Content-Length gives its length."
-                        ),
-                        "content": {
-                            **json_content("OipInferenceResponse"),
-                            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-                        },
-                    }
-                },
-                (400, 404, 413),
-                body={"required": True, "content": infer_body},
-                parameters=[
-                    *parameters,
-                    {
-                        "name": "Inference-Header-Content-Length",
-                        "in": "header",
-                        "required": False,
-                        "description": "Bytes of JSON before the binary tensor data.",
-                        "schema": {"type": "integer", "minimum": 0},
-                    },
-                ],
-            )
-        }
+        paths.update(_model_paths(prefix, parameters, suffix))
     return paths
 
 
-def _tensor_metadata() -> dict[str, Any]:
-    return {
-        "type": "object",
-        "required": ["name", "datatype", "shape"],
-        "properties": {
-            "name": {"type": "string"},
-            "datatype": {"type": "string"},
-            "shape": {"type": "array", "items": {"type": "integer"}},
-        },
+def _model_paths(prefix: str, parameters: list[dict[str, Any]], suffix: str) -> dict[str, Any]:
+    """The paths of one model under ``prefix`` (``/v2/models/{name}`` or its versioned form, whose
+    operation ids end in ``suffix``): its reads and its inference."""
+    paths: dict[str, Any] = {}
+    for path, operation_id, summary, schema, text in _MODEL_READS:
+        paths[prefix + path] = {
+            "get": _op(operation_id + suffix, summary, _ok(schema, text), (404,), parameters=parameters)
+        }
+    infer_body = json_content("OipInferenceRequest")
+    infer_body["application/octet-stream"] = {
+        "schema": {"type": "string", "format": "binary"},
     }
-
-
-def _parameters() -> dict[str, Any]:
-    return {"type": "object", "additionalProperties": True}
-
-
-def oip_schemas() -> dict[str, dict[str, Any]]:
-    return {
-        "OipError": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
-        "OipEmpty": {"type": "object"},
-        "OipLive": {"type": "object", "required": ["live"], "properties": {"live": {"type": "boolean"}}},
-        "OipReady": {"type": "object", "required": ["ready"], "properties": {"ready": {"type": "boolean"}}},
-        "OipServerMetadata": {
-            "type": "object",
-            "required": ["name", "version", "extensions"],
-            "properties": {
-                "name": {"type": "string"},
-                "version": {"type": "string"},
-                "extensions": {"type": "array", "items": {"type": "string"}},
-            },
-        },
-        "OipModelMetadata": {
-            "type": "object",
-            "required": ["name", "platform", "inputs", "outputs"],
-            "properties": {
-                "name": {"type": "string"},
-                "versions": {"type": "array", "items": {"type": "string"}},
-                "platform": {"type": "string"},
-                "inputs": {"type": "array", "items": _tensor_metadata()},
-                "outputs": {"type": "array", "items": _tensor_metadata()},
-            },
-        },
-        "OipModelReady": {
-            "type": "object",
-            "required": ["name", "ready"],
-            "properties": {"name": {"type": "string"}, "ready": {"type": "boolean"}},
-        },
-        "OipModelConfig": {
-            "type": "object",
-            "required": ["name", "platform", "max_batch_size", "input", "output"],
-            "properties": {
-                "name": {"type": "string"},
-                "platform": {"type": "string"},
-                "backend": {"type": "string"},
-                "max_batch_size": {"type": "integer", "minimum": 0},
-                "input": {"type": "array", "items": {"type": "object"}},
-                "output": {"type": "array", "items": {"type": "object"}},
-            },
-        },
-        "OipInferenceRequest": {
-            "type": "object",
-            "required": ["inputs"],
-            "properties": {
-                "id": {"type": "string", "maxLength": 256},
-                "parameters": {
-                    "type": "object",
-                    "properties": {"binary_data_output": {"type": "boolean"}},
-                    "additionalProperties": True,
-                },
-                "inputs": {
-                    "type": "array",
-                    "minItems": 1,
-                    "maxItems": _MAX_TENSORS,
-                    "items": {
-                        "type": "object",
-                        "required": ["name", "shape", "datatype"],
-                        "description": "Row-major 'data' (flat or nested), or parameters.binary_data_size.",
-                        "properties": {
-                            "name": {"type": "string", "minLength": 1},
-                            "shape": {
-                                "type": "array",
-                                "maxItems": _MAX_RANK,
-                                "items": {"type": "integer", "minimum": 0},
-                            },
-                            "datatype": {"type": "string", "enum": DATATYPES},
-                            "parameters": {
-                                "type": "object",
-                                "properties": {"binary_data_size": {"type": "integer", "minimum": 0}},
-                                "additionalProperties": True,
-                            },
-                            "data": {"type": "array"},
-                        },
+    paths[f"{prefix}/infer"] = {
+        "post": _op(
+            f"oipInfer{suffix}",
+            "Inference: JSON tensors, or the binary tensor data extension",
+            {
+                "200": {
+                    "description": (
+                        "The outputs; with binary outputs, the JSON is followed by their bytes and "
+                        "Inference-Header-Content-Length gives its length."
+                    ),
+                    "content": {
+                        **json_content("OipInferenceResponse"),
+                        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
                     },
-                },
-                "outputs": {
-                    "type": "array",
-                    "maxItems": _MAX_TENSORS,
-                    "items": {
-                        "type": "object",
-                        "required": ["name"],
-                        "properties": {
-                            "name": {"type": "string"},
-                            "parameters": {
-                                "type": "object",
-                                "properties": {
-                                    "binary_data": {"type": "boolean"},
-                                    "classification": {"type": "integer", "minimum": 0, "maximum": 10_000},
-                                },
-                                "additionalProperties": True,
-                            },
-                        },
-                    },
-                },
-            },
-        },
-        "OipInferenceResponse": {
-            "type": "object",
-            "required": ["model_name", "outputs"],
-            "properties": {
-                "model_name": {"type": "string"},
-                "model_version": {"type": "string"},
-                "id": {"type": "string"},
-                "outputs": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["name", "datatype", "shape"],
-                        "properties": {
-                            "name": {"type": "string"},
-                            "datatype": {"type": "string"},
-                            "shape": {"type": "array", "items": {"type": "integer"}},
-                            "data": {"type": "array"},
-                            "parameters": _parameters(),
-                        },
-                    },
-                },
-            },
-        },
-        "OipStatistics": {
-            "type": "object",
-            "required": ["model_stats"],
-            "properties": {"model_stats": {"type": "array", "items": {"type": "object"}}},
-        },
-        "OipRepositoryIndexRequest": {
-            "type": "object",
-            "properties": {"ready": {"type": "boolean"}},
-        },
-        "OipRepositoryIndex": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["name", "state"],
-                "properties": {
-                    "name": {"type": "string"},
-                    "version": {"type": "string"},
-                    "state": {"type": "string", "enum": ["READY", "UNAVAILABLE"]},
-                    "reason": {"type": "string"},
-                },
-            },
-        },
-        "OipRepositoryRequest": {
-            "type": "object",
-            "properties": {
-                "parameters": {
-                    "type": "object",
-                    "properties": {"version": {"type": "string", "description": "Load this version."}},
-                    "additionalProperties": True,
                 }
             },
-        },
+            (400, 404, 413),
+            body={"required": True, "content": infer_body},
+            parameters=[
+                *parameters,
+                {
+                    "name": "Inference-Header-Content-Length",
+                    "in": "header",
+                    "required": False,
+                    "description": "Bytes of JSON before the binary tensor data.",
+                    "schema": {"type": "integer", "minimum": 0},
+                },
+            ],
+        )
     }
+    return paths

@@ -11,6 +11,10 @@ fragment it references under exactly those names: :func:`component_schemas` retu
 together with everything it references. Every accessor returns deep copies, so callers may edit
 what they get without changing what the next caller sees.
 
+The fields several shapes share live in :mod:`omlsvc.openapi.fields`; the deployment endpoints' and
+the token service's shapes in :mod:`omlsvc.openapi.endpoint_schemas` and
+:mod:`omlsvc.openapi.token_schemas`, merged into the one registry here.
+
 Patterns are those the services check (:mod:`omlsvc.core.patterns`), anchored (Oracle's are not,
 which makes them match almost anything), in the corrected forms the spec settles on: ``modelName``
 is ``[A-Za-z0-9_#$]{1,50}`` [I] and ``version`` is ``^[1-9]?[0-9](\\.[0-9][0-9]?)?$`` (Oracle's
@@ -23,138 +27,27 @@ import copy
 from collections.abc import Iterator
 from typing import Any
 
-from omlsvc.core import patterns
-from omlsvc.core.batching import (
-    DEFAULT_BATCH_DELAY_MS,
-    DEFAULT_BATCH_SIZE,
-    MAX_BATCH_DELAY_MS,
-    MAX_BATCH_SIZE,
+from omlsvc.core.signature import ELEMENT_TYPES, Function
+from omlsvc.openapi.builders import SCHEMA_REF_PREFIX, schema_ref
+from omlsvc.openapi.endpoint_schemas import ENDPOINT_SCHEMAS
+from omlsvc.openapi.fields import (
+    CREATED_BY,
+    DESCRIPTION,
+    MODEL_ID,
+    MODEL_NAME,
+    MODEL_TYPE,
+    NAMESPACE,
+    SHARED,
+    TIMESTAMP,
+    VERSION,
+    collection,
+    links,
+    user_name_schema,
 )
-from omlsvc.core.limits import MAX_DESCRIPTION, MAX_SCORE_TIMEOUT_S
-from omlsvc.core.patterns import anchored
-from omlsvc.core.signature import ELEMENT_TYPES, Function, ModelType
-from omlsvc.openapi.builders import SCHEMA_REF_PREFIX, collection_schema, links_schema, schema_ref
-from omlsvc.openapi.tensor_schemas import OUTPUT_TENSOR_PARAM
+from omlsvc.openapi.token_schemas import TOKEN_SCHEMAS
 
-__all__ = ["SCHEMA_NAMES", "component_schemas", "schema", "schema_ref", "user_name_schema"]
+__all__ = ["SCHEMA_NAMES", "component_schemas", "schema", "schema_ref"]
 
-
-def _links() -> dict[str, Any]:
-    return links_schema("Links to this resource; the first is rel 'self'.")
-
-
-def _collection(item: str, description: str) -> dict[str, Any]:
-    return collection_schema(item, description=description, links=_links())
-
-
-def user_name_schema(description: str) -> dict[str, Any]:
-    """A user of the service, as the token service and the grants check it."""
-    return {"type": "string", "pattern": anchored(patterns.USER_NAME), "description": description}
-
-
-_MODEL_ID = {
-    "type": "string",
-    "pattern": anchored(patterns.MODEL_ID),
-    "description": "Model identifier (a UUID).",
-}
-_MODEL_NAME = {"type": "string", "pattern": anchored(patterns.MODEL_NAME), "description": "Model name."}
-_VERSION = {
-    "type": "string",
-    "pattern": anchored(patterns.VERSION),
-    "description": "Model version, e.g. 1.0.",
-}
-_NAMESPACE = {"type": "string", "pattern": anchored(patterns.NAMESPACE), "description": "Model namespace."}
-_DESCRIPTION = {"type": "string", "maxLength": MAX_DESCRIPTION, "description": "Model description."}
-_MODEL_TYPE = {
-    "type": "string",
-    "enum": [t.value for t in ModelType],
-    "description": "ONNX for non-image models, ONNX_IMG for image models.",
-}
-_SHARED = {"type": "boolean", "description": "Whether every user of the service may see and score the model."}
-_CREATED_BY = user_name_schema("User who stored the model.")
-_URI = {
-    "type": "string",
-    "pattern": anchored(patterns.DEPLOYMENT_URI),
-    "description": "Endpoint URI, unique in the service.",
-}
-_TIMESTAMP = {"type": "string", "format": "date-time", "description": "ISO-8601 UTC with milliseconds."}
-_SCORE_TIMEOUT = {
-    "type": "number",
-    "minimum": 0,
-    "exclusiveMinimum": True,
-    "maximum": MAX_SCORE_TIMEOUT_S,
-    "description": (
-        "omlsvc extension: seconds a model run of this deployment may take; absent: the service's "
-        "OMLSVC_SCORE_TIMEOUT. A run past it is ended with a 503 SCORING_TIMEOUT."
-    ),
-}
-
-#: Our extension (issue 20): dynamic batching of a deployment.
-_BATCHING = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "maxBatchSize": {
-            "type": "integer",
-            "minimum": 1,
-            "maximum": MAX_BATCH_SIZE,
-            "description": f"The most rows (or images) one merged model run holds; default {DEFAULT_BATCH_SIZE}, "
-            "1 never merges.",
-        },
-        "maxDelayMs": {
-            "type": "number",
-            "minimum": 0,
-            "maximum": MAX_BATCH_DELAY_MS,
-            "description": "The longest a request waits for others to join its run, in milliseconds; "
-            f"default {DEFAULT_BATCH_DELAY_MS:g}.",
-        },
-    },
-    "description": (
-        "omlsvc extension: concurrent score requests of this deployment in one worker are merged into "
-        "one model run and split back; absent: the service's OMLSVC_BATCH_MAX_SIZE (off by default)."
-    ),
-}
-
-
-def _created_endpoint_properties() -> dict[str, Any]:
-    return {
-        "modelId": _MODEL_ID,
-        "uri": _URI,
-        "deployedOn": _TIMESTAMP,
-        "scoreTimeout": _SCORE_TIMEOUT,
-        "outputTensor": OUTPUT_TENSOR_PARAM,
-        "batching": _BATCHING,
-        "links": _links(),
-    }
-
-
-def _deployment_endpoint_properties() -> dict[str, Any]:
-    return {
-        **_created_endpoint_properties(),
-        "modelName": _MODEL_NAME,
-        "version": _VERSION,
-        "modelType": _MODEL_TYPE,
-        "createdBy": _CREATED_BY,
-        "shared": _SHARED,
-        "description": _DESCRIPTION,
-        "namespace": _NAMESPACE,
-        "canary": {
-            "type": "object",
-            "description": "Our extension: a second model scoring `percent` percent of the requests.",
-            "properties": {"modelId": _MODEL_ID, "percent": {"type": "integer", "minimum": 1, "maximum": 99}},
-        },
-    }
-
-
-_CREATED_ENDPOINT_REQUIRED = ["modelId", "uri", "deployedOn", "links"]
-_DEPLOYMENT_ENDPOINT_REQUIRED = [
-    *_CREATED_ENDPOINT_REQUIRED,
-    "modelName",
-    "version",
-    "modelType",
-    "createdBy",
-    "shared",
-]
 
 _SCHEMAS: dict[str, dict[str, Any]] = {
     "Error": {
@@ -186,10 +79,10 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
             "version": {"type": "string", "description": "Version of this API, e.g. v1."},
             "isLatest": {"type": "boolean", "description": "True if this is the latest version of the API."},
             "lifecycle": {"type": "string", "enum": ["active", "deprecated"]},
-            "links": _links(),
+            "links": links(),
         },
     },
-    "ApiVersionCollection": _collection("ApiVersion", "Every available version of the API."),
+    "ApiVersionCollection": collection("ApiVersion", "Every available version of the API."),
     "ModelInputForm": {
         "type": "object",
         "description": "Multipart form that stores a model.",
@@ -200,11 +93,11 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
                 "format": "binary",
                 "description": "The model package: zip of <name>.onnx, metadata.json, optional label.txt.",
             },
-            "modelName": _MODEL_NAME,
-            "modelType": _MODEL_TYPE,
-            "version": _VERSION,
-            "description": _DESCRIPTION,
-            "namespace": _NAMESPACE,
+            "modelName": MODEL_NAME,
+            "modelType": MODEL_TYPE,
+            "version": VERSION,
+            "description": DESCRIPTION,
+            "namespace": NAMESPACE,
             "shared": {
                 "type": "string",
                 "description": "Text: false when missing or 'false' (any case); true otherwise.",
@@ -214,7 +107,7 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
     "CreateModelResponse": {
         "type": "object",
         "required": ["modelId", "links"],
-        "properties": {"modelId": _MODEL_ID, "links": _links()},
+        "properties": {"modelId": MODEL_ID, "links": links()},
     },
     "ModelResponse": {
         "type": "object",
@@ -230,15 +123,15 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
             "links",
         ],
         "properties": {
-            "modelId": _MODEL_ID,
-            "modelName": _MODEL_NAME,
-            "version": _VERSION,
-            "modelType": _MODEL_TYPE,
-            "shared": _SHARED,
-            "createdBy": _CREATED_BY,
-            "storedOn": _TIMESTAMP,
-            "description": _DESCRIPTION,
-            "namespace": _NAMESPACE,
+            "modelId": MODEL_ID,
+            "modelName": MODEL_NAME,
+            "version": VERSION,
+            "modelType": MODEL_TYPE,
+            "shared": SHARED,
+            "createdBy": CREATED_BY,
+            "storedOn": TIMESTAMP,
+            "description": DESCRIPTION,
+            "namespace": NAMESPACE,
             "derivedFrom": {
                 "type": "object",
                 "description": "A variant's source model and how it was derived (issue 15).",
@@ -253,7 +146,7 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
                     "granted, themselves."
                 ),
             },
-            "links": _links(),
+            "links": links(),
         },
     },
     "ModelUser": {
@@ -268,13 +161,13 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
             },
         },
     },
-    "ModelResponseCollection": _collection(
+    "ModelResponseCollection": collection(
         "ModelResponse", "Models visible to the caller: own, shared, or granted to the caller by name."
     ),
     "UpdateNamespaceParam": {
         "type": "object",
         "required": ["namespace"],
-        "properties": {"namespace": _NAMESPACE},
+        "properties": {"namespace": NAMESPACE},
     },
     "MetadataAttribute": {
         "type": "object",
@@ -320,81 +213,8 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
             },
         },
     },
-    "EndpointParam": {
-        "type": "object",
-        "required": ["modelId", "uri"],
-        "properties": {
-            "modelId": _MODEL_ID,
-            "uri": _URI,
-            "scoreTimeout": _SCORE_TIMEOUT,
-            "outputTensor": OUTPUT_TENSOR_PARAM,
-            "batching": _BATCHING,
-        },
-    },
-    "CreatedEndpoint": {
-        "type": "object",
-        "required": _CREATED_ENDPOINT_REQUIRED,
-        "properties": _created_endpoint_properties(),
-    },
-    "DeploymentEndpoint": {
-        "type": "object",
-        "required": _DEPLOYMENT_ENDPOINT_REQUIRED,
-        "properties": _deployment_endpoint_properties(),
-    },
-    "DeploymentEndpointCollection": _collection(
-        "DeploymentEndpoint", "Endpoints visible to the caller: of own, shared or granted models."
-    ),
-    "EndpointWithDetails": {
-        "type": "object",
-        "required": [*_DEPLOYMENT_ENDPOINT_REQUIRED, "metadata"],
-        "properties": {**_deployment_endpoint_properties(), "metadata": schema_ref("ModelMetadata")},
-    },
-    "PasswordTokenRequest": {
-        "type": "object",
-        "description": "Log in with a user name and password.",
-        "required": ["grant_type", "username", "password"],
-        "properties": {
-            "grant_type": {"type": "string", "enum": ["password"]},
-            "username": {"type": "string", "minLength": 1},
-            "password": {"type": "string", "format": "password", "minLength": 1},
-        },
-    },
-    "RefreshTokenRequest": {
-        "type": "object",
-        "description": (
-            "Refresh a still valid token (also sent as the bearer credential); possible up to 8 hours "
-            "after the original login."
-        ),
-        "required": ["grant_type"],
-        "properties": {
-            "grant_type": {"type": "string", "enum": ["refresh_token"]},
-            "refresh_token": {
-                "type": "string",
-                "description": "The current access token itself; when absent, the bearer token is refreshed.",
-            },
-        },
-    },
-    "TokenRequest": {
-        "description": "Body of POST /omlusers/api/oauth2/v1/token.",
-        "oneOf": [schema_ref("PasswordTokenRequest"), schema_ref("RefreshTokenRequest")],
-    },
-    "TokenResponse": {
-        "type": "object",
-        "required": ["accessToken", "expiresIn"],
-        "properties": {
-            "accessToken": {
-                "type": "string",
-                "description": "Send as 'Authorization: Bearer <accessToken>'.",
-            },
-            "expiresIn": {"type": "integer", "minimum": 1, "description": "Seconds until the token expires."},
-            "tokenType": {"type": "string", "enum": ["Bearer"]},
-        },
-    },
-    "TokenRevokeResponse": {
-        "type": "object",
-        "required": ["status"],
-        "properties": {"status": {"type": "string", "enum": ["ok"]}},
-    },
+    **ENDPOINT_SCHEMAS,
+    **TOKEN_SCHEMAS,
 }
 
 #: Every fragment this module defines, in definition order.

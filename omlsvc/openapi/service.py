@@ -25,9 +25,12 @@ from omlsvc.openapi.builders import (
 )
 from omlsvc.openapi.console import console_paths
 from omlsvc.openapi.deployment_schemas import top_n_details_schemas
-from omlsvc.openapi.jobs import job_paths, job_schemas
-from omlsvc.openapi.oip import oip_paths, oip_schemas
-from omlsvc.openapi.schemas import component_schemas, user_name_schema
+from omlsvc.openapi.fields import user_name_schema
+from omlsvc.openapi.job_schemas import job_schemas
+from omlsvc.openapi.jobs import job_paths
+from omlsvc.openapi.oip import oip_paths
+from omlsvc.openapi.oip_schemas import oip_schemas
+from omlsvc.openapi.schemas import component_schemas
 from omlsvc.openapi.service_paths import service_paths
 from omlsvc.openapi.swap import swap_schemas
 from omlsvc.openapi.tasks import task_paths, task_schemas

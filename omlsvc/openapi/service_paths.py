@@ -24,7 +24,7 @@ from omlsvc.openapi.builders import (
     query,
     schema_ref,
 )
-from omlsvc.openapi.schemas import user_name_schema
+from omlsvc.openapi.fields import user_name_schema
 from omlsvc.openapi.swap import MODEL_ID_HEADER, ROUTE_KEY_PARAMETER, change_operation, swap_paths
 from omlsvc.openapi.tasks import accepted_response, import_body_content
 

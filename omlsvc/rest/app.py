@@ -1,5 +1,5 @@
-"""The OML REST app: ``create_app(settings)`` routes every path to its resource over the services that
-:mod:`omlsvc.wiring` builds.
+"""The OML REST app: ``create_app(settings)`` routes every path to its resource (the route table of
+:mod:`omlsvc.rest.routes`) over the services that :mod:`omlsvc.wiring` builds.
 
 Every non-2xx answer, whether raised by our code or by Falcon itself (unknown route, wrong method,
 wrong media type), leaves as ``{"code": "...", "message": "..."}`` with a stable upper-case code and
@@ -14,36 +14,14 @@ from typing import Any
 
 import falcon
 
-from omlsvc.auth.accounts import UserAdministration
 from omlsvc.config import Settings
 from omlsvc.core.errors import OmlError, TooManyRequests
 from omlsvc.core.logs import REQUEST_ID_ENV, ROUTE_ENV, bind, request_id_of, unbind
 from omlsvc.openapi.error_table import code_of_status, status_of
-from omlsvc.rest.console import ASSETS, CONSOLE, ConsoleAsset, ConsolePage, Root
-from omlsvc.rest.deployments import (
-    Deployment,
-    DeploymentApi,
-    DeploymentCollection,
-    DeploymentHistory,
-    DeploymentRollback,
-)
-from omlsvc.rest.jobs import Job, JobAction, JobCheck, JobCollection, JobRuns
-from omlsvc.rest.meta import Liveness, Readiness, ServiceApi, Version, VersionCollection
-from omlsvc.rest.metrics import MetricsScrape, RequestMetrics
+from omlsvc.rest.metrics import RequestMetrics
 from omlsvc.rest.middleware import AuthMiddleware, Request
-from omlsvc.rest.models import (
-    Model,
-    ModelCollection,
-    ModelContent,
-    ModelGrant,
-    ModelGrants,
-    ModelMetadata,
-)
-from omlsvc.rest.oip import add_oip_routes, speaks_oip
-from omlsvc.rest.scoring import Score, Tensors
-from omlsvc.rest.tasks import ModelProfile, ModelProfiles, ModelVariants, Task
-from omlsvc.rest.tokens import TenantToken, TenantTokenRevocation, Token, TokenRevocation
-from omlsvc.rest.users import USERS, UserAccount, UserCollection
+from omlsvc.rest.oip import speaks_oip
+from omlsvc.rest.routes import add_routes
 from omlsvc.rest.web import ForwardedHeaders, json_handler, multipart_handler
 from omlsvc.wiring import Services, build_services
 
@@ -59,6 +37,14 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
         AuthMiddleware(services.auth),
     ]
     app = falcon.App(middleware=middleware, request_type=Request, cors_enable=False)
+    _set_media_options(app)
+    add_routes(app, settings, services)
+    _add_error_handlers(app)
+    return app
+
+
+def _set_media_options(app: falcon.App) -> None:
+    """Our JSON (strict, bounded) and multipart handlers, and paths read without a trailing slash."""
     handler = json_handler()
     app.req_options.media_handlers.update(
         {falcon.MEDIA_JSON: handler, falcon.MEDIA_MULTIPART: multipart_handler()}
@@ -68,66 +54,13 @@ def create_app(settings: Settings, *, services: Services | None = None) -> falco
     # sends it); see :class:`omlsvc.rest.middleware.Request` for ``/omlmod/``.
     app.req_options.strip_url_path_trailing_slash = True
 
-    app.add_route("/omlusers/api/oauth2/v1/token", Token(services.auth))
-    app.add_route("/omlusers/api/oauth2/v1/token/revoke", TokenRevocation(services.auth))
-    tenant = "/omlusers/tenants/{tenant}/databases/{database}/api/oauth2/v1"  # issue 17: the 2021 form
-    app.add_route(f"{tenant}/token", TenantToken(services.auth))
-    app.add_route(f"{tenant}/token/revoke", TenantTokenRevocation(services.auth))
-    app.add_route("/omlmod/", VersionCollection())
-    app.add_route("/omlmod/v1", Version())
-    app.add_route("/omlmod/v1/api", ServiceApi())
-    app.add_route("/omlmod/v1/models", ModelCollection(services.models, services.tasks))
-    app.add_route("/omlmod/v1/models/{model_id}", Model(services.models))
-    app.add_route("/omlmod/v1/models/{model_id}/metadata", ModelMetadata(services.models))
-    app.add_route("/omlmod/v1/models/{model_id}/content", ModelContent(services.models))
-    app.add_route("/omlmod/v1/models/{model_id}/grants", ModelGrants(services.models))
-    app.add_route("/omlmod/v1/models/{model_id}/grants/{username}", ModelGrant(services.models))
-    prepare = services.scoring.prepare_deployed
-    app.add_route("/omlmod/v1/deployment", DeploymentCollection(services.deployments, prepare))
-    app.add_route("/omlmod/v1/deployment/{uri}", Deployment(services.deployments, prepare))
-    app.add_route(
-        "/omlmod/v1/deployment/{uri}/api", DeploymentApi(services.deployments, services.scoring.graph_tensors)
-    )
-    app.add_route("/omlmod/v1/deployment/{uri}/history", DeploymentHistory(services.deployments))
-    app.add_route("/omlmod/v1/deployment/{uri}/rollback", DeploymentRollback(services.deployments, prepare))
-    app.add_route(
-        "/omlmod/v1/deployment/{uri}/score",
-        Score(services.scoring, settings.max_request_bytes, settings.max_response_bytes),
-    )
-    # issue 16: the tensors of a deployed model's graph, by name
-    app.add_route("/omlmod/v1/deployment/{uri}/tensors", Tensors(services.scoring))
-    app.add_route("/omlmod/v1/jobs", JobCollection(services.jobs))
-    app.add_route("/omlmod/v1/jobs/{jobId}", Job(services.jobs))
-    app.add_route("/omlmod/v1/jobs/{jobId}/action", JobAction(services.jobs))
-    app.add_route("/omlmod/v1/jobs/{jobId}/runs", JobRuns(services.jobs))
-    app.add_route("/omlmod/v1/jobs/{jobId}/check", JobCheck(services.jobs))
-    # -- tasks: import, variants, profiles (issue 15) --
-    app.add_route("/omlmod/v1/tasks/{taskId}", Task(services.tasks))
-    app.add_route("/omlmod/v1/models/{model_id}/variants", ModelVariants(services.tasks))
-    app.add_route("/omlmod/v1/models/{model_id}/profile", ModelProfile(services.tasks))
-    app.add_route("/omlmod/v1/models/{model_id}/profiles", ModelProfiles(services.tasks))
-    app.add_route("/health/live", Liveness())
-    app.add_route("/health/ready", Readiness(services.health))
-    app.add_route(
-        "/metrics",
-        MetricsScrape(services.metrics, services.auth, services.deployments, settings.metrics_token),
-    )
 
-    # the web console (issue 19): public static files; every call it makes is an API call with a token
-    app.add_route("/", Root())
-    app.add_route(CONSOLE, ConsolePage())
-    app.add_route(ASSETS + "/{name}", ConsoleAsset())
-    # user accounts for admins (issue 19): the same auth service calls as ``omlsvc users``
-    accounts = UserAdministration(services.auth)
-    app.add_route(USERS, UserCollection(accounts))
-    app.add_route(USERS + "/{username}", UserAccount(accounts))
-    # the Open Inference Protocol (KServe v2) on the same workers, tokens and sessions (issue 14)
-    add_oip_routes(app, services.inference, services.health, prepare, settings.max_request_bytes)
-
+def _add_error_handlers(app: falcon.App) -> None:
+    """Every error leaves as the OML error body: domain errors by the error table, anything else
+    unexpected as a 500, and Falcon's own refusals through the serializer."""
     app.add_error_handler(Exception, _unexpected_error)
     app.add_error_handler(OmlError, _domain_error)
     app.set_error_serializer(_serialize_http_error)
-    return app
 
 
 #: On every answer, errors included: no content sniffing, and nothing kept by browsers or proxies.

@@ -16,7 +16,7 @@ import falcon
 from omlsvc.core.errors import InvalidInput
 from omlsvc.db.health import HealthService
 from omlsvc.deployment.service import Prepare
-from omlsvc.oip.codec import HEADER_LENGTH, parse_header_length
+from omlsvc.oip.binary_data import HEADER_LENGTH, parse_header_length
 from omlsvc.oip.service import InferenceService
 from omlsvc.rest.middleware import public
 from omlsvc.rest.scoring import MODEL_ID_HEADER, _route_key

@@ -10,13 +10,9 @@ import numpy as np
 import pytest
 
 from omlsvc.core.errors import InvalidInput, PayloadTooLarge, ResponseTooLarge
-from omlsvc.oip.codec import (
-    OutputTensor,
-    classify,
-    encode_infer_response,
-    parse_header_length,
-    parse_infer_request,
-)
+from omlsvc.oip.binary_data import parse_header_length
+from omlsvc.oip.codec import classify, encode_infer_response, parse_infer_request
+from omlsvc.oip.tensors import OutputTensor
 
 LIMIT = 1_000_000
 

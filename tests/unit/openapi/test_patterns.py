@@ -19,8 +19,8 @@ import pytest
 
 from omlsvc.core import patterns
 from omlsvc.core.patterns import anchored
-from omlsvc.openapi.deployment_schemas import NUMERIC_STRING_PATTERN
 from omlsvc.openapi.service import service_document
+from omlsvc.openapi.tensor_values import NUMERIC_STRING_PATTERN
 
 PACKAGE = Path(patterns.__file__).resolve().parents[1]
 
