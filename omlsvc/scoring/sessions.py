@@ -286,7 +286,7 @@ class SessionCache:
             except (ScoringFailed, ScoringTimeout, Unavailable) as exc:
                 # zeros or empty strings are not valid input for every model (an encoder that refuses
                 # unknown categories); the model still serves real requests, so this is not fatal.
-                # A deploy checks its warm-up itself (ScoringService.prepare_deployed).
+                # A deploy checks its warm-up itself (PreparedModels.prepare_deployed).
                 logger.warning("warm-up of model %s failed: %s", sha256[:12], exc.message)
         return LoadedModel(sha256, session, model, tuple(session.get_providers()))
 
