@@ -158,7 +158,10 @@ class PreparedModels:
         """The deployment, the model chosen for this request (main or canary) and its session: one
         request is scored wholly by the one model of one snapshot of the deployment."""
         # built for a waiting request, a session is not warmed up: the request's own run does that.
-        deployment, chosen = self.target(principal, uri, route_key)
+        # the lines of :meth:`target`, inline: every score request takes this path.
+        deployment = self._source.deployment(principal, uri)
+        self._remember(deployment.uri)
+        chosen = choose_model(deployment, route_key)
         return (
             deployment,
             chosen,

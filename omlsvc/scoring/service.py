@@ -32,7 +32,7 @@ from omlsvc.scoring.outputs import Result
 from omlsvc.scoring.prepared import PreparedModels
 from omlsvc.scoring.scorer import PreparedModel, RunFeeds
 from omlsvc.scoring.sessions import SessionCache
-from omlsvc.scoring.source import ModelSource, ModelToScore, ScorableModel, ScoringTarget
+from omlsvc.scoring.source import ModelSource, ModelToScore, ScoringTarget
 from omlsvc.scoring.tensors import GraphTensors, parse_tensor_names, tensor_answer
 
 
@@ -108,7 +108,13 @@ class ScoringService:
         self._default_batching = batching
         self._batchers = Batchers()
         self._observer = observer
-        self._models = PreparedModels(source, files, cache)
+        self._models = models = PreparedModels(source, files, cache)
+        #: What deploys, batch jobs and the change counter ask of the worker's prepared models, offered
+        #: as the service's own (their callers hold the service) without a call in between.
+        self.prepared_for_model = models.prepared_for_model
+        self.graph_tensors = models.graph_tensors
+        self.prepare_deployed = models.prepare_deployed
+        self.refresh_served = models.refresh_served
 
     @property
     def cache(self) -> SessionCache:
@@ -238,7 +244,7 @@ class ScoringService:
         problems = self.graph_tensors(chosen).check(names, "outputTensors")
         if problems:
             raise InvalidInput(" ".join(problems), details=problems)
-        model = self._models.prepared_for_model(chosen, warm_up=False, extra_outputs=frozenset(names))
+        model = self.prepared_for_model(chosen, warm_up=False, extra_outputs=frozenset(names))
         self._queued(uri, arrived_at)
         phases = self._phases(uri)
         started = time.perf_counter()
@@ -259,11 +265,6 @@ class ScoringService:
         require_principal(principal)
         deployment = self._source.deployment(principal, uri)
         return self.graph_tensors(deployment.model)
-
-    def graph_tensors(self, record: ScorableModel) -> GraphTensors:
-        """The tensors of a stored model's graph, read once per worker (shape inference included):
-        :meth:`PreparedModels.graph_tensors`."""
-        return self._models.graph_tensors(record)
 
     def _queued(self, uri: str, arrived_at: float | None) -> None:
         """The ``queue`` phase: from ``arrived_at`` (a ``time.perf_counter()`` reading: when the
@@ -318,28 +319,3 @@ class ScoringService:
     def _phases(self, uri: str) -> Callable[[str, float], None]:
         observer = self._observer
         return lambda phase, seconds: observer.scoring_phase(uri, phase, seconds)
-
-    def prepare_deployed(
-        self, record: ScorableModel, timeout_s: float | None = None, output_tensor: str | None = None
-    ) -> None:
-        """Make a model about to be deployed ready in this worker, or refuse it (:class:`InvalidModel`):
-        :meth:`PreparedModels.prepare_deployed`."""
-        self._models.prepare_deployed(record, timeout_s, output_tensor)
-
-    def refresh_served(self) -> None:
-        """The change counter moved: warm, off the request threads, the sessions of what the URIs this
-        worker served now serve (:meth:`PreparedModels.refresh_served`)."""
-        self._models.refresh_served()
-
-    def prepared_for_model(
-        self,
-        record: ScorableModel,
-        *,
-        warm_up: bool | None = None,
-        extra_outputs: frozenset[str] = frozenset(),
-        cut: str | None = None,
-    ) -> PreparedModel:
-        """The worker's prepared model for a stored model (batch jobs score through this too, so a
-        table row and a REST record are scored by the same code). The caller checks visibility:
-        :meth:`PreparedModels.prepared_for_model`."""
-        return self._models.prepared_for_model(record, warm_up=warm_up, extra_outputs=extra_outputs, cut=cut)
