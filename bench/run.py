@@ -67,7 +67,7 @@ class Plan:
 
     @property
     def intra_op(self) -> int:
-        from omlsvc.scoring.sessions import default_intra_op_threads
+        from omlsvc.scoring.session_options import default_intra_op_threads
 
         return default_intra_op_threads(self.workers)
 
@@ -137,7 +137,7 @@ def time_calls(fn: Callable[[], object], rows: int, seconds: float, *, min_calls
 def make_session(model: BenchModel, plan: Plan) -> Any:
     import onnxruntime as ort
 
-    from omlsvc.scoring.sessions import make_session_options
+    from omlsvc.scoring.session_options import make_session_options
 
     return ort.InferenceSession(
         str(model.onnx_path),
@@ -151,7 +151,7 @@ def _capacity_worker(job: dict[str, Any], commands: Any, results: Any) -> None:
     fork). Each command is ``(start_at, seconds)``; ``None`` ends the process."""
     import onnxruntime as ort
 
-    from omlsvc.scoring.sessions import make_session_options
+    from omlsvc.scoring.session_options import make_session_options
 
     options = make_session_options(job["intra_op"], workers=job["workers"])
     session = ort.InferenceSession(job["onnx"], sess_options=options, providers=["CPUExecutionProvider"])

@@ -45,7 +45,7 @@ from bench.peers import HERE as PEERS
 from bench.peers import ensure_venv, running_peer
 from bench.report import markdown_table, save
 from bench.run import interleaved, mlserver_body, oml_body
-from omlsvc.scoring.sessions import default_intra_op_threads
+from omlsvc.scoring.session_options import default_intra_op_threads
 from tests.e2e.server import free_port, running_service
 
 ADMIN_PASSWORD = "admin-password-for-side-by-side"

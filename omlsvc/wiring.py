@@ -46,7 +46,8 @@ from omlsvc.scoring.images import ImageOptions
 from omlsvc.scoring.inputs import InputLimits
 from omlsvc.scoring.scorer import RunLimits
 from omlsvc.scoring.service import ScoringService
-from omlsvc.scoring.sessions import SessionCache, choose_providers, detect_gpu_count, make_session_options
+from omlsvc.scoring.session_options import choose_providers, detect_gpu_count, make_session_options
+from omlsvc.scoring.sessions import SessionCache
 from omlsvc.tasks.handlers import ChildLimits, TaskHandlers
 from omlsvc.tasks.service import TaskService
 from omlsvc.tasks.worker import TaskWorker

@@ -14,14 +14,13 @@ from omlsvc.scoring.images import ImageOptions, ImagePreprocessor
 from omlsvc.scoring.inputs import Feeds, InputConverter, InputLimits
 from omlsvc.scoring.outputs import OutputFormatter
 from omlsvc.scoring.scorer import PreparedModel
-from omlsvc.scoring.sessions import (
-    LoadedModel,
-    SessionCache,
+from omlsvc.scoring.session_options import (
     choose_providers,
     default_intra_op_threads,
     detect_gpu_count,
     make_session_options,
 )
+from omlsvc.scoring.sessions import LoadedModel, SessionCache
 from omlsvc.scoring.source import ModelSource, ModelToScore, ScorableModel, ScoringTarget
 
 __all__ = [

@@ -130,10 +130,12 @@ class PreparedModel:
         answer_limit: int | None = None,
         phases: PhaseTimes = _ignore,
         run: RunFeeds | None = None,
+        convert: Callable[[InputConverter, Any], Feeds] = InputConverter.convert,
     ) -> list[Result]:
-        """``scoringResults`` for parsed JSON ``inputRecords``: one item per row, in order."""
+        """``scoringResults`` for parsed JSON ``inputRecords``: one item per row, in order. ``convert``, an
+        unbound method (no extra call or object per request), reads other input (:meth:`score_images`)."""
         started = time.perf_counter()
-        feeds = self.inputs.convert(records)
+        feeds = convert(self.inputs, records)
         phases("preprocess", time.perf_counter() - started)
         return self.score_feeds(
             feeds, top_n, timeout_s=timeout_s, answer_limit=answer_limit, phases=phases, run=run
@@ -150,11 +152,14 @@ class PreparedModel:
         run: RunFeeds | None = None,
     ) -> list[Result]:
         """``scoringResults`` for uploaded image files (multipart path): one item per image."""
-        started = time.perf_counter()
-        feeds = self.inputs.convert_image_bytes(images)
-        phases("preprocess", time.perf_counter() - started)
-        return self.score_feeds(
-            feeds, top_n, timeout_s=timeout_s, answer_limit=answer_limit, phases=phases, run=run
+        return self.score_records(
+            images,
+            top_n,
+            timeout_s=timeout_s,
+            answer_limit=answer_limit,
+            phases=phases,
+            run=run,
+            convert=InputConverter.convert_image_bytes,
         )
 
     def score_feeds(

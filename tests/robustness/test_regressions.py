@@ -17,7 +17,8 @@ from omlsvc.core.authorization import Principal
 from omlsvc.core.limits import MAX_OFFSET, MAX_PAGE_SIZE
 from omlsvc.core.signature import ScoringSpec
 from omlsvc.repository.archive import ArchiveLimits
-from omlsvc.scoring.sessions import SessionCache, make_session_options
+from omlsvc.scoring.session_options import make_session_options
+from omlsvc.scoring.sessions import SessionCache
 from tests import modelzoo
 from tests.api.conftest import Caller
 from tests.api.forms import store_model

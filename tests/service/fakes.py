@@ -20,7 +20,8 @@ from omlsvc.repository.archive import ArchiveLimits, extract_package
 from omlsvc.repository.validation import validate_package
 from omlsvc.scoring.files import ModelFiles
 from omlsvc.scoring.service import ScoringService
-from omlsvc.scoring.sessions import SessionCache, make_session_options
+from omlsvc.scoring.session_options import make_session_options
+from omlsvc.scoring.sessions import SessionCache
 from omlsvc.scoring.source import ModelToScore, ScoringTarget
 from tests import modelzoo
 

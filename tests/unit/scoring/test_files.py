@@ -20,7 +20,8 @@ from omlsvc.core.signature import ModelType, ScoringSpec
 from omlsvc.repository.archive import ArchiveLimits, extract_package
 from omlsvc.repository.validation import validate_package
 from omlsvc.scoring.files import MANIFEST, ModelFiles
-from omlsvc.scoring.sessions import SessionCache, make_session_options
+from omlsvc.scoring.session_options import make_session_options
+from omlsvc.scoring.sessions import SessionCache
 from tests import modelzoo
 
 UNPACK = functools.partial(extract_package, limits=ArchiveLimits())

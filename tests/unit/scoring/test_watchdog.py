@@ -14,7 +14,8 @@ import pytest
 from omlsvc.core.errors import MemoryLimitExceeded, ScoringTimeout
 from omlsvc.core.signature import Function, ModelType, ScoringSpec, TensorInfo, ValueKind
 from omlsvc.scoring.scorer import PreparedModel, RunLimits
-from omlsvc.scoring.sessions import SessionCache, make_session_options
+from omlsvc.scoring.session_options import make_session_options
+from omlsvc.scoring.sessions import SessionCache
 from omlsvc.scoring.watchdog import RunWatchdog
 from tests.robustness import hostile
 
