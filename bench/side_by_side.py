@@ -14,7 +14,9 @@ machine hurts every server alike; figures are medians over the rounds. The table
 requests/s and p50/p99, omlsvc's throughput ratio to it and its fraction of the floor, with the load
 client's settings, the worker and thread counts and the load average beside it; then the issue's
 targets with a verdict each: at least 3x MLServer, at least 2x the best of BentoML and KServe, a p99
-no worse than any of the three, at least 70 % of the floor.
+no worse than any of the three, at least 70 % of the floor. For the CNN it also gives the CPU time the
+server's workers spent per request (from /proc): on a shared machine requests/s follow the share of
+the cores other work leaves the server, CPU per request does not.
 
 Peers run from their own virtualenvs under ``bench/`` (git-ignored), installed on first use
 (``bench/peers``); a peer that cannot be installed or started is reported and skipped.
@@ -134,6 +136,25 @@ def load_client(use_wrk: bool, args: argparse.Namespace) -> str:
         f"the asyncio client (wrk is not on PATH), {args.concurrency} connections, {args.seconds:g} s after "
         f"{args.warmup:g} s warm-up"
     )
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User plus system CPU time the processes ``pids`` have used (all their threads), from /proc."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_figures(rounds: list[tuple[float, int]], seconds: float) -> dict[str, float]:
+    """Server CPU per request and cores used, medians over rounds: unlike req/s on a shared machine,
+    CPU per request does not depend on the share of the cores other work leaves the server."""
+    return {
+        "cpu_ms_per_req": statistics.median(cpu / max(1, requests) * 1e3 for cpu, requests in rounds),
+        "cores": statistics.median(cpu / seconds for cpu, _ in rounds),
+    }
 
 
 def median_of(runs: list[LoadResult]) -> dict[str, float]:
@@ -332,6 +353,7 @@ def main() -> int:
         tabular_runs = interleaved(points, args.rounds)
 
         cnn_runs: dict[str, list[LoadResult]] = {}
+        cnn_cpu: dict[str, list[tuple[float, int]]] = {"cnn": [], "cnn_batched": []}
         if not args.no_cnn:
             cnn = _small_cnn(scratch, args.cnn_size)
             zip_bytes = cnn.zip_path.read_bytes()
@@ -343,7 +365,38 @@ def main() -> int:
             headers = {**oml.auth, "Content-Type": content_type}
             for uri in ("cnn", "cnn_batched"):
                 oml.score(uri, body, content_type)
-            cnn_points = [point(uri, oml.score_url(uri), body, headers) for uri in ("cnn", "cnn_batched")]
+            workers = service.worker_pids()
+
+            def cnn_point(uri: str) -> LoadResult:
+                """One round, with the CPU the server's workers spent on its measured part."""
+                url = oml.score_url(uri)
+                if args.warmup > 0:
+                    run_load(
+                        url,
+                        body,
+                        headers,
+                        concurrency=args.concurrency,
+                        seconds=args.warmup,
+                        warmup=0,
+                        use_wrk=use_wrk,
+                    )
+                before = cpu_seconds(workers)
+                result = run_load(
+                    url,
+                    body,
+                    headers,
+                    concurrency=args.concurrency,
+                    seconds=args.seconds,
+                    warmup=0,
+                    use_wrk=use_wrk,
+                )
+                cnn_cpu[uri].append((cpu_seconds(workers) - before, result.requests))
+                return result
+
+            cnn_points: list[tuple[str, Callable[[], LoadResult]]] = [
+                (uri, lambda uri=uri: cnn_point(uri))  # type: ignore[misc]
+                for uri in ("cnn", "cnn_batched")
+            ]
             log(
                 f"CNN {args.cnn_size}x{args.cnn_size} JPEG uploads, batching off and on: {args.rounds} rounds"
             )
@@ -366,7 +419,10 @@ def main() -> int:
     print(markdown_table(["target", "measured", "verdict"], goal_rows))
     for name, reason in skipped.items():
         print(f"- {name}: not measured ({reason})")
-    cnn_figures = {name: median_of(runs) for name, runs in cnn_runs.items()}
+    cnn_figures = {
+        name: {**median_of(runs), **cpu_figures(cnn_cpu[name], args.seconds)}
+        for name, runs in cnn_runs.items()
+    }
     if cnn_figures:
         off, on = cnn_figures["cnn"], cnn_figures["cnn_batched"]
         print(
@@ -374,15 +430,32 @@ def main() -> int:
         )
         print(
             markdown_table(
-                ["dynamic batching", "req/s", "p50 ms", "p99 ms", "errors"],
                 [
-                    ["off", off["req_per_s"], off["p50_ms"], off["p99_ms"], int(off["errors"])],
-                    [str(BATCHING), on["req_per_s"], on["p50_ms"], on["p99_ms"], int(on["errors"])],
+                    "dynamic batching",
+                    "req/s",
+                    "p50 ms",
+                    "p99 ms",
+                    "errors",
+                    "server CPU ms/req",
+                    "server cores",
+                ],
+                [
+                    [
+                        label,
+                        f["req_per_s"],
+                        f["p50_ms"],
+                        f["p99_ms"],
+                        int(f["errors"]),
+                        f["cpu_ms_per_req"],
+                        f["cores"],
+                    ]
+                    for label, f in (("off", off), (str(BATCHING), on))
                 ],
             )
         )
         print(
-            f"batching on / off: {on['req_per_s'] / off['req_per_s']:.2f}x throughput, p99 {on['p99_ms']:.1f} vs {off['p99_ms']:.1f} ms"
+            f"batching on / off: {on['req_per_s'] / off['req_per_s']:.2f}x throughput, p99 {on['p99_ms']:.1f} vs {off['p99_ms']:.1f} ms, "
+            f"{on['cpu_ms_per_req'] / off['cpu_ms_per_req']:.2f}x server CPU per request"
         )
     path = save(
         "side-by-side",

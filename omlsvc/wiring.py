@@ -139,6 +139,7 @@ def build_services(
         _session_cache(settings, worker_index, gpus, metrics),
         metrics,
         batching=service_default(settings.batch_max_size, settings.batch_max_delay_ms),
+        request_threads=settings.threads,
     )
     # another worker's change (a swapped model, a new canary): load what the URIs served here now serve
     admin.transactions.changes.on_change(scoring.refresh_served)

@@ -4,7 +4,8 @@ worker, merged into one ``session.run`` and split back.
 Each request converts its own input on its own thread (so decoding images stays parallel and a bad
 value fails only the request that sent it), then hands its feeds to the model's batcher. The first
 request to arrive leads: it waits until the batch holds ``max_size`` rows or until ``max_delay_ms``
-after its own arrival, whichever comes first, takes the requests queued (oldest first, at most
+after its own arrival, whichever comes first (or until every request thread of the worker waits in
+its queue: then no other request can arrive to join), takes the requests queued (oldest first, at most
 ``max_size`` rows), runs them as one batch and hands each its slice of the outputs; each request
 then formats its own answer (its own ``topN``, its own answer limit). Requests left over lead the
 next batch at once, their own delay counted from their arrival: no request waits longer than the
@@ -78,11 +79,24 @@ class _Waiter:
 
 
 class RequestBatcher:
-    """Merges requests whose arrays stack (one model, one input signature). Thread-safe."""
+    """Merges requests whose arrays stack (one model, one input signature). Thread-safe.
 
-    def __init__(self, run: Run, options: BatchingOptions, observe: BatchObserver | None = None) -> None:
+    ``request_threads`` is how many threads of this worker take requests (gunicorn's ``threads``):
+    once that many wait in the queue no other can come, and the leader runs at once instead of
+    idling out the delay. None: unknown, the delay is always waited out (a larger number than the
+    truth only makes the leader wait longer, a smaller one only makes a batch smaller).
+    """
+
+    def __init__(
+        self,
+        run: Run,
+        options: BatchingOptions,
+        observe: BatchObserver | None = None,
+        request_threads: int | None = None,
+    ) -> None:
         self._run = run
         self._max_rows = options.max_size
+        self._all_threads = request_threads or 0
         self._delay_s = options.max_delay_ms / 1000.0
         self._observe = observe or (lambda rows, requests: None)
         self._lock = threading.Lock()
@@ -103,7 +117,7 @@ class RequestBatcher:
             lead = not self._gathering
             if lead:
                 self._gathering = True
-            elif self._queued_rows >= self._max_rows:
+            elif self._full():
                 self._arrived.notify()
         if not lead:
             waiter.woken.wait()
@@ -117,10 +131,15 @@ class RequestBatcher:
         assert waiter.outputs is not None
         return waiter.outputs
 
+    def _full(self) -> bool:
+        """Whether the leader need wait no longer: the queue holds a full batch, or every request
+        thread of the worker (so no request could come to join). Called holding the lock."""
+        return self._queued_rows >= self._max_rows or 0 < self._all_threads <= len(self._queue)
+
     def _lead(self, leader: _Waiter) -> None:
         deadline = leader.arrived + self._delay_s
         with self._lock:
-            while self._queued_rows < self._max_rows:
+            while not self._full():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -197,10 +216,17 @@ def signature(feeds: Feeds) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
 class ModelBatching:
     """The batchers of one model of one deployment, one per input signature."""
 
-    def __init__(self, run: Run, options: BatchingOptions, observe: BatchObserver | None = None) -> None:
+    def __init__(
+        self,
+        run: Run,
+        options: BatchingOptions,
+        observe: BatchObserver | None = None,
+        request_threads: int | None = None,
+    ) -> None:
         self.options = options
         self._run = run
         self._observe = observe
+        self._request_threads = request_threads
         self._lock = threading.Lock()
         self._batchers: dict[tuple[Any, ...], RequestBatcher] = {}
 
@@ -213,15 +239,19 @@ class ModelBatching:
                 if batcher is None:
                     if len(self._batchers) >= MAX_SIGNATURES:
                         return self._run(feeds, timeout_s)
-                    batcher = RequestBatcher(self._run, self.options, self._observe)
+                    batcher = RequestBatcher(self._run, self.options, self._observe, self._request_threads)
                     self._batchers[key] = batcher
         return batcher.run(feeds, timeout_s)
 
 
 class Batchers:
-    """A worker's :class:`ModelBatching` per (deployment, model, options), at most :data:`MAX_MODELS`."""
+    """A worker's :class:`ModelBatching` per (deployment, model, options), at most :data:`MAX_MODELS`.
 
-    def __init__(self) -> None:
+    ``request_threads``: the worker's request threads (see :class:`RequestBatcher`), None if unknown.
+    """
+
+    def __init__(self, request_threads: int | None = None) -> None:
+        self._request_threads = request_threads
         self._lock = threading.Lock()
         self._entries: OrderedDict[tuple[Any, ...], tuple[object, ModelBatching]] = OrderedDict()
 
@@ -235,7 +265,7 @@ class Batchers:
             if entry is not None and entry[0] is model:
                 self._entries.move_to_end(full_key)
                 return entry[1]
-            batching = ModelBatching(run, options, observe)
+            batching = ModelBatching(run, options, observe, self._request_threads)
             self._entries[full_key] = (model, batching)
             while len(self._entries) > MAX_MODELS:
                 self._entries.popitem(last=False)

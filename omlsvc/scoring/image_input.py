@@ -10,7 +10,8 @@ import numpy as np
 
 from omlsvc.core.errors import InvalidInput
 from omlsvc.scoring.feeds import Feeds
-from omlsvc.scoring.images import ImagePreprocessor, PixelBudget, cast_pixels
+from omlsvc.scoring.image_spec import cast_pixels
+from omlsvc.scoring.images import ImagePreprocessor, PixelBudget
 
 
 class ImageInput:

@@ -43,7 +43,6 @@ import binascii
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
@@ -51,6 +50,16 @@ from PIL import ExifTags, Image, ImageOps
 from omlsvc.core.errors import InvalidImage, PayloadTooLarge, ScoringFailed
 from omlsvc.core.limits import MAX_MEAN_FILE_BYTES
 from omlsvc.core.signature import ImageSpec
+from omlsvc.scoring.image_spec import (
+    SOURCE_AXES,
+    cast_pixels,
+    checked_dtype,
+    checked_mean,
+    fill_color,
+    per_channel,
+    resize_mode,
+    resized_size,
+)
 from omlsvc.scoring.image_urls import ImageUrls
 
 #: 40 megapixels: a large phone photo is 12-50 MP; the RGB decode of 40 MP takes 120 MB.
@@ -69,30 +78,6 @@ DEFAULT_IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "PPM", "SUN", "TIFF", "JPEG2000",
 #: how much larger than the target a JPEG draft decode stays (as ``Image.thumbnail``'s reducing_gap).
 JPEG_DRAFT_GAP = 2
 
-#: ONNX element type name -> numpy dtype, for the types an image input may have.
-IMAGE_DTYPES: dict[str, np.dtype[Any]] = {
-    "FLOAT": np.dtype(np.float32),
-    "DOUBLE": np.dtype(np.float64),
-    "FLOAT16": np.dtype(np.float16),
-    "UINT8": np.dtype(np.uint8),
-    "INT8": np.dtype(np.int8),
-    "UINT16": np.dtype(np.uint16),
-    "INT16": np.dtype(np.int16),
-    "INT32": np.dtype(np.int32),
-    "INT64": np.dtype(np.int64),
-}
-
-_SOURCE_AXES = ("batch", "height", "width", "channel")
-
-#: metadata.json ``resizeType`` values (issue 16); SQUASH is the OML behaviour.
-RESIZE_TYPES = ("SQUASH", "CROP", "FILL", "SHORTER_SIDE")
-#: metadata.json ``resizeFilter`` values (issue 16) and their Pillow filters.
-RESIZE_FILTERS = {
-    "BILINEAR": Image.Resampling.BILINEAR,
-    "BICUBIC": Image.Resampling.BICUBIC,
-    "LANCZOS": Image.Resampling.LANCZOS,
-    "NEAREST": Image.Resampling.NEAREST,
-}
 _DRAFT_FORMATS = frozenset({"JPEG", "MPO"})
 #: EXIF orientations that need a transpose (ImageOps.exif_transpose's table) and those that swap axes.
 _TRANSPOSE_METHODS = frozenset({2, 3, 4, 5, 6, 7, 8})
@@ -158,51 +143,16 @@ class ImagePreprocessor:
         by the caller from the model's files; it replaces ``mean``."""
         self.spec = spec
         self.options = options or ImageOptions()
-        if spec.channel not in (1, 3):
-            raise ScoringFailed(
-                f"image input {spec.input_name!r}: channel must be 1 or 3, not {spec.channel}"
-            )
-        if spec.height < 1 or spec.width < 1:
-            raise ScoringFailed(f"image input {spec.input_name!r}: height and width must be positive")
-        if spec.height * spec.width > self.options.max_target_pixels:
-            raise ScoringFailed(
-                f"image input {spec.input_name!r}: the model's input size {spec.width}x{spec.height} is over "
-                f"the limit of {self.options.max_target_pixels} pixels (OMLSVC_MAX_IMAGE_TARGET_PIXELS)"
-            )
-        if sorted(spec.dim_names) != sorted(_SOURCE_AXES):
-            raise ScoringFailed(
-                f"image input {spec.input_name!r}: dim_names {list(spec.dim_names)} is not a permutation "
-                f"of {list(_SOURCE_AXES)}"
-            )
-        dtype = IMAGE_DTYPES.get(spec.element_type)
-        if dtype is None:
-            raise ScoringFailed(
-                f"image input {spec.input_name!r}: element type {spec.element_type} is not supported"
-            )
-        self.dtype = dtype
+        self.dtype = checked_dtype(spec, self.options.max_target_pixels)
         self._mode = "RGB" if spec.channel == 3 else "L"
-        self._mean = _per_channel(spec.mean, spec.channel, 0.0, "mean", spec.input_name)
+        self._mean = per_channel(spec.mean, spec.channel, 0.0, "mean", spec.input_name)
         if spec.mean_file is not None:
-            self._mean = _mean_array(mean_array, spec)
-        self._resize_type = spec.resize_type.upper()
-        if self._resize_type not in RESIZE_TYPES:
-            raise ScoringFailed(f"image input {spec.input_name!r}: unknown resize type {spec.resize_type!r}")
-        filter_ = RESIZE_FILTERS.get(spec.resize_filter.upper())
-        if filter_ is None:
-            raise ScoringFailed(
-                f"image input {spec.input_name!r}: unknown resize filter {spec.resize_filter!r}"
-            )
-        self._filter = filter_
-        if self._resize_type == "SHORTER_SIDE" and (
-            spec.crop_size is None or spec.crop_size < max(spec.height, spec.width)
-        ):
-            raise ScoringFailed(
-                f"image input {spec.input_name!r}: cropSize must be at least the input's sides"
-            )
-        self._fill = _fill_color(spec.fill_color, spec.channel)
+            self._mean = checked_mean(mean_array, spec)
+        self._resize_type, self._filter = resize_mode(spec)
+        self._fill = fill_color(spec.fill_color, spec.channel)
         #: pixels * this before the mean is subtracted (pixelScaling / 255), or None.
         self._pixel_factor = None if spec.pixel_scaling is None else np.float32(spec.pixel_scaling / 255.0)
-        scale = _per_channel(spec.scale, spec.channel, 1.0, "scale", spec.input_name)
+        scale = per_channel(spec.scale, spec.channel, 1.0, "scale", spec.input_name)
         if self.options.divide_by_scale:
             if np.any(scale == 0):
                 raise ScoringFailed(f"image input {spec.input_name!r}: scale has a zero entry")
@@ -212,7 +162,7 @@ class ImagePreprocessor:
             np.all(self._mean == 0) and np.all(self._scale == 1) and self._pixel_factor is None
         )
         self._bgr = spec.input_channel.upper() == "BGR" and spec.channel == 3
-        self._perm = tuple(_SOURCE_AXES.index(name) for name in spec.dim_names)
+        self._perm = tuple(SOURCE_AXES.index(name) for name in spec.dim_names)
         sizes = {"batch": 1, "height": spec.height, "width": spec.width, "channel": spec.channel}
         #: the shape of one preprocessed image, batch axis included, in the model's axis order.
         self.row_shape: tuple[int, ...] = tuple(sizes[name] for name in spec.dim_names)
@@ -355,30 +305,6 @@ class ImagePreprocessor:
         return image.convert(self._mode)
 
 
-def resized_size(
-    resize_type: str, width: int, height: int, target_w: int, target_h: int, crop_size: int | None
-) -> tuple[int, int]:
-    """The size an image of ``width`` x ``height`` is resized to before the crop or pad of its mode.
-
-    CROP covers the target (the larger scale), FILL fits in it (the smaller scale), both rounding to
-    the nearest pixel and never crossing the target; SHORTER_SIDE follows torchvision's ``Resize(N)``:
-    the shorter side becomes N, the longer ``int(N * long / short)``.
-    """
-    if resize_type == "SHORTER_SIDE":
-        assert crop_size is not None
-        if width <= height:
-            return crop_size, max(crop_size, int(crop_size * height / width))
-        return max(crop_size, int(crop_size * width / height)), crop_size
-    if resize_type == "CROP":
-        scale = max(target_w / width, target_h / height)
-        return max(target_w, round(width * scale)), max(target_h, round(height * scale))
-    scale = min(target_w / width, target_h / height)
-    return (
-        min(target_w, max(1, round(width * scale))),
-        min(target_h, max(1, round(height * scale))),
-    )
-
-
 def decode_base64(text: str) -> bytes:
     """Strict base64 first (the fast, common case); then tolerate data URLs, line breaks, URL-safe
     characters and missing padding, which browsers and the ``base64`` tool produce."""
@@ -408,24 +334,6 @@ def decode_base64(text: str) -> bytes:
     return data
 
 
-def cast_pixels(pixels: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
-    """Cast float pixels to the model's element type: integers are rounded and clipped, not wrapped."""
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        pixels = np.clip(np.rint(pixels), info.min, info.max)
-    return np.ascontiguousarray(pixels, dtype=dtype)
-
-
-def _per_channel(values: tuple[float, ...], channel: int, default: float, what: str, name: str) -> np.ndarray:
-    if not values:
-        return np.full(channel, default, dtype=np.float32)
-    if len(values) == 1:
-        return np.full(channel, values[0], dtype=np.float32)
-    if len(values) != channel:
-        raise ScoringFailed(f"image input {name!r}: {what} has {len(values)} values for {channel} channels")
-    return np.asarray(values, dtype=np.float32)
-
-
 def load_mean_file(folder: Path, name: str) -> np.ndarray:
     """Read a model's ``.npy`` mean file from its unpacked folder: numbers only, no pickles, bounded."""
     path = folder.joinpath(*name.split("/"))
@@ -440,32 +348,6 @@ def load_mean_file(folder: Path, name: str) -> np.ndarray:
     if not isinstance(array, np.ndarray) or array.dtype.kind not in "iuf" or not np.all(np.isfinite(array)):
         raise ScoringFailed(f"the mean file {name!r} must hold finite numbers")
     return array
-
-
-def _mean_array(array: np.ndarray | None, spec: ImageSpec) -> np.ndarray:
-    """The mean file's array, checked again (validation checked it at store time) and made to
-    broadcast over an H x W x C image."""
-    name = spec.input_name
-    if array is None:
-        raise ScoringFailed(f"image input {name!r}: the mean file {spec.mean_file!r} was not loaded")
-    mean = np.asarray(array, dtype=np.float32)
-    if mean.ndim == 2 and spec.channel == 1:
-        mean = mean[:, :, np.newaxis]
-    if mean.shape not in ((spec.channel,), (spec.height, spec.width, spec.channel)):
-        raise ScoringFailed(
-            f"image input {name!r}: the mean file has shape {list(mean.shape)}, not "
-            f"[{spec.channel}] or [{spec.height}, {spec.width}, {spec.channel}]"
-        )
-    return mean
-
-
-def _fill_color(values: tuple[int, ...], channel: int) -> int | tuple[int, ...]:
-    """Pillow's colour for the FILL padding: white by default."""
-    if not values:
-        return 255 if channel == 1 else (255, 255, 255)
-    if channel == 1:
-        return values[0]
-    return values if len(values) == 3 else (values[0],) * 3
 
 
 def _orientation(image: Image.Image) -> int:

@@ -101,12 +101,14 @@ class ScoringService:
         observer: Observer = UNOBSERVED,
         *,
         batching: BatchingOptions | None = None,
+        request_threads: int | None = None,
     ) -> None:
         """``observer`` is told the phases, rows and deployment of every score request. ``batching``
-        is the dynamic batching of deployments that set none of their own (None: off)."""
+        is the dynamic batching of deployments that set none of their own (None: off).
+        ``request_threads`` (the worker's, when known) lets a batch that holds them all run at once."""
         self._source = source
         self._default_batching = batching
-        self._batchers = Batchers()
+        self._batchers = Batchers(request_threads)
         self._observer = observer
         self._models = models = PreparedModels(source, files, cache)
         #: What deploys, batch jobs and the change counter ask of the worker's prepared models, offered

@@ -193,6 +193,31 @@ def test_a_full_batch_runs_without_waiting_for_the_delay() -> None:
     assert calls == [4]
 
 
+def test_a_batch_holding_every_request_thread_of_the_worker_runs_without_waiting_for_the_delay() -> None:
+    """With 3 request threads all queued, no fourth request can come: waiting out the delay is idle."""
+    calls: list[int] = []
+    batcher = RequestBatcher(fake_run(calls), BatchingOptions(32, 100_000.0), request_threads=3)
+    started = time.monotonic()
+
+    results = concurrently(3, lambda i: batcher.run(feeds(float(i)), None))
+
+    assert time.monotonic() - started < 30  # far below the 100 s delay
+    assert [r["y"].tolist() for r in results] == [[[0.0]], [[2.0]], [[4.0]]]
+    assert calls == [3]
+
+
+def test_fewer_queued_requests_than_request_threads_wait_out_the_delay() -> None:
+    calls: list[int] = []
+    batcher = RequestBatcher(fake_run(calls), BatchingOptions(32, 300.0), request_threads=4)
+    started = time.monotonic()
+
+    results = concurrently(3, lambda i: batcher.run(feeds(float(i)), None))
+
+    assert time.monotonic() - started >= 0.3  # a fourth thread could still have come
+    assert [r["y"].tolist() for r in results] == [[[0.0]], [[2.0]], [[4.0]]]
+    assert calls == [3]
+
+
 def test_a_request_of_a_full_batch_runs_alone_and_leftovers_lead_the_next() -> None:
     calls: list[int] = []
     batcher = RequestBatcher(fake_run(calls), BatchingOptions(3, 50.0))

@@ -10,7 +10,7 @@ import pytest
 
 from omlsvc.core.errors import InvalidInput, ResponseTooLarge
 from omlsvc.core.limits import MAX_OUTPUT_TENSORS, MAX_TENSOR_NAME
-from omlsvc.scoring.images import resized_size
+from omlsvc.scoring.image_spec import resized_size
 from omlsvc.scoring.tensors import (
     INPUT,
     INTERMEDIATE,
