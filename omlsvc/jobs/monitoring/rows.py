@@ -19,7 +19,8 @@ from omlsvc.jobs.monitoring import bias, data, model
 from omlsvc.jobs.monitoring.checks import BiasSource, Sources
 from omlsvc.jobs.monitoring.metrics import DEFAULT_METRIC, label_text
 from omlsvc.jobs.monitoring.periods import Period, as_utc, assign, period_grid
-from omlsvc.jobs.monitoring.properties import DataBiasProperties, ModelMonitoringProperties, Periods
+from omlsvc.jobs.monitoring.properties import DataBiasProperties, ModelMonitoringProperties
+from omlsvc.jobs.monitoring.sections import Periods
 from omlsvc.jobs.monitoring.sources import (
     CATEGORICAL,
     NUMERIC,
