@@ -103,7 +103,7 @@ class ScoringJobProperties:
         input_columns = _identifiers(raw, "inputColumnNames", problems, non_empty=True)
         top_n = _positive(raw, "topN", problems)
         details = _positive(raw, "topNDetails", problems)
-        level = _service_level(raw, problems)
+        level = _one_of(raw, "jobServiceLevel", SERVICE_LEVELS, problems)
         if len(supplemental) + 2 * (top_n or 1) > MAX_OUTPUT_COLUMNS:
             problems.append(f"the output table would have more than {MAX_OUTPUT_COLUMNS} columns")
         properties = cls(
@@ -222,15 +222,15 @@ def _positive(raw: dict[str, Any], name: str, problems: list[str]) -> int | None
         return None
 
 
-def _service_level(raw: dict[str, Any], problems: list[str]) -> str | None:
-    """``jobServiceLevel`` in upper case, as any case is accepted; None when unset or invalid."""
-    level = raw.get("jobServiceLevel")
-    if level is None:
+def _one_of(raw: dict[str, Any], name: str, choices: tuple[str, ...], problems: list[str]) -> str | None:
+    """One of ``choices`` in upper case, as any case is accepted; None when unset or invalid."""
+    value = raw.get(name)
+    if value is None:
         return None
-    if not isinstance(level, str) or level.upper() not in SERVICE_LEVELS:
-        problems.append(f"jobServiceLevel must be one of {', '.join(SERVICE_LEVELS)}")
+    if not isinstance(value, str) or value.upper() not in choices:
+        problems.append(f"{name} must be one of {', '.join(choices)}")
         return None
-    return level.upper()
+    return value.upper()
 
 
 def _boolean(raw: dict[str, Any], name: str, problems: list[str]) -> bool:

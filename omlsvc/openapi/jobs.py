@@ -12,7 +12,7 @@ from typing import Any
 
 from omlsvc.core.limits import MAX_TENSOR_NAME
 from omlsvc.jobs.monitoring import properties as monitoring
-from omlsvc.jobs.monitoring.fields import PERFORMANCE_METRICS
+from omlsvc.jobs.monitoring.metrics import PERFORMANCE_METRICS
 from omlsvc.jobs.monitoring.periods import FREQUENCIES
 from omlsvc.jobs.monitoring.sections import DEFAULT_THRESHOLD
 from omlsvc.jobs.properties import FIELDS, MAX_JOB_NAME, SERVICE_LEVELS

@@ -11,10 +11,7 @@ import contextlib
 import math
 from typing import Any
 
-from omlsvc.jobs.monitoring.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from omlsvc.jobs.properties import _identifiers
-
-PERFORMANCE_METRICS = (*CLASSIFICATION_METRICS, *REGRESSION_METRICS)
 
 
 def unquote(name: str) -> str:
@@ -61,16 +58,6 @@ def model_list(raw: dict[str, Any], problems: list[str], limit: int) -> tuple[st
         problems.append("modelList names a model twice")
         return ("",)
     return tuple(value)
-
-
-def performance_metric(raw: dict[str, Any], problems: list[str]) -> str | None:
-    value = raw.get("performanceMetric")
-    if value is None:
-        return None
-    if not isinstance(value, str) or value.upper() not in PERFORMANCE_METRICS:
-        problems.append(f"performanceMetric must be one of {', '.join(PERFORMANCE_METRICS)}")
-        return None
-    return value.upper()
 
 
 def label(raw: dict[str, Any], name: str, problems: list[str]) -> str | None:

@@ -23,11 +23,11 @@ from omlsvc.jobs.monitoring.fields import (
     label,
     model_list,
     number,
-    performance_metric,
     unquote,
 )
+from omlsvc.jobs.monitoring.metrics import PERFORMANCE_METRICS
 from omlsvc.jobs.monitoring.sections import PERIOD_FIELDS, Common, Periods, read_common, read_periods
-from omlsvc.jobs.properties import COMMON_FIELDS, _boolean, _identifier
+from omlsvc.jobs.properties import COMMON_FIELDS, _boolean, _identifier, _one_of
 
 DATA_MONITORING = "DATA_MONITORING"
 MODEL_MONITORING = "MODEL_MONITORING"
@@ -199,7 +199,7 @@ def parse_monitoring(raw: dict[str, Any], limits: Limits = Limits()) -> Monitori
             result = DataMonitoringProperties(common, periods, features, anchor)
         else:
             models = model_list(raw, problems, limits.max_models)
-            metric = performance_metric(raw, problems)
+            metric = _one_of(raw, "performanceMetric", PERFORMANCE_METRICS, problems)
             target = _identifier(raw, "targetColumn", problems)
             if target is None and "targetColumn is required" not in problems:
                 problems.append(

@@ -17,9 +17,10 @@ from omlsvc.jobs.monitoring.periods import FREQUENCIES
 from omlsvc.jobs.properties import (
     MAX_DESCRIPTION,
     MAX_JOB_NAME,
+    SERVICE_LEVELS,
     _boolean,
     _identifier,
-    _service_level,
+    _one_of,
     _text,
 )
 from omlsvc.jobs.schedule import iso_utc, parse_timestamp
@@ -99,7 +100,7 @@ class Periods:
 
 def read_common(raw: dict[str, Any], problems: list[str]) -> Common:
     """The fields every job type has (:data:`omlsvc.jobs.properties.COMMON_FIELDS`)."""
-    level = _service_level(raw, problems)
+    level = _one_of(raw, "jobServiceLevel", SERVICE_LEVELS, problems)
     return Common(
         job_name=_text(raw, "jobName", problems, required=True, limit=MAX_JOB_NAME) or "",
         output_data=_identifier(raw, "outputData", problems, required=True, pattern=OUTPUT_NAME) or "",
