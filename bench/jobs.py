@@ -52,7 +52,8 @@ from omlsvc.db.setup import init_schema
 from omlsvc.jobs.options import RunnerOptions
 from omlsvc.jobs.shapes import OutputBatch
 from omlsvc.jobs.tables import LABEL_LENGTH, DataTables
-from omlsvc.repository.service import ModelService, parse_model_form
+from omlsvc.repository.form import parse_model_form
+from omlsvc.repository.service import ModelService
 from omlsvc.wiring import build_runner, build_services
 from tests import modelzoo
 from tests.jobdata import DatabaseRoles, InputTables

@@ -28,7 +28,7 @@ from omlsvc.config import Settings
 from omlsvc.core.authorization import Principal
 from omlsvc.core.signature import ImageSpec
 from omlsvc.db.setup import init_schema
-from omlsvc.repository.service import parse_model_form
+from omlsvc.repository.form import parse_model_form
 from omlsvc.tasks.samples import synthetic_inputs
 from omlsvc.wiring import build_admin_services, build_task_worker
 from tests import modelzoo

@@ -57,36 +57,56 @@ class Metrics(Observer):
         none in tests, which then read this graph's own registry)."""
         self.multiproc_dir = multiproc_dir if multiproc_dir is not None else os.environ.get(MULTIPROC_ENV)
         self.registry = CollectorRegistry()
-        r = self.registry
+        self._define_http(self.registry)
+        self._define_scoring(self.registry)
+        self._define_sessions_and_jobs(self.registry)
+        self._define_logins(self.registry)
+        self._define_process(self.registry)
+        if self.multiproc_dir is None:  # one process: its own memory and CPU, from /proc
+            ProcessCollector(registry=self.registry)
+        self._memory_read_at = 0.0
+        self._checked_out: Callable[[], int] = lambda: 0
+        #: (metric, label values) -> the labelled child: ``labels()`` validates and locks on every
+        #: call, a few microseconds each, several times per request (issue 20's hot path). The
+        #: registry keeps every child anyway, so this holds nothing more than it does.
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    # -- the definitions (registered in this order, which the scrape keeps) --------------------------
+
+    def _define_http(self, registry: CollectorRegistry) -> None:
+        """Requests answered, by route family (the transport reports them)."""
         self.http_requests = Counter(
             "omlsvc_http_requests",
             "HTTP requests answered, by route family, method and status class.",
             ["route", "method", "status_class"],
-            registry=r,
+            registry=registry,
         )
         self.http_seconds = Histogram(
             "omlsvc_http_request_duration_seconds",
             "Time from routing a request to its answer, by route family.",
             ["route"],
-            registry=r,
+            registry=registry,
         )
+
+    def _define_scoring(self, registry: CollectorRegistry) -> None:
+        """Score requests per deployment: counts, rows or images, phase times, merged batches."""
         self.scoring_requests = Counter(
             "omlsvc_scoring_requests",
             "Score requests that reached a deployed model, answered or not.",
             [DEPLOYMENT_LABEL],
-            registry=r,
+            registry=registry,
         )
         self.scoring_answers = Counter(
             "omlsvc_scoring_answers",
             "Score requests answered, by the deployment's model that answered: main or canary.",
             [DEPLOYMENT_LABEL, "variant"],
-            registry=r,
+            registry=registry,
         )
         self.scoring_rows = Counter(
-            "omlsvc_scoring_rows", "Rows scored by tabular models.", [DEPLOYMENT_LABEL], registry=r
+            "omlsvc_scoring_rows", "Rows scored by tabular models.", [DEPLOYMENT_LABEL], registry=registry
         )
         self.scoring_images = Counter(  # issue 18: images apart from rows
-            "omlsvc_scoring_images", "Images scored by image models.", [DEPLOYMENT_LABEL], registry=r
+            "omlsvc_scoring_images", "Images scored by image models.", [DEPLOYMENT_LABEL], registry=registry
         )
         self.scoring_seconds = Histogram(
             "omlsvc_scoring_seconds",
@@ -94,7 +114,7 @@ class Metrics(Observer):
             "preprocess (input conversion), run (onnxruntime), format (the response items).",
             [DEPLOYMENT_LABEL, "phase"],
             buckets=_SCORING_BUCKETS,
-            registry=r,
+            registry=registry,
         )
         # dynamic batching (issue 20): what each merged model run held
         self.batch_rows = Histogram(
@@ -102,66 +122,69 @@ class Metrics(Observer):
             "Rows (or images) of each model run that dynamic batching merged from concurrent requests.",
             [DEPLOYMENT_LABEL],
             buckets=_BATCH_BUCKETS,
-            registry=r,
+            registry=registry,
         )
         self.batch_requests = Histogram(
             "omlsvc_scoring_batch_requests",
             "Score requests merged into each model run by dynamic batching.",
             [DEPLOYMENT_LABEL],
             buckets=_BATCH_BUCKETS,
-            registry=r,
+            registry=registry,
         )
+
+    def _define_sessions_and_jobs(self, registry: CollectorRegistry) -> None:
+        """A worker's session cache and model loads, and batch jobs' runs and rows."""
         self.session_lookups = Counter(
             "omlsvc_session_cache_lookups",
             "Lookups in a worker's session cache, by result (hit or miss).",
             ["result"],
-            registry=r,
+            registry=registry,
         )
         self.session_loads = Histogram(
             "omlsvc_session_load_seconds",
             "Time to build a model's onnxruntime session in a worker (its count is the model loads).",
             buckets=_LOAD_BUCKETS,
-            registry=r,
+            registry=registry,
         )
         self.job_runs = Counter(
-            "omlsvc_job_runs", "Batch scoring runs ended, by outcome.", ["outcome"], registry=r
+            "omlsvc_job_runs", "Batch scoring runs ended, by outcome.", ["outcome"], registry=registry
         )
-        self.job_rows = Counter("omlsvc_job_rows_written", "Result rows batch jobs wrote.", registry=r)
+        self.job_rows = Counter("omlsvc_job_rows_written", "Result rows batch jobs wrote.", registry=registry)
+
+    def _define_logins(self, registry: CollectorRegistry) -> None:
+        """Password logins refused, checked or throttled."""
         self.login_failures = Counter(
-            "omlsvc_login_failures", "Password logins refused: unknown user or wrong password.", registry=r
+            "omlsvc_login_failures",
+            "Password logins refused: unknown user or wrong password.",
+            registry=registry,
         )
         self.logins_throttled = Counter(
             "omlsvc_logins_throttled",
             "Password logins refused unchecked after too many failures.",
-            registry=r,
+            registry=registry,
         )
+
+    def _define_process(self, registry: CollectorRegistry) -> None:
+        """This process's memory and database connections, and the database's errors."""
         self.resident_memory = Gauge(
             "omlsvc_worker_resident_memory_bytes",
             "Resident memory of each live worker (a pid label under several workers).",
             multiprocess_mode="liveall",
-            registry=r,
+            registry=registry,
         )
         # issue 18: the database, seen from this process
         self.database_in_use = Gauge(
             "omlsvc_database_connections_in_use",
             "Database connections checked out of the pool now (summed over live workers).",
             multiprocess_mode="livesum",
-            registry=r,
+            registry=registry,
         )
         self.database_errors = Counter(
             "omlsvc_database_errors",
             "Errors the database raised (statements and connections), by kind.",
             ["kind"],
-            registry=r,
+            registry=registry,
         )
-        if self.multiproc_dir is None:  # one process: its own memory and CPU, from /proc
-            ProcessCollector(registry=r)
-        self._memory_read_at = 0.0
-        self._checked_out: Callable[[], int] = lambda: 0
-        #: (metric, label values) -> the labelled child: ``labels()`` validates and locks on every
-        #: call, a few microseconds each, several times per request (issue 20's hot path). The
-        #: registry keeps every child anyway, so this holds nothing more than it does.
-        self._children: dict[tuple[Any, ...], Any] = {}
 
     def _child(self, metric: Any, *values: str) -> Any:
         key = (id(metric), *values)

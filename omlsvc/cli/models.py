@@ -70,7 +70,7 @@ class _Progress:
 
 
 def _models_push(args: argparse.Namespace, settings: Settings) -> int:
-    from omlsvc.repository.service import parse_model_form
+    from omlsvc.repository.form import parse_model_form
 
     form = parse_model_form(
         {

@@ -34,8 +34,8 @@ MAX_DESCRIPTION = 4000
 #: Oracle's column limit bounds the output table: S + 2 * topN columns (spec section 14).
 MAX_OUTPUT_COLUMNS = 1000
 
-#: Echo order, as in Oracle's job details.
-FIELDS = (
+#: The fields every job type has, first in every echo (Oracle's order).
+COMMON_FIELDS = (
     "jobType",
     "inputSchemaName",
     "outputSchemaName",
@@ -44,6 +44,10 @@ FIELDS = (
     "jobName",
     "disableJob",
     "jobServiceLevel",
+)
+#: Echo order, as in Oracle's job details.
+FIELDS = (
+    *COMMON_FIELDS,
     "inputData",
     "supplementalColumnNames",
     "topN",
@@ -99,13 +103,7 @@ class ScoringJobProperties:
         input_columns = _identifiers(raw, "inputColumnNames", problems, non_empty=True)
         top_n = _positive(raw, "topN", problems)
         details = _positive(raw, "topNDetails", problems)
-        level = raw.get("jobServiceLevel")
-        if level is not None:
-            if not isinstance(level, str) or level.upper() not in SERVICE_LEVELS:
-                problems.append(f"jobServiceLevel must be one of {', '.join(SERVICE_LEVELS)}")
-                level = None
-            else:
-                level = level.upper()
+        level = _one_of(raw, "jobServiceLevel", SERVICE_LEVELS, problems)
         if len(supplemental) + 2 * (top_n or 1) > MAX_OUTPUT_COLUMNS:
             problems.append(f"the output table would have more than {MAX_OUTPUT_COLUMNS} columns")
         properties = cls(
@@ -222,6 +220,17 @@ def _positive(raw: dict[str, Any], name: str, problems: list[str]) -> int | None
     except InvalidInput as exc:
         problems.append(exc.message.rstrip("."))
         return None
+
+
+def _one_of(raw: dict[str, Any], name: str, choices: tuple[str, ...], problems: list[str]) -> str | None:
+    """One of ``choices`` in upper case, as any case is accepted; None when unset or invalid."""
+    value = raw.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.upper() not in choices:
+        problems.append(f"{name} must be one of {', '.join(choices)}")
+        return None
+    return value.upper()
 
 
 def _boolean(raw: dict[str, Any], name: str, problems: list[str]) -> bool:

@@ -12,7 +12,9 @@ from typing import Any
 
 from omlsvc.core.limits import MAX_TENSOR_NAME
 from omlsvc.jobs.monitoring import properties as monitoring
+from omlsvc.jobs.monitoring.metrics import PERFORMANCE_METRICS
 from omlsvc.jobs.monitoring.periods import FREQUENCIES
+from omlsvc.jobs.monitoring.sections import DEFAULT_THRESHOLD
 from omlsvc.jobs.properties import FIELDS, MAX_JOB_NAME, SERVICE_LEVELS
 from omlsvc.jobs.service import ACTIONS
 from omlsvc.openapi.builders import collection_schema, links_schema, nullable, schema_ref
@@ -114,7 +116,7 @@ def _periods() -> dict[str, Any]:
             "type": "number",
             "minimum": 0,
             "nullable": True,
-            "description": f"A period drifts when DRIFT exceeds it (default {monitoring.DEFAULT_THRESHOLD}).",
+            "description": f"A period drifts when DRIFT exceeds it (default {DEFAULT_THRESHOLD}).",
         },
         "recompute": {
             "type": "boolean",
@@ -170,7 +172,7 @@ def _monitoring_schema(job_type: str) -> dict[str, Any]:
             properties["performanceMetric"] = {
                 "type": "string",
                 "nullable": True,
-                "enum": [*monitoring.PERFORMANCE_METRICS, None],
+                "enum": [*PERFORMANCE_METRICS, None],
             }
             properties["targetColumn"] = {
                 "type": "string",

@@ -7,8 +7,9 @@ from contextlib import ExitStack
 import falcon
 
 from omlsvc.core.errors import InvalidInput, PayloadTooLarge
+from omlsvc.repository.form import parse_model_form
 from omlsvc.repository.rows import ModelFilter
-from omlsvc.repository.service import ModelService, Upload, parse_model_form
+from omlsvc.repository.service import ModelService, Upload
 from omlsvc.rest.model_views import grant_view, metadata_view, model_view
 from omlsvc.rest.tasks import accepted
 from omlsvc.rest.web import collection_links, link, paging, read_json_object, text_param

@@ -30,8 +30,9 @@ from omlsvc.core.errors import Forbidden, InvalidInput
 from omlsvc.core.fetch import FetchLimits, fetch
 from omlsvc.core.urlsafety import AddressPolicy
 from omlsvc.repository.archive import extract_package
+from omlsvc.repository.form import parse_model_form
 from omlsvc.repository.rows import ModelRecord
-from omlsvc.repository.service import ModelService, Upload, parse_model_form
+from omlsvc.repository.service import ModelService, Upload
 from omlsvc.tasks import profiling, variants
 from omlsvc.tasks.isolated import run_isolated
 from omlsvc.tasks.records import TaskRecord

@@ -22,8 +22,9 @@ from omlsvc.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from omlsvc.core.patterns import SHA256_HEX, TASK_ID, VERSION
 from omlsvc.core.urlsafety import AddressPolicy
 from omlsvc.db.transactions import Transactions
+from omlsvc.repository.form import parse_model_form
 from omlsvc.repository.rows import ModelRecord
-from omlsvc.repository.service import ModelService, parse_model_form
+from omlsvc.repository.service import ModelService
 from omlsvc.tasks.records import CANCELED, IMPORT, PROFILE, QUEUED, VARIANT, TaskRecord
 from omlsvc.tasks.store import TaskStore
 

@@ -28,7 +28,7 @@ from omlsvc.config import Settings
 from omlsvc.core.authorization import Principal
 from omlsvc.jobs.options import RunnerOptions
 from omlsvc.jobs.runner import Claim, Runner
-from omlsvc.repository.service import parse_model_form
+from omlsvc.repository.form import parse_model_form
 from omlsvc.wiring import Services, build_runner, build_services
 from tests import modelzoo
 from tests.conftest import empty_postgres

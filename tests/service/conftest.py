@@ -16,8 +16,9 @@ from omlsvc.db.engine import make_engine
 from omlsvc.db.setup import init_schema
 from omlsvc.db.transactions import Transactions
 from omlsvc.deployment.service import DeploymentService
+from omlsvc.repository.form import parse_model_form
 from omlsvc.repository.rows import ModelRecord
-from omlsvc.repository.service import ModelService, parse_model_form
+from omlsvc.repository.service import ModelService
 from tests import modelzoo
 from tests.service.fakes import RecordingTransactions
 

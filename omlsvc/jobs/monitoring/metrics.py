@@ -27,6 +27,8 @@ CLASSIFICATION_METRICS = {
     "PRECISION": "Precision",
     "RECALL": "Recall",
 }
+#: What ``performanceMetric`` may name.
+PERFORMANCE_METRICS = (*CLASSIFICATION_METRICS, *REGRESSION_METRICS)
 DEFAULT_METRIC = {"REGRESSION": "MEAN_SQUARED_ERROR", "CLASSIFICATION": "BALANCED_ACCURACY"}
 #: The positive class of binary metrics when ``positiveClass`` is not given and one of these is a label.
 POSITIVE_NAMES = ("1", "Y", "YES", "TRUE")

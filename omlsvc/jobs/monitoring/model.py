@@ -73,8 +73,17 @@ def _subset(columns: Columns, rows: np.ndarray) -> dict[str, list[Any]]:
 
 @dataclass(frozen=True)
 class PredictionBins:
+    """How predictions are binned: the baseline's numeric edges (regression) or its classes."""
+
     edges: list[float] | None
     classes: list[str] | None
+
+    @classmethod
+    def of_baseline(cls, function: str, predicted: Predictions) -> PredictionBins:
+        if function == REGRESSION:
+            assert predicted.values is not None
+            return cls(statistics.numeric_edges(predicted.values.astype(np.float64)), None)
+        return cls(None, list(predicted.classes))
 
     def shares(self, predicted: Predictions) -> np.ndarray:
         if self.edges is not None:
@@ -97,6 +106,15 @@ class PredictionBins:
                 for name, share in zip([*(self.classes or []), None], shares, strict=True)
                 if name is not None or share > 0
             ]
+        }
+
+    def drift_statistics(self, baseline: Predictions, predicted: Predictions) -> dict[str, Any]:
+        """A period's prediction statistics, led by their PSI against the baseline's."""
+        return {
+            "population_stability_index": statistics.significant(
+                statistics.population_stability_index(self.shares(baseline), self.shares(predicted))
+            ),
+            **self.statistics(predicted),
         }
 
 
@@ -148,15 +166,9 @@ def monitor_model(
 ) -> list[dict[str, Any]]:
     """The rows of one model for one run (``START_TIME``/``END_TIME`` as UTC datetimes or None).
     Rows whose target is missing are left out before anything is counted or scored."""
-    base_rows = np.asarray([i for i, v in enumerate(baseline[target]) if not _missing(v)], dtype=np.int64)
-    base = _subset(baseline, base_rows)
-    base_target = base.pop(target)
+    base, base_target = _with_target(baseline, target)
     base_predictions = score(base)
-    if function == REGRESSION:
-        assert base_predictions.values is not None
-        bins = PredictionBins(statistics.numeric_edges(base_predictions.values.astype(np.float64)), None)
-    else:
-        bins = PredictionBins(None, list(base_predictions.classes))
+    bins = PredictionBins.of_baseline(function, base_predictions)
     base_quality = quality(function, base_target, base_predictions, positive)
     base_metric = base_quality.get(metric_key(metric))
     rows: list[dict[str, Any]] = []
@@ -180,15 +192,9 @@ def monitor_model(
         period_quality = quality(function, actual, predicted, positive)
         value = period_quality.get(metric_key(metric))
         drift = m.model_drift(base_metric, value)
-        prediction_stats = {
-            "population_stability_index": statistics.significant(
-                statistics.population_stability_index(bins.shares(base_predictions), bins.shares(predicted))
-            ),
-            **bins.statistics(predicted),
-        }
         payload = {
             **period_quality,
-            "prediction_statistics": prediction_stats,
+            "prediction_statistics": bins.drift_statistics(base_predictions, predicted),
             "most_impactful_features": _impacts(
                 score, function, data, actual, features, metric, value, positive
             ),
@@ -200,6 +206,13 @@ def monitor_model(
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value))
+
+
+def _with_target(columns: Columns, target: str) -> tuple[dict[str, list[Any]], list[Any]]:
+    """The rows whose ``target`` is set: their other columns, and their targets apart."""
+    rows = np.asarray([i for i, v in enumerate(columns[target]) if not _missing(v)], dtype=np.int64)
+    data = _subset(columns, rows)
+    return data, data.pop(target)
 
 
 def _row(

@@ -12,26 +12,22 @@ metrics are computed for).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from omlsvc.core.errors import InvalidInput
-from omlsvc.core.patterns import IDENTIFIER, OUTPUT_NAME
-from omlsvc.jobs.monitoring.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS
-from omlsvc.jobs.monitoring.periods import FREQUENCIES
-from omlsvc.jobs.properties import (
-    MAX_DESCRIPTION,
-    MAX_JOB_NAME,
-    SERVICE_LEVELS,
-    _boolean,
-    _identifier,
-    _text,
+from omlsvc.jobs.monitoring.fields import (
+    bin_count,
+    column_names,
+    label,
+    model_list,
+    number,
+    unquote,
 )
-from omlsvc.jobs.schedule import iso_utc, parse_timestamp
+from omlsvc.jobs.monitoring.metrics import PERFORMANCE_METRICS
+from omlsvc.jobs.monitoring.sections import PERIOD_FIELDS, Common, Periods, read_common, read_periods
+from omlsvc.jobs.properties import COMMON_FIELDS, _boolean, _identifier, _one_of
 
 DATA_MONITORING = "DATA_MONITORING"
 MODEL_MONITORING = "MODEL_MONITORING"
@@ -41,35 +37,18 @@ MONITORING_TYPES = (DATA_MONITORING, MODEL_MONITORING, DATA_BIAS)
 #: Default limits (spec 2 and 3), overridable by settings.
 DEFAULT_MAX_FEATURES = 250
 DEFAULT_MAX_MODELS = 20
-#: ``threshold`` when none is given (spec 2; spec 3 for model monitoring, our choice).
-DEFAULT_THRESHOLD = 0.7
-PERFORMANCE_METRICS = (*CLASSIFICATION_METRICS, *REGRESSION_METRICS)
 
-_COMMON = (
-    "jobType",
-    "inputSchemaName",
-    "outputSchemaName",
-    "outputData",
-    "jobDescription",
-    "jobName",
-    "disableJob",
-    "jobServiceLevel",
+DATA_FIELDS = (*COMMON_FIELDS, *PERIOD_FIELDS, "featureList", "anchorColumn")
+MODEL_FIELDS = (
+    *COMMON_FIELDS,
+    *PERIOD_FIELDS,
+    "modelList",
+    "performanceMetric",
+    "targetColumn",
+    "positiveClass",
 )
-_PERIODS = (
-    "baselineData",
-    "newData",
-    "timeColumn",
-    "startDate",
-    "endDate",
-    "frequency",
-    "threshold",
-    "recompute",
-    "caseidColumn",
-)
-DATA_FIELDS = (*_COMMON, *_PERIODS, "featureList", "anchorColumn")
-MODEL_FIELDS = (*_COMMON, *_PERIODS, "modelList", "performanceMetric", "targetColumn", "positiveClass")
 BIAS_FIELDS = (
-    *_COMMON,
+    *COMMON_FIELDS,
     "inputData",
     "sensitiveFeatures",
     "strata",
@@ -97,31 +76,6 @@ class Limits:
     max_models: int = DEFAULT_MAX_MODELS
 
 
-@dataclass(frozen=True)
-class Common:
-    """What every job type has: names, schemas, service level."""
-
-    job_name: str
-    output_data: str
-    input_schema: str | None
-    output_schema: str | None
-    description: str | None
-    service_level: str | None
-    disable_job: bool
-
-    def common_json(self, job_type: str) -> dict[str, Any]:
-        return {
-            "jobType": job_type,
-            "inputSchemaName": self.input_schema,
-            "outputSchemaName": self.output_schema,
-            "outputData": self.output_data,
-            "jobDescription": self.description,
-            "jobName": self.job_name,
-            "disableJob": self.disable_job,
-            "jobServiceLevel": self.service_level,
-        }
-
-
 class _Described:
     """What the service and the runner read of any job's properties, whatever its type."""
 
@@ -141,38 +95,6 @@ class _Described:
 
     def to_text(self) -> str:
         return json.dumps(self.to_json())  # type: ignore[attr-defined]
-
-
-@dataclass(frozen=True)
-class Periods:
-    """Baseline, new data and how new data is cut into periods (spec 2 and 4)."""
-
-    baseline_data: str
-    new_data: str
-    time_column: str | None
-    start_date: datetime | None
-    end_date: datetime | None
-    frequency: str | None
-    threshold: float | None
-    recompute: bool
-    caseid_column: str | None
-
-    @property
-    def threshold_in_force(self) -> float:
-        return DEFAULT_THRESHOLD if self.threshold is None else self.threshold
-
-    def periods_json(self) -> dict[str, Any]:
-        return {
-            "baselineData": self.baseline_data,
-            "newData": self.new_data,
-            "timeColumn": self.time_column,
-            "startDate": iso_utc(self.start_date),
-            "endDate": iso_utc(self.end_date),
-            "frequency": self.frequency,
-            "threshold": self.threshold,
-            "recompute": self.recompute,
-            "caseidColumn": self.caseid_column,
-        }
 
 
 @dataclass(frozen=True)
@@ -265,26 +187,26 @@ def parse_monitoring(raw: dict[str, Any], limits: Limits = Limits()) -> Monitori
     unknown = sorted(set(raw) - set(fields) - set(IGNORED))
     if unknown:
         problems.append(f"unknown field(s) for {job_type}: {', '.join(unknown)}")
-    common = _common(raw, problems)
+    common = read_common(raw, problems)
     result: MonitoringProperties
     if job_type == DATA_BIAS:
         result = _bias(raw, common, problems, limits)
     else:
-        periods = _periods(raw, problems)
+        periods = read_periods(raw, problems)
         if job_type == DATA_MONITORING:
-            features = _names(raw, "featureList", problems, limit=limits.max_features)
+            features = column_names(raw, "featureList", problems, limit=limits.max_features)
             anchor = _identifier(raw, "anchorColumn", problems)
             result = DataMonitoringProperties(common, periods, features, anchor)
         else:
-            models = _model_list(raw, problems, limits.max_models)
-            metric = _metric(raw, problems)
+            models = model_list(raw, problems, limits.max_models)
+            metric = _one_of(raw, "performanceMetric", PERFORMANCE_METRICS, problems)
             target = _identifier(raw, "targetColumn", problems)
             if target is None and "targetColumn is required" not in problems:
                 problems.append(
                     "targetColumn is required: the column of baselineData and newData that holds the true "
                     "target (ONNX models do not name it)"
                 )
-            positive = _label(raw, "positiveClass", problems)
+            positive = label(raw, "positiveClass", problems)
             result = ModelMonitoringProperties(common, periods, models, metric, target or "", positive)
     if problems:
         raise InvalidInput("jobProperties is invalid: " + "; ".join(problems) + ".", details=problems)
@@ -316,192 +238,17 @@ def updated(
     return parse_monitoring({**properties.to_json(), **changes}, limits)
 
 
-# -- fields -----------------------------------------------------------------------------------------
-
-
-def _common(raw: dict[str, Any], problems: list[str]) -> Common:
-    level = raw.get("jobServiceLevel")
-    if level is not None:
-        if not isinstance(level, str) or level.upper() not in SERVICE_LEVELS:
-            problems.append(f"jobServiceLevel must be one of {', '.join(SERVICE_LEVELS)}")
-            level = None
-        else:
-            level = level.upper()
-    return Common(
-        job_name=_text(raw, "jobName", problems, required=True, limit=MAX_JOB_NAME) or "",
-        output_data=_identifier(raw, "outputData", problems, required=True, pattern=OUTPUT_NAME) or "",
-        input_schema=_identifier(raw, "inputSchemaName", problems),
-        output_schema=_identifier(raw, "outputSchemaName", problems),
-        description=_text(raw, "jobDescription", problems, limit=MAX_DESCRIPTION),
-        service_level=level,
-        disable_job=_boolean(raw, "disableJob", problems),
-    )
-
-
-def _periods(raw: dict[str, Any], problems: list[str]) -> Periods:
-    time_column = _identifier(raw, "timeColumn", problems)
-    dates = []
-    for name in ("startDate", "endDate"):
-        try:
-            dates.append(parse_timestamp(raw.get(name), name))
-        except InvalidInput as exc:
-            problems.append(exc.message.rstrip("."))
-            dates.append(None)
-    start, end = dates
-    frequency = raw.get("frequency")
-    if frequency is not None and (not isinstance(frequency, str) or frequency.lower() not in FREQUENCIES):
-        problems.append(f"frequency must be one of {', '.join(FREQUENCIES)} (any case)")
-        frequency = None
-    if time_column is None:
-        given = [name for name in ("startDate", "endDate", "frequency") if raw.get(name) is not None]
-        if given:
-            problems.append(f"{', '.join(given)} need(s) timeColumn")
-    if start is not None and end is not None and start > end:
-        problems.append("startDate is after endDate")
-    threshold = raw.get("threshold")
-    if isinstance(threshold, str):
-        with contextlib.suppress(ValueError):
-            threshold = float(threshold.strip())
-    if threshold is not None and (
-        isinstance(threshold, bool)
-        or not isinstance(threshold, int | float)
-        or not math.isfinite(threshold)
-        or threshold < 0
-    ):
-        problems.append("threshold must be a finite number of at least 0")
-        threshold = None
-    return Periods(
-        baseline_data=_identifier(raw, "baselineData", problems, required=True) or "",
-        new_data=_identifier(raw, "newData", problems, required=True) or "",
-        time_column=time_column,
-        start_date=start,
-        end_date=end,
-        frequency=frequency,
-        threshold=None if threshold is None else float(threshold),
-        recompute=_boolean(raw, "recompute", problems),
-        caseid_column=_identifier(raw, "caseidColumn", problems),
-    )
-
-
-def _unquote(name: str) -> str:
-    """Oracle's examples quote identifiers inside the strings (``"\\"GENDER\\""``): strip one level."""
-    if len(name) >= 2 and name[0] == name[-1] == '"':
-        return name[1:-1]
-    return name
-
-
-def _names(
-    raw: dict[str, Any], name: str, problems: list[str], *, limit: int, required: bool = False
-) -> tuple[str, ...] | None:
-    value = raw.get(name)
-    if value is None:
-        if required:
-            problems.append(f"{name} is required")
-        return None
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        problems.append(f"{name} must be an array of column names")
-        return None
-    names = [_unquote(item) for item in value]
-    if not names:
-        problems.append(f"{name} must name at least one column")
-        return None
-    if len(names) > limit:
-        problems.append(f"{name} names {len(names)} columns; at most {limit} are allowed")
-        return None
-    bad = [item for item in names if not IDENTIFIER.fullmatch(item)]
-    if bad:
-        problems.append(f"{name} holds names that are not column names: {', '.join(map(repr, bad))}")
-        return None
-    if len({item.upper() for item in names}) != len(names):
-        problems.append(f"{name} names a column twice")
-        return None
-    return tuple(names)
-
-
-def _model_list(raw: dict[str, Any], problems: list[str], limit: int) -> tuple[str, ...]:
-    value = raw.get("modelList")
-    if value is None:
-        problems.append("modelList is required")
-        return ("",)
-    if not isinstance(value, list) or not all(
-        isinstance(item, str) and 0 < len(item) <= 36 for item in value
-    ):
-        problems.append("modelList must be an array of model ids")
-        return ("",)
-    if not value:
-        problems.append("modelList must name at least one model")
-        return ("",)
-    if len(value) > limit:
-        problems.append(f"modelList names {len(value)} models; at most {limit} are allowed")
-        return ("",)
-    if len(set(value)) != len(value):
-        problems.append("modelList names a model twice")
-        return ("",)
-    return tuple(value)
-
-
-def _metric(raw: dict[str, Any], problems: list[str]) -> str | None:
-    value = raw.get("performanceMetric")
-    if value is None:
-        return None
-    if not isinstance(value, str) or value.upper() not in PERFORMANCE_METRICS:
-        problems.append(f"performanceMetric must be one of {', '.join(PERFORMANCE_METRICS)}")
-        return None
-    return value.upper()
-
-
-def _label(raw: dict[str, Any], name: str, problems: list[str]) -> str | None:
-    """A class label or outcome value: text, or a number (kept as its text, ``1`` not ``1.0``)."""
-    value = raw.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return str(value).upper()
-    if isinstance(value, int | float) and math.isfinite(value):
-        return str(int(value)) if float(value).is_integer() else str(value)
-    if isinstance(value, str) and 0 < len(value) <= 4000:
-        return value
-    problems.append(f"{name} must be a string or a number")
-    return None
-
-
-def _number(raw: dict[str, Any], name: str, problems: list[str]) -> float | None:
-    value = raw.get(name)
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            value = float(value.strip())
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        problems.append(f"{name} must be a finite number")
-        return None
-    return float(value)
-
-
-def _bins(raw: dict[str, Any], name: str, problems: list[str]) -> int | None:
-    value = raw.get(name)
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= 1000:
-        problems.append(f"{name} must be an integer from 2 to 1000")
-        return None
-    return value
-
-
 def _bias(raw: dict[str, Any], common: Common, problems: list[str], limits: Limits) -> DataBiasProperties:
+    """A DATA_BIAS job's own fields; exactly one of ``outcomeThreshold`` and ``positiveOutcome``."""
     outcome = raw.get("outcomeColumn")
     outcome_column = _identifier(
-        {"outcomeColumn": _unquote(outcome) if isinstance(outcome, str) else outcome},
+        {"outcomeColumn": unquote(outcome) if isinstance(outcome, str) else outcome},
         "outcomeColumn",
         problems,
         required=True,
     )
-    threshold = _number(raw, "outcomeThreshold", problems)
-    positive = _label(raw, "positiveOutcome", problems)
+    threshold = number(raw, "outcomeThreshold", problems)
+    positive = label(raw, "positiveOutcome", problems)
     if (threshold is None) == (
         positive is None
     ) and "outcomeThreshold must be a finite number" not in problems:
@@ -509,17 +256,17 @@ def _bias(raw: dict[str, Any], common: Common, problems: list[str], limits: Limi
     properties = DataBiasProperties(
         common=common,
         input_data=_identifier(raw, "inputData", problems, required=True) or "",
-        sensitive_features=_names(
+        sensitive_features=column_names(
             raw, "sensitiveFeatures", problems, limit=limits.max_features, required=True
         )
         or (),
-        strata=_names(raw, "strata", problems, limit=limits.max_features),
+        strata=column_names(raw, "strata", problems, limit=limits.max_features),
         outcome_column=outcome_column or "",
         outcome_threshold=threshold,
         positive_outcome=positive,
         replace_result_table=_boolean(raw, "replaceResultTable", problems),
         pairwise_mode=_boolean(raw, "pairwiseMode", problems),
-        categorical_bin_num=_bins(raw, "categoricalBinNum", problems),
-        numerical_bin_num=_bins(raw, "numericalBinNum", problems),
+        categorical_bin_num=bin_count(raw, "categoricalBinNum", problems),
+        numerical_bin_num=bin_count(raw, "numericalBinNum", problems),
     )
     return properties

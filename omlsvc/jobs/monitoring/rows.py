@@ -8,6 +8,7 @@ scoring).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -19,7 +20,8 @@ from omlsvc.jobs.monitoring import bias, data, model
 from omlsvc.jobs.monitoring.checks import BiasSource, Sources
 from omlsvc.jobs.monitoring.metrics import DEFAULT_METRIC, label_text
 from omlsvc.jobs.monitoring.periods import Period, as_utc, assign, period_grid
-from omlsvc.jobs.monitoring.properties import DataBiasProperties, ModelMonitoringProperties, Periods
+from omlsvc.jobs.monitoring.properties import DataBiasProperties, ModelMonitoringProperties
+from omlsvc.jobs.monitoring.sections import Periods
 from omlsvc.jobs.monitoring.sources import (
     CATEGORICAL,
     NUMERIC,
@@ -37,6 +39,19 @@ class MonitoringFailed(OmlError):
     """A monitoring run cannot be computed (too few rows, a model gone, a table changed)."""
 
     code = "RUN_FAILED"
+
+
+@dataclass(frozen=True)
+class RunScope:
+    """What a run of a job with periods covers, whatever it monitors: the period grid, each new row's
+    period index, the periods whose rows are computed, the drift threshold, and whether the baseline's
+    row is written."""
+
+    periods: list[Period | None]
+    period_of_row: np.ndarray
+    threshold: float
+    wanted: set[int]
+    with_baseline: bool
 
 
 def periods_of(periods: Periods, time: str | None, new: Values) -> tuple[list[Period | None], np.ndarray]:
@@ -77,12 +92,7 @@ def data_rows(
     sources: Sources,
     base: Values,
     new: Values,
-    periods: list[Period | None],
-    period_of_row: np.ndarray,
-    *,
-    threshold: float,
-    wanted: set[int],
-    with_baseline: bool,
+    scope: RunScope,
 ) -> list[dict[str, Any]]:
     features = [
         data.Feature(f.names[1], f.kind, _array(base[f.names[0]], f.kind), _array(new[f.names[1]], f.kind))
@@ -95,11 +105,11 @@ def data_rows(
         anchor = data.Anchor(kind, _array(base[base_name], kind), _array(new[new_name], kind))
     return data.monitor_data(
         features,
-        period_of_row,
-        periods,
-        threshold=threshold,
-        wanted=wanted,
-        with_baseline=with_baseline,
+        scope.period_of_row,
+        scope.periods,
+        threshold=scope.threshold,
+        wanted=scope.wanted,
+        with_baseline=scope.with_baseline,
         anchor=anchor,
     )
 
@@ -144,12 +154,7 @@ def model_rows(
     properties: ModelMonitoringProperties,
     base: Values,
     new: Values,
-    periods: list[Period | None],
-    period_of_row: np.ndarray,
-    *,
-    threshold: float,
-    wanted: set[int],
-    with_baseline: bool,
+    scope: RunScope,
 ) -> list[dict[str, Any]]:
     assert sources.target is not None
     columns = tuple(dict.fromkeys(c for feed in sources.feeds[model_id] for c in feed.columns))
@@ -165,12 +170,12 @@ def model_rows(
         {c: new[new_names[c]] for c in columns} | {target_base: new[target_new]},
         target=target_base,
         features=columns,
-        period_of_row=period_of_row,
-        periods=periods,
-        threshold=threshold,
+        period_of_row=scope.period_of_row,
+        periods=scope.periods,
+        threshold=scope.threshold,
         metric=properties.performance_metric or DEFAULT_METRIC[function],
-        wanted=wanted,
-        with_baseline=with_baseline,
+        wanted=scope.wanted,
+        with_baseline=scope.with_baseline,
         positive=properties.positive_class,
     )
 

@@ -112,16 +112,7 @@ class MonitorRuns:
         """Every row of the job's next run, computed from its tables as they are now."""
         properties = monitoring_from_text(job.properties_json)
         identity = self.identity(job.owner)
-        checked = None
-        prepared: dict[str, PreparedModel] = {}
-        if isinstance(properties, ModelMonitoringProperties):
-            checked = self.check_models(identity, properties, MonitoringFailed)
-            assert self._scoring is not None
-            for model_id, _ in checked.specs:
-                record = self._models.record(model_id)
-                if record is None:
-                    raise MonitoringFailed(f"modelList: model {model_id} does not exist.")
-                prepared[model_id] = self._scoring.prepared_for_model(record)
+        checked, prepared = self._prepare_models(identity, properties)
         name = lifecycle.output_table_name(job.id, properties.common.output_data)
         with self._transactions() as uow, user_tables(uow.connection, identity, owner_of) as user:
             try:
@@ -148,34 +139,46 @@ class MonitorRuns:
                 if user.tables.exists(table.schema, table.name)
                 else (False, set())
             )
-        needed = data.MIN_ROWS if isinstance(properties, DataMonitoringProperties) else model.MIN_ROWS
-        if len(next(iter(base.values()), [])) < needed:
-            raise MonitoringFailed(
-                f"baselineData has fewer than {needed} rows; the analysis needs at least {needed}."
-            )
+        _require_baseline_rows(properties, base)
         recompute = properties.periods.recompute
         periods, period_of_row = rows.periods_of(properties.periods, sources.time, new)
-        options: dict[str, Any] = {
-            "threshold": properties.periods.threshold_in_force,
+        scope = rows.RunScope(
+            periods,
+            period_of_row,
+            threshold=properties.periods.threshold_in_force,
             # recompute=false: only periods not in the table yet (spec section 6)
-            "wanted": {
+            wanted={
                 k for k, p in enumerate(periods) if recompute or p is None or (p.start, p.end) not in done
             },
-            "with_baseline": recompute or not has_baseline,
-        }
+            with_baseline=recompute or not has_baseline,
+        )
         # scikit-learn warns of ill-defined metrics (a class a period lacks): the JSON says it with nulls
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                result = self._rows(
-                    properties, checked, prepared, sources, base, new, periods, period_of_row, options
-                )
+                result = self._rows(properties, checked, prepared, sources, base, new, scope)
             except (ValueError, TypeError, ArithmeticError) as exc:
                 # the library's message may quote a value read from the table: its type only
                 raise MonitoringFailed(
                     f"The statistics could not be computed from these values ({type(exc).__name__})."
                 ) from exc
         return Computed(identity, table, result, periods if recompute else None)
+
+    def _prepare_models(
+        self, identity: JobIdentity, properties: MonitoringProperties
+    ) -> tuple[checks.Checked | None, dict[str, PreparedModel]]:
+        """A MODEL_MONITORING job's models, checked and each prepared to score; nothing for the others."""
+        if not isinstance(properties, ModelMonitoringProperties):
+            return None, {}
+        checked = self.check_models(identity, properties, MonitoringFailed)
+        assert self._scoring is not None
+        prepared: dict[str, PreparedModel] = {}
+        for model_id, _ in checked.specs:
+            record = self._models.record(model_id)
+            if record is None:
+                raise MonitoringFailed(f"modelList: model {model_id} does not exist.")
+            prepared[model_id] = self._scoring.prepared_for_model(record)
+        return checked, prepared
 
     @staticmethod
     def _rows(
@@ -185,26 +188,15 @@ class MonitorRuns:
         sources: checks.Sources,
         base: rows.Values,
         new: rows.Values,
-        periods: list[Period | None],
-        period_of_row: Any,
-        options: dict[str, Any],
+        scope: rows.RunScope,
     ) -> list[dict[str, Any]]:
         if isinstance(properties, DataMonitoringProperties):
-            return rows.data_rows(sources, base, new, periods, period_of_row, **options)
+            return rows.data_rows(sources, base, new, scope)
         assert checked is not None
         result: list[dict[str, Any]] = []
         for model_id, spec in checked.specs:
             result += rows.model_rows(
-                model_id,
-                spec,
-                prepared[model_id],
-                sources,
-                properties,
-                base,
-                new,
-                periods,
-                period_of_row,
-                **options,
+                model_id, spec, prepared[model_id], sources, properties, base, new, scope
             )
         return result
 
@@ -229,6 +221,17 @@ class MonitorRuns:
             names = tuple(column.name for column in computed.table.columns)
             columns = tuple([row.get(name) for row in written] for name in names)
             user.tables.insert(computed.table, OutputBatch(names, columns, len(written)))
+
+
+def _require_baseline_rows(
+    properties: DataMonitoringProperties | ModelMonitoringProperties, base: rows.Values
+) -> None:
+    """The baseline has the rows its analysis needs (spec 3), else the run fails saying so."""
+    needed = data.MIN_ROWS if isinstance(properties, DataMonitoringProperties) else model.MIN_ROWS
+    if len(next(iter(base.values()), [])) < needed:
+        raise MonitoringFailed(
+            f"baselineData has fewer than {needed} rows; the analysis needs at least {needed}."
+        )
 
 
 def _read(user: UserTables, sources: checks.Sources) -> tuple[rows.Values, rows.Values]:
