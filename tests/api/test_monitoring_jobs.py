@@ -78,31 +78,20 @@ def drift_tables(tables: InputTables, *, shift: float) -> tuple[str, str]:
             purposes[rng.integers(0, 3, rows)],
         ]
 
-    base = tables.table(
-        "loans_base",
-        [
+    def loan_columns() -> list[Column[Any]]:  # a table's own, so made anew for each
+        return [
             Column("loan_id", Integer, primary_key=True, autoincrement=False),
             Column("amount", Float),
             Column("income", Float),
             Column("purpose", String(10)),
-        ],
-        columns(400, 0),
-    )
+        ]
+
+    base = tables.table("loans_base", loan_columns(), columns(400, 0))
     live = columns(400, shift)
     applied = [START + timedelta(hours=3 * i) for i in range(200)] + [
         START + timedelta(days=31, hours=3 * i) for i in range(200)
     ]
-    new = tables.table(
-        "loans_live",
-        [
-            Column("loan_id", Integer, primary_key=True, autoincrement=False),
-            Column("amount", Float),
-            Column("income", Float),
-            Column("purpose", String(10)),
-            Column("applied_at", DateTime),
-        ],
-        [*live, applied],
-    )
+    new = tables.table("loans_live", [*loan_columns(), Column("applied_at", DateTime)], [*live, applied])
     return base, new
 
 
