@@ -20,6 +20,7 @@ from omlsvc.cli.db import add_db_commands
 from omlsvc.cli.deployments import add_deployment_commands
 from omlsvc.cli.jobs import add_job_commands, add_job_worker_command
 from omlsvc.cli.models import add_model_commands
+from omlsvc.cli.output import error_out
 from omlsvc.cli.remote import NotSignedIn, add_login_commands
 from omlsvc.cli.remote_jobs import add_remote_job_commands, add_remote_task_commands
 from omlsvc.cli.remote_models import (
@@ -59,9 +60,7 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
         print(f"omlsvc: {error}", file=sys.stderr)
         return 2
     except OmlError as error:
-        print(f"omlsvc: {error.message}", file=sys.stderr)
-        for detail in error.details:
-            print(f"  - {detail}", file=sys.stderr)
+        error_out(f"omlsvc: {error.message}", error.details)
         return 1
 
 
@@ -75,9 +74,7 @@ def _remote(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         print(f"omlsvc: {error}", file=sys.stderr)
         return 2
     except ServiceError as error:
-        print(f"omlsvc: {error.message} ({error.code})", file=sys.stderr)
-        for detail in error.details:
-            print(f"  - {detail}", file=sys.stderr)
+        error_out(f"omlsvc: {error.message} ({error.code})", error.details)
         if isinstance(error, AuthenticationError) and getattr(args.handler, "__name__", "") != "_login":
             print("  (sign in again: omlsvc login URL)", file=sys.stderr)
         return 1

@@ -65,6 +65,40 @@ def add_user_option(*commands: argparse.ArgumentParser) -> None:
         command.add_argument("--user", default="admin", help="act as this user (default: admin)")
 
 
+def add_model_form_arguments(command: argparse.ArgumentParser) -> None:
+    """What a new model is described by, for ``push`` and ``import``, local and remote alike: the
+    same options, so a command line works against either."""
+    command.add_argument("--name", required=True)
+    command.add_argument("--version", required=True)
+    command.add_argument("--type", dest="model_type", default="ONNX", choices=("ONNX", "ONNX_IMG"))
+    command.add_argument("--namespace")
+    command.add_argument("--description")
+    command.add_argument("--shared", action="store_true")
+
+
+def add_variant_arguments(command: argparse.ArgumentParser) -> None:
+    """``models variant``'s arguments, local and remote alike."""
+    command.add_argument("model_id")
+    command.add_argument("--kind", required=True, choices=("fp16", "int8", "optimized"))
+    command.add_argument("--version", required=True, help="the variant's version (same name as the source)")
+
+
+def add_profile_arguments(command: argparse.ArgumentParser, *, providers_help: str) -> None:
+    """``models profile``'s arguments, local and remote alike but for the default providers, which
+    ``providers_help`` names (a remote profile runs on the server's CPU unless told)."""
+    command.add_argument("model_id")
+    command.add_argument("--run", action="store_true", help="profile the model now (a task), then print")
+    command.add_argument("--batch-sizes", default="1,8,64", help="comma-separated (default 1,8,64)")
+    command.add_argument("--seconds", type=float, default=2.0, help="per batch size (default 2)")
+    command.add_argument("--provider", action="append", dest="providers", help=providers_help)
+
+
+def add_no_wait_option(*commands: argparse.ArgumentParser) -> None:
+    """``--no-wait``: a command that starts a task prints its id instead of waiting for it."""
+    for command in commands:
+        command.add_argument("--no-wait", action="store_true", help="print the task id and return at once")
+
+
 def read_password() -> str:
     """One line of stdin, without its line end (``--password-stdin``)."""
     return sys.stdin.readline().rstrip("\r\n")

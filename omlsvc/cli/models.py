@@ -10,7 +10,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
-from omlsvc.cli.context import SubParsers, act_as, add_user_option, admin_services
+from omlsvc.cli.context import (
+    SubParsers,
+    act_as,
+    add_model_form_arguments,
+    add_user_option,
+    admin_services,
+)
 from omlsvc.cli.tasks import add_task_commands
 
 if TYPE_CHECKING:
@@ -23,12 +29,7 @@ def add_model_commands(commands: SubParsers) -> None:
     ).add_subparsers(metavar="ACTION")
     push = models.add_parser("push", help="store a zipped ONNX model (validated like an upload)")
     push.add_argument("zip", type=Path)
-    push.add_argument("--name", required=True)
-    push.add_argument("--version", required=True)
-    push.add_argument("--type", dest="model_type", default="ONNX", choices=("ONNX", "ONNX_IMG"))
-    push.add_argument("--namespace")
-    push.add_argument("--description")
-    push.add_argument("--shared", action="store_true")
+    add_model_form_arguments(push)
     push.set_defaults(handler=_models_push)
     listing = models.add_parser("list", help="list models")
     listing.add_argument("--name")

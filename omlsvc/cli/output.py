@@ -1,13 +1,21 @@
-"""How remote commands print: rich tables and progress bars on a terminal, plain tab-separated lines
-when piped, JSON with ``--json``. rich is imported only when a terminal will show it."""
+"""How commands print: errors as one line and their details on stderr; for remote commands, rich
+tables and progress bars on a terminal, plain tab-separated lines when piped, JSON with ``--json``.
+rich is imported only when a terminal will show it."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TextIO
+
+
+def error_out(line: str, details: Iterable[object] = ()) -> None:
+    """An error as every command prints it on stderr: one line, then each detail on a line of its own."""
+    print(line, file=sys.stderr)
+    for detail in details:
+        print(f"  - {detail}", file=sys.stderr)
 
 
 def rows_out(

@@ -11,7 +11,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from omlsvc.cli.context import SubParsers
+from omlsvc.cli.context import (
+    SubParsers,
+    add_model_form_arguments,
+    add_no_wait_option,
+    add_profile_arguments,
+    add_variant_arguments,
+)
 from omlsvc.cli.output import rows_out, upload_progress
 from omlsvc.cli.remote import connect, output_json, remote
 
@@ -27,12 +33,7 @@ def add_remote_model_commands(commands: SubParsers) -> None:
     )
     push = models.add_parser("push", help="store a zipped ONNX model (the service validates it)")
     push.add_argument("zip", type=Path)
-    push.add_argument("--name", required=True)
-    push.add_argument("--version", required=True)
-    push.add_argument("--type", dest="model_type", default="ONNX", choices=("ONNX", "ONNX_IMG"))
-    push.add_argument("--namespace")
-    push.add_argument("--description")
-    push.add_argument("--shared", action="store_true")
+    add_model_form_arguments(push)
     remote(push, _push)
     listing = models.add_parser("list", help="list the models you may see")
     listing.add_argument("--name")
@@ -48,28 +49,16 @@ def add_remote_model_commands(commands: SubParsers) -> None:
     remote(remove, _remove)
     imported = models.add_parser("import", help="have the service fetch a model zip from a URL")
     imported.add_argument("source_url")
-    imported.add_argument("--name", required=True)
-    imported.add_argument("--version", required=True)
-    imported.add_argument("--type", dest="model_type", default="ONNX", choices=("ONNX", "ONNX_IMG"))
-    imported.add_argument("--namespace")
-    imported.add_argument("--description")
-    imported.add_argument("--shared", action="store_true")
+    add_model_form_arguments(imported)
     imported.add_argument("--sha256", help="the zip's expected SHA-256 (hex)")
     remote(imported, _import)
     variant = models.add_parser("variant", help="derive an fp16, int8 or optimized variant (a task)")
-    variant.add_argument("model_id")
-    variant.add_argument("--kind", required=True, choices=("fp16", "int8", "optimized"))
-    variant.add_argument("--version", required=True, help="the variant's version (same name as the source)")
+    add_variant_arguments(variant)
     remote(variant, _variant)
     profile = models.add_parser("profile", help="print a model's profiles (JSON); --run makes a new one")
-    profile.add_argument("model_id")
-    profile.add_argument("--run", action="store_true", help="profile the model now (a task), then print")
-    profile.add_argument("--batch-sizes", default="1,8,64", help="comma-separated (default 1,8,64)")
-    profile.add_argument("--seconds", type=float, default=2.0, help="per batch size (default 2)")
-    profile.add_argument("--provider", action="append", dest="providers", help="repeatable; default: CPU")
+    add_profile_arguments(profile, providers_help="repeatable; default: CPU")
     remote(profile, _profile)
-    for command in (imported, variant, profile):
-        command.add_argument("--no-wait", action="store_true", help="print the task id and return at once")
+    add_no_wait_option(imported, variant, profile)
 
 
 def add_remote_deployment_commands(commands: SubParsers) -> None:

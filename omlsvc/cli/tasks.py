@@ -14,7 +14,17 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, TextIO
 
-from omlsvc.cli.context import SubParsers, act_as, add_user_option, admin_services
+from omlsvc.cli.context import (
+    SubParsers,
+    act_as,
+    add_model_form_arguments,
+    add_no_wait_option,
+    add_profile_arguments,
+    add_user_option,
+    add_variant_arguments,
+    admin_services,
+)
+from omlsvc.cli.output import error_out
 
 if TYPE_CHECKING:
     from omlsvc.config import Settings
@@ -29,30 +39,16 @@ def add_task_commands(models: SubParsers) -> None:
     """Adds ``import``, ``variant`` and ``profile`` to ``omlsvc models``."""
     imported = models.add_parser("import", help="import a zipped ONNX model from an http(s) URL (a task)")
     imported.add_argument("url")
-    imported.add_argument("--name", required=True)
-    imported.add_argument("--version", required=True)
-    imported.add_argument("--type", dest="model_type", default="ONNX", choices=("ONNX", "ONNX_IMG"))
-    imported.add_argument("--namespace")
-    imported.add_argument("--description")
-    imported.add_argument("--shared", action="store_true")
+    add_model_form_arguments(imported)
     imported.add_argument("--sha256", help="refuse the file unless its SHA-256 is this")
     imported.set_defaults(handler=_import)
     variant = models.add_parser("variant", help="derive an fp16, int8 or optimized variant (a task)")
-    variant.add_argument("model_id")
-    variant.add_argument("--kind", required=True, choices=("fp16", "int8", "optimized"))
-    variant.add_argument("--version", required=True, help="the variant's version (same name as the source)")
+    add_variant_arguments(variant)
     variant.set_defaults(handler=_variant)
     profile = models.add_parser("profile", help="print a model's profiles as a table; --run makes a new one")
-    profile.add_argument("model_id")
-    profile.add_argument("--run", action="store_true", help="profile the model now (a task), then print")
-    profile.add_argument("--batch-sizes", default="1,8,64", help="comma-separated (default 1,8,64)")
-    profile.add_argument("--seconds", type=float, default=2.0, help="per batch size (default 2)")
-    profile.add_argument(
-        "--provider", action="append", dest="providers", help="repeatable; default: all here"
-    )
+    add_profile_arguments(profile, providers_help="repeatable; default: all here")
     profile.set_defaults(handler=_profile)
-    for command in (imported, variant, profile):
-        command.add_argument("--no-wait", action="store_true", help="print the task id and return at once")
+    add_no_wait_option(imported, variant, profile)
     add_user_option(imported, variant, profile)
 
 
@@ -141,9 +137,7 @@ def _finish(args: argparse.Namespace, services: AdminServices, principal: Princi
     task = wait(services, principal, task.id)
     result = json.loads(task.result or "{}")
     if task.status != "SUCCEEDED":
-        print(f"{task.status}\t{task.message or ''}", file=sys.stderr)
-        for detail in result.get("details", []):
-            print(f"  - {detail}", file=sys.stderr)
+        error_out(f"{task.status}\t{task.message or ''}", result.get("details", []))
         return 1
     print(json.dumps({"taskId": task.id, "message": task.message, **result}, indent=2))
     return 0

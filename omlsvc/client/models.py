@@ -71,12 +71,10 @@ class Models:
         shared: bool,
         progress: Progress | None,
     ) -> str:
-        fields: dict[str, str] = {"modelName": name, "version": version, "modelType": model_type}
-        if namespace is not None:
-            fields["namespace"] = namespace
-        if description is not None:
-            fields["description"] = description
-        fields["shared"] = "true" if shared else "false"
+        fields = {
+            **_described(name, version, model_type, namespace, description),
+            "shared": "true" if shared else "false",
+        }
         replayable = isinstance(source, bytes) or _seekable(source)
         start = 0 if isinstance(source, bytes) or not replayable else source.tell()
 
@@ -157,15 +155,12 @@ class Models:
         """Have the service fetch a model zip from ``source_url`` and store it; returns the task (its
         end state when ``wait``; its ``result`` then names the model)."""
         body: dict[str, Any] = {
-            "modelName": name,
-            "version": version,
-            "modelType": model_type,
+            **_described(name, version, model_type, namespace, description),
             "shared": shared,
             "sourceUrl": source_url,
         }
-        for key, value in (("namespace", namespace), ("description", description), ("sha256", sha256)):
-            if value is not None:
-                body[key] = value
+        if sha256 is not None:
+            body["sha256"] = sha256
         return self._started(self._http.call("POST", MODELS, json_body=body), wait, timeout_s)
 
     def variants(
@@ -200,6 +195,19 @@ class Models:
     def _started(self, response: Any, wait: bool, timeout_s: float | None) -> Task:
         task = self._tasks.started(response)
         return self._tasks.wait(task.task_id, timeout_s=timeout_s) if wait else task
+
+
+def _described(
+    name: str, version: str, model_type: str, namespace: str | None, description: str | None
+) -> dict[str, str]:
+    """What a new model is described by, in a push's form and an import's JSON alike; an absent
+    namespace or description is left out, so the service's default applies."""
+    fields = {"modelName": name, "version": version, "modelType": model_type}
+    if namespace is not None:
+        fields["namespace"] = namespace
+    if description is not None:
+        fields["description"] = description
+    return fields
 
 
 def _seekable(source: object) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import falcon.testing
@@ -11,6 +12,8 @@ from sqlalchemy import Engine
 from omlsvc.config import Settings
 from omlsvc.rest.app import create_app
 from omlsvc.wiring import Services, build_services
+from tests.jobdata import InputTables
+from tests.modelzoo import IRIS_CLASSES, _iris
 
 PASSWORD = "correct horse battery"
 
@@ -81,3 +84,20 @@ def bob(client: falcon.testing.TestClient) -> Caller:
 @pytest.fixture
 def admin(client: falcon.testing.TestClient) -> Caller:
     return login(client, "admin")
+
+
+@pytest.fixture
+def tables(
+    database: tuple[str, Engine], services: Services, db_roles: dict[str, str | None]
+) -> Iterator[InputTables]:
+    """Input tables only alice's jobs may read (granted to her on SQLite, to her role on PostgreSQL)."""
+    made = InputTables(database[1], readers={"alice": db_roles.get("alice")})
+    yield made
+    made.drop_all()
+
+
+@pytest.fixture
+def iris_table(tables: InputTables) -> str:
+    """Alice's table of the iris features, with their species."""
+    x, y = _iris()
+    return tables.features("iris_in", x, labels=[IRIS_CLASSES[i] for i in y])

@@ -22,25 +22,9 @@ from tests.api.conftest import Caller
 from tests.api.forms import store_model
 from tests.api.test_jobs import JOBS, act, create, job_body, path, runner
 from tests.jobdata import InputTables, count_rows, grant_table, read_table, table_owner
-from tests.modelzoo import IRIS_CLASSES, _iris, make_regressor_zip, make_zipmap_classifier_zip
+from tests.modelzoo import make_regressor_zip, make_zipmap_classifier_zip
 
 SECRET = "078-05-1120"  # a value in alice's table that bob must never see
-
-
-@pytest.fixture
-def alices(
-    database: tuple[str, Engine], services: Services, db_roles: dict[str, str | None]
-) -> Iterator[InputTables]:
-    """Tables only alice's jobs may read."""
-    made = InputTables(database[1], readers={"alice": db_roles.get("alice")})
-    yield made
-    made.drop_all()
-
-
-@pytest.fixture
-def iris_of_alice(alices: InputTables) -> str:
-    x, y = _iris()
-    return alices.features("iris_in", x, labels=[IRIS_CLASSES[i] for i in y])
 
 
 @pytest.fixture
@@ -63,24 +47,24 @@ def everything_bob_sees(bob: Caller, job_id: str) -> str:
 def test_bobs_job_on_alices_table_is_refused_as_no_such_table_until_it_is_granted(
     bob: Caller,
     bobs_classifier: str,
-    iris_of_alice: str,
+    iris_table: str,
     services: Services,
     database: tuple[str, Engine],
     db_roles: dict[str, str | None],
 ) -> None:
-    refused = bob.post(JOBS, json=job_body(bobs_classifier, iris_of_alice))
+    refused = bob.post(JOBS, json=job_body(bobs_classifier, iris_table))
     missing = bob.post(JOBS, json=job_body(bobs_classifier, "NO_SUCH_TABLE"))
     assert refused.status_code == missing.status_code == 400
     assert refused.json["code"] == missing.json["code"] == "INVALID_INPUT"
-    assert refused.json["message"] == missing.json["message"].replace("NO_SUCH_TABLE", iris_of_alice)
-    assert refused.json["message"] == f"inputData: there is no table or view {iris_of_alice!r}."
+    assert refused.json["message"] == missing.json["message"].replace("NO_SUCH_TABLE", iris_table)
+    assert refused.json["message"] == f"inputData: there is no table or view {iris_table!r}."
     # asking for a column does not make the table tell its columns either
-    body = job_body(bobs_classifier, iris_of_alice, supplementalColumnNames=["customer_id"])
+    body = job_body(bobs_classifier, iris_table, supplementalColumnNames=["customer_id"])
     assert bob.post(JOBS, json=body).json == refused.json
     assert bob.get(JOBS).json["items"] == []
 
-    grant_to(database, db_roles, iris_of_alice, "bob")
-    job_id = create(bob, job_body(bobs_classifier, iris_of_alice))
+    grant_to(database, db_roles, iris_table, "bob")
+    job_id = create(bob, job_body(bobs_classifier, iris_table))
     runner(services).run_until_idle()
     (run,) = bob.get(path(job_id, "/runs")).json
     assert (run["jobRunStatus"], run["rowsScored"]) == ("SUCCEEDED", 150)
@@ -92,23 +76,23 @@ def test_bobs_job_on_alices_table_is_refused_as_no_such_table_until_it_is_grante
 def test_a_table_revoked_before_a_run_fails_it_as_no_such_table(
     bob: Caller,
     bobs_classifier: str,
-    iris_of_alice: str,
+    iris_table: str,
     services: Services,
     database: tuple[str, Engine],
     db_roles: dict[str, str | None],
 ) -> None:
-    grant_to(database, db_roles, iris_of_alice, "bob")
-    job_id = create(bob, job_body(bobs_classifier, iris_of_alice, disableJob=True))
+    grant_to(database, db_roles, iris_table, "bob")
+    job_id = create(bob, job_body(bobs_classifier, iris_table, disableJob=True))
     if database[1].dialect.name == "sqlite":
-        services.table_grants.revoke(iris_of_alice, "bob")
+        services.table_grants.revoke(iris_table, "bob")
     else:
         with database[1].begin() as connection:
-            connection.execute(text(f'REVOKE SELECT ON "{iris_of_alice}" FROM "{db_roles["bob"]}"'))
+            connection.execute(text(f'REVOKE SELECT ON "{iris_table}" FROM "{db_roles["bob"]}"'))
     assert act(bob, job_id, "RUN").status_code == 204
     runner(services).run_until_idle()
     (run,) = bob.get(path(job_id, "/runs")).json
     assert run["jobRunStatus"] == "FAILED"
-    assert run["errorMessage"] == f"inputData: there is no table or view {iris_of_alice!r}."
+    assert run["errorMessage"] == f"inputData: there is no table or view {iris_table!r}."
     assert count_rows_or_none(database[1], f"{job_id}_IRIS_OUT") in (None, 0)
 
 
@@ -122,13 +106,13 @@ def test_jobs_read_their_owners_outputs_and_admins_read_everything_but_omlsvcs_t
     bob: Caller,
     admin: Caller,
     tmp_path: Path,
-    iris_of_alice: str,
+    iris_table: str,
     services: Services,
     database: tuple[str, Engine],
     db_roles: dict[str, str | None],
 ) -> None:
     model = store_model(alice, make_zipmap_classifier_zip(tmp_path).zip_path, name="iris", shared="true")
-    first = create(alice, job_body(model, iris_of_alice))
+    first = create(alice, job_body(model, iris_table))
     runner(services).run_until_idle()
     output = f"{first}_IRIS_OUT"
     # alice's jobs may read her first job's output (it just does not fit this model); bob's may not
@@ -142,33 +126,33 @@ def test_jobs_read_their_owners_outputs_and_admins_read_everything_but_omlsvcs_t
     assert own.status_code == 400 and "one of omlsvc's own tables" in own.json["message"]
     if database[1].dialect.name == "sqlite":
         # an administrator's jobs read every user table without a grant
-        assert admin.post(JOBS, json=job_body(model, iris_of_alice)).status_code == 201
+        assert admin.post(JOBS, json=job_body(model, iris_table)).status_code == 201
     else:
         # on PostgreSQL an administrator is no exception: the admin's role decides
-        assert admin.post(JOBS, json=job_body(model, iris_of_alice)).status_code == 400
-        grant_to(database, db_roles, iris_of_alice, "admin")
-        assert admin.post(JOBS, json=job_body(model, iris_of_alice)).status_code == 201
+        assert admin.post(JOBS, json=job_body(model, iris_table)).status_code == 400
+        grant_to(database, db_roles, iris_table, "admin")
+        assert admin.post(JOBS, json=job_body(model, iris_table)).status_code == 201
 
 
 # -- no row value in any answer or run record -----------------------------------------------------------
 
 
 @pytest.fixture
-def measurements_with_a_secret(alices: InputTables) -> str:
+def measurements_with_a_secret(tables: InputTables) -> str:
     """Measurements kept as text, one of them a value no run record may quote."""
-    name = alices.name("measured")
+    name = tables.name("measured")
     table = Table(
         name,
         MetaData(),
         Column("id", Integer, primary_key=True, autoincrement=False),
         *(Column(c, String(20)) for c in ("a", "b", "c")),
     )
-    table.metadata.create_all(alices.engine)
-    alices._made.append(name)
-    alices.grant(name)
+    table.metadata.create_all(tables.engine)
+    tables._made.append(name)
+    tables.grant(name)
     rows = [{"id": i, "a": "5.1", "b": "3.5", "c": "1.4"} for i in range(30)]
     rows[17]["b"] = SECRET
-    with alices.engine.begin() as connection:
+    with tables.engine.begin() as connection:
         connection.execute(insert(table), rows)
     return name
 
@@ -218,7 +202,7 @@ def other_schema(database: tuple[str, Engine]) -> Iterator[str]:
 @pytest.mark.postgres
 @postgres_only
 def test_input_and_output_schemas_are_those_the_role_may_use(
-    bob: Caller, bobs_classifier: str, other_schema: str, iris_of_alice: str, database: tuple[str, Engine]
+    bob: Caller, bobs_classifier: str, other_schema: str, iris_table: str, database: tuple[str, Engine]
 ) -> None:
     body = job_body(bobs_classifier, "payroll", inputSchemaName=other_schema)
     refused = bob.post(JOBS, json=body)
@@ -231,12 +215,12 @@ def test_input_and_output_schemas_are_those_the_role_may_use(
         == 400
     )
 
-    grant_to_bob = f'GRANT SELECT ON "{iris_of_alice}" TO "{bob_role(database)}"'
+    grant_to_bob = f'GRANT SELECT ON "{iris_table}" TO "{bob_role(database)}"'
     with database[1].begin() as connection:
         connection.execute(text(grant_to_bob))
         connection.execute(text(f'GRANT USAGE ON SCHEMA "{other_schema}" TO "{bob_role(database)}"'))
     # bob may use the schema but not create tables in it: no output there
-    body = job_body(bobs_classifier, iris_of_alice, outputSchemaName=other_schema)
+    body = job_body(bobs_classifier, iris_table, outputSchemaName=other_schema)
     result = bob.post(JOBS, json=body)
     assert result.status_code == 400
     assert result.json["message"] == (
@@ -274,12 +258,12 @@ def escape_function(name: str, secret_table: str) -> str:
 
 
 @pytest.fixture
-def secret_of_alice(alices: InputTables) -> str:
-    name = alices.name("secret")
-    with alices.engine.begin() as connection:
+def secret_of_alice(tables: InputTables) -> str:
+    name = tables.name("secret")
+    with tables.engine.begin() as connection:
         connection.execute(text(f'CREATE TABLE "{name}" (id integer PRIMARY KEY, ssn text)'))
         connection.execute(text(f"INSERT INTO \"{name}\" VALUES (1, '{SECRET}')"))
-    alices._made.append(name)
+    tables._made.append(name)
     return name
 
 
@@ -332,15 +316,15 @@ def test_a_view_over_a_function_that_resets_the_role_is_refused(
 def test_a_trigger_added_to_an_output_table_stops_the_next_run(
     bob: Caller,
     bobs_classifier: str,
-    iris_of_alice: str,
+    iris_table: str,
     secret_of_alice: str,
     services: Services,
     database: tuple[str, Engine],
     db_roles: dict[str, str | None],
 ) -> None:
     role, engine = bob_role(database), database[1]
-    grant_to(database, db_roles, iris_of_alice, "bob")
-    job_id = create(bob, job_body(bobs_classifier, iris_of_alice))
+    grant_to(database, db_roles, iris_table, "bob")
+    job_id = create(bob, job_body(bobs_classifier, iris_table))
     runner(services).run_until_idle()
     output = f"{job_id}_IRIS_OUT"
     assert table_owner(engine, output) == role

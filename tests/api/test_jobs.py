@@ -6,7 +6,6 @@ to happen, so each test reads like a session with the service plus its worker.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ from tests.api.conftest import Caller
 from tests.api.forms import store_model
 from tests.jobdata import InputTables, count_rows, read_table
 from tests.modelzoo import (
-    IRIS_CLASSES,
     _iris,
     make_kmeans_zip,
     make_regressor_zip,
@@ -30,22 +28,6 @@ from tests.modelzoo import (
 )
 
 JOBS = "/omlmod/v1/jobs"
-
-
-@pytest.fixture
-def tables(
-    database: tuple[str, Engine], services: Services, db_roles: dict[str, str | None]
-) -> Iterator[InputTables]:
-    """Input tables alice's jobs may read (granted to her on SQLite, to her role on PostgreSQL)."""
-    made = InputTables(database[1], readers={"alice": db_roles.get("alice")})
-    yield made
-    made.drop_all()
-
-
-@pytest.fixture
-def iris_table(tables: InputTables) -> str:
-    x, y = _iris()
-    return tables.features("iris_in", x, labels=[IRIS_CLASSES[i] for i in y])
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from omlsvc.wiring import Services, build_services
 from tests import modelzoo
 from tests.api.conftest import Caller
 from tests.api.forms import store_model
-from tests.api.test_jobs import act, classifier, create, iris_table, job_body, runner, tables  # noqa: F401
+from tests.api.test_jobs import act, classifier, create, job_body, runner  # noqa: F401
 from tests.modelzoo import _iris
 
 METRICS_TOKEN = "scraper-token-for-tests-0123456789"
@@ -178,7 +178,7 @@ def test_batch_job_runs_and_rows_written_are_counted(
     alice: Caller,
     admin: Caller,
     classifier: str,  # noqa: F811
-    iris_table: str,  # noqa: F811
+    iris_table: str,
     services: Services,
 ) -> None:
     job_id = create(alice, job_body(classifier, iris_table, disableJob=True))

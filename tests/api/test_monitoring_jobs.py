@@ -6,7 +6,6 @@ tables read back with SQL as Oracle's examples read them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from omlsvc.jobs.options import RunnerOptions
 from omlsvc.wiring import Services, build_runner
 from tests.api.conftest import Caller
 from tests.api.forms import store_model
+from tests.api.test_jobs import JOBS, path
 from tests.jobdata import InputTables
 from tests.modelzoo import (
     IRIS_CLASSES,
@@ -32,21 +32,6 @@ from tests.modelzoo import (
     make_plain_classifier_zip,
     make_zipmap_classifier_zip,
 )
-
-JOBS = "/omlmod/v1/jobs"
-
-
-@pytest.fixture
-def tables(
-    database: tuple[str, Engine], services: Services, db_roles: dict[str, str | None]
-) -> Iterator[InputTables]:
-    made = InputTables(database[1], readers={"alice": db_roles.get("alice")})
-    yield made
-    made.drop_all()
-
-
-def path(job_id: str, suffix: str = "") -> str:
-    return f"{JOBS}/{job_id.replace('$', '%24')}{suffix}"
 
 
 def create(caller: Caller, properties: dict[str, Any], schedule: dict[str, Any] | None = None) -> str:
@@ -93,31 +78,20 @@ def drift_tables(tables: InputTables, *, shift: float) -> tuple[str, str]:
             purposes[rng.integers(0, 3, rows)],
         ]
 
-    base = tables.table(
-        "loans_base",
-        [
+    def loan_columns() -> list[Column[Any]]:  # a table's own, so made anew for each
+        return [
             Column("loan_id", Integer, primary_key=True, autoincrement=False),
             Column("amount", Float),
             Column("income", Float),
             Column("purpose", String(10)),
-        ],
-        columns(400, 0),
-    )
+        ]
+
+    base = tables.table("loans_base", loan_columns(), columns(400, 0))
     live = columns(400, shift)
     applied = [START + timedelta(hours=3 * i) for i in range(200)] + [
         START + timedelta(days=31, hours=3 * i) for i in range(200)
     ]
-    new = tables.table(
-        "loans_live",
-        [
-            Column("loan_id", Integer, primary_key=True, autoincrement=False),
-            Column("amount", Float),
-            Column("income", Float),
-            Column("purpose", String(10)),
-            Column("applied_at", DateTime),
-        ],
-        [*live, applied],
-    )
+    new = tables.table("loans_live", [*loan_columns(), Column("applied_at", DateTime)], [*live, applied])
     return base, new
 
 

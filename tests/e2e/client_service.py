@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests.e2e.commands import clean_environ, run_omlsvc
 from tests.e2e.server import ADMIN_PASSWORD, RunningService, running_service
 
 USER_PASSWORD = "s3cret-pass"
@@ -26,17 +25,7 @@ CLIENT_TEST_ENVIRON = {
 
 def local_admin(data_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     """A server-local administration command (``omlsvc users ...``) on the service's own database."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("OMLSVC_")}
-    environ["OMLSVC_DATA_DIR"] = str(data_dir)
-    result = subprocess.run(
-        [sys.executable, "-m", "omlsvc.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=environ,
-        timeout=60,
-        check=False,
-    )
+    result = run_omlsvc(*args, env={**clean_environ(), "OMLSVC_DATA_DIR": str(data_dir)}, stdin=stdin)
     assert result.returncode == 0, result.stderr
     return result
 

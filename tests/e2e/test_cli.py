@@ -11,20 +11,11 @@ from pathlib import Path
 import pytest
 
 from omlsvc.db.schema import SCHEMA_VERSION
+from tests.e2e.commands import clean_environ, run_omlsvc
 
 
 def omlsvc(data_dir: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("OMLSVC_")}
-    environ["OMLSVC_DATA_DIR"] = str(data_dir)
-    return subprocess.run(
-        [sys.executable, "-m", "omlsvc.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=environ,
-        timeout=60,
-        check=False,
-    )
+    return run_omlsvc(*args, env={**clean_environ(), "OMLSVC_DATA_DIR": str(data_dir)}, stdin=stdin)
 
 
 def test_db_init_is_idempotent(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ end to end, and nothing on the local side but the stored login."""
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from PIL import Image
 
 from tests import modelzoo
 from tests.e2e.client_service import USER_PASSWORD, client_test_service, local_admin
+from tests.e2e.commands import clean_environ, run_omlsvc
 from tests.e2e.server import RunningService
 from tests.e2e.test_jobs import iris_table
 
@@ -44,7 +44,7 @@ class Laptop:
         self.cwd = root / "work"
         self.home.mkdir()
         self.cwd.mkdir()
-        self.environ = {k: v for k, v in os.environ.items() if not k.startswith(("OMLSVC_", "XDG_"))}
+        self.environ = clean_environ(drop=("OMLSVC_", "XDG_"))
         self.environ.update(HOME=str(self.home), OMLSVC_URL=url)
 
     @property
@@ -52,16 +52,7 @@ class Laptop:
         return self.home / ".config" / "omlsvc" / "credentials.json"
 
     def omlsvc(self, *args: str, stdin: str = "", **environ: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "omlsvc.cli", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            cwd=self.cwd,
-            env={**self.environ, **environ},
-            timeout=120,
-            check=False,
-        )
+        return run_omlsvc(*args, env={**self.environ, **environ}, stdin=stdin, cwd=self.cwd, timeout=120)
 
     def ok(self, *args: str, stdin: str = "") -> str:
         result = self.omlsvc(*args, stdin=stdin)

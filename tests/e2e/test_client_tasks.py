@@ -10,9 +10,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
-import os
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +20,7 @@ import pytest
 from omlsvc.client import Client, InvalidRequestError, TaskFailedError
 from tests import modelzoo
 from tests.e2e.client_service import USER_PASSWORD, client_test_service
+from tests.e2e.commands import clean_environ, run_omlsvc
 from tests.e2e.server import RunningService
 
 
@@ -138,21 +137,13 @@ def test_variants_and_profiles_run_as_tasks(alice: Client, zoo: modelzoo.ZooMode
 def test_the_cli_imports_a_model_and_waits_for_a_task(
     service: RunningService, files: str, tmp_path: Path
 ) -> None:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("OMLSVC_", "XDG_"))}
+    environ = clean_environ(drop=("OMLSVC_", "XDG_"))
     environ.update(
         HOME=str(tmp_path), OMLSVC_URL=service.url, OMLSVC_TOKEN=service.token("alice", USER_PASSWORD)
     )
 
     def omlsvc(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "omlsvc.cli", *args],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            env=environ,
-            timeout=180,
-            check=False,
-        )
+        return run_omlsvc(*args, env=environ, cwd=tmp_path, timeout=180)
 
     waited = omlsvc(
         "models",

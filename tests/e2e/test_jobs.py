@@ -4,9 +4,7 @@ default), and the ``omlsvc jobs`` commands drive the same jobs from a shell."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -18,6 +16,7 @@ import pytest
 from omlsvc.db.engine import make_engine
 from tests import modelzoo
 from tests.api.forms import multipart
+from tests.e2e.commands import clean_environ, run_omlsvc
 from tests.e2e.server import RunningService, running_service
 from tests.jobdata import InputTables, count_rows
 
@@ -88,17 +87,8 @@ def test_serve_runs_a_submitted_job_with_its_own_runner(tmp_path: Path) -> None:
 
 
 def omlsvc(data_dir: Path, *args: str, stdin: str = "", **environ: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OMLSVC_")}
-    env.update(OMLSVC_DATA_DIR=str(data_dir), **environ)
-    return subprocess.run(
-        [sys.executable, "-m", "omlsvc.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    env = {**clean_environ(), "OMLSVC_DATA_DIR": str(data_dir), **environ}
+    return run_omlsvc(*args, env=env, stdin=stdin, timeout=120)
 
 
 @pytest.mark.slow

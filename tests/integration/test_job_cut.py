@@ -6,33 +6,19 @@ The reference is onnxruntime on ``onnx.utils.extract_model`` of the same graph, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import onnx
 import onnx.utils
 import onnxruntime as ort
-import pytest
-from sqlalchemy import Engine
 
-from omlsvc.config import Settings
 from omlsvc.wiring import Services
 from tests import modelzoo
-from tests.integration.test_job_runner import ALICE, features, last_run, make_services, runner, store, submit
+from tests.integration.test_job_runner import ALICE, features, last_run, runner, store, submit
 from tests.jobdata import InputTables, read_table
 
 ROWS = 300
-
-
-@pytest.fixture
-def both(
-    settings: Settings, database: tuple[str, Engine], db_roles: dict[str, str | None]
-) -> Iterator[tuple[Services, InputTables]]:
-    services = make_services(settings, database[1], db_roles.get("alice"))
-    tables = InputTables(database[1], readers={"alice": db_roles.get("alice")})
-    yield services, tables
-    tables.drop_all()
 
 
 def classifier(tmp_path: Path) -> modelzoo.ZooModel:

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +25,12 @@ import pytest
 from PIL import Image
 from sqlalchemy import Engine, text
 
-from omlsvc.config import Settings
 from omlsvc.core.authorization import Principal
 from omlsvc.jobs.options import RunnerOptions
 from omlsvc.jobs.runner import Claim, Runner
 from omlsvc.repository.form import parse_model_form
-from omlsvc.wiring import Services, build_runner, build_services
+from omlsvc.wiring import Services, build_runner
 from tests import modelzoo
-from tests.conftest import empty_postgres
 from tests.jobdata import InputTables, count_rows, read_table
 
 ALICE = Principal("alice", ("developer",))
@@ -40,36 +39,6 @@ SQL = Path(__file__).resolve().parents[2] / "sql"
 
 
 # -- fixtures ----------------------------------------------------------------------------------------
-
-
-def make_services(settings: Settings, engine: Engine, role: str | None) -> Services:
-    services = build_services(settings, engine=engine)
-    services.auth.add_user("alice", "correct horse battery", db_role=role)
-    return services
-
-
-@pytest.fixture
-def pg(
-    tmp_path: Path, postgres_engine: Engine, postgres_schema_url: str, postgres_roles: dict[str, str]
-) -> Iterator[tuple[Services, InputTables]]:
-    """Services on the PostgreSQL test schema, and input tables there that alice's role may read."""
-    empty_postgres(postgres_engine)
-    settings = Settings.for_tests(tmp_path / "data", database_url=postgres_schema_url)
-    services = make_services(settings, postgres_engine, postgres_roles["alice"])
-    tables = InputTables(postgres_engine, readers={"alice": postgres_roles["alice"]})
-    yield services, tables
-    tables.drop_all()
-
-
-@pytest.fixture
-def both(
-    settings: Settings, database: tuple[str, Engine], db_roles: dict[str, str | None]
-) -> Iterator[tuple[Services, InputTables]]:
-    """The same on each supported database."""
-    services = make_services(settings, database[1], db_roles.get("alice"))
-    tables = InputTables(database[1], readers={"alice": db_roles.get("alice")})
-    yield services, tables
-    tables.drop_all()
 
 
 def store(services: Services, zoo: modelzoo.ZooModel, name: str, model_type: str = "ONNX") -> str:
@@ -338,28 +307,9 @@ def test_a_killed_runner_process_is_replaced_without_losing_or_repeating_rows(
     table = tables.features("kill", features(rows))
     job_id = submit(services, store(services, zoo, "kill"), table, disableJob=True)
     services.jobs.act(ALICE, job_id, "RUN")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OMLSVC_")}
-    env.update(
-        OMLSVC_DATABASE_URL=postgres_schema_url,
-        OMLSVC_DATA_DIR=str(tmp_path / "worker"),
-        OMLSVC_JOB_CHUNK_ROWS="1000",
-        OMLSVC_JOB_LEASE="2",
-        OMLSVC_JOB_POLL="0.1",
-        OMLSVC_LOG_LEVEL="WARNING",
-    )
-    log = tmp_path / "worker.log"
-    with log.open("wb") as output:
-        worker = subprocess.Popen(  # exec'd directly, so SIGKILL reaches the runner itself
-            [sys.executable, "-m", "omlsvc.cli", "jobs", "worker"],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        in_flight = wait_for_chunk_in_flight(services.engine, worker, log, timeout_s=60)
-    finally:
-        worker.kill()
-        worker.wait()
+    with worker_process(tmp_path, postgres_schema_url, OMLSVC_JOB_CHUNK_ROWS="1000") as (worker, log):
+        # caught once a chunk is written and another one is held, not yet written
+        in_flight = stop_while_holding(services.engine, worker, log, seen=ROWS_WRITTEN, timeout_s=60)
     assert in_flight, "the worker never had a chunk in flight"
     done_when_killed = last_run(services, job_id).rows_done
     assert 0 < done_when_killed < rows
@@ -372,20 +322,56 @@ def test_a_killed_runner_process_is_replaced_without_losing_or_repeating_rows(
     # checkpoint depends on which lease ran out first on a loaded machine; both must lose nothing.
 
 
-def wait_for_chunk_in_flight(
-    engine: Engine, worker: subprocess.Popen[bytes], log: Path, timeout_s: float
+ROWS_WRITTEN = "SELECT coalesce(max(rows_done), 0) FROM job_runs"
+CHUNKS_HELD = "SELECT count(*) FROM job_chunks"
+
+
+@contextmanager
+def worker_process(
+    tmp_path: Path, database_url: str, **environ: str
+) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """``omlsvc jobs worker`` in a child process on ``database_url`` with a 2 s lease (``environ``: more
+    settings), and the file it logs to; killed with SIGKILL when the block ends."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMLSVC_")}
+    env.update(
+        OMLSVC_DATABASE_URL=database_url,
+        OMLSVC_DATA_DIR=str(tmp_path / "worker"),
+        OMLSVC_JOB_LEASE="2",
+        OMLSVC_JOB_POLL="0.1",
+        OMLSVC_LOG_LEVEL="WARNING",
+        **environ,
+    )
+    log = tmp_path / "worker.log"
+    with log.open("wb") as output:
+        worker = subprocess.Popen(  # exec'd directly, so SIGKILL reaches the runner itself
+            [sys.executable, "-m", "omlsvc.cli", "jobs", "worker"],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield worker, log
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+def stop_while_holding(
+    engine: Engine, worker: subprocess.Popen[bytes], log: Path, *, seen: str, timeout_s: float
 ) -> bool:
-    """Pause the worker until it is caught holding a chunk it has not yet written; True if caught."""
+    """Once the query ``seen`` answers non-zero, pause the worker (SIGSTOP) and keep it paused if it
+    holds a chunk (a ``job_chunks`` row: what it computes for that chunk is not committed), else let
+    it go on and look again; True if caught holding one."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if worker.poll() is not None:
             raise AssertionError(f"the worker exited with {worker.returncode}:\n{log.read_text()}")
         with engine.connect() as connection:
-            done = connection.execute(text("SELECT coalesce(max(rows_done), 0) FROM job_runs")).scalar()
-        if done:
+            ready = connection.execute(text(seen)).scalar()
+        if ready:
             worker.send_signal(signal.SIGSTOP)
             with engine.connect() as connection:
-                held = connection.execute(text("SELECT count(*) FROM job_chunks")).scalar()
+                held = connection.execute(text(CHUNKS_HELD)).scalar()
             if held:
                 return True
             worker.send_signal(signal.SIGCONT)

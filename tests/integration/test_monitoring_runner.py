@@ -3,10 +3,6 @@ killed while computing or writing leaves no row, and a runner that lost its leas
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -14,11 +10,18 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import Column, DateTime, Engine, Float, Integer, String, inspect, text
+from sqlalchemy import Column, DateTime, Float, Integer, String, inspect
 
 from omlsvc.jobs.runner import Claim, Runner
 from omlsvc.wiring import Services
-from tests.integration.test_job_runner import ALICE, both, last_run, pg, runner  # noqa: F401  (fixtures)
+from tests.integration.test_job_runner import (
+    ALICE,
+    CHUNKS_HELD,
+    last_run,
+    runner,
+    stop_while_holding,
+    worker_process,
+)
 from tests.jobdata import InputTables, count_rows
 
 
@@ -82,7 +85,7 @@ def claim_whole(worker: Runner) -> Claim:
     return claim
 
 
-def test_a_runner_that_lost_its_monitoring_run_writes_nothing(both: tuple[Services, InputTables]) -> None:  # noqa: F811
+def test_a_runner_that_lost_its_monitoring_run_writes_nothing(both: tuple[Services, InputTables]) -> None:
     services, tables = both
     base, new = drifting(tables, 400)
     job_id = submit(services, base, new)
@@ -104,7 +107,7 @@ def test_a_runner_that_lost_its_monitoring_run_writes_nothing(both: tuple[Servic
 
 @pytest.mark.slow
 def test_a_killed_monitoring_run_leaves_no_rows_and_is_redone_whole(
-    pg: tuple[Services, InputTables],  # noqa: F811
+    pg: tuple[Services, InputTables],
     tmp_path: Path,
     postgres_schema_url: str,
 ) -> None:
@@ -112,27 +115,9 @@ def test_a_killed_monitoring_run_leaves_no_rows_and_is_redone_whole(
     base, new = drifting(tables, 2_000)
     job_id = submit(services, base, new)
     services.jobs.act(ALICE, job_id, "RUN")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OMLSVC_")}
-    env.update(
-        OMLSVC_DATABASE_URL=postgres_schema_url,
-        OMLSVC_DATA_DIR=str(tmp_path / "worker"),
-        OMLSVC_JOB_LEASE="2",
-        OMLSVC_JOB_POLL="0.1",
-        OMLSVC_LOG_LEVEL="WARNING",
-    )
-    log = tmp_path / "worker.log"
-    with log.open("wb") as output:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "omlsvc.cli", "jobs", "worker"],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        caught = wait_for_run_in_flight(services.engine, worker, log, timeout_s=60)
-    finally:
-        worker.kill()
-        worker.wait()
+    with worker_process(tmp_path, postgres_schema_url) as (worker, log):
+        # caught while it holds the monitoring run: its rows commit with the chunk row's deletion
+        caught = stop_while_holding(services.engine, worker, log, seen=CHUNKS_HELD, timeout_s=60)
     assert caught, "the worker never held the run"
     table = f"{job_id}_OUT"
     with services.engine.connect() as connection:
@@ -145,30 +130,8 @@ def test_a_killed_monitoring_run_leaves_no_rows_and_is_redone_whole(
     assert count_rows(services.engine, table) == 3 + 3 * 4
 
 
-def wait_for_run_in_flight(
-    engine: Engine, worker: subprocess.Popen[bytes], log: Path, timeout_s: float
-) -> bool:
-    """Stop the worker while it holds the monitoring run (its chunk row exists, so its rows are not
-    committed: they commit with the chunk row's deletion); True if caught."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if worker.poll() is not None:
-            raise AssertionError(f"the worker exited with {worker.returncode}:\n{log.read_text()}")
-        with engine.connect() as connection:
-            held = connection.execute(text("SELECT count(*) FROM job_chunks")).scalar()
-        if held:
-            worker.send_signal(signal.SIGSTOP)
-            with engine.connect() as connection:
-                still = connection.execute(text("SELECT count(*) FROM job_chunks")).scalar()
-            if still:
-                return True
-            worker.send_signal(signal.SIGCONT)
-        time.sleep(0.02)
-    return False
-
-
 def test_stop_while_a_monitoring_run_computes_ends_it_with_no_rows(
-    both: tuple[Services, InputTables],  # noqa: F811
+    both: tuple[Services, InputTables],
 ) -> None:
     services, tables = both
     base, new = drifting(tables, 400)
