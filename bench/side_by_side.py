@@ -45,8 +45,8 @@ from bench.load import LoadResult, have_wrk, run_load
 from bench.models import _small_cnn, _tabular, make_jpeg
 from bench.peers import HERE as PEERS
 from bench.peers import ensure_venv, running_peer
+from bench.points import interleaved, mlserver_body, oml_body
 from bench.report import markdown_table, save
-from bench.run import interleaved, mlserver_body, oml_body
 from omlsvc.scoring.session_options import default_intra_op_threads
 from tests.e2e.server import free_port, running_service
 
