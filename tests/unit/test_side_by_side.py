@@ -7,7 +7,7 @@ HTTP floor for 70 %) and that a server that was not measured never lets a target
 
 from __future__ import annotations
 
-from bench.side_by_side import targets
+from bench.side_by_side_report import targets
 
 
 def figures(**servers: tuple[float, float]) -> dict[str, dict[str, float]]:
