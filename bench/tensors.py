@@ -22,7 +22,7 @@ from pathlib import Path
 
 import falcon.testing
 
-from bench.models import _resnet50, make_jpeg
+from bench.models import BenchModel, _resnet50, make_jpeg
 from bench.report import markdown_table, save
 from omlsvc.config import Settings
 from omlsvc.db.engine import make_engine
@@ -30,7 +30,7 @@ from omlsvc.db.setup import init_schema
 from omlsvc.rest.app import create_app
 from omlsvc.scoring.tensors import describe_tensors
 from omlsvc.wiring import build_services
-from tests.api.conftest import login
+from tests.api.conftest import Caller, login
 from tests.api.forms import multipart, store_model
 
 PASSWORD = "correct horse battery"
@@ -50,74 +50,86 @@ def chosen_tensors(onnx_path: Path) -> list[str]:
     return names[:10]
 
 
+def deploy_resnet(folder: Path) -> tuple[Caller, BenchModel]:
+    """A ResNet-50-sized model deployed as ``resnet`` on the app in-process; a logged-in caller."""
+    (folder / "models").mkdir()
+    model = _resnet50(folder / "models")
+    settings = Settings.for_tests(folder / "data", max_response_bytes=256 * 1024 * 1024)
+    engine = make_engine(settings.database_url)
+    init_schema(engine)
+    services = build_services(settings, engine=engine)
+    services.auth.add_user("alice", PASSWORD)
+    client = falcon.testing.TestClient(create_app(settings, services=services))
+    caller = login(client, "alice", PASSWORD)
+    model_id = store_model(caller, model.zip_path, name="resnet", model_type="ONNX_IMG")
+    assert caller.post(DEPLOYMENTS, json={"modelId": model_id, "uri": "resnet"}).status_code == 201
+    return caller, model
+
+
+def score(caller: Caller, jpeg: bytes, tensors: list[str] | None) -> float:
+    """Seconds one JPEG upload takes, asking for ``tensors`` (or the plain answer when None)."""
+    fields = {} if tensors is None else {"outputTensors": str(tensors).replace("'", '"')}
+    body, content_type = multipart(fields, {"imageData": ("photo.jpg", jpeg)})
+    started = time.perf_counter()
+    result = caller.post(f"{DEPLOYMENTS}/resnet/score", body=body, headers={"Content-Type": content_type})
+    elapsed = time.perf_counter() - started
+    assert result.status_code == 200, result.text[:500]
+    return elapsed
+
+
+def report(
+    plain: list[float], tensors: list[float], firsts: tuple[float, float], names: list[str], onnx_path: Path
+) -> None:
+    """Print the table (medians, first calls, the ratio) and save the figures."""
+    plain_first, tensors_first = firsts
+    plain_median, tensors_median = statistics.median(plain), statistics.median(tensors)
+    ratio = tensors_median / plain_median
+    listing = describe_tensors(onnx_path)
+    values = sum(abs(math.prod(t.shape or ())) for t in listing.tensors if t.name in names)
+    rows = [
+        [
+            "plain score (JPEG 640x480, 1 image)",
+            f"{plain_median * 1000:.0f}",
+            f"{plain_first * 1000:.0f}",
+        ],
+        [
+            f"outputTensors: 10 values ({values} numbers)",
+            f"{tensors_median * 1000:.0f}",
+            f"{tensors_first * 1000:.0f} (builds the extended session)",
+        ],
+        ["ratio (target < 1.3)", f"{ratio:.2f}", ""],
+    ]
+    print(markdown_table(["call", "median ms", "first call ms"], rows))
+    print("\ntensors:", ", ".join(names))
+    save(
+        "tensors",
+        {
+            "plain_ms": plain,
+            "tensors_ms": tensors,
+            "ratio": ratio,
+            "names": names,
+            "plain_first_s": plain_first,
+            "tensors_first_s": tensors_first,
+        },
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-tensors-") as scratch:
-        folder = Path(scratch)
-        (folder / "models").mkdir()
-        model = _resnet50(folder / "models")
+        caller, model = deploy_resnet(Path(scratch))
         names = chosen_tensors(model.onnx_path)
         assert len(names) == 10, names
-        settings = Settings.for_tests(folder / "data", max_response_bytes=256 * 1024 * 1024)
-        engine = make_engine(settings.database_url)
-        init_schema(engine)
-        services = build_services(settings, engine=engine)
-        services.auth.add_user("alice", PASSWORD)
-        client = falcon.testing.TestClient(create_app(settings, services=services))
-        caller = login(client, "alice", PASSWORD)
-        model_id = store_model(caller, model.zip_path, name="resnet", model_type="ONNX_IMG")
-        assert caller.post(DEPLOYMENTS, json={"modelId": model_id, "uri": "resnet"}).status_code == 201
         jpeg = make_jpeg(640, 480)
-
-        def score(tensors: list[str] | None) -> float:
-            fields = {} if tensors is None else {"outputTensors": str(tensors).replace("'", '"')}
-            body, content_type = multipart(fields, {"imageData": ("photo.jpg", jpeg)})
-            started = time.perf_counter()
-            result = caller.post(
-                f"{DEPLOYMENTS}/resnet/score", body=body, headers={"Content-Type": content_type}
-            )
-            elapsed = time.perf_counter() - started
-            assert result.status_code == 200, result.text[:500]
-            return elapsed
-
-        plain_first = score(None)
-        tensors_first = score(names)  # builds the extended session
+        plain_first = score(caller, jpeg, None)
+        tensors_first = score(caller, jpeg, names)  # builds the extended session
         plain, tensors = [], []
         for _ in range(args.repeat):
-            plain.append(score(None))
-            tensors.append(score(names))
-        plain_median, tensors_median = statistics.median(plain), statistics.median(tensors)
-        ratio = tensors_median / plain_median
-        listing = describe_tensors(model.onnx_path)
-        values = sum(abs(math.prod(t.shape or ())) for t in listing.tensors if t.name in names)
-        rows = [
-            [
-                "plain score (JPEG 640x480, 1 image)",
-                f"{plain_median * 1000:.0f}",
-                f"{plain_first * 1000:.0f}",
-            ],
-            [
-                f"outputTensors: 10 values ({values} numbers)",
-                f"{tensors_median * 1000:.0f}",
-                f"{tensors_first * 1000:.0f} (builds the extended session)",
-            ],
-            ["ratio (target < 1.3)", f"{ratio:.2f}", ""],
-        ]
-        print(markdown_table(["call", "median ms", "first call ms"], rows))
-        print("\ntensors:", ", ".join(names))
-        save(
-            "tensors",
-            {
-                "plain_ms": plain,
-                "tensors_ms": tensors,
-                "ratio": ratio,
-                "names": names,
-                "plain_first_s": plain_first,
-                "tensors_first_s": tensors_first,
-            },
-        )
+            plain.append(score(caller, jpeg, None))
+            tensors.append(score(caller, jpeg, names))
+        report(plain, tensors, (plain_first, tensors_first), names, model.onnx_path)
 
 
 if __name__ == "__main__":
