@@ -79,79 +79,107 @@ def v2_binary_body(model: BenchModel, batch: int) -> tuple[bytes, int]:
     return header + array.tobytes(), len(header)
 
 
+ScorePath = tuple[str, str, bytes, dict[str, str]]
+
+
+def paths_of(url: str, key: str, model: BenchModel, batch: int) -> list[ScorePath]:
+    """The three ways to score ``batch`` rows of ``model``: name, URL, body and extra headers."""
+    binary, header_length = v2_binary_body(model, batch)
+    return [
+        ("oml json", f"{url}/omlmod/v1/deployment/{key}/score", oml_body(model, batch), {}),
+        ("v2 json", f"{url}/v2/models/{key}/infer", v2_json_body(model, batch), {}),
+        (
+            "v2 binary",
+            f"{url}/v2/models/{key}/infer",
+            binary,
+            {"Inference-Header-Content-Length": str(header_length)},
+        ),
+    ]
+
+
+def load_rows(
+    key: str,
+    batch: int,
+    concurrency: int,
+    paths: list[ScorePath],
+    auth: dict[str, str],
+    args: argparse.Namespace,
+) -> list[dict[str, Any]]:
+    """Every path under the bench's load generator, medians over the rounds."""
+    # round by round in turn, so that other load on the machine hurts every path alike
+    runs: dict[str, list[LoadResult]] = {name: [] for name, _, _, _ in paths}
+    for _ in range(args.rounds):
+        for name, target, body, extra in paths:
+            headers = {**auth, "Content-Type": "application/json", **extra}
+            result = run_load(target, body, headers, concurrency=concurrency, seconds=args.seconds)
+            runs[name].append(result)
+            log(f"{key} b{batch} c{concurrency} {name}: {result.throughput:.1f} req/s")
+    rows = []
+    for name, results in runs.items():
+        throughput = statistics.median(r.throughput for r in results)
+        rows.append(
+            {
+                "model": key,
+                "batch": batch,
+                "concurrency": concurrency,
+                "path": name,
+                "tool": f"{results[0].tool}, median of {len(results)}",
+                "requests_per_s": throughput,
+                "rows_per_s": throughput * batch,
+                "p50_ms": statistics.median(r.p50_ms for r in results),
+                "p99_ms": statistics.median(r.p99_ms for r in results),
+                "errors": sum(r.errors for r in results),
+            }
+        )
+    return rows
+
+
+def perf_rows(
+    tool: PerfTool, url: str, token: str, key: str, batch: int, concurrency: int, args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """perf_analyzer over ``/v2`` with JSON and with binary tensors."""
+    rows = []
+    for tensor_format in ("json", "binary"):
+        measured = run_perf_analyzer(
+            tool,
+            url,
+            key,
+            token,
+            concurrency=concurrency,
+            batch=batch,
+            tensor_format=tensor_format,
+            interval_ms=int(args.seconds * 1000),
+        )
+        rows.append(
+            {
+                "model": key,
+                "batch": batch,
+                "concurrency": concurrency,
+                "path": f"v2 {tensor_format}",
+                "tool": "perf_analyzer",
+                "requests_per_s": measured.requests_per_s,
+                "rows_per_s": measured.throughput,
+                "p50_ms": measured.p50_us / 1000,
+                "p99_ms": measured.p99_us / 1000,
+                "errors": 0,
+            }
+        )
+        log(
+            f"{key} b{batch} c{concurrency} perf_analyzer {tensor_format}: {measured.requests_per_s:.1f} req/s"
+        )
+    return rows
+
+
 def measure(
     url: str, oml: OmlClient, models: dict[str, BenchModel], tool: PerfTool | None, args: argparse.Namespace
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    auth = oml.auth
     for key, batch in POINTS:
-        model = models[key]
-        binary, header_length = v2_binary_body(model, batch)
-        paths = [
-            ("oml json", f"{url}/omlmod/v1/deployment/{key}/score", oml_body(model, batch), {}),
-            ("v2 json", f"{url}/v2/models/{key}/infer", v2_json_body(model, batch), {}),
-            (
-                "v2 binary",
-                f"{url}/v2/models/{key}/infer",
-                binary,
-                {"Inference-Header-Content-Length": str(header_length)},
-            ),
-        ]
+        paths = paths_of(url, key, models[key], batch)
         for concurrency in args.concurrency:
-            # round by round in turn, so that other load on the machine hurts every path alike
-            runs: dict[str, list[LoadResult]] = {name: [] for name, _, _, _ in paths}
-            for _ in range(args.rounds):
-                for name, target, body, extra in paths:
-                    headers = {**auth, "Content-Type": "application/json", **extra}
-                    result = run_load(target, body, headers, concurrency=concurrency, seconds=args.seconds)
-                    runs[name].append(result)
-                    log(f"{key} b{batch} c{concurrency} {name}: {result.throughput:.1f} req/s")
-            for name, results in runs.items():
-                throughput = statistics.median(r.throughput for r in results)
-                rows.append(
-                    {
-                        "model": key,
-                        "batch": batch,
-                        "concurrency": concurrency,
-                        "path": name,
-                        "tool": f"{results[0].tool}, median of {len(results)}",
-                        "requests_per_s": throughput,
-                        "rows_per_s": throughput * batch,
-                        "p50_ms": statistics.median(r.p50_ms for r in results),
-                        "p99_ms": statistics.median(r.p99_ms for r in results),
-                        "errors": sum(r.errors for r in results),
-                    }
-                )
-            if tool is None:
-                continue
-            for tensor_format in ("json", "binary"):
-                measured = run_perf_analyzer(
-                    tool,
-                    url,
-                    key,
-                    oml.token,
-                    concurrency=concurrency,
-                    batch=batch,
-                    tensor_format=tensor_format,
-                    interval_ms=int(args.seconds * 1000),
-                )
-                rows.append(
-                    {
-                        "model": key,
-                        "batch": batch,
-                        "concurrency": concurrency,
-                        "path": f"v2 {tensor_format}",
-                        "tool": "perf_analyzer",
-                        "requests_per_s": measured.requests_per_s,
-                        "rows_per_s": measured.throughput,
-                        "p50_ms": measured.p50_us / 1000,
-                        "p99_ms": measured.p99_us / 1000,
-                        "errors": 0,
-                    }
-                )
-                log(
-                    f"{key} b{batch} c{concurrency} perf_analyzer {tensor_format}: {measured.requests_per_s:.1f} req/s"
-                )
+            rows += load_rows(key, batch, concurrency, paths, oml.auth, args)
+            if tool is not None:
+                rows += perf_rows(tool, url, oml.token, key, batch, concurrency, args)
     return rows
 
 

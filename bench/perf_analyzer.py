@@ -74,6 +74,54 @@ def find_perf_analyzer() -> PerfTool | None:
     return None
 
 
+def perf_command(
+    tool: PerfTool,
+    url: str,
+    model: str,
+    token: str,
+    report: Path,
+    *,
+    concurrency: int,
+    batch: int,
+    tensor_format: str,
+    interval_ms: int,
+    input_data: str | None,
+    shapes: Sequence[str],
+) -> list[str]:
+    """perf_analyzer's command line for one measurement, its CSV report written to ``report``."""
+    parts = urlsplit(url)
+    command = [
+        tool.path,
+        "-m",
+        model,
+        "-u",
+        f"{parts.hostname}:{parts.port}",
+        "-i",
+        "http",
+        "-H",
+        f"Authorization: Bearer {token}",
+        "-b",
+        str(batch),
+        "--concurrency-range",
+        f"{concurrency}:{concurrency}",
+        "-p",
+        str(interval_ms),
+        "-s",
+        "1000",
+        "-r",
+        "3",
+        f"--input-tensor-format={tensor_format}",
+        f"--output-tensor-format={tensor_format}",
+        "-f",
+        str(report),
+    ]
+    if input_data:
+        command += ["--input-data", input_data]
+    for shape in shapes:
+        command += ["--shape", shape]
+    return command
+
+
 def run_perf_analyzer(
     tool: PerfTool,
     url: str,
@@ -94,38 +142,21 @@ def run_perf_analyzer(
     last one reported. ``input_data`` is perf_analyzer's: ``zero`` by default, because its random
     data are random bit patterns, NaN among them, which JSON cannot carry (the JSON tensor format
     writes them as ``NaN`` literals, which the service refuses as invalid JSON)."""
-    parts = urlsplit(url)
     with tempfile.TemporaryDirectory(prefix="omlsvc-perf-") as scratch:
         report = Path(scratch) / "report.csv"
-        command = [
-            tool.path,
-            "-m",
+        command = perf_command(
+            tool,
+            url,
             model,
-            "-u",
-            f"{parts.hostname}:{parts.port}",
-            "-i",
-            "http",
-            "-H",
-            f"Authorization: Bearer {token}",
-            "-b",
-            str(batch),
-            "--concurrency-range",
-            f"{concurrency}:{concurrency}",
-            "-p",
-            str(interval_ms),
-            "-s",
-            "1000",
-            "-r",
-            "3",
-            f"--input-tensor-format={tensor_format}",
-            f"--output-tensor-format={tensor_format}",
-            "-f",
-            str(report),
-        ]
-        if input_data:
-            command += ["--input-data", input_data]
-        for shape in shapes:
-            command += ["--shape", shape]
+            token,
+            report,
+            concurrency=concurrency,
+            batch=batch,
+            tensor_format=tensor_format,
+            interval_ms=interval_ms,
+            input_data=input_data,
+            shapes=shapes,
+        )
         done = subprocess.run(
             command, capture_output=True, text=True, env=dict(tool.env), timeout=timeout_s, check=False
         )

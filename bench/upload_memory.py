@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 
 from bench.report import markdown_table, rss_kib, save
-from tests.e2e.server import running_service
+from tests.e2e.server import RunningService, running_service
 from tests.large_models import make_large_regressor_zip
 
 BLOCK = 1024 * 1024
@@ -76,6 +76,34 @@ def naive_peak_mib(zip_path: Path, how: str) -> float:
     return int(out.stdout.strip()) / 1024
 
 
+def watched_upload(service: RunningService, zip_path: Path) -> tuple[float, float]:
+    """Upload ``zip_path`` to the single worker of ``service`` while sampling its RSS every 10 ms.
+    Returns the worker's peak growth over its RSS before the upload (MiB) and the upload's seconds."""
+    token = service.token()
+    (worker,) = service.worker_pids()
+    baseline = rss_kib(worker)
+    peak = baseline
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, rss_kib(worker))
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    started = time.perf_counter()
+    status, body = upload(service.url, token, zip_path)
+    elapsed = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if status != 201:
+        raise SystemExit(f"upload failed: {status} {body}")
+    high_water = rss_kib(worker, "VmHWM")
+    return (max(peak, high_water) - baseline) / 1024, elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--megabytes", type=int, default=100)
@@ -87,31 +115,8 @@ def main() -> None:
         zip_path = make_large_regressor_zip(folder, args.megabytes)
         environ = {"OMLSVC_DATABASE_URL": args.database_url} if args.database_url else {}
         with running_service(folder / "data", workers=1, environ=environ) as service:
-            token = service.token()
-            (worker,) = service.worker_pids()
-            baseline = rss_kib(worker)
-            peak = baseline
-            done = threading.Event()
-
-            def sample() -> None:
-                nonlocal peak
-                while not done.is_set():
-                    peak = max(peak, rss_kib(worker))
-                    time.sleep(0.01)
-
-            sampler = threading.Thread(target=sample)
-            sampler.start()
-            started = time.perf_counter()
-            status, body = upload(service.url, token, zip_path)
-            elapsed = time.perf_counter() - started
-            done.set()
-            sampler.join()
-            if status != 201:
-                raise SystemExit(f"upload failed: {status} {body}")
-            high_water = rss_kib(worker, "VmHWM")
+            growth, elapsed = watched_upload(service, zip_path)
             database = "PostgreSQL" if args.database_url else "SQLite"
-
-        growth = (max(peak, high_water) - baseline) / 1024
         size_mib = zip_path.stat().st_size / 1024 / 1024
         naive_read = naive_peak_mib(zip_path, "read")
         naive_ort = naive_peak_mib(zip_path, "onnxruntime")
