@@ -19,13 +19,14 @@ from bench.plan import ADMIN_PASSWORD, Plan, Results, log
 from bench.points import interleaved, mlserver_body, oml_body
 from bench.raw import RawPool, make_session
 from bench.report import rss_kib
+from tests.e2e.server import RunningService
 
 
 @dataclass
 class Servers:
     """The servers under test, running: omlsvc with every model deployed, MLServer when planned."""
 
-    service: Any
+    service: RunningService
     oml: OmlClient
     mlserver_url: str | None = None
     mlserver_pids: Callable[[], list[int]] = list

@@ -37,7 +37,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -57,7 +56,7 @@ from bench.side_by_side_report import (
     print_tabular,
 )
 from omlsvc.scoring.session_options import default_intra_op_threads
-from tests.e2e.server import free_port, running_service
+from tests.e2e.server import RunningService, free_port, running_service
 
 ADMIN_PASSWORD = "admin-password-for-side-by-side"
 PEERS_ALL = ("floor", "mlserver", "kserve", "bentoml")
@@ -142,7 +141,7 @@ class Bench:
     use_wrk: bool
     stack: contextlib.ExitStack
     scratch: Path
-    service: Any = None
+    service: RunningService | None = None
     oml: OmlClient | None = None
     skipped: dict[str, str] = field(default_factory=dict)
     tabular_runs: dict[str, list[LoadResult]] = field(default_factory=dict)
@@ -268,8 +267,8 @@ def cnn_round(bench: Bench, uri: str, body: bytes, headers: dict[str, str], work
 
 def measure_cnn(bench: Bench) -> None:
     """JPEG uploads of the small CNN on omlsvc, dynamic batching off and on, round by round in turn."""
-    args, oml = bench.args, bench.oml
-    assert oml is not None
+    args, oml, service = bench.args, bench.oml, bench.service
+    assert oml is not None and service is not None
     cnn = _small_cnn(bench.scratch, args.cnn_size)
     zip_bytes = cnn.zip_path.read_bytes()
     oml.deploy(oml.upload("cnn", zip_bytes, "ONNX_IMG"), "cnn")
@@ -280,7 +279,7 @@ def measure_cnn(bench: Bench) -> None:
     headers = {**oml.auth, "Content-Type": content_type}
     for uri in ("cnn", "cnn_batched"):
         oml.score(uri, body, content_type)
-    workers = bench.service.worker_pids()
+    workers = service.worker_pids()
     points: list[LoadPoint] = [
         (uri, functools.partial(cnn_round, bench, uri, body, headers, workers))
         for uri in ("cnn", "cnn_batched")
