@@ -14,9 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
 #: Rows sampled from the baseline and from the period (spec 8.1).
@@ -59,7 +56,14 @@ def _domain_drift(
     baseline: Mapping[str, np.ndarray], period: Mapping[str, np.ndarray], categorical: Mapping[str, bool]
 ) -> Drift:
     """``DRIFT`` and per-feature ``IMPORTANCE_VALUE`` of ``period`` against ``baseline`` (both encoded
-    by :func:`encode`, same feature order; ``categorical`` says which features are codes)."""
+    by :func:`encode`, same feature order; ``categorical`` says which features are codes).
+
+    scikit-learn is imported here, on first use, not with the module: it takes most of a second,
+    which every CLI command and worker start would otherwise pay."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import train_test_split
+
     names = list(baseline)
     rng = np.random.default_rng(SEED)
     base = _sample(np.column_stack([baseline[n] for n in names]), rng)

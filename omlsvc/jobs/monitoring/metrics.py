@@ -8,10 +8,10 @@ matches a model label ``1``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 import numpy as np
-from sklearn import metrics as sk
 
 REGRESSION_METRICS = {
     "R2": "R2",
@@ -34,6 +34,14 @@ DEFAULT_METRIC = {"REGRESSION": "MEAN_SQUARED_ERROR", "CLASSIFICATION": "BALANCE
 POSITIVE_NAMES = ("1", "Y", "YES", "TRUE")
 
 
+def _sklearn_metrics() -> ModuleType:
+    """scikit-learn's metrics, imported on first use: importing scikit-learn takes most of a second,
+    which every CLI command and every worker start would otherwise pay for a run that may never come."""
+    from sklearn import metrics
+
+    return metrics
+
+
 def label_text(value: Any) -> str | None:
     """A class label as text: integral floats lose their ``.0``; None stays None."""
     if value is None:
@@ -47,6 +55,7 @@ def label_text(value: Any) -> str | None:
 
 def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     """Every regression metric, keyed as in Oracle's ``MODEL_METRICS`` JSON."""
+    sk = _sklearn_metrics()
     return {
         "R2": float(sk.r2_score(actual, predicted)),
         "Mean squared error": float(sk.mean_squared_error(actual, predicted)),
@@ -76,6 +85,7 @@ def classification_metrics(
     """Every classification metric. ``classes``: the model's labels, the columns of ``probabilities``
     (None when the model gives none: AUC is then null). Binary problems use the positive class,
     multiclass ones macro averages."""
+    sk = _sklearn_metrics()
     y = np.asarray(actual, dtype=object)
     p = np.asarray(predicted, dtype=object)
     binary = len(classes) == 2

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy.spatial.distance import jensenshannon
 
 #: Equal-width bins over the baseline's range (spec 5.1: default 5).
 DEFAULT_BINS = 5
@@ -83,7 +82,10 @@ def population_stability_index(expected: np.ndarray, actual: np.ndarray) -> floa
 
 
 def jensen_shannon(expected: np.ndarray, actual: np.ndarray) -> float:
-    """Jensen-Shannon distance (base 2, so within [0, 1]) of two binned distributions."""
+    """Jensen-Shannon distance (base 2, so within [0, 1]) of two binned distributions (SciPy's,
+    imported on first use so that starting a CLI command or a worker does not pay for SciPy)."""
+    from scipy.spatial.distance import jensenshannon
+
     if expected.sum() == 0 or actual.sum() == 0:
         return 0.0
     return float(jensenshannon(expected, actual, base=2))
