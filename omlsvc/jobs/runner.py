@@ -23,12 +23,13 @@ from omlsvc.core.clock import utcnow
 from omlsvc.core.errors import Unavailable
 from omlsvc.core.observe import UNOBSERVED, Observer
 from omlsvc.db.transactions import Transactions
+from omlsvc.jobs.claims import Claim, RunnerStats
 from omlsvc.jobs.context import RunContexts
 from omlsvc.jobs.directory import JobOwners, ModelRecords
 from omlsvc.jobs.monitoring.properties import Limits
 from omlsvc.jobs.monitoring.runs import MonitorRuns
 from omlsvc.jobs.options import RunnerOptions
-from omlsvc.jobs.runs import Claim, RunnerStats, RunSteps
+from omlsvc.jobs.runs import RunSteps
 from omlsvc.scoring.service import ScoringService
 
 __all__ = ["Claim", "Runner", "RunnerOptions", "RunnerStats", "default_runner_id"]

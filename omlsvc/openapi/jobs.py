@@ -11,10 +11,10 @@ import copy
 from typing import Any
 
 from omlsvc.core.limits import MAX_TENSOR_NAME
+from omlsvc.jobs.actions import ACTIONS
 from omlsvc.jobs.monitoring import properties as monitoring
 from omlsvc.jobs.monitoring.periods import FREQUENCIES
 from omlsvc.jobs.properties import FIELDS, MAX_JOB_NAME, SERVICE_LEVELS
-from omlsvc.jobs.service import ACTIONS
 from omlsvc.openapi.builders import (
     COMMON_ERRORS,
     collection_schema,
