@@ -17,6 +17,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from omlsvc.core.clock import utcnow
@@ -68,6 +69,8 @@ class Runner(RunSteps):
         #: the last round scored a chunk: the next only claims, until housekeeping is due.
         self._streak = False
         self._housekeeping_due = 0.0
+        #: the next chunk, claimed while the last one was scored and written: taken up first.
+        self._ahead: Claim | None = None
         super().__init__(
             transactions,
             RunContexts(transactions, scoring, owners, models),
@@ -81,30 +84,53 @@ class Runner(RunSteps):
     def work_once(self) -> bool:
         """One round of every step; True when something moved (so the caller should not idle).
 
-        Right after a chunk, a round only claims and scores the next one, until housekeeping is due
-        (:data:`HOUSEKEEPING_S`) or nothing is claimed; then it takes every step."""
+        Right after a chunk, a round only scores the next one (claimed meanwhile, see
+        :meth:`_score`), until housekeeping is due (:data:`HOUSEKEEPING_S`) or nothing is claimed;
+        then it takes every step, take-overs before the chunk claimed ahead."""
         if self._streak and time.monotonic() < self._housekeeping_due:
-            claim, _ = self.claim_next()
+            claim = self._take_ahead() or self.claim_next()[0]
             if claim is not None:
-                self.process(claim)
+                self._score(claim)
                 return True
         self._streak = False
         self._housekeeping_due = time.monotonic() + min(HOUSEKEEPING_S, self.options.poll_s)
         stepped = False
         for step in self._steps:
             stepped = step() or stepped
-        if not self.has_work():
+        if self._ahead is None and not self.has_work():
             self._busy = False
             return stepped
         progressed = self.schedule_due()
-        claim = self.take_over_expired()
+        claim = self.take_over_expired() or self._take_ahead()
         if claim is None:
             claim, moved = self.claim_next()
             progressed = progressed or moved
         if claim is not None:
-            self.process(claim)
+            self._score(claim)
             progressed = self._streak = True
         return self.finish_runs() or progressed or stepped
+
+    def _take_ahead(self) -> Claim | None:
+        claim, self._ahead = self._ahead, None
+        return claim
+
+    def _score(self, claim: Claim) -> None:
+        """Score and write ``claim``, and meanwhile claim the next chunk on a thread of its own, so
+        that its read (with the claim's own statements) overlaps this chunk's scoring and writing
+        instead of following them. That claim is an ordinary one (leased to this runner in its own
+        transaction, read as the job's role after the same checks) and the next round takes it up,
+        whatever became of this chunk (a run that ended meanwhile took its chunk rows along, so the
+        checkpoint of a chunk claimed ahead of its end writes nothing). One chunk is claimed ahead
+        at most: none while one waits (after a take-over)."""
+        if self._ahead is not None:
+            self.process(claim)
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="claim-ahead") as pool:
+            ahead = pool.submit(self.claim_next)
+            try:
+                self.process(claim)
+            finally:
+                self._ahead, _ = ahead.result()
 
     def run_until_idle(self, timeout_s: float = 120.0) -> None:
         """Work until nothing is left to do now (tests, ``omlsvc jobs run --wait``)."""
@@ -132,4 +158,7 @@ class Runner(RunSteps):
                 progressed = False
             if not progressed:
                 stop.wait(self.options.busy_retry_s if self._busy else self.options.poll_s)
+        claim = self._take_ahead()
+        if claim is not None:  # claimed already: finish it rather than leave it to a take-over
+            self.process(claim)
         log.info("job runner %s stopped", self.runner_id)
