@@ -9,6 +9,7 @@ the :class:`~omlsvc.db.transactions.Transactions` it is given.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -146,19 +147,22 @@ class Runner(RunSteps):
         """Work until ``stop`` is set; database outages and unexpected errors are logged and waited out."""
         log.info("job runner %s started", self.runner_id)
         while not stop.is_set():
-            try:
-                progressed = self.work_once()
-            except Unavailable as exc:
-                log.warning("job runner %s: %s", self.runner_id, exc.message)
-                progressed = False
-            except Exception as exc:
-                # the type and where, not the message: it may quote a value read from a user's table
-                where = "".join(traceback.format_tb(exc.__traceback__))
-                log.error("job runner %s: unexpected %s\n%s", self.runner_id, type(exc).__name__, where)
-                progressed = False
-            if not progressed:
+            if not self._logging_failures(self.work_once):
                 stop.wait(self.options.busy_retry_s if self._busy else self.options.poll_s)
-        claim = self._take_ahead()
-        if claim is not None:  # claimed already: finish it rather than leave it to a take-over
-            self.process(claim)
+        ahead = self._take_ahead()
+        if ahead is not None:  # claimed already: finish it rather than leave it to a take-over
+            self._logging_failures(functools.partial(self.process, ahead))
         log.info("job runner %s stopped", self.runner_id)
+
+    def _logging_failures(self, step: Callable[[], object]) -> bool:
+        """Whether ``step()`` moved; a database outage or an unexpected error is logged and counts as
+        no progress."""
+        try:
+            return bool(step())
+        except Unavailable as exc:
+            log.warning("job runner %s: %s", self.runner_id, exc.message)
+        except Exception as exc:
+            # the type and where, not the message: it may quote a value read from a user's table
+            where = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("job runner %s: unexpected %s\n%s", self.runner_id, type(exc).__name__, where)
+        return False
