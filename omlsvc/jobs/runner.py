@@ -72,6 +72,9 @@ class Runner(RunSteps):
         self._housekeeping_due = 0.0
         #: the next chunk, claimed while the last one was scored and written: taken up first.
         self._ahead: Claim | None = None
+        #: claim ahead only where the database works in a process of its own: SQLite works in this
+        #: one and serialises writers, so a claim ahead would only take turns with the chunk's write.
+        self._claims_ahead = transactions.engine.dialect.name != "sqlite"
         super().__init__(
             transactions,
             RunContexts(transactions, scoring, owners, models),
@@ -122,8 +125,8 @@ class Runner(RunSteps):
         transaction, read as the job's role after the same checks) and the next round takes it up,
         whatever became of this chunk (a run that ended meanwhile took its chunk rows along, so the
         checkpoint of a chunk claimed ahead of its end writes nothing). One chunk is claimed ahead
-        at most: none while one waits (after a take-over)."""
-        if self._ahead is not None:
+        at most: none while one waits (after a take-over), and none on SQLite."""
+        if self._ahead is not None or not self._claims_ahead:
             self.process(claim)
             return
         with ThreadPoolExecutor(1, thread_name_prefix="claim-ahead") as pool:

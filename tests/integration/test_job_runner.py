@@ -308,9 +308,9 @@ def test_stop_ends_the_run_between_chunks(both: tuple[Services, InputTables], tm
 
 
 def test_the_next_chunk_is_claimed_while_one_is_written(
-    both: tuple[Services, InputTables], tmp_path: Path
+    pg: tuple[Services, InputTables], tmp_path: Path
 ) -> None:
-    services, tables = both
+    services, tables = pg
     zoo = modelzoo.make_zipmap_classifier_zip(tmp_path)
     table = tables.features("ahead", features(1000))
     job_id = submit(services, store(services, zoo, "ahead"), table, disableJob=True)
