@@ -11,8 +11,8 @@ of hosts) share one database; each step is one short transaction that locks what
    column, from the run's frontier ``last_key``) are read, as the job's role, in the transaction
    that leases them to this runner as a chunk and moves the frontier past them; the run is then
    free for other runners to claim the next chunk, so several runners score one large run in
-   parallel without overlap (only their reads take turns). A runner claims its next chunk while it
-   scores and writes the last one (:meth:`~omlsvc.jobs.runner.Runner._score`), so it holds two at
+   parallel without overlap (only their reads take turns). On a server database a runner claims
+   its next chunk while it scores and writes the last one (``Runner._score``), so it holds two at
    most; each is read when claimed, so a grant revoked meanwhile stops the reads that follow, and a
    chunk read before the revocation is still written;
 4. **score** (no transaction open): score the chunk's rows through the same
