@@ -6,6 +6,7 @@ them), then reused for every chunk of the run.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -86,7 +87,9 @@ class RunContext:
 
 
 class RunContexts:
-    """A runner's contexts, by run id: at most :data:`MAX_CONTEXTS`, least recently used dropped."""
+    """A runner's contexts, by run id: at most :data:`MAX_CONTEXTS`, least recently used dropped.
+    Safe to share between the runner's thread and the one claiming its next chunk meanwhile: a
+    context is built once however many ask for it at the same moment."""
 
     def __init__(
         self, transactions: Transactions, scoring: ScoringService, owners: JobOwners, models: ModelRecords
@@ -96,6 +99,7 @@ class RunContexts:
         self._owners = owners
         self._models = models
         self._contexts: OrderedDict[str, RunContext] = OrderedDict()
+        self._lock = threading.Lock()
 
     def cached(self, run_id: str) -> RunContext | None:
         """The context if it is built already (nothing is read)."""
@@ -103,18 +107,20 @@ class RunContexts:
 
     def get(self, run_id: str) -> RunContext:
         """The run's context, built if need be; :class:`RunFailed` when the run can no longer go on."""
-        cached = self._contexts.get(run_id)
-        if cached is not None:
-            self._contexts.move_to_end(run_id)
-            return cached
-        context = self._build(run_id)
-        self._contexts[run_id] = context
-        while len(self._contexts) > MAX_CONTEXTS:
-            self._contexts.popitem(last=False)
-        return context
+        with self._lock:
+            cached = self._contexts.get(run_id)
+            if cached is not None:
+                self._contexts.move_to_end(run_id)
+                return cached
+            context = self._build(run_id)
+            self._contexts[run_id] = context
+            while len(self._contexts) > MAX_CONTEXTS:
+                self._contexts.popitem(last=False)
+            return context
 
     def forget(self, run_id: str) -> None:
-        self._contexts.pop(run_id, None)
+        with self._lock:
+            self._contexts.pop(run_id, None)
 
     def identity(self, owner: str) -> JobIdentity:
         """The database identity a job of ``owner`` acts as."""

@@ -12,6 +12,7 @@ import uuid
 from datetime import datetime
 from urllib.parse import unquote
 
+from omlsvc.core.authorization import Principal, may_manage_job
 from omlsvc.core.errors import NotFound
 from omlsvc.core.patterns import JOB_ID
 from omlsvc.jobs.records import JobRecord, RunRecord
@@ -41,6 +42,14 @@ def parse_job_id(raw: str) -> str:
     if not JOB_ID.fullmatch(job_id):
         raise NotFound(f"Job {raw} does not exist.")
     return job_id
+
+
+def owned_job(job: JobRecord | None, principal: Principal, job_id: str) -> JobRecord:
+    """The job, if the caller may manage it; NotFound otherwise (another user's job does not exist
+    for them)."""
+    if job is None or not may_manage_job(principal, job.owner):
+        raise NotFound(f"Job {job_id} does not exist.")
+    return job
 
 
 def output_table_name(job_id: str, output_data: str) -> str:
@@ -93,3 +102,39 @@ def end_run(store: JobStore, run: RunRecord, status: str, now: datetime, error: 
         job = store.get(run.job_id)
         if job is not None:
             store.update(run.job_id, run_count=job.run_count + 1)
+
+
+def new_job(
+    job_id: str,
+    owner: str,
+    *,
+    name: str,
+    job_type: str,
+    model_id: str,
+    service_level: str | None,
+    properties_json: str,
+    enabled: bool,
+    schedule: Schedule,
+    now: datetime,
+) -> JobRecord:
+    """The row of a job just submitted, of any type: created, never run, its first run scheduled."""
+    return JobRecord(
+        id=job_id,
+        name=name,
+        job_type=job_type,
+        owner=owner,
+        model_id=model_id,
+        service_level=service_level,
+        properties_json=properties_json,
+        job_status=CREATED,
+        enabled=enabled,
+        start_at=schedule.start,
+        end_at=schedule.end,
+        max_runs=schedule.max_runs,
+        repeat_interval=None if schedule.repeat is None else schedule.repeat.text,
+        next_run_at=schedule.next_run(now, now, 0),
+        run_count=0,
+        scheduled_runs=0,
+        submitted_at=now,
+        updated_at=now,
+    )

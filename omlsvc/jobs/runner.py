@@ -9,6 +9,7 @@ the :class:`~omlsvc.db.transactions.Transactions` it is given.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -17,18 +18,20 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from omlsvc.core.clock import utcnow
 from omlsvc.core.errors import Unavailable
 from omlsvc.core.observe import UNOBSERVED, Observer
 from omlsvc.db.transactions import Transactions
+from omlsvc.jobs.claims import Claim, RunnerStats
 from omlsvc.jobs.context import RunContexts
 from omlsvc.jobs.directory import JobOwners, ModelRecords
 from omlsvc.jobs.monitoring.properties import Limits
 from omlsvc.jobs.monitoring.runs import MonitorRuns
 from omlsvc.jobs.options import RunnerOptions
-from omlsvc.jobs.runs import Claim, RunnerStats, RunSteps
+from omlsvc.jobs.runs import RunSteps
 from omlsvc.scoring.service import ScoringService
 
 __all__ = ["Claim", "Runner", "RunnerOptions", "RunnerStats", "default_runner_id"]
@@ -67,6 +70,11 @@ class Runner(RunSteps):
         #: the last round scored a chunk: the next only claims, until housekeeping is due.
         self._streak = False
         self._housekeeping_due = 0.0
+        #: the next chunk, claimed while the last one was scored and written: taken up first.
+        self._ahead: Claim | None = None
+        #: claim ahead only where the database works in a process of its own: SQLite works in this
+        #: one and serialises writers, so a claim ahead would only take turns with the chunk's write.
+        self._claims_ahead = transactions.engine.dialect.name != "sqlite"
         super().__init__(
             transactions,
             RunContexts(transactions, scoring, owners, models),
@@ -80,30 +88,53 @@ class Runner(RunSteps):
     def work_once(self) -> bool:
         """One round of every step; True when something moved (so the caller should not idle).
 
-        Right after a chunk, a round only claims and scores the next one, until housekeeping is due
-        (:data:`HOUSEKEEPING_S`) or nothing is claimed; then it takes every step."""
+        Right after a chunk, a round only scores the next one (claimed meanwhile, see
+        :meth:`_score`), until housekeeping is due (:data:`HOUSEKEEPING_S`) or nothing is claimed;
+        then it takes every step, take-overs before the chunk claimed ahead."""
         if self._streak and time.monotonic() < self._housekeeping_due:
-            claim, _ = self.claim_next()
+            claim = self._take_ahead() or self.claim_next()[0]
             if claim is not None:
-                self.process(claim)
+                self._score(claim)
                 return True
         self._streak = False
         self._housekeeping_due = time.monotonic() + min(HOUSEKEEPING_S, self.options.poll_s)
         stepped = False
         for step in self._steps:
             stepped = step() or stepped
-        if not self.has_work():
+        if self._ahead is None and not self.has_work():
             self._busy = False
             return stepped
         progressed = self.schedule_due()
-        claim = self.take_over_expired()
+        claim = self.take_over_expired() or self._take_ahead()
         if claim is None:
             claim, moved = self.claim_next()
             progressed = progressed or moved
         if claim is not None:
-            self.process(claim)
+            self._score(claim)
             progressed = self._streak = True
         return self.finish_runs() or progressed or stepped
+
+    def _take_ahead(self) -> Claim | None:
+        claim, self._ahead = self._ahead, None
+        return claim
+
+    def _score(self, claim: Claim) -> None:
+        """Score and write ``claim``, and meanwhile claim the next chunk on a thread of its own, so
+        that its read (with the claim's own statements) overlaps this chunk's scoring and writing
+        instead of following them. That claim is an ordinary one (leased to this runner in its own
+        transaction, read as the job's role after the same checks) and the next round takes it up,
+        whatever became of this chunk (a run that ended meanwhile took its chunk rows along, so the
+        checkpoint of a chunk claimed ahead of its end writes nothing). One chunk is claimed ahead
+        at most: none while one waits (after a take-over), and none on SQLite."""
+        if self._ahead is not None or not self._claims_ahead:
+            self.process(claim)
+            return
+        with ThreadPoolExecutor(1, thread_name_prefix="claim-ahead") as pool:
+            ahead = pool.submit(self.claim_next)
+            try:
+                self.process(claim)
+            finally:
+                self._ahead, _ = ahead.result()
 
     def run_until_idle(self, timeout_s: float = 120.0) -> None:
         """Work until nothing is left to do now (tests, ``omlsvc jobs run --wait``)."""
@@ -119,16 +150,22 @@ class Runner(RunSteps):
         """Work until ``stop`` is set; database outages and unexpected errors are logged and waited out."""
         log.info("job runner %s started", self.runner_id)
         while not stop.is_set():
-            try:
-                progressed = self.work_once()
-            except Unavailable as exc:
-                log.warning("job runner %s: %s", self.runner_id, exc.message)
-                progressed = False
-            except Exception as exc:
-                # the type and where, not the message: it may quote a value read from a user's table
-                where = "".join(traceback.format_tb(exc.__traceback__))
-                log.error("job runner %s: unexpected %s\n%s", self.runner_id, type(exc).__name__, where)
-                progressed = False
-            if not progressed:
+            if not self._logging_failures(self.work_once):
                 stop.wait(self.options.busy_retry_s if self._busy else self.options.poll_s)
+        ahead = self._take_ahead()
+        if ahead is not None:  # claimed already: finish it rather than leave it to a take-over
+            self._logging_failures(functools.partial(self.process, ahead))
         log.info("job runner %s stopped", self.runner_id)
+
+    def _logging_failures(self, step: Callable[[], object]) -> bool:
+        """Whether ``step()`` moved; a database outage or an unexpected error is logged and counts as
+        no progress."""
+        try:
+            return bool(step())
+        except Unavailable as exc:
+            log.warning("job runner %s: %s", self.runner_id, exc.message)
+        except Exception as exc:
+            # the type and where, not the message: it may quote a value read from a user's table
+            where = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("job runner %s: unexpected %s\n%s", self.runner_id, type(exc).__name__, where)
+        return False

@@ -11,15 +11,18 @@ of hosts) share one database; each step is one short transaction that locks what
    column, from the run's frontier ``last_key``) are read, as the job's role, in the transaction
    that leases them to this runner as a chunk and moves the frontier past them; the run is then
    free for other runners to claim the next chunk, so several runners score one large run in
-   parallel without overlap (only their reads take turns);
+   parallel without overlap (only their reads take turns). On a server database a runner claims
+   its next chunk while it scores and writes the last one (``Runner._score``), so it holds two at
+   most; each is read when claimed, so a grant revoked meanwhile stops the reads that follow, and a
+   chunk read before the revocation is still written;
 4. **score** (no transaction open): score the chunk's rows through the same
    :class:`~omlsvc.scoring.scorer.PreparedModel` the REST endpoint uses, then in ONE transaction
    insert the output rows and delete the chunk row (the checkpoint), which succeeds only while this
    runner still holds the chunk; a runner that lost its lease rolls back, so every input row is
    written exactly once however runners die. A chunk taken over from another runner is read again
    first, by its key range, in a transaction of its own;
-5. **finish**: a run with no input left (or asked to STOP) and no chunk in flight ends; with
-   ``recompute=true`` its rows went to a staging table that replaces the output table in the same
+5. **finish** (:mod:`omlsvc.jobs.endings`): a run with no input left (or asked to STOP) and no
+   chunk in flight ends; with ``recompute=true`` its rows went to a staging table that replaces the output table in the same
    transaction that records success (readers never see a half table, except on Oracle, whose DDL
    commits on its own).
 
@@ -33,10 +36,7 @@ runners is given up after ``max_attempts``.
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,40 +49,18 @@ from omlsvc.db.transactions import Transactions
 from omlsvc.db.uow import UnitOfWork
 from omlsvc.jobs import lifecycle
 from omlsvc.jobs.access import user_tables
+from omlsvc.jobs.claims import Claim, RunnerStats, renewing_lease
 from omlsvc.jobs.context import RunContext, RunContexts, reason
+from omlsvc.jobs.endings import RunEndings
 from omlsvc.jobs.monitoring.runs import WHOLE_RUN, MonitorRuns, is_monitoring
 from omlsvc.jobs.options import RunnerOptions
-from omlsvc.jobs.properties import ScoringJobProperties
 from omlsvc.jobs.records import ChunkRecord, RunRecord
-from omlsvc.jobs.resolve import drop_output_table
 from omlsvc.jobs.shapes import OutputBatch
-from omlsvc.jobs.states import ACTIVE, FAILED, PENDING, RUNNING, SCHEDULED, STOPPED, SUCCEEDED
+from omlsvc.jobs.states import PENDING, RUNNING, SCHEDULED
 from omlsvc.jobs.store import JobStore
 from omlsvc.jobs.tables import decode_key, encode_key
 
 log = logging.getLogger("omlsvc.jobs")
-
-
-@dataclass
-class RunnerStats:
-    chunks: int = 0
-    rows: int = 0
-    takeovers: int = 0
-    lost_leases: int = 0
-    runs_ended: int = 0
-    claimed_runs: set[str] = field(default_factory=set)
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A key range of a run leased to this runner: the rows with ``lo_key < key <= hi_key``."""
-
-    run_id: str
-    seq: int
-    lo_key: str | None
-    hi_key: str
-    #: the range's rows, when the claim read them (a fresh claim); None: read them by key range.
-    rows: list[Any] | None = field(default=None, compare=False, repr=False)
 
 
 class RunSteps:
@@ -108,6 +86,7 @@ class RunSteps:
         self._clock = clock
         self.runner_id = runner_id
         self.stats = RunnerStats()
+        self._endings = RunEndings(transactions, contexts, clock=clock, observer=observer, stats=self.stats)
         #: the last claim found an active run another runner held a moment: look again soon.
         self._busy = False
 
@@ -277,7 +256,7 @@ class RunSteps:
             if job is None:
                 return
             bind(job_id=job.id)
-            with self._heartbeat(claim):
+            with renewing_lease(self._transactions, claim, self.runner_id, self.options.lease_s, self._clock):
                 computed = self._monitor.compute(job, self._job_owner)
         except (OmlError, DBAPIError) as exc:
             if isinstance(exc, Unavailable):
@@ -312,32 +291,6 @@ class RunSteps:
         self.stats.chunks += 1
         self.stats.rows += written
         self._observer.job_rows_written(written)
-
-    @contextmanager
-    def _heartbeat(self, claim: Claim) -> Iterator[None]:
-        """Renew the claim's lease every third of ``lease_s`` while the block runs: computing a
-        monitoring run may take longer than one lease, and a live runner must not lose it."""
-        done = threading.Event()
-
-        def renew() -> None:
-            while not done.wait(self.options.lease_s / 3):
-                try:
-                    with self._transactions(write=True) as uow:
-                        lease = self._clock() + timedelta(seconds=self.options.lease_s)
-                        if JobStore(uow.connection).renew_chunk(
-                            claim.run_id, claim.seq, self.runner_id, lease
-                        ):
-                            uow.commit()
-                except (DBAPIError, OmlError):  # the write at the end finds out whether the lease held
-                    continue
-
-        thread = threading.Thread(target=renew, name=f"lease-{claim.run_id[:8]}", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            done.set()
-            thread.join()
 
     def _job_owner(self, job_id: str) -> str | None:
         with self._transactions() as uow:
@@ -411,103 +364,15 @@ class RunSteps:
             uow.commit()
         context.ready = True
 
-    # -- 5. finish -------------------------------------------------------------------------------
+    # -- 5. finish (:mod:`omlsvc.jobs.endings`) ------------------------------------------------
 
     def finish_runs(self) -> bool:
         """End the runs with nothing left to score and no chunk in flight."""
-        with self._transactions() as uow:
-            candidates = JobStore(uow.connection).finishable_run_ids()
-        finished = False
-        for run_id in candidates:
-            try:
-                with log_context(run_id=run_id):
-                    finished = self._finish(run_id) or finished
-            except (OmlError, DBAPIError) as exc:
-                if isinstance(exc, Unavailable):
-                    raise
-                self.fail(run_id, reason(exc))
-                finished = True
-        return finished
-
-    def _finish(self, run_id: str) -> bool:
-        with self._transactions() as uow:
-            peek = JobStore(uow.connection).get_run(run_id)
-        if peek is None or peek.status != RUNNING:
-            return False
-        bind(job_id=peek.job_id)  # undone with the caller's binding of the run
-        with self._transactions() as uow:
-            peek_job = JobStore(uow.connection).get(peek.job_id)
-        monitoring = peek_job is not None and is_monitoring(peek_job.job_type)
-        context = None if peek.stop_requested or monitoring else self._contexts.get(run_id)
-        drop_staging = False
-        with self._transactions(write=True) as uow:
-            store = JobStore(uow.connection)
-            run = store.lock_run(run_id)
-            if run is None or run.status != RUNNING or not (run.exhausted or run.stop_requested):
-                return False
-            job = None if store.chunks_in_flight(run_id) else store.get(run.job_id)
-            if job is None:
-                return False
-            status = STOPPED if run.stop_requested else SUCCEEDED
-            if not monitoring and ScoringJobProperties.from_text(job.properties_json).recompute:
-                if status == SUCCEEDED and context is not None:
-                    _publish(uow, context)
-                else:
-                    drop_staging = True
-            lifecycle.end_run(store, run, status, self._clock())
-            uow.commit()
-        if drop_staging:
-            self._drop_staging(run_id)
-        self._ended(run_id)
-        self._observer.job_run_ended(status.lower())
-        log.info("run %s of job %s ended %s", run_id, run.job_id, status)
-        return True
+        return self._endings.finish_runs()
 
     def fail(self, run_id: str, message: str) -> None:
         """End the run FAILED with ``message`` (unless it ended meanwhile); its staging table goes."""
-        if not run_id:
-            return
-        with self._transactions(write=True) as uow:
-            store = JobStore(uow.connection)
-            store.delete_chunks(run_id)
-            run = store.get_run(run_id, for_update=True)
-            if run is None or run.status not in ACTIVE:
-                uow.commit()
-                return
-            lifecycle.end_run(store, run, FAILED, self._clock(), message)
-            uow.commit()
-        self._drop_staging(run_id)
-        self._ended(run_id)
-        self._observer.job_run_ended("failed")
-        log.warning(
-            "run %s of job %s failed: %s",
-            run_id,
-            run.job_id,
-            message,
-            extra={"job_id": run.job_id, "run_id": run_id},
-        )
-
-    def _ended(self, run_id: str) -> None:
-        self._contexts.forget(run_id)
-        self.stats.runs_ended += 1
-
-    def _drop_staging(self, run_id: str) -> None:
-        """Drop a ``recompute`` run's staging table, if it made one (best effort: it holds no result)."""
-        with self._transactions(write=True) as uow:
-            store = JobStore(uow.connection)
-            run = store.get_run(run_id)
-            job = None if run is None else store.get(run.job_id)
-            if job is None or is_monitoring(job.job_type):
-                return
-            properties = ScoringJobProperties.from_text(job.properties_json)
-            if not properties.recompute:
-                return
-            identity = self._contexts.identity(job.owner)
-            try:
-                drop_output_table(uow.connection, identity, properties, lifecycle.staging_table_name(run_id))
-            except InvalidInput:
-                return
-            uow.commit()
+        self._endings.fail(run_id, message)
 
     # -- what is left ----------------------------------------------------------------------------
 
@@ -521,12 +386,3 @@ class RunSteps:
         with self._transactions() as uow:
             store = JobStore(uow.connection)
             return bool(store.has_claimable_run() or store.has_chunks())
-
-
-def _publish(uow: UnitOfWork, context: RunContext) -> None:
-    """A ``recompute`` run's staging table replaces the output table, in the caller's transaction."""
-    with user_tables(uow.connection, context.identity) as user:
-        tables = user.tables
-        tables.create(context.target)  # an empty input still replaces the output
-        tables.drop(context.output.schema, context.output.name)
-        tables.rename(context.target, context.output.name)

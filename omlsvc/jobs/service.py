@@ -26,17 +26,17 @@ from typing import Any
 from omlsvc.core.authorization import (
     Principal,
     job_owner_scope,
-    may_manage_job,
     may_see_model,
     require_principal,
 )
 from omlsvc.core.clock import utcnow
-from omlsvc.core.errors import Conflict, InvalidInput, NotFound
+from omlsvc.core.errors import Conflict, InvalidInput
 from omlsvc.db.transactions import Transactions
 from omlsvc.jobs import lifecycle
 from omlsvc.jobs.access import JobOwnerOf, identity_of
+from omlsvc.jobs.actions import act
 from omlsvc.jobs.directory import JobOwners, ModelRecords
-from omlsvc.jobs.lifecycle import CREATED, UPDATED
+from omlsvc.jobs.lifecycle import UPDATED
 from omlsvc.jobs.monitoring.properties import (
     MONITORING_TYPES,
     Limits,
@@ -52,10 +52,8 @@ from omlsvc.jobs.properties import ScoringJobProperties, job_spec
 from omlsvc.jobs.records import JobFilter, JobRecord, RunRecord
 from omlsvc.jobs.resolve import drop_output_table, resolve_tables
 from omlsvc.jobs.schedule import Schedule
-from omlsvc.jobs.states import MANUAL, PENDING, RUNNING, STOPPED
+from omlsvc.jobs.states import RUNNING
 from omlsvc.jobs.store import JobStore
-
-ACTIONS = ("ENABLE", "DISABLE", "RUN", "STOP")
 
 #: Creating a job and asking for a run are logged with the ids, so the request that did it (its
 #: ``request_id`` on the same line) can be found from a run the runner works on later.
@@ -124,7 +122,7 @@ class JobService:
             store = JobStore(uow.connection)
             resolve_tables(uow.connection, job_id, properties, spec, identity, _owner_lookup(store))
             store.add(
-                _new_job(
+                lifecycle.new_job(
                     job_id,
                     principal.name,
                     name=properties.job_name,
@@ -159,7 +157,7 @@ class JobService:
                 uow.connection, job_id, properties, identity, _owner_lookup(store), checked
             )
             store.add(
-                _new_job(
+                lifecycle.new_job(
                     job_id,
                     principal.name,
                     name=properties.common.job_name,
@@ -197,14 +195,14 @@ class JobService:
         require_principal(principal)
         with self._transactions() as uow:
             store = JobStore(uow.connection)
-            return self._details(store, _owned(store.get(job_id), principal, job_id))
+            return self._details(store, lifecycle.owned_job(store.get(job_id), principal, job_id))
 
     def runs(self, principal: Principal, job_id: str, limit: int | None = None) -> list[RunRecord]:
         """The job's runs, most recent first (pending and running ones included)."""
         require_principal(principal)
         with self._transactions() as uow:
             store = JobStore(uow.connection)
-            _owned(store.get(job_id), principal, job_id)
+            lifecycle.owned_job(store.get(job_id), principal, job_id)
             return store.runs(job_id, limit)
 
     def _details(self, store: JobStore, job: JobRecord) -> JobDetails:
@@ -240,7 +238,7 @@ class JobService:
         now = self._clock()
         with self._transactions(write=True) as uow:
             store = JobStore(uow.connection)
-            job = _owned(store.get(job_id, for_update=True), principal, job_id)
+            job = lifecycle.owned_job(store.get(job_id, for_update=True), principal, job_id)
             schedule = lifecycle.schedule_of(job).updated(body["jobSchedule"])
             store.update(
                 job_id,
@@ -265,7 +263,7 @@ class JobService:
         now = self._clock()
         with self._transactions(write=True) as uow:
             store = JobStore(uow.connection)
-            job = _owned(store.get(job_id, for_update=True), principal, job_id)
+            job = lifecycle.owned_job(store.get(job_id, for_update=True), principal, job_id)
             if not is_monitoring(job.job_type):
                 raise InvalidInput(
                     f"updateProperties applies to monitoring jobs; only jobSchedule can change on a {job.job_type} job."
@@ -307,7 +305,7 @@ class JobService:
         require_principal(principal)
         with self._transactions(write=True) as uow:
             store = JobStore(uow.connection)
-            job = _owned(store.get(job_id, for_update=True), principal, job_id)
+            job = lifecycle.owned_job(store.get(job_id, for_update=True), principal, job_id)
             active = store.active_run(job_id)
             if active is not None and active.status == RUNNING:
                 raise Conflict(f"Job {job_id} is running; STOP it before deleting it.")
@@ -326,58 +324,7 @@ class JobService:
     def act(self, principal: Principal, job_id: str, action: object, force: object = False) -> None:
         """ENABLE, DISABLE (``force``: even while a run is in progress), RUN now, or STOP the run."""
         require_principal(principal)
-        if not isinstance(action, str) or action.upper() not in ACTIONS:
-            raise InvalidInput(f"action must be one of {', '.join(ACTIONS)}.")
-        action = action.upper()
-        forced = _flag(force, "force")
-        now = self._clock()
-        with self._transactions(write=True) as uow:
-            store = JobStore(uow.connection)
-            job = _owned(store.get(job_id, for_update=True), principal, job_id)
-            active = store.active_run(job_id)
-            if action == "ENABLE":
-                if not job.enabled:
-                    schedule = lifecycle.schedule_of(job)
-                    store.update(
-                        job_id,
-                        enabled=True,
-                        run_count=0,
-                        scheduled_runs=0,
-                        next_run_at=schedule.next_run(job.submitted_at, now, 0),
-                        updated_at=now,
-                    )
-            elif action == "DISABLE":
-                if job.enabled:
-                    if active is not None and not forced:
-                        raise Conflict(
-                            f"Job {job_id} has a run in progress; DISABLE with force=true to let it finish."
-                        )
-                    store.update(job_id, enabled=False, updated_at=now)
-            elif action == "RUN":
-                if active is not None:
-                    raise Conflict(f"Job {job_id} already has a run in progress.")
-                schedule = lifecycle.schedule_of(job)
-                if schedule.max_runs is not None and job.scheduled_runs >= schedule.max_runs:
-                    raise Conflict(f"Job {job_id} has reached maxRuns ({schedule.max_runs}).")
-                if schedule.ended(now):
-                    raise Conflict(f"Job {job_id} ended at its jobEndDate.")
-                pending = lifecycle.pending_run(job_id, MANUAL, now)
-                store.add_run(pending)
-                log.info(
-                    "run %s of job %s requested",
-                    pending.id,
-                    job_id,
-                    extra={"job_id": job_id, "run_id": pending.id},
-                )
-            else:  # STOP
-                # lock the run and read it again: a runner may be starting it at this very moment
-                run = None if active is None else store.get_run(active.id, for_update=True)
-                if run is None or run.status not in (PENDING, RUNNING):
-                    raise Conflict(f"Job {job_id} has no run in progress.")
-                store.update_run(run.id, stop_requested=True)
-                if run.status == PENDING:
-                    lifecycle.end_run(store, run, STOPPED, now)
-            uow.commit()
+        act(self._transactions, self._clock, principal, job_id, action, force)
 
     def check(self, principal: Principal, job_id: str) -> None:
         """The job exists for the caller (creation and updates are synchronous, so it is done)."""
@@ -398,53 +345,3 @@ def _owner_lookup(store: JobStore) -> JobOwnerOf:
         return None if job is None else job.owner
 
     return owner_of
-
-
-def _owned(job: JobRecord | None, principal: Principal, job_id: str) -> JobRecord:
-    if job is None or not may_manage_job(principal, job.owner):
-        raise NotFound(f"Job {job_id} does not exist.")
-    return job
-
-
-def _flag(value: object, name: str) -> bool:
-    if value is None or isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise InvalidInput(f"{name} must be true or false.")
-
-
-def _new_job(
-    job_id: str,
-    owner: str,
-    *,
-    name: str,
-    job_type: str,
-    model_id: str,
-    service_level: str | None,
-    properties_json: str,
-    enabled: bool,
-    schedule: Schedule,
-    now: datetime,
-) -> JobRecord:
-    """The row of a job just submitted, of any type: created, never run, its first run scheduled."""
-    return JobRecord(
-        id=job_id,
-        name=name,
-        job_type=job_type,
-        owner=owner,
-        model_id=model_id,
-        service_level=service_level,
-        properties_json=properties_json,
-        job_status=CREATED,
-        enabled=enabled,
-        start_at=schedule.start,
-        end_at=schedule.end,
-        max_runs=schedule.max_runs,
-        repeat_interval=None if schedule.repeat is None else schedule.repeat.text,
-        next_run_at=schedule.next_run(now, now, 0),
-        run_count=0,
-        scheduled_runs=0,
-        submitted_at=now,
-        updated_at=now,
-    )

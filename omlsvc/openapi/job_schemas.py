@@ -11,12 +11,12 @@ import copy
 from typing import Any
 
 from omlsvc.core.limits import MAX_TENSOR_NAME
+from omlsvc.jobs.actions import ACTIONS
 from omlsvc.jobs.monitoring import properties as monitoring
 from omlsvc.jobs.monitoring.metrics import PERFORMANCE_METRICS
 from omlsvc.jobs.monitoring.periods import FREQUENCIES
 from omlsvc.jobs.monitoring.sections import DEFAULT_THRESHOLD
 from omlsvc.jobs.properties import FIELDS, MAX_JOB_NAME, SERVICE_LEVELS
-from omlsvc.jobs.service import ACTIONS
 from omlsvc.openapi.builders import collection_schema, links_schema, nullable, schema_ref
 
 _DATE = {"type": "string", "format": "date-time"}

@@ -28,6 +28,7 @@ from sqlalchemy import Engine, text
 from omlsvc.core.authorization import Principal
 from omlsvc.jobs.options import RunnerOptions
 from omlsvc.jobs.runner import Claim, Runner
+from omlsvc.jobs.tables import decode_key
 from omlsvc.repository.form import parse_model_form
 from omlsvc.wiring import Services, build_runner
 from tests import modelzoo
@@ -273,6 +274,32 @@ def test_stop_ends_the_run_between_chunks(both: tuple[Services, InputTables], tm
         names = set(connection.dialect.get_table_names(connection))
     assert f"{replace}_OUT" not in names  # a stopped recompute run publishes nothing
     assert not any(name.startswith("OML$S_") for name in names)  # and leaves no staging table
+
+
+def test_the_next_chunk_is_claimed_while_one_is_written(
+    pg: tuple[Services, InputTables], tmp_path: Path
+) -> None:
+    services, tables = pg
+    zoo = modelzoo.make_zipmap_classifier_zip(tmp_path)
+    table = tables.features("ahead", features(1000))
+    job_id = submit(services, store(services, zoo, "ahead"), table, disableJob=True)
+    services.jobs.act(ALICE, job_id, "RUN")
+    worker = runner(services, chunk_rows=300)
+    for _ in range(3):  # the first round only builds the run's context
+        if last_run(services, job_id).rows_done:
+            break
+        worker.work_once()
+    assert last_run(services, job_id).rows_done == 300
+    with services.engine.connect() as connection:
+        held = connection.execute(text("SELECT lo_key, claimed_by FROM job_chunks")).all()
+        written = connection.execute(text(f'SELECT max(id) FROM "{job_id}_OUT"')).scalar()
+    # the next 300 rows, claimed (and read) while the first 300 were scored and written
+    assert [(decode_key(lo_key), by) for lo_key, by in held] == [(written, worker.runner_id)]
+    services.jobs.act(ALICE, job_id, "STOP")
+    worker.run_until_idle()
+    run = last_run(services, job_id)
+    assert (run.status, run.rows_done) == ("STOPPED", 600)  # it completes like any chunk in flight
+    assert_each_row_once(services.engine, f"{job_id}_OUT", 600)
 
 
 def test_a_bad_value_fails_the_run_with_the_rows_named(
