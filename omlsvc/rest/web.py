@@ -132,17 +132,17 @@ class ForwardedHeaders:
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         peer = req.env.get("REMOTE_ADDR")
-        scheme, host, client = req.scheme, req.netloc, peer
-        trusted = self._trusts(peer) or (self._unix_peer_trusted and not peer)
-        if trusted:
-            _believe_request_start(req)
-            proto = _first(req.get_header("X-Forwarded-Proto")).lower()
-            scheme = proto if proto in ("http", "https") else scheme
-            forwarded_host = _first(req.get_header("X-Forwarded-Host"))
-            host = forwarded_host if _HOST.fullmatch(forwarded_host) else host
-            client = self._client(req.get_header("X-Forwarded-For"), peer)
+        if not (self._trusts(peer) or (self._unix_peer_trusted and not peer)):
+            # the request's own scheme, host and peer: what base_url and client_address fall back
+            # to, computed only by the few answers that use them (a score answer has no links)
+            return
+        _believe_request_start(req)
+        proto = _first(req.get_header("X-Forwarded-Proto")).lower()
+        scheme = proto if proto in ("http", "https") else req.scheme
+        forwarded_host = _first(req.get_header("X-Forwarded-Host"))
+        host = forwarded_host if _HOST.fullmatch(forwarded_host) else req.netloc
         req.context.origin = f"{scheme}://{host}"
-        req.context.client_address = client
+        req.context.client_address = self._client(req.get_header("X-Forwarded-For"), peer)
 
     def _trusts(self, address: str | None) -> bool:
         if not self._trusted or not address:
