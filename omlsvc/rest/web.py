@@ -27,10 +27,13 @@ FORM = "application/x-www-form-urlencoded"
 
 
 def json_handler() -> falcon.media.JSONHandler:
-    return falcon.media.JSONHandler(
-        dumps=lambda obj: orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY).decode("utf-8"),
-        loads=orjson.loads,
-    )
+    return falcon.media.JSONHandler(dumps=lambda obj: render_json(obj).decode("utf-8"), loads=orjson.loads)
+
+
+def render_json(obj: Any) -> bytes:
+    """The bytes :func:`json_handler` answers with, without the round trip through ``str`` that
+    Falcon's handler makes (the score answer, serialized once per request, uses this directly)."""
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def multipart_handler() -> falcon.media.MultipartFormHandler:
