@@ -176,11 +176,11 @@ class Metrics(Observer):
     # -- HTTP (the transport reports these) ---------------------------------------------------------
 
     def request_answered(self, route: str | None, method: str, status: int, seconds: float) -> None:
-        recorders = self._recorders.get((route, method, status))
+        recorders = self._recorders.get(("http", route, method, status))
         if recorders is None:
             family = route or UNMATCHED_ROUTE
             status_class = _STATUS_CLASSES.get(status // 100) or f"{status // 100}xx"
-            recorders = self._recorders[(route, method, status)] = (
+            recorders = self._recorders[("http", route, method, status)] = (
                 self._child(self.http_requests, family, method, status_class).inc,
                 self._child(self.http_seconds, family).observe,
             )
