@@ -70,6 +70,9 @@ class Metrics(Observer):
         #: call, a few microseconds each, several times per request (issue 20's hot path). The
         #: registry keeps every child anyway, so this holds nothing more than it does.
         self._children: dict[tuple[Any, ...], Any] = {}
+        #: what one event of the hot path records (its children's bound ``inc``/``observe``), found
+        #: with one lookup of the event's own values, so an event costs its samples' writes only.
+        self._recorders: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 
     # -- the definitions (registered in this order, which the scrape keeps) --------------------------
 
@@ -196,11 +199,16 @@ class Metrics(Observer):
     # -- HTTP (the transport reports these) ---------------------------------------------------------
 
     def request_answered(self, route: str | None, method: str, status: int, seconds: float) -> None:
-        family = route or UNMATCHED_ROUTE
-        self._child(
-            self.http_requests, family, method, _STATUS_CLASSES.get(status // 100) or f"{status // 100}xx"
-        ).inc()
-        self._child(self.http_seconds, family).observe(seconds)
+        recorders = self._recorders.get(("http", route, method, status))
+        if recorders is None:
+            family = route or UNMATCHED_ROUTE
+            status_class = _STATUS_CLASSES.get(status // 100) or f"{status // 100}xx"
+            recorders = self._recorders[("http", route, method, status)] = (
+                self._child(self.http_requests, family, method, status_class).inc,
+                self._child(self.http_seconds, family).observe,
+            )
+        recorders[0]()
+        recorders[1](seconds)
         now = time.monotonic()
         if now - self._memory_read_at >= MEMORY_REFRESH_S:
             self._memory_read_at = now
@@ -218,13 +226,26 @@ class Metrics(Observer):
     # -- what the capabilities report (omlsvc.core.observe) -------------------------------------------
 
     def scoring_phase(self, deployment: str, phase: str, seconds: float) -> None:
-        self._child(self.scoring_seconds, deployment, phase).observe(seconds)
-        if phase == "preprocess":
-            self._child(self.scoring_requests, deployment).inc()
+        recorders = self._recorders.get(("phase", deployment, phase))
+        if recorders is None:
+            counted = self._child(self.scoring_requests, deployment).inc if phase == "preprocess" else None
+            recorders = self._recorders[("phase", deployment, phase)] = (
+                self._child(self.scoring_seconds, deployment, phase).observe,
+                counted,
+            )
+        recorders[0](seconds)
+        if recorders[1] is not None:
+            recorders[1]()
 
     def scored(self, deployment: str, rows: int, variant: str = "main", *, images: bool = False) -> None:
-        self._child(self.scoring_images if images else self.scoring_rows, deployment).inc(rows)
-        self._child(self.scoring_answers, deployment, variant).inc()
+        recorders = self._recorders.get(("scored", deployment, variant, images))
+        if recorders is None:
+            recorders = self._recorders[("scored", deployment, variant, images)] = (
+                self._child(self.scoring_images if images else self.scoring_rows, deployment).inc,
+                self._child(self.scoring_answers, deployment, variant).inc,
+            )
+        recorders[0](rows)
+        recorders[1]()
 
     def batch_formed(self, deployment: str, rows: int, requests: int) -> None:
         self._child(self.batch_rows, deployment).observe(rows)

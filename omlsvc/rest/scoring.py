@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 
 from omlsvc.core.errors import InvalidInput, PayloadTooLarge, ResponseTooLarge
-from omlsvc.rest.web import arrival_of, json_handler, parse_json, read_json_object
+from omlsvc.rest.web import arrival_of, parse_json, read_json_object, render_json
 from omlsvc.scoring.scorer import DEFAULT_MAX_RESPONSE_BYTES
 from omlsvc.scoring.service import Scored, ScoredTensors, ScoringService, parse_top_n
 from omlsvc.scoring.tensors import parse_tensor_names
@@ -33,7 +33,6 @@ class Score:
         self._scoring = scoring
         self._limit = max_request_bytes
         self._response_limit = max_response_bytes
-        self._json = json_handler()
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, uri: str) -> None:
         principal = req.context.principal
@@ -58,7 +57,7 @@ class Score:
         answer = (
             {"scoringResults": scored.results} if isinstance(scored, Scored) else {"tensors": scored.tensors}
         )
-        data = self._json.serialize(answer, falcon.MEDIA_JSON)
+        data = render_json(answer)
         if len(data) > self._response_limit:
             raise ResponseTooLarge(
                 f"The answer is {len(data)} bytes, over the response limit of {self._response_limit} bytes "

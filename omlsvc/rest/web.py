@@ -27,10 +27,13 @@ FORM = "application/x-www-form-urlencoded"
 
 
 def json_handler() -> falcon.media.JSONHandler:
-    return falcon.media.JSONHandler(
-        dumps=lambda obj: orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY).decode("utf-8"),
-        loads=orjson.loads,
-    )
+    return falcon.media.JSONHandler(dumps=lambda obj: render_json(obj).decode("utf-8"), loads=orjson.loads)
+
+
+def render_json(obj: Any) -> bytes:
+    """The bytes :func:`json_handler` answers with, without the round trip through ``str`` that
+    Falcon's handler makes (the score answer, serialized once per request, uses this directly)."""
+    return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def multipart_handler() -> falcon.media.MultipartFormHandler:
@@ -132,17 +135,17 @@ class ForwardedHeaders:
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         peer = req.env.get("REMOTE_ADDR")
-        scheme, host, client = req.scheme, req.netloc, peer
-        trusted = self._trusts(peer) or (self._unix_peer_trusted and not peer)
-        if trusted:
-            _believe_request_start(req)
-            proto = _first(req.get_header("X-Forwarded-Proto")).lower()
-            scheme = proto if proto in ("http", "https") else scheme
-            forwarded_host = _first(req.get_header("X-Forwarded-Host"))
-            host = forwarded_host if _HOST.fullmatch(forwarded_host) else host
-            client = self._client(req.get_header("X-Forwarded-For"), peer)
+        if not (self._trusts(peer) or (self._unix_peer_trusted and not peer)):
+            # the request's own scheme, host and peer: what base_url and client_address fall back
+            # to, computed only by the few answers that use them (a score answer has no links)
+            return
+        _believe_request_start(req)
+        proto = _first(req.get_header("X-Forwarded-Proto")).lower()
+        scheme = proto if proto in ("http", "https") else req.scheme
+        forwarded_host = _first(req.get_header("X-Forwarded-Host"))
+        host = forwarded_host if _HOST.fullmatch(forwarded_host) else req.netloc
         req.context.origin = f"{scheme}://{host}"
-        req.context.client_address = client
+        req.context.client_address = self._client(req.get_header("X-Forwarded-For"), peer)
 
     def _trusts(self, address: str | None) -> bool:
         if not self._trusted or not address:

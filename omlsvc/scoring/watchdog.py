@@ -84,13 +84,15 @@ class RunWatchdog:
     ) -> T:
         """As :meth:`run`, against an absolute deadline on the watchdog's clock (several runs of one
         request, such as the chunks of a fixed-batch model, share one deadline)."""
-        with self._wake:
-            options = self._spare.pop() if self._spare else None
-        run = _Run(deadline, options if options is not None else self._options_factory())
         if deadline <= self._clock():
-            run.terminated = True
             raise self._timeout(what, limit_s)
-        self._watch(run)
+        with self._wake:  # most runs take spare options and are watched under one acquisition
+            run = _Run(deadline, self._spare.pop()) if self._spare else None
+            if run is not None:
+                self._push(run)
+        if run is None:
+            run = _Run(deadline, self._options_factory())
+            self._watch(run)
         try:
             result = call(run.options)
         except Exception:
@@ -115,10 +117,14 @@ class RunWatchdog:
 
     def _watch(self, run: _Run) -> None:
         with self._wake:
-            self._start_thread()
-            heapq.heappush(self._heap, (run.deadline, next(self._order), run))
-            if self._heap[0][2] is run:
-                self._wake.notify()
+            self._push(run)
+
+    def _push(self, run: _Run) -> None:
+        """Put ``run`` in the heap (the caller holds ``_wake``), waking the thread when it is first."""
+        self._start_thread()
+        heapq.heappush(self._heap, (run.deadline, next(self._order), run))
+        if self._heap[0][2] is run:
+            self._wake.notify()
 
     def _finish(self, run: _Run) -> None:
         """Mark a run finished; its heap entry goes when it reaches the top, or when finished entries
