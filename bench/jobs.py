@@ -36,6 +36,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +56,7 @@ from omlsvc.jobs.shapes import OutputBatch
 from omlsvc.jobs.tables import LABEL_LENGTH, DataTables
 from omlsvc.repository.form import parse_model_form
 from omlsvc.repository.service import ModelService
-from omlsvc.wiring import build_runner, build_services
+from omlsvc.wiring import Services, build_runner, build_services
 from tests import modelzoo
 from tests.jobdata import DatabaseRoles, InputTables
 
@@ -124,7 +126,7 @@ def plain_write(engine: Engine, rows: int, chunk_rows: int, function: str) -> fl
             for k in range(1, top_n + 1)
             for name, kind in ((first, "text"), (second, "double"))
         ]
-    columns = [Column("id", Integer), Column("species", String(20))]
+    columns: list[Column[Any]] = [Column("id", Integer), Column("species", String(20))]
     columns += [
         Column(name, String(LABEL_LENGTH) if kind == "text" else Double(), quote=True)
         for name, kind in generated
@@ -171,106 +173,170 @@ def plain_read(engine: Engine, table: str, rows: int, chunk_rows: int) -> float:
     return seconds
 
 
+@dataclass
+class Bench:
+    """One database and one function, ready to score: a worker's services on the scoped database,
+    alice's model stored, the input table loaded."""
+
+    url: str
+    engine: Engine
+    folder: Path
+    services: Services
+    model_id: str
+    extra: dict[str, Any]
+    table: str
+    args: argparse.Namespace
+    counter: Iterator[int] = field(default_factory=lambda: iter(range(1_000_000)))
+
+    def job(self, runners: int) -> float:
+        """Seconds for ``runners`` to score the whole table once (a fresh job each time)."""
+        rows, chunk_rows = self.args.rows, self.args.chunk_rows
+        job_id = self.services.jobs.create(
+            ALICE,
+            {
+                "jobProperties": {
+                    "jobName": f"bench{next(self.counter)}",
+                    "jobType": "MODEL_SCORING",
+                    "modelId": self.model_id,
+                    "inputData": self.table,
+                    "outputData": "OUT",
+                    "supplementalColumnNames": ["id", "species"],
+                    **self.extra,
+                }
+            },
+        )
+        started = time.perf_counter()
+        if runners == 1:
+            build_runner(self.services, RunnerOptions(chunk_rows=chunk_rows)).run_until_idle(3600)
+        else:
+            run_worker_processes(runners, self.url, self.folder / "worker", chunk_rows)
+        seconds = time.perf_counter() - started
+        (run,) = self.services.jobs.runs(ALICE, job_id)
+        assert run.status == "SUCCEEDED" and run.rows_done == rows, run
+        return seconds
+
+
+@dataclass(frozen=True)
+class Seconds:
+    """What one database and one function took over the whole table: loading it, ``session.run``
+    alone, and the medians of the rounds of the plain read, the plain write and each kind of job."""
+
+    load: float
+    onnxruntime: float
+    read: float
+    write: float
+    jobs: dict[str, float]
+
+
+def start_services(url: str, engine: Engine, role: str | None, folder: Path, chunk_rows: int) -> Services:
+    """A worker's services on the scoped database, with alice (and her database role on PostgreSQL)."""
+    init_schema(engine)
+    settings = Settings.for_tests(folder / "data", database_url=url, max_score_rows=max(10_000, chunk_rows))
+    services = build_services(settings, engine=engine)
+    services.auth.add_user("alice", "bench-password", db_role=role)
+    return services
+
+
+def store_model(services: Services, zip_path: Path) -> str:
+    """The model packed at ``zip_path`` stored as alice's ``bench`` version 1; its id."""
+    form = parse_model_form({"modelName": "bench", "version": "1", "modelType": "ONNX"})
+    # validates in this process: no helper process to outlive
+    models = ModelService(services.transactions, services.settings)
+    with zip_path.open("rb") as handle:
+        upload = models.receive_upload(handle)
+    model_id = models.store_model(ALICE, form, upload).id
+    models.discard_upload(upload)
+    return model_id
+
+
+def make_features(rows: int, width: int) -> np.ndarray:
+    """``rows`` float32 rows of ``width`` features, normal around iris's means with iris's spreads."""
+    x, _ = modelzoo._iris()
+    rng = np.random.default_rng(0)
+    return (x[:, :width].mean(0) + rng.normal(size=(rows, width)) * x[:, :width].std(0)).astype(np.float32)
+
+
+def load_table(engine: Engine, role: str | None, features: np.ndarray) -> tuple[str, float]:
+    """The input table holding ``features``, readable by alice, and the seconds loading it took
+    (printed as well)."""
+    started = time.perf_counter()
+    table = InputTables(engine, readers={"alice": role}).features("bench_in", features)
+    load_s = time.perf_counter() - started
+    print(f"loaded {len(features):,} rows into {engine.dialect.name} in {load_s:.1f} s", flush=True)
+    return table, load_s
+
+
+def onnxruntime_seconds(onnx_bytes: bytes, features: np.ndarray, chunk_rows: int) -> float:
+    """Seconds of ``session.run`` over ``features`` already in memory as one array, chunk by chunk."""
+    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    started = time.perf_counter()
+    for start in range(0, len(features), chunk_rows):
+        session.run(None, {"float_input": features[start : start + chunk_rows]})
+    return time.perf_counter() - started
+
+
+def alternate_rounds(bench: Bench, model: str) -> tuple[float, float, dict[str, float]]:
+    """Medians of ``--rounds`` rounds of the plain read, the plain write and one job in this process,
+    after one job that warms up; with ``--processes``, one more job by that many worker processes."""
+    args, engine = bench.args, bench.engine
+    gc.collect()
+    gc.freeze()  # as `omlsvc jobs worker` does
+    bench.job(1)  # the model's session, the first reflection: not what a table of a million rows pays for
+    # read, write and job alternate round by round: load from elsewhere hurts each alike
+    reads, writes, singles = [], [], []
+    for _ in range(args.rounds):
+        reads.append(plain_read(engine, bench.table, args.rows, args.chunk_rows))
+        writes.append(plain_write(engine, args.rows, args.chunk_rows, model))
+        singles.append(bench.job(1))
+    read_s, write_s = statistics.median(reads), statistics.median(writes)
+    jobs: dict[str, float] = {"1 runner in this process": statistics.median(singles)}
+    if args.processes > 1 and engine.dialect.name != "sqlite":  # one runner per SQLite database
+        jobs[f"{args.processes} worker processes"] = bench.job(args.processes)
+    gc.unfreeze()
+    return read_s, write_s, jobs
+
+
 def measure(url: str | None, model: str, args: argparse.Namespace) -> dict[str, Any]:
     """Every figure of one database and one function."""
+    make_zip, width, extra = MODELS[model]
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         url, engine, cleanup, role = scoped_database(url, folder)
         try:
-            init_schema(engine)
-            settings = Settings.for_tests(
-                folder / "data", database_url=url, max_score_rows=max(10_000, args.chunk_rows)
-            )
-            services = build_services(settings, engine=engine)
-            services.auth.add_user("alice", "bench-password", db_role=role)
-            make_zip, width, extra = MODELS[model]
+            services = start_services(url, engine, role, folder, args.chunk_rows)
             zoo = make_zip(folder)
-            form = parse_model_form({"modelName": "bench", "version": "1", "modelType": "ONNX"})
-            # validates in this process: no helper process to outlive
-            models = ModelService(services.transactions, settings)
-            with zoo.zip_path.open("rb") as handle:
-                upload = models.receive_upload(handle)
-            model_id = models.store_model(ALICE, form, upload).id
-            models.discard_upload(upload)
-
-            x, _ = modelzoo._iris()
-            rng = np.random.default_rng(0)
-            features = (
-                x[:, :width].mean(0) + rng.normal(size=(args.rows, width)) * x[:, :width].std(0)
-            ).astype(np.float32)
-            started = time.perf_counter()
-            table = InputTables(engine, readers={"alice": role}).features("bench_in", features)
-            load_s = time.perf_counter() - started
-            print(f"loaded {args.rows:,} rows into {engine.dialect.name} in {load_s:.1f} s", flush=True)
-
-            session = ort.InferenceSession(zoo.onnx_bytes, providers=["CPUExecutionProvider"])
-            started = time.perf_counter()
-            for start in range(0, args.rows, args.chunk_rows):
-                session.run(None, {"float_input": features[start : start + args.chunk_rows]})
-            ort_s = time.perf_counter() - started
-
-            gc.collect()
-            gc.freeze()  # as `omlsvc jobs worker` does
-            counter = iter(range(1_000_000))
-
-            def job(runners: int) -> float:
-                """Seconds for ``runners`` to score the whole table once (a fresh job each time)."""
-                job_id = services.jobs.create(
-                    ALICE,
-                    {
-                        "jobProperties": {
-                            "jobName": f"bench{next(counter)}",
-                            "jobType": "MODEL_SCORING",
-                            "modelId": model_id,
-                            "inputData": table,
-                            "outputData": "OUT",
-                            "supplementalColumnNames": ["id", "species"],
-                            **extra,
-                        }
-                    },
-                )
-                started = time.perf_counter()
-                if runners == 1:
-                    build_runner(services, RunnerOptions(chunk_rows=args.chunk_rows)).run_until_idle(3600)
-                else:
-                    run_worker_processes(runners, url, folder / "worker", args.chunk_rows)
-                seconds = time.perf_counter() - started
-                (run,) = services.jobs.runs(ALICE, job_id)
-                assert run.status == "SUCCEEDED" and run.rows_done == args.rows, run
-                return seconds
-
-            job(1)  # the model's session, the first reflection: not what a table of a million rows pays for
-            # read, write and job alternate round by round: load from elsewhere hurts each alike
-            reads, writes, singles = [], [], []
-            for _ in range(args.rounds):
-                reads.append(plain_read(engine, table, args.rows, args.chunk_rows))
-                writes.append(plain_write(engine, args.rows, args.chunk_rows, model))
-                singles.append(job(1))
-            read_s, write_s = statistics.median(reads), statistics.median(writes)
-            jobs: dict[str, float] = {"1 runner in this process": statistics.median(singles)}
-            if args.processes > 1 and engine.dialect.name != "sqlite":  # one runner per SQLite database
-                jobs[f"{args.processes} worker processes"] = job(args.processes)
-            gc.unfreeze()
+            model_id = store_model(services, zoo.zip_path)
+            features = make_features(args.rows, width)
+            table, load_s = load_table(engine, role, features)
+            ort_s = onnxruntime_seconds(zoo.onnx_bytes, features, args.chunk_rows)
+            bench = Bench(url, engine, folder, services, model_id, extra, table, args)
+            read_s, write_s, jobs = alternate_rounds(bench, model)
         finally:
             dialect = engine.dialect.name
             engine.dispose()
             cleanup()
-    read_rate, write_rate = rate(args.rows, read_s), rate(args.rows, write_s)
+    return figures(dialect, model, args.rows, Seconds(load_s, ort_s, read_s, write_s, jobs))
+
+
+def figures(database: str, model: str, rows: int, seconds: Seconds) -> dict[str, Any]:
+    """The rates of one database and one function, as saved, and the job's over the read-then-write
+    floor (``1 / (1/read + 1/write)``)."""
+    read_rate, write_rate = rate(rows, seconds.read), rate(rows, seconds.write)
     floor = 1 / (1 / read_rate + 1 / write_rate)
     return {
-        "database": dialect,
+        "database": database,
         "model": model,
-        "load_s": load_s,
+        "load_s": seconds.load,
         "read_rows_per_s": read_rate,
         "write_rows_per_s": write_rate,
         "read_then_write_rows_per_s": floor,
-        "onnxruntime_rows_per_s": rate(args.rows, ort_s),
-        "job_rows_per_s": {name: rate(args.rows, s) for name, s in jobs.items()},
-        "job_vs_read_then_write": {name: rate(args.rows, s) / floor for name, s in jobs.items()},
+        "onnxruntime_rows_per_s": rate(rows, seconds.onnxruntime),
+        "job_rows_per_s": {name: rate(rows, s) for name, s in seconds.jobs.items()},
+        "job_vs_read_then_write": {name: rate(rows, s) / floor for name, s in seconds.jobs.items()},
     }
 
 
-def main() -> None:
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--models", default="classification,regression", help=f"of {', '.join(MODELS)}")
@@ -285,32 +351,34 @@ def main() -> None:
     parser.add_argument("--chunk-rows", type=int, default=10_000)
     parser.add_argument("--processes", type=int, default=0, help="also N `omlsvc jobs worker` processes")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of read, write and job")
-    args = parser.parse_args()
-    models = [m for m in args.models.split(",") if m]
-    unknown = set(models) - set(MODELS)
-    if unknown:
-        raise SystemExit(f"unknown models: {', '.join(sorted(unknown))}")
-    urls = {"sqlite": None, "postgresql": args.database_url}
-    databases = [d for d in args.databases.split(",") if d]
-    load_before = os.getloadavg()
-    results = [measure(urls[database], model, args) for database in databases for model in models]
-    load_after = os.getloadavg()
+    return parser.parse_args(argv)
 
-    table = []
-    for r in results:
-        for name, job_rate in r["job_rows_per_s"].items():
-            table.append(
-                [
-                    r["database"],
-                    r["model"],
-                    r["read_rows_per_s"],
-                    r["write_rows_per_s"],
-                    r["read_then_write_rows_per_s"],
-                    r["onnxruntime_rows_per_s"],
-                    f"{job_rate:,.0f} ({name})",
-                    f"{r['job_vs_read_then_write'][name]:.2f}x",
-                ]
-            )
+
+def table_rows(results: list[dict[str, Any]]) -> list[list[object]]:
+    """One row a database, function and kind of job."""
+    return [
+        [
+            r["database"],
+            r["model"],
+            r["read_rows_per_s"],
+            r["write_rows_per_s"],
+            r["read_then_write_rows_per_s"],
+            r["onnxruntime_rows_per_s"],
+            f"{job_rate:,.0f} ({name})",
+            f"{r['job_vs_read_then_write'][name]:.2f}x",
+        ]
+        for r in results
+        for name, job_rate in r["job_rows_per_s"].items()
+    ]
+
+
+def print_report(
+    args: argparse.Namespace,
+    results: list[dict[str, Any]],
+    load_before: tuple[float, float, float],
+    load_after: tuple[float, float, float],
+) -> None:
+    """The run's settings and the load average before and after, then the table."""
     print(
         f"\n{args.rows:,} rows, chunks of {args.chunk_rows:,}; load average "
         f"{' '.join(f'{v:.2f}' for v in load_before)} before, {' '.join(f'{v:.2f}' for v in load_after)} after "
@@ -324,7 +392,21 @@ def main() -> None:
         "read+write rows/s",
         "onnxruntime rows/s",
     ]
-    print(markdown_table([*headers, "job rows/s", "job / (read+write)"], table))
+    print(markdown_table([*headers, "job rows/s", "job / (read+write)"], table_rows(results)))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    models = [m for m in args.models.split(",") if m]
+    unknown = set(models) - set(MODELS)
+    if unknown:
+        raise SystemExit(f"unknown models: {', '.join(sorted(unknown))}")
+    urls = {"sqlite": None, "postgresql": args.database_url}
+    databases = [d for d in args.databases.split(",") if d]
+    load_before = os.getloadavg()
+    results = [measure(urls[database], model, args) for database in databases for model in models]
+    load_after = os.getloadavg()
+    print_report(args, results, load_before, load_after)
     path = save(
         "jobs",
         {
