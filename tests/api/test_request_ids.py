@@ -18,7 +18,7 @@ from omlsvc.rest.app import create_app
 from omlsvc.wiring import Services
 from tests.api.conftest import Caller, login
 from tests.api.forms import store_model
-from tests.api.test_jobs import iris_table, job_body, runner, tables
+from tests.api.test_jobs import job_body, runner
 from tests.modelzoo import make_zipmap_classifier_zip
 
 __all__ = ["iris_table", "tables"]  # fixtures of the jobs tests, used here too

@@ -47,6 +47,7 @@ CHROMEDRIVER = os.environ.get("OMLSVC_CHROMEDRIVER", shutil.which("chromedriver"
 PASSWORDS = {"alice": "alice-pass-for-tests", "bob": "bob-pass-for-tests", "admin": ADMIN_PASSWORD}
 #: Short-lived tokens, so that the walk only gets through because the console refreshes them as it is used.
 TOKEN_LIFETIME_S = 20
+TOKEN_PATH = "/omlusers/api/oauth2/v1/token"
 #: The user the administrator adds in the Users page (issue 19's users API).
 DAVE_PASSWORD = "dave-pass-for-tests"
 IRIS_ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
@@ -421,6 +422,14 @@ def test_an_analyst_walks_through_the_console(
         assert "nightly_iris" in console.find("main table").text
         console.shot("jobs")
 
+        # a token in use is refreshed before it runs out: Alice's walk so far used hers, so
+        # within one lifetime of her sign-in the browser has asked for a fresh one (however fast the walk went)
+        def refreshed(_: webdriver.Chrome) -> bool:
+            console.drain_logs()
+            return [status for url, status in console.responses if url.endswith(TOKEN_PATH)].count(200) > 1
+
+        console.wait(refreshed, timeout=TOKEN_LIFETIME_S + 10)
+
         # back and forward walk the pages; a reload forgets the token (it lived in memory only) and,
         # once signed in again, shows the same page
         console.driver.back()
@@ -474,9 +483,7 @@ def test_an_analyst_walks_through_the_console(
 
         console.drain_logs()
         # four sign-ins; every other token the browser got was a refresh while the walk went on
-        issued = [
-            status for url, status in console.responses if url.endswith("/omlusers/api/oauth2/v1/token")
-        ]
+        issued = [status for url, status in console.responses if url.endswith(TOKEN_PATH)]
         assert issued.count(200) > 4 and set(issued) == {200}, issued
         origin = service.url
         elsewhere = [u for u in console.requests if not u.startswith((origin + "/", "data:", "blob:"))]
