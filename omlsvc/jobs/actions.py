@@ -14,6 +14,7 @@ from omlsvc.core.authorization import Principal
 from omlsvc.core.errors import Conflict, InvalidInput
 from omlsvc.db.transactions import Transactions
 from omlsvc.jobs import lifecycle
+from omlsvc.jobs.records import JobRecord, RunRecord
 from omlsvc.jobs.states import MANUAL, PENDING, RUNNING, STOPPED
 from omlsvc.jobs.store import JobStore
 
@@ -34,56 +35,66 @@ def act(
     caller already known to be signed in; a job they may not manage does not exist (NotFound)."""
     if not isinstance(action, str) or action.upper() not in ACTIONS:
         raise InvalidInput(f"action must be one of {', '.join(ACTIONS)}.")
-    action = action.upper()
+    step = _STEPS[action.upper()]
     forced = _flag(force, "force")
     now = clock()
     with transactions(write=True) as uow:
         store = JobStore(uow.connection)
         job = lifecycle.owned_job(store.get(job_id, for_update=True), principal, job_id)
-        active = store.active_run(job_id)
-        if action == "ENABLE":
-            if not job.enabled:
-                schedule = lifecycle.schedule_of(job)
-                store.update(
-                    job_id,
-                    enabled=True,
-                    run_count=0,
-                    scheduled_runs=0,
-                    next_run_at=schedule.next_run(job.submitted_at, now, 0),
-                    updated_at=now,
-                )
-        elif action == "DISABLE":
-            if job.enabled:
-                if active is not None and not forced:
-                    raise Conflict(
-                        f"Job {job_id} has a run in progress; DISABLE with force=true to let it finish."
-                    )
-                store.update(job_id, enabled=False, updated_at=now)
-        elif action == "RUN":
-            if active is not None:
-                raise Conflict(f"Job {job_id} already has a run in progress.")
-            schedule = lifecycle.schedule_of(job)
-            if schedule.max_runs is not None and job.scheduled_runs >= schedule.max_runs:
-                raise Conflict(f"Job {job_id} has reached maxRuns ({schedule.max_runs}).")
-            if schedule.ended(now):
-                raise Conflict(f"Job {job_id} ended at its jobEndDate.")
-            pending = lifecycle.pending_run(job_id, MANUAL, now)
-            store.add_run(pending)
-            log.info(
-                "run %s of job %s requested",
-                pending.id,
-                job_id,
-                extra={"job_id": job_id, "run_id": pending.id},
-            )
-        else:  # STOP
-            # lock the run and read it again: a runner may be starting it at this very moment
-            run = None if active is None else store.get_run(active.id, for_update=True)
-            if run is None or run.status not in (PENDING, RUNNING):
-                raise Conflict(f"Job {job_id} has no run in progress.")
-            store.update_run(run.id, stop_requested=True)
-            if run.status == PENDING:
-                lifecycle.end_run(store, run, STOPPED, now)
+        step(store, job, store.active_run(job_id), forced, now)
         uow.commit()
+
+
+def _enable(store: JobStore, job: JobRecord, active: RunRecord | None, forced: bool, now: datetime) -> None:
+    if not job.enabled:
+        schedule = lifecycle.schedule_of(job)
+        store.update(
+            job.id,
+            enabled=True,
+            run_count=0,
+            scheduled_runs=0,
+            next_run_at=schedule.next_run(job.submitted_at, now, 0),
+            updated_at=now,
+        )
+
+
+def _disable(store: JobStore, job: JobRecord, active: RunRecord | None, forced: bool, now: datetime) -> None:
+    if job.enabled:
+        if active is not None and not forced:
+            raise Conflict(f"Job {job.id} has a run in progress; DISABLE with force=true to let it finish.")
+        store.update(job.id, enabled=False, updated_at=now)
+
+
+def _run(store: JobStore, job: JobRecord, active: RunRecord | None, forced: bool, now: datetime) -> None:
+    if active is not None:
+        raise Conflict(f"Job {job.id} already has a run in progress.")
+    schedule = lifecycle.schedule_of(job)
+    if schedule.max_runs is not None and job.scheduled_runs >= schedule.max_runs:
+        raise Conflict(f"Job {job.id} has reached maxRuns ({schedule.max_runs}).")
+    if schedule.ended(now):
+        raise Conflict(f"Job {job.id} ended at its jobEndDate.")
+    pending = lifecycle.pending_run(job.id, MANUAL, now)
+    store.add_run(pending)
+    log.info("run %s of job %s requested", pending.id, job.id, extra={"job_id": job.id, "run_id": pending.id})
+
+
+def _stop(store: JobStore, job: JobRecord, active: RunRecord | None, forced: bool, now: datetime) -> None:
+    # lock the run and read it again: a runner may be starting it at this very moment
+    run = None if active is None else store.get_run(active.id, for_update=True)
+    if run is None or run.status not in (PENDING, RUNNING):
+        raise Conflict(f"Job {job.id} has no run in progress.")
+    store.update_run(run.id, stop_requested=True)
+    if run.status == PENDING:
+        lifecycle.end_run(store, run, STOPPED, now)
+
+
+#: What each action does, in the transaction that holds the job's row (and its run in progress).
+_STEPS: dict[str, Callable[[JobStore, JobRecord, RunRecord | None, bool, datetime], None]] = {
+    "ENABLE": _enable,
+    "DISABLE": _disable,
+    "RUN": _run,
+    "STOP": _stop,
+}
 
 
 def _flag(value: object, name: str) -> bool:
