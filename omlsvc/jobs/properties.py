@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from omlsvc.core.errors import InvalidInput
 from omlsvc.core.limits import MAX_TENSOR_NAME
@@ -58,6 +58,39 @@ FIELDS = (
     "inputColumnNames",
     "outputTensor",
 )
+
+
+class CommonFields(Protocol):
+    """What every job type's properties hold (scoring and the monitoring types alike)."""
+
+    @property
+    def job_name(self) -> str: ...
+    @property
+    def output_data(self) -> str: ...
+    @property
+    def input_schema(self) -> str | None: ...
+    @property
+    def output_schema(self) -> str | None: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def service_level(self) -> str | None: ...
+    @property
+    def disable_job(self) -> bool: ...
+
+
+def common_echo(job_type: str, fields: CommonFields) -> dict[str, Any]:
+    """The fields every job type echoes first, in Oracle's order."""
+    return {
+        "jobType": job_type,
+        "inputSchemaName": fields.input_schema,
+        "outputSchemaName": fields.output_schema,
+        "outputData": fields.output_data,
+        "jobDescription": fields.description,
+        "jobName": fields.job_name,
+        "disableJob": fields.disable_job,
+        "jobServiceLevel": fields.service_level,
+    }
 
 
 @dataclass(frozen=True)
@@ -132,14 +165,7 @@ class ScoringJobProperties:
         """The echo; ``outputTensor`` (issue 16) only when set, so other jobs echo as Oracle's do."""
         cut = {} if self.output_tensor is None else {"outputTensor": self.output_tensor}
         return {
-            "jobType": MODEL_SCORING,
-            "inputSchemaName": self.input_schema,
-            "outputSchemaName": self.output_schema,
-            "outputData": self.output_data,
-            "jobDescription": self.description,
-            "jobName": self.job_name,
-            "disableJob": self.disable_job,
-            "jobServiceLevel": self.service_level,
+            **common_echo(MODEL_SCORING, self),
             "inputData": self.input_data,
             "supplementalColumnNames": list(self.supplemental_columns),
             "topN": self.top_n,

@@ -22,6 +22,7 @@ from omlsvc.jobs.properties import (
     _identifier,
     _one_of,
     _text,
+    common_echo,
 )
 from omlsvc.jobs.schedule import iso_utc, parse_timestamp
 
@@ -54,16 +55,7 @@ class Common:
     disable_job: bool
 
     def common_json(self, job_type: str) -> dict[str, Any]:
-        return {
-            "jobType": job_type,
-            "inputSchemaName": self.input_schema,
-            "outputSchemaName": self.output_schema,
-            "outputData": self.output_data,
-            "jobDescription": self.description,
-            "jobName": self.job_name,
-            "disableJob": self.disable_job,
-            "jobServiceLevel": self.service_level,
-        }
+        return common_echo(job_type, self)
 
 
 @dataclass(frozen=True)
