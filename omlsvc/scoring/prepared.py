@@ -15,7 +15,15 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 
 from omlsvc.core.authorization import Principal
-from omlsvc.core.errors import InvalidInput, InvalidModel, MemoryLimitExceeded, OmlError, ScoringTimeout
+from omlsvc.core.errors import (
+    InvalidInput,
+    InvalidModel,
+    MemoryLimitExceeded,
+    OmlError,
+    ScoringTimeout,
+    TooManyRequests,
+    Unavailable,
+)
 from omlsvc.core.signature import ScoringSpec
 from omlsvc.scoring.files import ModelFiles
 from omlsvc.scoring.routing import choose_model
@@ -25,6 +33,11 @@ from omlsvc.scoring.source import ModelSource, ModelToScore, ScorableModel, Scor
 from omlsvc.scoring.tensors import GraphTensors, cut_spec, describe_tensors
 
 log = logging.getLogger(__name__)
+
+#: Errors that say nothing about the model being deployed (its bytes could not be read from a database
+#: that is away, the worker is saturated): they keep their own status (503, 429) so that the client
+#: tries again, instead of being told the model is invalid.
+_NOT_THE_MODELS_FAULT = (Unavailable, TooManyRequests)
 
 
 #: Seconds a deploy waits for its warm-up beyond the time limit: ``RunOptions.terminate`` is only
@@ -95,6 +108,8 @@ class PreparedModels:
         if output_tensor is not None:
             try:
                 listing = self.graph_tensors(record)
+            except _NOT_THE_MODELS_FAULT:
+                raise
             except OmlError as exc:
                 raise InvalidModel(
                     f"Model {record.id} cannot be deployed: it does not load.", details=[exc.message]
@@ -104,6 +119,8 @@ class PreparedModels:
                 raise InvalidInput(" ".join(problems), details=problems)
         try:
             model = self.prepared_for_model(record, warm_up=False, cut=output_tensor)
+        except _NOT_THE_MODELS_FAULT:
+            raise
         except OmlError as exc:
             raise InvalidModel(
                 f"Model {record.id} cannot be deployed: it does not load.", details=[exc.message]

@@ -4,6 +4,7 @@ no HTTP; real tiny models, real sessions, a real disk cache."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import onnxruntime as ort
 import pytest
 
 from omlsvc.core.authorization import Principal
-from omlsvc.core.errors import InvalidInput, InvalidModel, NotFound, ScoringFailed, Unauthorized
+from omlsvc.core.errors import InvalidInput, InvalidModel, NotFound, ScoringFailed, Unauthorized, Unavailable
 from omlsvc.core.signature import ModelType
 from omlsvc.scoring.source import ModelToScore
 from tests import modelzoo
@@ -155,4 +156,20 @@ def test_a_model_that_does_not_load_cannot_be_deployed(tmp_path: Path, regressor
 
     with pytest.raises(InvalidModel, match="cannot be deployed: it does not load"):
         scoring.prepare_deployed(model)
+    assert len(scoring.cache) == 0
+
+
+@pytest.mark.parametrize("output_tensor", [None, "variable"])
+def test_a_deploy_while_the_database_is_away_is_unavailable_not_an_invalid_model(
+    tmp_path: Path, source: FakeModelSource, output_tensor: str | None
+) -> None:
+    def database_away(model_id: str) -> Iterator[bytes]:
+        raise Unavailable("The database is not available; try again shortly.")
+        yield b""  # a generator, like the real source: it fails when first read
+
+    source.model_bytes = database_away  # type: ignore[method-assign]
+    scoring = scoring_service(source, tmp_path / "data", warm_up=True)
+
+    with pytest.raises(Unavailable):
+        scoring.prepare_deployed(source.deployment(ALICE, "house").model, output_tensor=output_tensor)
     assert len(scoring.cache) == 0
