@@ -21,8 +21,6 @@ from tests.api.forms import store_model
 from tests.api.test_jobs import job_body, runner
 from tests.modelzoo import make_zipmap_classifier_zip
 
-__all__ = ["iris_table", "tables"]  # fixtures of the jobs tests, used here too
-
 MODELS = "/omlmod/v1/models"
 
 

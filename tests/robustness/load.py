@@ -4,7 +4,8 @@ Used by ``tests/robustness/test_load.py`` (seconds), the fault tests (load while
 and ``bench/soak.py`` (minutes). Every request opens its own connection and has a timeout, so a
 request that hangs is reported as such instead of hanging the run. Each client only changes models it
 stored itself, so without faults every answer is predictable: anything but the expected status is an
-error. What the clients were told (models stored and not deleted, with the sha256 of what was sent;
+error; with faults, a client forgets a model or deployment whose fate a lost answer left unknown, so
+that only the request that lost its answer fails. What the clients were told (models stored and not deleted, with the sha256 of what was sent;
 deployments made and not removed) is kept, to be compared with the database afterwards
 (:func:`verify_database`).
 """
@@ -235,6 +236,8 @@ class Client(threading.Thread):
             self.deployed[uri] = (model_id, self.idle.pop(model_id))
             with self._lock:
                 self._told.deployments[uri] = model_id
+        elif status == NO_ANSWER:
+            self.idle.pop(model_id)  # deployed or not, nobody said: deploying it again may be a 409
 
     def op_undeploy(self) -> None:
         uri = self._random.choice(sorted(self.deployed))
@@ -244,6 +247,8 @@ class Client(threading.Thread):
             self.idle[model_id] = sha
             with self._lock:
                 self._told.deployments.pop(uri, None)
+        elif status == NO_ANSWER:
+            self.deployed.pop(uri)  # maybe gone: scoring or undeploying it again may be a 404
 
     def op_delete(self) -> None:
         model_id = self._random.choice(sorted(self.idle))
@@ -252,6 +257,8 @@ class Client(threading.Thread):
             self.idle.pop(model_id)
             with self._lock:
                 self._told.models.pop(model_id, None)
+        elif status == NO_ANSWER:
+            self.idle.pop(model_id)  # maybe deleted: using it again may be a 404
 
     def op_read(self) -> None:
         mine = sorted(self.idle) + [model_id for model_id, _ in self.deployed.values()]
