@@ -133,8 +133,15 @@ class Runner(RunSteps):
             ahead = pool.submit(self.claim_next)
             try:
                 self.process(claim)
-            finally:
-                self._ahead, _ = ahead.result()
+            except BaseException:
+                # the chunk's own failure is the one raised; the claim's, if it failed too, is
+                # logged here rather than lost behind it
+                failure = ahead.exception()  # once the claim is done, like the result below
+                self._ahead = None if failure is not None else ahead.result()[0]
+                if failure is not None:
+                    self._log_failure(failure, "claiming the next chunk ahead")
+                raise
+            self._ahead, _ = ahead.result()
 
     def run_until_idle(self, timeout_s: float = 120.0) -> None:
         """Work until nothing is left to do now (tests, ``omlsvc jobs run --wait``)."""
@@ -162,10 +169,16 @@ class Runner(RunSteps):
         no progress."""
         try:
             return bool(step())
-        except Unavailable as exc:
-            log.warning("job runner %s: %s", self.runner_id, exc.message)
         except Exception as exc:
-            # the type and where, not the message: it may quote a value read from a user's table
-            where = "".join(traceback.format_tb(exc.__traceback__))
-            log.error("job runner %s: unexpected %s\n%s", self.runner_id, type(exc).__name__, where)
+            self._log_failure(exc)
         return False
+
+    def _log_failure(self, exc: BaseException, doing: str | None = None) -> None:
+        """A database outage by its message; anything else by its type and where it happened, never
+        its message, which may quote a value read from a user's table."""
+        prefix = f"job runner {self.runner_id}" + (f", {doing}" if doing else "")
+        if isinstance(exc, Unavailable):
+            log.warning("%s: %s", prefix, exc.message)
+            return
+        where = "".join(traceback.format_tb(exc.__traceback__))
+        log.error("%s: unexpected %s\n%s", prefix, type(exc).__name__, where)

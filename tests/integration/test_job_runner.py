@@ -8,6 +8,7 @@ SIGKILL in the middle of a chunk, whose work a second runner resumes; two runner
 from __future__ import annotations
 
 import io
+import logging
 import os
 import signal
 import subprocess
@@ -26,6 +27,7 @@ from PIL import Image
 from sqlalchemy import Engine, text
 
 from omlsvc.core.authorization import Principal
+from omlsvc.core.errors import Unavailable
 from omlsvc.jobs.options import RunnerOptions
 from omlsvc.jobs.runner import Claim, Runner
 from omlsvc.jobs.tables import decode_key
@@ -454,3 +456,43 @@ def test_pg_cron_can_enqueue_runs_through_the_sql_function(
     assert services.jobs.get(ALICE, job_id).job.run_count == 0  # like RUN, not a scheduled run
     with pytest.raises(Exception, match="does not exist"), services.engine.begin() as connection:
         connection.execute(enqueue, {"job_id": "OML$NOPE"})
+
+
+def test_when_a_chunk_and_the_claim_ahead_both_fail_the_chunks_failure_is_raised_and_the_claims_logged(
+    pg: tuple[Services, InputTables],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    services, tables = pg
+    zoo = modelzoo.make_zipmap_classifier_zip(tmp_path)
+    table = tables.features("both_fail", features(1000))
+    job_id = submit(services, store(services, zoo, "both_fail"), table, disableJob=True)
+    services.jobs.act(ALICE, job_id, "RUN")
+    worker = runner(services, chunk_rows=300)
+    claim = claim_one(worker)
+
+    claims = iter([(claim, True)])
+    value = "-".join(["4711", "from", "the", "user's", "table"])  # no line of source spells it
+
+    def claim_then_fail() -> tuple[Claim | None, bool]:
+        for claimed in claims:
+            return claimed
+        raise LookupError(value)
+
+    def chunk_fails(claimed: Claim) -> None:
+        raise Unavailable("The database is not available; try again shortly.")
+
+    monkeypatch.setattr(worker, "claim_next", claim_then_fail)
+    monkeypatch.setattr(worker, "process", chunk_fails)
+    with caplog.at_level(logging.WARNING, logger="omlsvc.jobs.runner"), pytest.raises(Unavailable):
+        worker.work_once()  # scores the chunk while it claims the next one ahead: both fail
+
+    [logged] = [r for r in caplog.records if "claiming the next chunk ahead" in r.getMessage()]
+    assert "unexpected LookupError" in logged.getMessage()
+    assert value not in caplog.text  # its type and where, never its message
+    monkeypatch.undo()
+    worker.process(claim)  # the chunk it still holds, once the database is back
+    worker.run_until_idle()
+    assert last_run(services, job_id).status == "SUCCEEDED"
+    assert_each_row_once(services.engine, f"{job_id}_OUT", 1000)
