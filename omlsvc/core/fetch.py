@@ -9,6 +9,7 @@ so a DNS answer that changes between the check and the connection cannot redirec
 from __future__ import annotations
 
 import io
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -18,7 +19,9 @@ from urllib.parse import urljoin
 import urllib3
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import SSLError as Urllib3SSLError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
+from urllib3.util.ssl_match_hostname import CertificateError as HostnameMismatch
 
 from omlsvc.core.errors import FetchFailed, PayloadTooLarge
 from omlsvc.core.urlsafety import AddressPolicy, Target
@@ -116,6 +119,8 @@ def _request(target: Target, limits: FetchLimits, deadline: float) -> urllib3.Ba
         ) from None
     except Urllib3Timeout:
         raise FetchFailed(f"{_shown(target)} did not answer within the time limit.") from None
+    except Urllib3SSLError as exc:
+        raise FetchFailed(f"{_shown(target)} could not be fetched: {_tls_reason(exc)}.") from None
     except Urllib3Error as exc:
         raise FetchFailed(f"{_shown(target)} could not be fetched: {_reason(exc)}.") from None
 
@@ -169,6 +174,20 @@ def _shown(target: Target) -> str:
     """Host and path, never the query string (it may carry a signature or a token)."""
     path = target.target.split("?", 1)[0]
     return f"{target.scheme}://{target.host_header}{path}"[:300]
+
+
+def _tls_reason(exc: Exception) -> str:
+    """Why the TLS handshake failed, in OpenSSL's words when it was the certificate check (an
+    authority this host does not trust, another host's name, an expired certificate): what an
+    operator needs to fix it (a private authority goes in ``SSL_CERT_FILE``)."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"the server's certificate was not accepted ({cause.verify_message})"
+        if isinstance(cause, HostnameMismatch):  # urllib3 checks the name itself, after the handshake
+            return f"the server's certificate was not accepted ({cause})"
+        cause = cause.__cause__ or cause.__context__
+    return "the TLS handshake failed"
 
 
 def _reason(exc: Exception) -> str:

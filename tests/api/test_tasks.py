@@ -15,6 +15,7 @@ from typing import Any
 
 import falcon.testing
 import pytest
+import trustme
 from sqlalchemy import Engine, func, select
 
 from omlsvc.config import Settings
@@ -26,7 +27,7 @@ from omlsvc.tasks.service import TaskService
 from omlsvc.wiring import Services, build_runner
 from tests import modelzoo
 from tests.api.conftest import Caller, login
-from tests.httpsource import Source, serving
+from tests.httpsource import Source, serving, serving_https, trust_only
 
 MODELS = "/omlmod/v1/models"
 MAX_UPLOAD = 100_000
@@ -139,6 +140,30 @@ def test_failed_imports_say_why_and_leave_nothing(
         assert reason in done["message"], done["message"]
         assert "modelId" not in done["result"]
     nothing_left(services)
+
+
+def test_an_import_over_https_is_fetched_only_from_a_certificate_this_host_trusts(
+    alice: Caller, services: Services, zoo: modelzoo.ZooModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    authority = trustme.CA()
+    trust_only(authority, tmp_path, monkeypatch)
+    served = zoo.zip_path.read_bytes()
+    with (
+        serving_https(authority, "127.0.0.1") as trusted,
+        serving_https(trustme.CA(), "127.0.0.1") as stranger,
+    ):
+        trusted.files["/iris.zip"] = stranger.files["/iris.zip"] = served
+        fetched = submit(alice, import_body(trusted.url("/iris.zip")))
+        refused = submit(alice, import_body(stranger.url("/iris.zip")))
+        run_tasks(services)
+
+    done = task(alice, fetched)
+    assert done["status"] == "SUCCEEDED", done
+    assert alice.get(f"{MODELS}/{done['result']['modelId']}/content").content == served
+    failed = task(alice, refused)
+    assert failed["status"] == "FAILED", failed
+    assert "certificate was not accepted (unable to get local issuer certificate)" in failed["message"]
+    assert stranger.hits == {}
 
 
 def test_a_task_is_its_submitters_alone(

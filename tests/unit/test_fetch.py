@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import trustme
 
 from omlsvc.core.errors import FetchFailed, PayloadTooLarge, UrlNotAllowed
 from omlsvc.core.fetch import FetchLimits, fetch
 from omlsvc.core.urlsafety import AddressPolicy
-from tests.httpsource import Source, serving
+from tests.httpsource import Source, serving, serving_https, trust_only
 
 LOOPBACK_ONLY = AddressPolicy(("127.0.0.1/32",))
 
@@ -66,3 +68,45 @@ def test_an_unreachable_server_is_a_clear_failure() -> None:
         fetch(
             "http://127.0.0.1:1/x.zip", io.BytesIO(), LOOPBACK_ONLY, FetchLimits(10**7, connect_timeout_s=1)
         )
+
+
+# -- https: the server's certificate is checked against the authorities the process trusts ------------
+
+
+@pytest.fixture(scope="module")
+def authority() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def trusted(authority: trustme.CA, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> trustme.CA:
+    trust_only(authority, tmp_path, monkeypatch)
+    return authority
+
+
+def test_https_is_fetched_when_its_certificate_is_trusted_and_names_the_host(trusted: trustme.CA) -> None:
+    with serving_https(trusted, "127.0.0.1") as source:
+        source.files["/data.bin"] = bytes(range(256)) * 100
+        sink = io.BytesIO()
+        fetch(source.url("/redirect/data.bin"), sink, LOOPBACK_ONLY, FetchLimits(10**7))
+    assert source.url("/").startswith("https://")
+    assert sink.getvalue() == source.files["/data.bin"]
+
+
+@pytest.mark.parametrize(
+    ("issuer", "names", "why"),
+    [
+        ("another authority", ("127.0.0.1",), "unable to get local issuer certificate"),
+        ("the trusted authority", ("models.example.com",), "doesn't match 'models.example.com'"),
+    ],
+)
+def test_a_certificate_not_trusted_or_for_another_host_is_refused_before_any_request(
+    trusted: trustme.CA, issuer: str, names: tuple[str, ...], why: str
+) -> None:
+    signer = trusted if issuer == "the trusted authority" else trustme.CA()
+    with serving_https(signer, *names) as source:
+        source.files["/data.bin"] = b"model bytes"
+        with pytest.raises(FetchFailed, match="certificate was not accepted") as refused:
+            fetch(source.url("/data.bin"), io.BytesIO(), LOOPBACK_ONLY, FetchLimits(10**7))
+    assert why in refused.value.message
+    assert source.hits == {}  # refused in the handshake: no request was sent
