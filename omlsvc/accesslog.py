@@ -17,6 +17,7 @@ them in the WSGI environ, since gunicorn writes the line after the request's log
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 from typing import Any
 
@@ -71,8 +72,15 @@ class AccessLogger(Logger):
             "status": int(status) if str(status).isdigit() else status,
             "duration": millis,
         }
+        log = self.access_log
+        if not log.isEnabledFor(logging.INFO):
+            return
+        # the record made directly: ``info()`` would also walk the stack for the caller's file and
+        # line, which no access format shows (a quarter of this method's time)
+        record = logging.LogRecord(log.name, logging.INFO, __file__, 0, line, None, None)
+        record.__dict__.update(fields)
         try:
-            self.access_log.info(line, extra=fields)
+            log.handle(record)
         except Exception:
             self.exception("could not write the access log")
 
