@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import Connection
 
 from omlsvc.core.authorization import Principal
-from omlsvc.core.errors import NotFound
+from omlsvc.core.errors import NotFound, Unavailable
 from omlsvc.core.signature import ModelType, ScoringSpec
 from omlsvc.db.transactions import Transactions
 from omlsvc.db.uow import UnitOfWork
@@ -35,6 +35,8 @@ class FakeModelSource:
     targets: dict[str, tuple[ScoringTarget, frozenset[str]]] = field(default_factory=dict)
     stored: dict[str, bytes] = field(default_factory=dict)
     fetches: list[str] = field(default_factory=list)
+    #: the database holding the bytes is away: reading them raises ``Unavailable``.
+    database_away: bool = False
 
     def add(
         self,
@@ -70,6 +72,8 @@ class FakeModelSource:
 
     def model_bytes(self, model_id: str) -> Iterator[bytes]:
         self.fetches.append(model_id)
+        if self.database_away:
+            raise Unavailable("The database is not available; try again shortly.")
         data = self.stored.get(model_id, b"")  # a deleted model has no bytes left
         for start in range(0, len(data), CHUNK):
             yield data[start : start + CHUNK]
