@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 
 from omlsvc.core.authorization import Principal
 from omlsvc.core.errors import (
@@ -38,6 +40,20 @@ log = logging.getLogger(__name__)
 #: that is away, the worker is saturated): they keep their own status (503, 429) so that the client
 #: tries again, instead of being told the model is invalid.
 _NOT_THE_MODELS_FAULT = (Unavailable, TooManyRequests)
+
+
+@contextmanager
+def _refused_unless_it_loads(record: ScorableModel) -> Iterator[None]:
+    """Any other error while a model about to be deployed loads means it does not load:
+    :class:`InvalidModel`, with the error's message as its detail."""
+    try:
+        yield
+    except _NOT_THE_MODELS_FAULT:
+        raise
+    except OmlError as exc:
+        raise InvalidModel(
+            f"Model {record.id} cannot be deployed: it does not load.", details=[exc.message]
+        ) from None
 
 
 #: Seconds a deploy waits for its warm-up beyond the time limit: ``RunOptions.terminate`` is only
@@ -106,25 +122,13 @@ class PreparedModels:
         computes (else :class:`InvalidInput` naming ``outputTensor``), and the cut session is built.
         """
         if output_tensor is not None:
-            try:
+            with _refused_unless_it_loads(record):
                 listing = self.graph_tensors(record)
-            except _NOT_THE_MODELS_FAULT:
-                raise
-            except OmlError as exc:
-                raise InvalidModel(
-                    f"Model {record.id} cannot be deployed: it does not load.", details=[exc.message]
-                ) from None
             problems = listing.check([output_tensor], "outputTensor")
             if problems:
                 raise InvalidInput(" ".join(problems), details=problems)
-        try:
+        with _refused_unless_it_loads(record):
             model = self.prepared_for_model(record, warm_up=False, cut=output_tensor)
-        except _NOT_THE_MODELS_FAULT:
-            raise
-        except OmlError as exc:
-            raise InvalidModel(
-                f"Model {record.id} cannot be deployed: it does not load.", details=[exc.message]
-            ) from None
         if not self._cache.warms_up:
             return
         limit = model.limits.timeout_s if timeout_s is None else timeout_s
