@@ -5,9 +5,12 @@ the run's conditions, and the CNN table with the server's CPU per request."""
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import importlib.util
 import os
 import statistics
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from bench.load import LoadResult
@@ -172,14 +175,40 @@ def conditions(
     load_before: Sequence[float],
     load_after: Sequence[float],
 ) -> str:
-    """The load client, rounds, every server's workers and threads, and the machine's load."""
+    """The load client, rounds, every server's workers and threads, the HTTP parser omlsvc and the
+    floor share, the machine and its load."""
     return (
         f"load by {client}; {args.rounds} alternating rounds, medians; workers per server: "
         + "; ".join(f"{name} {WORKERS[name].format(w=args.workers, t=args.threads)}" for name in servers)
         + f"; every session {default_intra_op_threads(args.workers)} intra-op thread(s), 1 inter-op, no "
-        f"spinning; {os.cpu_count()} cores; load average {' '.join(f'{v:.2f}' for v in load_before)} before, "
+        f"spinning; omlsvc and floor: {gunicorn_parser()}; {os.cpu_count()} cores ({cpu_model()}); "
+        f"load average {' '.join(f'{v:.2f}' for v in load_before)} before, "
         f"{' '.join(f'{v:.2f}' for v in load_after)} after"
     )
+
+
+def gunicorn_parser() -> str:
+    """gunicorn's version and the HTTP/1 parser its default (``http_parser = "auto"``) picks: the
+    C extension ``gunicorn_h1c`` when it is installed, else the pure Python one. The choice moves
+    omlsvc and the floor alike, and both against the peers, so runs that differ in it differ."""
+    version = importlib.metadata.version("gunicorn")
+    if importlib.util.find_spec("gunicorn_h1c") is None:
+        return f"gunicorn {version}, its Python HTTP parser (gunicorn_h1c not installed)"
+    return f"gunicorn {version}, gunicorn_h1c {importlib.metadata.version('gunicorn_h1c')} HTTP parser"
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The processor's model name, as the kernel reports it ("unknown CPU" where it does not):
+    figures of two runs compare only on the same kind of machine."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return "unknown CPU"
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and value.strip():
+            return value.strip()
+    return "unknown CPU"
 
 
 def print_tabular(

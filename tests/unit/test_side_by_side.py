@@ -2,12 +2,16 @@
 
 The figures are made up; what is checked is that each target compares omlsvc with the servers the
 issue names (MLServer alone for 3x, the better of BentoML and KServe for 2x, all three for p99, the
-HTTP floor for 70 %) and that a server that was not measured never lets a target pass.
+HTTP floor for 70 %) and that a server that was not measured never lets a target pass; and that the
+conditions printed beside them name what makes two runs comparable or not.
 """
 
 from __future__ import annotations
 
-from bench.side_by_side_report import targets
+import argparse
+from pathlib import Path
+
+from bench.side_by_side_report import conditions, cpu_model, targets
 
 
 def figures(**servers: tuple[float, float]) -> dict[str, dict[str, float]]:
@@ -62,3 +66,21 @@ def test_a_peer_not_measured_leaves_its_target_unknown():
 def test_a_target_already_missed_against_the_peers_measured_is_missed():
     rows = targets(figures(omlsvc=(3000, 400), kserve=(2000, 90)))
     assert verdicts(rows)[1:3] == ["MISSED", "MISSED"]
+
+
+def test_the_conditions_name_the_machine_and_the_http_parser_of_omlsvc_and_the_floor():
+    args = argparse.Namespace(rounds=3, workers=2, threads=4)
+    line = conditions(args, "wrk -t1 -c16 -d10s", ["omlsvc", "floor"], [0.5, 0.4, 0.3], [2.0, 1.0, 0.5])
+    assert "omlsvc gunicorn gthread 2 x 4 threads; floor gunicorn gthread 2 x 4 threads" in line
+    assert "omlsvc and floor: gunicorn " in line and "HTTP parser" in line
+    assert f"({cpu_model()})" in line
+    assert line.endswith("load average 0.50 0.40 0.30 before, 2.00 1.00 0.50 after")
+
+
+def test_the_cpu_model_is_the_kernels_model_name_or_says_it_is_unknown(tmp_path: Path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 7B13\n")
+    assert cpu_model(cpuinfo) == "AMD EPYC 7B13"
+    cpuinfo.write_text("processor\t: 0\nCPU implementer\t: 0x41\n")  # some arm64 kernels name none
+    assert cpu_model(cpuinfo) == "unknown CPU"
+    assert cpu_model(tmp_path / "absent") == "unknown CPU"
