@@ -90,6 +90,16 @@ def runner(services: Services, **options: Any) -> Runner:
     return build_runner(services, RunnerOptions(**{"chunk_rows": 10_000, **options}))
 
 
+def started_job(services: Services, tables: InputTables, tmp_path: Path, name: str, rows: int) -> str:
+    """A classification job over ``rows`` fresh rows in table ``name``, made disabled and started
+    by hand (``RUN``), so the test decides which runner works it and when."""
+    zoo = modelzoo.make_zipmap_classifier_zip(tmp_path)
+    table = tables.features(name, features(rows))
+    job_id = submit(services, store(services, zoo, name), table, disableJob=True)
+    services.jobs.act(ALICE, job_id, "RUN")
+    return job_id
+
+
 # -- 100,000 rows per function -------------------------------------------------------------------------
 
 
@@ -282,10 +292,7 @@ def test_the_next_chunk_is_claimed_while_one_is_written(
     pg: tuple[Services, InputTables], tmp_path: Path
 ) -> None:
     services, tables = pg
-    zoo = modelzoo.make_zipmap_classifier_zip(tmp_path)
-    table = tables.features("ahead", features(1000))
-    job_id = submit(services, store(services, zoo, "ahead"), table, disableJob=True)
-    services.jobs.act(ALICE, job_id, "RUN")
+    job_id = started_job(services, tables, tmp_path, "ahead", 1000)
     worker = runner(services, chunk_rows=300)
     for _ in range(3):  # the first round only builds the run's context
         if last_run(services, job_id).rows_done:
@@ -332,10 +339,7 @@ def test_a_killed_runner_process_is_replaced_without_losing_or_repeating_rows(
 ) -> None:
     services, tables = pg
     rows = 60_000
-    zoo = modelzoo.make_zipmap_classifier_zip(tmp_path)
-    table = tables.features("kill", features(rows))
-    job_id = submit(services, store(services, zoo, "kill"), table, disableJob=True)
-    services.jobs.act(ALICE, job_id, "RUN")
+    job_id = started_job(services, tables, tmp_path, "kill", rows)
     with worker_process(tmp_path, postgres_schema_url, OMLSVC_JOB_CHUNK_ROWS="1000") as (worker, log):
         # caught once a chunk is written and another one is held, not yet written
         in_flight = stop_while_holding(services.engine, worker, log, seen=ROWS_WRITTEN, timeout_s=60)
@@ -489,10 +493,7 @@ def test_when_a_chunk_and_the_claim_ahead_both_fail_the_chunks_failure_is_raised
     pg: tuple[Services, InputTables], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     services, tables = pg
-    zoo = modelzoo.make_zipmap_classifier_zip(tmp_path)
-    table = tables.features("both_fail", features(1000))
-    job_id = submit(services, store(services, zoo, "both_fail"), table, disableJob=True)
-    services.jobs.act(ALICE, job_id, "RUN")
+    job_id = started_job(services, tables, tmp_path, "both_fail", 1000)
     failing = ChunkAndClaimAheadFail(
         services, "-".join(["4711", "from", "the", "table"])
     )  # in no source line
