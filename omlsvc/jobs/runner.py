@@ -137,8 +137,10 @@ class Runner(RunSteps):
                 # the chunk's own failure is the one raised; the claim's, if it failed too, is
                 # logged here rather than lost behind it
                 failure = ahead.exception()  # once the claim is done, like the result below
-                self._ahead = None if failure is not None else ahead.result()[0]
-                if failure is not None:
+                if failure is None:
+                    self._ahead = ahead.result()[0]
+                else:
+                    self._ahead = None
                     self._log_failure(failure, "claiming the next chunk ahead")
                 raise
             self._ahead, _ = ahead.result()
