@@ -5,9 +5,9 @@ and ``bench/soak.py`` (minutes). Every request opens its own connection and has 
 request that hangs is reported as such instead of hanging the run. Each client only changes models it
 stored itself, so without faults every answer is predictable: anything but the expected status is an
 error; with faults, a client forgets a model or deployment whose fate a lost answer left unknown, so
-that only the request that lost its answer fails. What the clients were told (models stored and not deleted, with the sha256 of what was sent;
-deployments made and not removed) is kept, to be compared with the database afterwards
-(:func:`verify_database`).
+that only the request that lost its answer fails. What the clients were told (models stored and not
+deleted, with the sha256 of what was sent; deployments made and not removed) is kept, to be compared
+with the database afterwards (:func:`verify_database`).
 """
 
 from __future__ import annotations
