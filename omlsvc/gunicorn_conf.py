@@ -33,8 +33,10 @@ import fcntl
 import logging
 import os
 import resource
+import signal
 import socket
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +137,31 @@ def pre_fork(server: Any, worker: Any) -> None:
 def post_fork(server: Any, worker: Any) -> None:
     os.environ[WORKER_INDEX_ENV] = str(getattr(worker, "omlsvc_index", 0))
     os.environ.setdefault("OMLSVC_WORKER_COUNT", str(server.num_workers))
+
+
+def post_worker_init(worker: Any) -> None:
+    quit_once(worker)
+
+
+def quit_once(worker: Any) -> None:
+    """Let only the first SIGINT or SIGQUIT run the worker's quit handler; later ones are ignored.
+
+    Ctrl-C on ``omlsvc serve`` sends SIGINT to the whole process group, and the master, handling
+    its own SIGINT, then sends SIGQUIT to each worker: two quit signals, often within milliseconds.
+    gthread's handler shuts its thread pool down under a lock that is not re-entrant. When the second
+    signal arrives while the first handler holds that lock, the second handler waits on it for
+    ever, in the main thread, which is the one that would release it. The worker then hangs until the
+    master SIGKILLs it after the graceful timeout, and the multiprocessing resource tracker prints its
+    plain-text warning about leaked semaphores into the log. The first handler ends the worker anyway."""
+    handle = worker.handle_quit
+    first = threading.Lock()
+
+    def handle_quit_once(sig: int, frame: Any) -> None:
+        if first.acquire(blocking=False):  # atomic: a signal arriving in between sees it taken
+            handle(sig, frame)
+
+    signal.signal(signal.SIGQUIT, handle_quit_once)
+    signal.signal(signal.SIGINT, handle_quit_once)
 
 
 def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
