@@ -11,12 +11,15 @@ The load comes from ``wrk -t1`` (one client thread, ``--concurrency`` connection
 when wrk is on PATH, from the asyncio client of :mod:`bench.load` otherwise; the report says which.
 Rounds alternate between the servers (the order reversed every other round) so other load on the
 machine hurts every server alike; figures are medians over the rounds. The table gives each server's
-requests/s and p50/p99, omlsvc's throughput ratio to it and its fraction of the floor, with the load
-client's settings, the worker and thread counts and the load average beside it; then the issue's
-targets with a verdict each: at least 3x MLServer, at least 2x the best of BentoML and KServe, a p99
-no worse than any of the three, at least 70 % of the floor. For the CNN it also gives the CPU time the
-server's workers spent per request (from /proc): on a shared machine requests/s follow the share of
-the cores other work leaves the server, CPU per request does not.
+requests/s, p50/p99 and the CPU time its processes spent per request (from /proc: on a shared machine
+requests/s follow the share of the cores other work leaves the server, CPU per request does not),
+omlsvc's throughput ratio to it and its fraction of the floor, with the load client's settings, the
+worker and thread counts and the load average beside it; then the issue's targets with a verdict
+each: at least 3x MLServer, at least 2x the best of BentoML and KServe, a p99 no worse than any of the
+three, at least 70 % of the floor; and what omlsvc's own work per request (its CPU per request less
+the floor's) would have to be for the 70 %. For the CNN, beside the same figures with batching off
+and on, the model alone on onnxruntime (the server's session options) gives the CPU per image at
+batch 1 and at the batch size batching forms: the most batching can save on this machine.
 
 Peers run from their own virtualenvs under ``bench/`` (git-ignored), installed on first use
 (``bench/peers``); a peer that cannot be installed or started is reported and skipped.
@@ -38,6 +41,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import onnxruntime
 import orjson
 
 from bench.client import OmlClient, call, multipart
@@ -48,6 +53,7 @@ from bench.peers import ensure_venv, running_peer
 from bench.points import interleaved, mlserver_body, oml_body
 from bench.report import save
 from bench.side_by_side_report import (
+    ModelAlone,
     conditions,
     cpu_figures,
     load_client,
@@ -55,7 +61,7 @@ from bench.side_by_side_report import (
     print_cnn,
     print_tabular,
 )
-from omlsvc.scoring.session_options import default_intra_op_threads
+from omlsvc.scoring.session_options import default_intra_op_threads, make_session_options
 from tests.e2e.server import RunningService, free_port, running_service
 
 ADMIN_PASSWORD = "admin-password-for-side-by-side"
@@ -68,10 +74,13 @@ def log(message: str) -> None:
     print(f"[side-by-side {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+Pids = Callable[[], list[int]]
+
+
 def start_peer(
     name: str, stack: contextlib.ExitStack, scratch: Path, onnx: Path, args: argparse.Namespace
-) -> str:
-    """Start one peer; its base URL."""
+) -> tuple[str, Pids]:
+    """Start one peer; its base URL and its processes (read at each round: workers may restart)."""
     intra = default_intra_op_threads(args.workers)
     if name == "mlserver":
         from bench.mlserver import running_mlserver
@@ -81,7 +90,7 @@ def start_peer(
                 scratch / "mlserver", [("tabular", onnx)], workers=args.workers, intra_op_threads=intra
             )
         )
-        return server.url
+        return server.url, server.pids
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -112,12 +121,12 @@ def start_peer(
             str(port),
         ]  # fmt: skip
         ready, cwd = "/readyz", PEERS
-    stack.enter_context(
+    peer = stack.enter_context(
         running_peer(
             name, command, url=url, ready_paths=[ready], log_path=scratch / f"{name}.log", env=env, cwd=cwd
         )
     )
-    return url
+    return url, peer.pids
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -133,6 +142,27 @@ def cpu_seconds(pids: list[int]) -> float:
 LoadPoint = tuple[str, Callable[[], LoadResult]]
 
 
+def model_alone(
+    onnx: Path, row: np.ndarray, batches: tuple[int, int], workers: int, seconds: float
+) -> ModelAlone:
+    """CPU per image of ``session.run`` alone at each of ``batches`` (rows of ``row`` repeated), with the
+    session options each of the server's ``workers`` workers uses, in this process before any load."""
+    session = onnxruntime.InferenceSession(
+        str(onnx), make_session_options(workers=workers), providers=["CPUExecutionProvider"]
+    )
+    name = session.get_inputs()[0].name
+    per_image = []
+    for size in batches:
+        feed = {name: np.repeat(row, size, axis=0)}
+        session.run(None, feed)
+        runs, started = 0, time.process_time()
+        while runs < 3 or time.process_time() - started < seconds:
+            session.run(None, feed)
+            runs += 1
+        per_image.append((time.process_time() - started) / (runs * size) * 1e3)
+    return ModelAlone(batches[0], per_image[0], batches[1], per_image[1])
+
+
 @dataclass
 class Bench:
     """One run's settings, load client and servers, and what it measured."""
@@ -146,22 +176,27 @@ class Bench:
     skipped: dict[str, str] = field(default_factory=dict)
     tabular_runs: dict[str, list[LoadResult]] = field(default_factory=dict)
     cnn_runs: dict[str, list[LoadResult]] = field(default_factory=dict)
-    cnn_cpu: dict[str, list[tuple[float, int]]] = field(
-        default_factory=lambda: {"cnn": [], "cnn_batched": []}
-    )
+    #: per load point, each round's CPU seconds of the server's processes and requests answered
+    cpu: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
+    cnn_alone: ModelAlone | None = None
 
-    def point(self, name: str, url: str, body: bytes, headers: dict[str, str]) -> LoadPoint:
+    def point(self, name: str, url: str, body: bytes, headers: dict[str, str], pids: Pids) -> LoadPoint:
         """One load point: every server and model gets the same load client and settings."""
-        return name, functools.partial(
-            run_load,
-            url,
-            body,
-            headers,
-            concurrency=self.args.concurrency,
-            seconds=self.args.seconds,
-            warmup=self.args.warmup,
-            use_wrk=self.use_wrk,
-        )
+        return name, functools.partial(self.measured_round, name, url, body, headers, pids)
+
+    def measured_round(
+        self, name: str, url: str, body: bytes, headers: dict[str, str], pids: Pids
+    ) -> LoadResult:
+        """One round of a point: the warm-up, then the measured run with the CPU time the server's
+        processes spent during it."""
+        settings = {"concurrency": self.args.concurrency, "use_wrk": self.use_wrk}
+        if self.args.warmup > 0:
+            run_load(url, body, headers, seconds=self.args.warmup, warmup=0, **settings)
+        processes = pids()
+        before = cpu_seconds(processes)
+        result = run_load(url, body, headers, seconds=self.args.seconds, warmup=0, **settings)
+        self.cpu.setdefault(name, []).append((cpu_seconds(processes) - before, result.requests))
+        return result
 
 
 def parse_args() -> argparse.Namespace:
@@ -209,7 +244,7 @@ def start_peers(bench: Bench, peers: list[str], tabular: BenchModel) -> list[Loa
     for name in peers:
         try:
             log(f"starting {name}")
-            url = start_peer(name, bench.stack, bench.scratch, tabular.onnx_path, bench.args)
+            url, pids = start_peer(name, bench.stack, bench.scratch, tabular.onnx_path, bench.args)
         except Exception as exc:  # a peer that cannot run is reported, not fatal
             lines = [line for line in str(exc).splitlines() if line.strip()]
             bench.skipped[name] = " / ".join(lines[:1] + lines[-2:])[:400]
@@ -221,7 +256,7 @@ def start_peers(bench: Bench, peers: list[str], tabular: BenchModel) -> list[Loa
             bench.skipped[name] = f"answered {answer.status}: {answer.body[:200]!r}"
             log(f"{name} skipped: {bench.skipped[name]}")
             continue
-        points.append(bench.point(name, target, body, JSON))
+        points.append(bench.point(name, target, body, JSON, pids))
     return points
 
 
@@ -229,40 +264,13 @@ def measure_tabular(bench: Bench, peers: list[str]) -> None:
     """Tabular batch 1 on omlsvc and every peer that scores, round by round in turn."""
     tabular = _tabular(bench.scratch)
     oml = start_omlsvc(bench, tabular)
-    points = [bench.point("omlsvc", oml.score_url("tabular"), oml_body(tabular, 1), {**JSON, **oml.auth})]
+    assert bench.service is not None
+    body, headers = oml_body(tabular, 1), {**JSON, **oml.auth}
+    points = [bench.point("omlsvc", oml.score_url("tabular"), body, headers, bench.service.process_tree)]
     points += start_peers(bench, peers, tabular)
     args = bench.args
     log(f"tabular batch 1: {len(points)} servers x {args.rounds} rounds x {args.seconds + args.warmup:g} s")
     bench.tabular_runs = interleaved(points, args.rounds)
-
-
-def cnn_round(bench: Bench, uri: str, body: bytes, headers: dict[str, str], workers: list[int]) -> LoadResult:
-    """One round, with the CPU the server's workers spent on its measured part."""
-    assert bench.oml is not None
-    args = bench.args
-    url = bench.oml.score_url(uri)
-    if args.warmup > 0:
-        run_load(
-            url,
-            body,
-            headers,
-            concurrency=args.concurrency,
-            seconds=args.warmup,
-            warmup=0,
-            use_wrk=bench.use_wrk,
-        )
-    before = cpu_seconds(workers)
-    result = run_load(
-        url,
-        body,
-        headers,
-        concurrency=args.concurrency,
-        seconds=args.seconds,
-        warmup=0,
-        use_wrk=bench.use_wrk,
-    )
-    bench.cnn_cpu[uri].append((cpu_seconds(workers) - before, result.requests))
-    return result
 
 
 def measure_cnn(bench: Bench) -> None:
@@ -279,9 +287,10 @@ def measure_cnn(bench: Bench) -> None:
     headers = {**oml.auth, "Content-Type": content_type}
     for uri in ("cnn", "cnn_batched"):
         oml.score(uri, body, content_type)
-    workers = service.worker_pids()
-    points: list[LoadPoint] = [
-        (uri, functools.partial(cnn_round, bench, uri, body, headers, workers))
+    batches = (1, BATCHING["maxBatchSize"])
+    bench.cnn_alone = model_alone(cnn.onnx_path, cnn.row, batches, args.workers, seconds=2.0)
+    points = [
+        bench.point(uri, oml.score_url(uri), body, headers, service.process_tree)
         for uri in ("cnn", "cnn_batched")
     ]
     log(f"CNN {args.cnn_size}x{args.cnn_size} JPEG uploads, batching off and on: {args.rounds} rounds")
@@ -305,16 +314,19 @@ def main() -> int:
             measure_cnn(bench)
     load_after = os.getloadavg()
 
-    figures = {name: median_of(runs) for name, runs in bench.tabular_runs.items()}
+    figures = {
+        name: {**median_of(runs), **cpu_figures(bench.cpu[name], args.seconds)}
+        for name, runs in bench.tabular_runs.items()
+    }
     header = conditions(args, client, list(figures), load_before, load_after)
     print(f"\n{header}\n")
     goal_rows = print_tabular(figures, args.concurrency, bench.skipped)
     cnn_figures = {
-        name: {**median_of(runs), **cpu_figures(bench.cnn_cpu[name], args.seconds)}
+        name: {**median_of(runs), **cpu_figures(bench.cpu[name], args.seconds)}
         for name, runs in bench.cnn_runs.items()
     }
-    if cnn_figures:
-        print_cnn(cnn_figures, args, BATCHING)
+    if cnn_figures and bench.cnn_alone is not None:
+        print_cnn(cnn_figures, args, BATCHING, bench.cnn_alone)
     runs = {**bench.tabular_runs, **bench.cnn_runs}
     path = save(
         "side-by-side",
@@ -324,6 +336,7 @@ def main() -> int:
             "targets": goal_rows,
             "skipped": bench.skipped,
             "cnn": cnn_figures,
+            "cnn_model_alone": bench.cnn_alone.as_dict() if bench.cnn_alone else None,
             "rounds": {k: [r.as_dict() for r in v] for k, v in runs.items()},
         },
     )

@@ -2,8 +2,10 @@
 
 The figures are made up; what is checked is that each target compares omlsvc with the servers the
 issue names (MLServer alone for 3x, the better of BentoML and KServe for 2x, all three for p99, the
-HTTP floor for 70 %) and that a server that was not measured never lets a target pass; and that the
-conditions printed beside them name what makes two runs comparable or not.
+HTTP floor for 70 %) and that a server that was not measured never lets a target pass; that the
+conditions printed beside them name what makes two runs comparable or not; and that the budgets the
+report derives from CPU per request (omlsvc's own work for the floor target, the most batching can
+gain on the machine) follow from the figures.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.side_by_side_report import conditions, cpu_model, targets
+from bench.side_by_side_report import ModelAlone, conditions, cpu_model, floor_budget, targets
 
 
 def figures(**servers: tuple[float, float]) -> dict[str, dict[str, float]]:
@@ -84,3 +86,25 @@ def test_the_cpu_model_is_the_kernels_model_name_or_says_it_is_unknown(tmp_path:
     cpuinfo.write_text("processor\t: 0\nCPU implementer\t: 0x41\n")  # some arm64 kernels name none
     assert cpu_model(cpuinfo) == "unknown CPU"
     assert cpu_model(tmp_path / "absent") == "unknown CPU"
+
+
+def test_the_floor_budget_is_the_floors_cpu_per_request_over_70_percent_less_the_floors_own():
+    cpu = {"omlsvc": {"cpu_ms_per_req": 0.9}, "floor": {"cpu_ms_per_req": 0.42}}
+    line = floor_budget(cpu)
+    assert line is not None
+    assert "omlsvc 900 us, floor 420 us, so omlsvc's own work is 480 us a request" in line
+    # 420 / 0.70 = 600 us in all, 180 us of it omlsvc's own: 38 % of the 480 it takes
+    assert line.endswith("needs at most 600 us, its own work at most 180 us (38% of what it is)")
+
+
+def test_no_floor_budget_without_both_cpu_figures():
+    assert floor_budget({"omlsvc": {"cpu_ms_per_req": 0.9}}) is None
+    assert floor_budget({"omlsvc": {"cpu_ms_per_req": 0.9}, "floor": {"req_per_s": 3000.0}}) is None
+
+
+def test_batching_can_gain_only_what_the_model_saves_per_image_when_the_server_is_cpu_bound():
+    # 9 ms a request, 5 of them the model at batch 1: a batch that halves the model's cost per image
+    # leaves 4 + 2.5 ms, 1.38x; one that makes it dearer per image gains nothing
+    assert ModelAlone(1, 5.0, 32, 2.5).ceiling(9.0) == 9.0 / 6.5
+    assert ModelAlone(1, 5.0, 32, 5.5).ceiling(9.0) < 1.0
+    assert ModelAlone(1, 5.0, 32, 5.0).ceiling(9.0) == 1.0
