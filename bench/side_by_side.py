@@ -146,7 +146,7 @@ def model_alone(
     onnx: Path, row: np.ndarray, batches: tuple[int, int], workers: int, seconds: float
 ) -> ModelAlone:
     """CPU per image of ``session.run`` alone at each of ``batches`` (rows of ``row`` repeated), with the
-    session options each of the server's ``workers`` workers uses, in this process before any load."""
+    session options each of the server's ``workers`` workers uses, in this process while no load runs."""
     session = onnxruntime.InferenceSession(
         str(onnx), make_session_options(workers=workers), providers=["CPUExecutionProvider"]
     )
