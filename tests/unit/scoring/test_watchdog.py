@@ -82,6 +82,39 @@ def test_one_thread_watches_every_run_and_ends_only_the_late_ones(tmp_path: Path
     assert watchdog.pending() == 0
 
 
+def test_runs_that_end_in_time_leave_the_watchdog_thread_asleep(tmp_path: Path) -> None:
+    """Issue 20: the thread is woken only for a deadline earlier than its next look at the heap. It
+    used to be woken by nearly every run once it had emptied its heap (a thread handoff per request);
+    now a stream of quick runs, even with pauses the thread could use to tidy up, barely wakes it."""
+    session = _session(hostile.looping_regressor_zip(tmp_path))
+    watchdog = RunWatchdog()
+    others = _watchdog_thread_ids()
+    watchdog.run(5, lambda options: session.run(None, {"x": AT_ONCE}, options))
+    time.sleep(0.05)  # the thread has started and looked at its heap
+    (watchdog_thread,) = _watchdog_thread_ids() - others
+    before = _switches_of(watchdog_thread)
+    for _ in range(200):
+        watchdog.run(5, lambda options: None)  # ends before the thread could even look
+        time.sleep(0.002)
+    assert _switches_of(watchdog_thread) - before < 20
+    with pytest.raises(ScoringTimeout):  # and a late run is still ended on time
+        watchdog.run(0.3, lambda options: session.run(None, {"x": NEVER_ENDS}, options))
+
+
+def _watchdog_thread_ids() -> set[int]:
+    return {
+        thread.native_id
+        for thread in threading.enumerate()
+        if thread.name == "omlsvc-run-watchdog" and thread.native_id is not None
+    }
+
+
+def _switches_of(native_id: int) -> int:
+    """Times the thread has given up the CPU by waiting (Linux: ``voluntary_ctxt_switches``)."""
+    status = Path(f"/proc/self/task/{native_id}/status").read_text()
+    return int(status.split("voluntary_ctxt_switches:")[1].split()[0])
+
+
 def test_a_prepared_model_answers_scoring_timeout_within_its_deployments_limit(tmp_path: Path) -> None:
     model = PreparedModel(
         _spec(),
