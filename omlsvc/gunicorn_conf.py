@@ -29,6 +29,7 @@ refused (nginx in front retries them).
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
@@ -214,7 +215,14 @@ def recycle(worker: Any, rss: int) -> None:
 
 
 def _leave(worker: Any, lock: int) -> None:
-    """On the worker's main loop: take every queued connection, close the sockets, stop the loop."""
+    """On the worker's main loop: take every queued connection, close the sockets, stop the loop.
+
+    This runs as one callback of a turn of gthread's loop, and the same turn may still hold a
+    readiness event of a listener, dispatched after it to ``accept``. A closed gunicorn socket has
+    no socket left, so that ``accept`` raised and ended the worker with every connection it had
+    taken: their clients saw resets. Each closed listener therefore keeps a stand-in
+    (:class:`_ClosedListener`) on which such a late ``accept`` finds nothing.
+    """
     try:
         worker.set_accept_enabled(False)
         for listener in worker.sockets:
@@ -224,9 +232,20 @@ def _leave(worker: Any, lock: int) -> None:
                 if worker.nr_conns == before:
                     break
             listener.close()
+            listener.sock = _ClosedListener()
     finally:
         worker.alive = False
         os.close(lock)  # the socket is closed: a sibling now counts one listener fewer
+
+
+class _ClosedListener:
+    """What a gunicorn listening socket holds once :func:`_leave` has closed it."""
+
+    def accept(self) -> tuple[socket.socket, Any]:
+        raise BlockingIOError(errno.EAGAIN, "this worker has closed its listening socket")
+
+    def close(self) -> None:
+        """Already closed (gunicorn closes every socket again when the worker ends)."""
 
 
 def listening_sockets(port: int) -> int:
