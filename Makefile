@@ -23,13 +23,23 @@ $(VENV)/.installed-dev: setup.cfg pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@ $(VENV)/.installed
 
+# perf_analyzer, which the Open Inference Protocol tests drive (README, "Open Inference Protocol"): the
+# last tritonclient wheel that bundles one built for an older glibc, beside the CUDA runtime library it
+# links (loaded, never used over HTTP); --no-deps --target keeps its numpy < 2 pin out of the venv.
+# It also needs libb64-0d from apt, a system package like nginx and chromium.
+PERF_ANALYZER := $(VENV)/perf_analyzer/bin/perf_analyzer
+
+$(PERF_ANALYZER): | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --no-deps --target $(VENV)/perf_analyzer \
+		'tritonclient==2.51.0' 'nvidia-cuda-runtime-cu12>=12,<13'
+
 run: $(VENV)/.installed
 	$(BIN)/omlsvc serve
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev $(PERF_ANALYZER)
 	$(BIN)/python -m pytest -n auto $(PYTEST_ARGS)
 
-test-quick: $(VENV)/.installed-dev
+test-quick: $(VENV)/.installed-dev $(PERF_ANALYZER)
 	$(BIN)/python -m pytest -n auto -m "not slow" $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
