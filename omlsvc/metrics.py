@@ -32,6 +32,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from omlsvc.core.observe import DATABASE_ERROR_KINDS, SCORING_PHASES, Observer, PhaseTotal, ScoringTotals
+from omlsvc.metric_writes import DeferredWrites
 
 #: The variable ``prometheus_client`` reads (at import) to share values between processes.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -43,6 +44,7 @@ DEPLOYMENT_LABEL = "deployment"
 MEMORY_REFRESH_S = 1.0
 
 _SCORING_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_HTTP_BUCKETS = Histogram.DEFAULT_BUCKETS
 _LOAD_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _STATUS_CLASSES = {n: f"{n}xx" for n in range(1, 6)}
 #: Sizes of merged runs (dynamic batching): powers of two up to the largest batch allowed.
@@ -70,9 +72,11 @@ class Metrics(Observer):
         #: call, a few microseconds each, several times per request (issue 20's hot path). The
         #: registry keeps every child anyway, so this holds nothing more than it does.
         self._children: dict[tuple[Any, ...], Any] = {}
-        #: what one event of the hot path records (its children's bound ``inc``/``observe``), found
+        #: what one event of the hot path records (its children's deferred ``inc``/``observe``), found
         #: with one lookup of the event's own values, so an event costs its samples' writes only.
         self._recorders: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        #: the hot path's writes, gathered and written in bulk (:mod:`omlsvc.metric_writes`)
+        self._writes = DeferredWrites()
 
     # -- the definitions (registered in this order, which the scrape keeps) --------------------------
 
@@ -88,6 +92,7 @@ class Metrics(Observer):
             "omlsvc_http_request_duration_seconds",
             "Time from routing a request to its answer, by route family.",
             ["route"],
+            buckets=_HTTP_BUCKETS,
             registry=registry,
         )
 
@@ -196,6 +201,15 @@ class Metrics(Observer):
             child = self._children[key] = metric.labels(*values)
         return child
 
+    def _counted(self, metric: Counter, *values: str) -> Callable[..., None]:
+        return self._writes.counter(self._child(metric, *values))
+
+    def _observed(
+        self, metric: Histogram, buckets: tuple[float, ...], *values: str
+    ) -> Callable[[float], None]:
+        bounds = buckets if buckets[-1] == float("inf") else (*buckets, float("inf"))
+        return self._writes.histogram(self._child(metric, *values), bounds)
+
     # -- HTTP (the transport reports these) ---------------------------------------------------------
 
     def request_answered(self, route: str | None, method: str, status: int, seconds: float) -> None:
@@ -204,8 +218,8 @@ class Metrics(Observer):
             family = route or UNMATCHED_ROUTE
             status_class = _STATUS_CLASSES.get(status // 100) or f"{status // 100}xx"
             recorders = self._recorders[("http", route, method, status)] = (
-                self._child(self.http_requests, family, method, status_class).inc,
-                self._child(self.http_seconds, family).observe,
+                self._counted(self.http_requests, family, method, status_class),
+                self._observed(self.http_seconds, _HTTP_BUCKETS, family),
             )
         recorders[0]()
         recorders[1](seconds)
@@ -228,9 +242,9 @@ class Metrics(Observer):
     def scoring_phase(self, deployment: str, phase: str, seconds: float) -> None:
         recorders = self._recorders.get(("phase", deployment, phase))
         if recorders is None:
-            counted = self._child(self.scoring_requests, deployment).inc if phase == "preprocess" else None
+            counted = self._counted(self.scoring_requests, deployment) if phase == "preprocess" else None
             recorders = self._recorders[("phase", deployment, phase)] = (
-                self._child(self.scoring_seconds, deployment, phase).observe,
+                self._observed(self.scoring_seconds, _SCORING_BUCKETS, deployment, phase),
                 counted,
             )
         recorders[0](seconds)
@@ -241,8 +255,8 @@ class Metrics(Observer):
         recorders = self._recorders.get(("scored", deployment, variant, images))
         if recorders is None:
             recorders = self._recorders[("scored", deployment, variant, images)] = (
-                self._child(self.scoring_images if images else self.scoring_rows, deployment).inc,
-                self._child(self.scoring_answers, deployment, variant).inc,
+                self._counted(self.scoring_images if images else self.scoring_rows, deployment),
+                self._counted(self.scoring_answers, deployment, variant),
             )
         recorders[0](rows)
         recorders[1]()
@@ -252,7 +266,12 @@ class Metrics(Observer):
         self._child(self.batch_requests, deployment).observe(requests)
 
     def session_lookup(self, hit: bool) -> None:
-        self._child(self.session_lookups, "hit" if hit else "miss").inc()
+        recorders = self._recorders.get(("session", hit))
+        if recorders is None:
+            recorders = self._recorders[("session", hit)] = (
+                self._counted(self.session_lookups, "hit" if hit else "miss"),
+            )
+        recorders[0]()
 
     def session_loaded(self, seconds: float) -> None:
         self.session_loads.observe(seconds)
@@ -279,6 +298,7 @@ class Metrics(Observer):
 
         With ``may_name``, series labelled with a deployment it refuses are left out (a non-admin
         caller sees only the deployments it may see)."""
+        self._writes.flush()
         self._read_gauges()
         if self.multiproc_dir is None:
             source: Collector = self.registry
@@ -292,6 +312,7 @@ class Metrics(Observer):
         """What the scrape says of one deployment's score requests (every worker's, in multiprocess
         mode): the statistics extension of the Open Inference Protocol reads these, so its numbers
         and the metrics' never disagree."""
+        self._writes.flush()
         if self.multiproc_dir is None:
             source: Collector = self.registry
         else:

@@ -1,9 +1,11 @@
 """``GET /metrics`` from a real gunicorn with two workers: whichever worker answers the scrape, the
-counters add up every worker's requests (prometheus_client's multiprocess mode)."""
+counters add up every worker's requests (prometheus_client's multiprocess mode), within
+:data:`~omlsvc.metric_writes.WRITE_BEHIND_S` of the last one."""
 
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from omlsvc.metric_writes import WRITE_BEHIND_S
 from tests import modelzoo
 from tests.api.forms import multipart
 from tests.e2e.server import RunningService, running_service
@@ -60,6 +63,37 @@ def scrape(service: RunningService, token: str) -> dict[tuple[str, frozenset[tup
     }
 
 
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def http_counts(samples: Samples) -> dict[tuple[str, str, str], float]:
+    """``omlsvc_http_requests_total`` by route, method and status class (the start-up probes apart)."""
+    return {
+        (labels["route"], labels["method"], labels["status_class"]): value
+        for (name, frozen), value in samples.items()
+        if name == "omlsvc_http_requests_total"
+        for labels in [dict(frozen)]
+        if labels["route"] != "/health/ready"  # the start-up probes of running_service
+    }
+
+
+def without_scrapes(counts: dict[tuple[str, str, str], float]) -> dict[tuple[str, str, str], float]:
+    """The counts of every route but ``/metrics``, which the scrapes that wait below add to."""
+    return {key: value for key, value in counts.items() if key[0] != "/metrics"}
+
+
+def settled_scrape(service: RunningService, token: str, sent: dict[tuple[str, str, str], int]) -> Samples:
+    """The scrape once the other worker has written what it counted: each worker writes its values
+    within WRITE_BEHIND_S (the scrape's own worker before answering). Read again for a while, then
+    give the last scrape to the assertions whatever it says."""
+    deadline = time.monotonic() + 20 * WRITE_BEHIND_S
+    while True:
+        samples = scrape(service, token)
+        if without_scrapes(http_counts(samples)) == sent or time.monotonic() > deadline:
+            return samples
+        time.sleep(WRITE_BEHIND_S / 2)
+
+
 @pytest.mark.slow
 def test_counters_add_up_across_two_workers_to_the_requests_made(tmp_path: Path) -> None:
     zoo = modelzoo.make_regressor_zip(tmp_path)
@@ -96,16 +130,9 @@ def test_counters_add_up_across_two_workers_to_the_requests_made(tmp_path: Path)
             assert client.call("POST", path, SCORE_ROUTE, score_body, "application/json") == 404
         assert client.workers == {"0", "1"}, "the requests should have reached both workers"
 
-        samples = scrape(service, METRICS_TOKEN)
+        samples = settled_scrape(service, METRICS_TOKEN, dict(client.sent))
 
-    counted = {
-        (labels["route"], labels["method"], labels["status_class"]): value
-        for (name, frozen), value in samples.items()
-        if name == "omlsvc_http_requests_total"
-        for labels in [dict(frozen)]
-        if labels["route"] != "/health/ready"  # the start-up probes of running_service
-    }
-    assert counted == dict(client.sent)
+    assert without_scrapes(http_counts(samples)) == dict(client.sent)
     assert samples[("omlsvc_scoring_requests_total", frozenset({("deployment", "house")}))] == scores
     assert samples[("omlsvc_scoring_rows_total", frozenset({("deployment", "house")}))] == scores * len(rows)
     memory = [v for (name, _), v in samples.items() if name == "omlsvc_worker_resident_memory_bytes"]

@@ -19,6 +19,7 @@ import tritonclient.http as httpclient
 import tritonclient.utils as triton_utils
 
 from bench.perf_analyzer import find_perf_analyzer, run_perf_analyzer
+from omlsvc.metric_writes import WRITE_BEHIND_S
 from tests import modelzoo
 from tests.api.forms import multipart
 from tests.e2e.server import RunningService, running_service
@@ -181,7 +182,13 @@ def test_metadata_statistics_and_the_repository(served: Served, tmp_path: Path) 
     before = client.get_inference_statistics("house", headers=headers)["model_stats"][0]
     rows = modelzoo._iris()[0][:7, :3].astype(np.float32)
     infer(served, "house", {"float_input": rows}, [], True)
-    after = client.get_inference_statistics("house", headers=headers)["model_stats"][0]
+    # the worker that answered writes its counts within WRITE_BEHIND_S; this read may reach the other
+    deadline = time.monotonic() + 20 * WRITE_BEHIND_S
+    while True:
+        after = client.get_inference_statistics("house", headers=headers)["model_stats"][0]
+        if after["inference_count"] != before["inference_count"] or time.monotonic() > deadline:
+            break
+        time.sleep(WRITE_BEHIND_S / 2)
     assert after["inference_count"] - before["inference_count"] == 7
     assert after["inference_stats"]["success"]["count"] - before["inference_stats"]["success"]["count"] == 1
 

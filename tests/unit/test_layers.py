@@ -137,7 +137,7 @@ FLOORS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "omlsvc.accesslog",
         ),
     ),
-    ("wiring", ("omlsvc.wiring", "omlsvc.metrics")),
+    ("wiring", ("omlsvc.wiring", "omlsvc.metrics", "omlsvc.metric_writes")),
     ("capabilities", tuple(f"omlsvc.{name}" for name in CAPABILITIES)),
     (
         "core and db",
