@@ -5,8 +5,9 @@ Under gunicorn the values live in memory-mapped files shared by the workers (``p
 multiprocess mode), and every ``inc`` or ``observe`` takes a process-wide lock, checks the pid and
 writes the mapping: about ten such writes per score request cost a tenth of the worker's CPU per
 request on the 2-core bench. Here a request adds its values to plain numbers under one short lock, and
-a flusher thread writes what gathered, one ``inc`` per series that moved, every
-:data:`WRITE_BEHIND_S`. Totals are exact (every write is an increment), only later:
+a thread (:class:`~omlsvc.core.write_behind.WriteBehind`) writes what gathered, one ``inc`` per
+series that moved, every :data:`WRITE_BEHIND_S`. Totals are exact (every write is an increment),
+only later:
 
 * a scrape (or the Open Inference Protocol's statistics) answered by a worker writes that worker's
   own pending values first, so one process always reads back everything it recorded;
@@ -22,36 +23,31 @@ and ``tests/unit/test_metric_writes.py`` fails on the difference.
 
 from __future__ import annotations
 
-import atexit
 import os
 import threading
-import time
 import weakref
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from typing import Any
 
-#: How long a value may wait before it is written where every worker's scrape reads it.
-WRITE_BEHIND_S = 0.2
-#: How long the flusher thread stays after the last write it had to make, before it ends (the next
-#: record starts another): an idle app holds no thread, a steady trickle starts none per request.
-LINGER_S = 5.0
+from omlsvc.core.write_behind import LINGER_S, WRITE_BEHIND_S, WriteBehind
+
+__all__ = ["WRITE_BEHIND_S", "DeferredWrites"]
 
 
 class DeferredWrites:
     """Recorders for labelled ``prometheus_client`` children whose writes are deferred and merged."""
 
     def __init__(self, interval_s: float = WRITE_BEHIND_S, linger_s: float = LINGER_S) -> None:
-        self._interval_s = interval_s
-        self._linger_s = linger_s
         self._lock = threading.Lock()
         #: one ``(write, pending)`` per recorder: ``pending`` is a list of numbers the recorder adds
         #: to, ``write(values)`` hands them to the child.
         self._slots: list[tuple[Callable[[list[float]], None], list[float]]] = []
         self._pending = False
-        self._flusher: threading.Thread | None = None
         self._flushing = threading.Lock()  # one writer of the children at a time, in order
-        self._at_exit = False
+        self._behind = WriteBehind(
+            self.flush, name="omlsvc-metric-writes", interval_s=interval_s, linger_s=linger_s
+        )
         _LIVE.add(self)
 
     def counter(self, child: Any) -> Callable[[float], None]:
@@ -90,16 +86,20 @@ class DeferredWrites:
 
         return observe
 
-    def flush(self) -> None:
-        """Write everything recorded so far (before a read, at exit, and by the flusher)."""
+    def flush(self) -> bool:
+        """Write everything recorded so far (before a read, at exit, and by the thread); whether
+        there was anything."""
         with self._flushing:
             with self._lock:
+                if not self._pending:
+                    return False
                 taken = [(write, list(pending)) for write, pending in self._slots if any(pending)]
                 for _, pending in self._slots:
                     pending[:] = [0.0] * len(pending)
                 self._pending = False
             for write, values in taken:
                 write(values)
+            return True
 
     # -- the flusher thread ---------------------------------------------------------------------------
 
@@ -108,27 +108,9 @@ class DeferredWrites:
             self._slots.append((write, pending))
 
     def _started(self) -> None:
-        """The first value since the last flush (called with the lock held): make sure a flusher runs."""
+        """The first value since the last flush (called with the lock held)."""
         self._pending = True
-        if self._flusher is None:
-            if not self._at_exit:
-                self._at_exit = True
-                atexit.register(_flush_if_alive, weakref.ref(self))
-            self._flusher = threading.Thread(target=self._run, name="omlsvc-metric-writes", daemon=True)
-            self._flusher.start()
-
-    def _run(self) -> None:
-        last_write = time.monotonic()
-        while True:
-            time.sleep(self._interval_s)
-            with self._lock:
-                moved = self._pending
-                if not moved and time.monotonic() - last_write >= self._linger_s:
-                    self._flusher = None  # the next record starts another
-                    return
-            if moved:
-                self.flush()
-                last_write = time.monotonic()
+        self._behind.pending()
 
 
 #: Every instance, for the fork handlers below; and those whose lock the fork holds.
@@ -150,13 +132,12 @@ def _after_fork_in_parent() -> None:
 
 
 def _after_fork_in_child() -> None:
-    """The child has no flusher thread, and the parent writes the values pending at the fork: the
-    child starts from nothing (as ``prometheus_client`` does when it sees a new pid)."""
+    """The parent writes the values pending at the fork (the child's first value starts the child's
+    own thread): the child starts from nothing (as ``prometheus_client`` does when it sees a new pid)."""
     for writes in _HELD:
         for _, pending in writes._slots:
             pending[:] = [0.0] * len(pending)
         writes._pending = False
-        writes._flusher = None
         writes._lock.release()
     _HELD.clear()
 
@@ -183,9 +164,3 @@ def _write_observations(child: Any, values: list[float]) -> None:
     for bucket, count in zip(child._buckets, values[1:], strict=True):
         if count:
             bucket.inc(count)
-
-
-def _flush_if_alive(writes: weakref.ref[DeferredWrites]) -> None:
-    alive = writes()
-    if alive is not None:
-        alive.flush()

@@ -1,8 +1,10 @@
-"""The fast access logger writes exactly the line gunicorn's own logger writes for our format."""
+"""The fast access logger writes exactly the line gunicorn's own logger writes for our format, behind
+the request (within WRITE_BEHIND_S, in order, several lines in one write)."""
 
 from __future__ import annotations
 
 import datetime
+import time
 from pathlib import Path
 
 import orjson
@@ -11,6 +13,7 @@ from gunicorn.config import Config
 from gunicorn.glogging import Logger
 
 from omlsvc.accesslog import ACCESS_LOG_FORMAT, AccessLogger
+from omlsvc.core.write_behind import WRITE_BEHIND_S
 
 
 class Response:
@@ -45,8 +48,17 @@ def logged(
     config.set("access_log_format", fmt)
     logger = logger_class(config)
     logger.access(response, Request(), env, datetime.timedelta(seconds=1, microseconds=234_567))
+    text = written(path, lines=1)
     for handler in logger.access_log.handlers:
         handler.close()
+    return text
+
+
+def written(path: Path, lines: int) -> str:
+    """The file once it holds ``lines`` lines: ours are written behind the request."""
+    deadline = time.monotonic() + 20 * WRITE_BEHIND_S
+    while path.read_text().count("\n") < lines and time.monotonic() < deadline:
+        time.sleep(0.01)
     return path.read_text()
 
 
@@ -96,3 +108,15 @@ def test_with_json_logs_the_line_is_one_object_with_the_requests_fields(
     )
     assert (entry["status"], entry["duration"]) == (200, 1234)
     assert line.count("\n") == 1
+
+
+def test_the_lines_of_many_requests_leave_together_in_their_order(tmp_path: Path) -> None:
+    config = Config()
+    config.set("accesslog", str(tmp_path / "access.log"))
+    config.set("access_log_format", ACCESS_LOG_FORMAT)
+    logger = AccessLogger(config)
+    for number in range(500):
+        response = Response(f"r-{number}")
+        logger.access(response, Request(), environ(), datetime.timedelta(milliseconds=3))
+    text = written(tmp_path / "access.log", lines=500)
+    assert [line.rsplit(" ", 1)[1] for line in text.splitlines()] == [f'"r-{n}"' for n in range(500)]
