@@ -54,11 +54,11 @@ class DeferredWrites:
         """``add(amount)`` for a counter's child (``amount`` >= 0)."""
         pending = [0.0]
         self._add_slot(lambda values: child.inc(values[0]), pending)
-        lock, index = self._lock, 0
+        lock = self._lock
 
         def add(amount: float = 1.0) -> None:
             with lock:
-                pending[index] += amount
+                pending[0] += amount
                 if not self._pending:
                     self._started()
 
@@ -101,7 +101,7 @@ class DeferredWrites:
                 write(values)
             return True
 
-    # -- the flusher thread ---------------------------------------------------------------------------
+    # -- inside -----------------------------------------------------------------------------------------
 
     def _add_slot(self, write: Callable[[list[float]], None], pending: list[float]) -> None:
         with self._lock:

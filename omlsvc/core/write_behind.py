@@ -67,11 +67,8 @@ class WriteBehind:
     def _run(self) -> None:
         last_write = time.monotonic()
         while True:
-            time.sleep(self._interval_s)
-            flush = self._flush()
-            if flush is None:  # the owner is gone
-                return
-            if flush():
+            time.sleep(self._interval_s)  # holding no reference to the owner
+            if self._flush_owner():
                 last_write = time.monotonic()
                 continue
             with self._lock:
@@ -80,8 +77,13 @@ class WriteBehind:
                 self._thread_pid = None
             # an item that came since the flush above saw no thread and started one, or comes
             # after this and will; flush once more so nothing that came before waits for it
-            flush()
+            self._flush_owner()
             return
+
+    def _flush_owner(self) -> bool:
+        """The owner's flush; False when it had nothing, or when the owner is gone."""
+        flush = self._flush()
+        return flush is not None and flush()
 
 
 def _call_if_alive(flush: Callable[[], Callable[[], bool] | None]) -> None:
