@@ -119,4 +119,6 @@ def test_the_lines_of_many_requests_leave_together_in_their_order(tmp_path: Path
         response = Response(f"r-{number}")
         logger.access(response, Request(), environ(), datetime.timedelta(milliseconds=3))
     text = written(tmp_path / "access.log", lines=500)
+    for handler in logger.access_log.handlers:
+        handler.close()
     assert [line.rsplit(" ", 1)[1] for line in text.splitlines()] == [f'"r-{n}"' for n in range(500)]
