@@ -75,8 +75,11 @@ class Metrics(Observer):
         #: what one event of the hot path records (its children's deferred ``inc``/``observe``), found
         #: with one lookup of the event's own values, so an event costs its samples' writes only.
         self._recorders: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-        #: the hot path's writes, gathered and written in bulk (:mod:`omlsvc.metric_writes`)
+        #: the hot path's writes, gathered and written in bulk (:mod:`omlsvc.metric_writes`), and
+        #: each child's deferred recorder: events that share a child (a route's duration under every
+        #: status) share its pending values too
         self._writes = DeferredWrites()
+        self._deferred: dict[tuple[Any, ...], Callable[..., None]] = {}
 
     # -- the definitions (registered in this order, which the scrape keeps) --------------------------
 
@@ -202,13 +205,23 @@ class Metrics(Observer):
         return child
 
     def _counted(self, metric: Counter, *values: str) -> Callable[..., None]:
-        return self._writes.counter(self._child(metric, *values))
+        """The deferred ``inc`` of a counter's child: one per child, however many events share it."""
+        key = (id(metric), *values)
+        add = self._deferred.get(key)
+        if add is None:
+            add = self._deferred[key] = self._writes.counter(self._child(metric, *values))
+        return add
 
     def _observed(
         self, metric: Histogram, buckets: tuple[float, ...], *values: str
     ) -> Callable[[float], None]:
-        bounds = buckets if buckets[-1] == float("inf") else (*buckets, float("inf"))
-        return self._writes.histogram(self._child(metric, *values), bounds)
+        """The deferred ``observe`` of a histogram's child (``buckets`` as defined: +Inf is added)."""
+        key = (id(metric), *values)
+        observe = self._deferred.get(key)
+        if observe is None:
+            bounds = buckets if buckets[-1] == float("inf") else (*buckets, float("inf"))
+            observe = self._deferred[key] = self._writes.histogram(self._child(metric, *values), bounds)
+        return observe
 
     # -- HTTP (the transport reports these) ---------------------------------------------------------
 
