@@ -157,7 +157,10 @@ def test_ctrl_c_with_a_validation_child_waiting_leaves_only_json_lines(tmp_path:
         )
         assert call(service, token, "POST", "/omlmod/v1/models", "upload-1", body, content_type)[0] == 201
         group = subprocess.run(
-            ["ps", "-o", "args=", "-g", str(service.process.pid)], capture_output=True, text=True, check=True
+            ["ps", "-ww", "-o", "args=", "-g", str(service.process.pid)],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         assert "multiprocessing.forkserver" in group  # the validation forkserver and its ready child
         os.killpg(service.process.pid, signal.SIGINT)
